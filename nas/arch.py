@@ -1,0 +1,128 @@
+"""The Architecture value: what a trial stores, what export rebuilds from, and the key of every cache.
+
+An Architecture is plain data with every block field resolved (fixed fields included), so it can be built,
+hashed and compared without its space. Its canonical *text* form only spells out the choices the space
+leaves open; that form is produced and parsed by :class:`nas.space.SearchSpace` (``space.format`` /
+``space.parse``). The JSON form is self-contained and checked against the space when read back.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, fields
+from typing import Any
+
+from nas.errors import NasError
+
+BLOCK_FIELDS = ("op", "kernel", "expand", "groups", "se", "act", "wbits", "abits")
+
+
+def normalize_number(value: Any) -> Any:
+    """6.0 -> 6 so that equal expansions hash, print and serialise identically."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+@dataclass(frozen=True)
+class Block:
+    """One block. ``op`` is ``ir`` (inverted residual / MBConv; e=1 is depthwise-separable) or ``skip``.
+
+    Fields that do not apply to the op (everything but ``op`` for ``skip``) are ``None``.
+    """
+
+    op: str
+    kernel: int | None = None
+    expand: float | None = None
+    groups: int | None = None
+    se: bool | None = None
+    act: str | None = None
+    wbits: int | None = None
+    abits: int | None = None
+
+    def __post_init__(self):
+        if self.expand is not None:
+            object.__setattr__(self, "expand", normalize_number(self.expand))
+
+    def to_dict(self) -> dict:
+        return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) is not None}
+
+
+@dataclass(frozen=True)
+class Stage:
+    """A run of blocks with one output width; depth is ``len(blocks)``."""
+
+    width: int
+    blocks: tuple[Block, ...]
+
+    @property
+    def depth(self) -> int:
+        return len(self.blocks)
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """A frozen, hashable network description inside one named search space."""
+
+    space: str
+    resolution: int
+    stages: tuple[Stage, ...]
+
+    @property
+    def blocks(self) -> tuple[Block, ...]:
+        return tuple(b for s in self.stages for b in s.blocks)
+
+    @property
+    def canonical(self) -> str:
+        """The space's canonical text form (loads the space by name)."""
+        from nas.space import load_space
+
+        return load_space(self.space).format(self)
+
+    def __str__(self) -> str:
+        return self.canonical
+
+    # --- JSON form -------------------------------------------------------------------------------------
+    def to_dict(self) -> dict:
+        return {
+            "space": self.space,
+            "resolution": self.resolution,
+            "stages": [{"width": s.width, "blocks": [b.to_dict() for b in s.blocks]} for s in self.stages],
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+
+    @classmethod
+    def from_dict(cls, data: Any, *, where: str = "architecture JSON") -> "Architecture":
+        """Build from the JSON form; the result is *not* yet checked against its space (``space.validate``)."""
+        if not isinstance(data, dict):
+            raise NasError("expected a JSON object", where=where)
+        unknown = set(data) - {"space", "resolution", "stages"}
+        if unknown:
+            raise NasError(f"unknown key(s) {sorted(unknown)}", where=where,
+                           fix="allowed keys are space, resolution, stages")
+        for key in ("space", "resolution", "stages"):
+            if key not in data:
+                raise NasError(f"missing key '{key}'", where=where)
+        stages = []
+        for i, st in enumerate(data["stages"]):
+            here = f"{where}: stages[{i}]"
+            if not isinstance(st, dict) or set(st) != {"width", "blocks"}:
+                raise NasError("each stage must be an object with exactly 'width' and 'blocks'", where=here)
+            blocks = []
+            for j, b in enumerate(st["blocks"]):
+                bad = set(b) - set(BLOCK_FIELDS) if isinstance(b, dict) else {"<not an object>"}
+                if bad or "op" not in b:
+                    raise NasError(f"block {j}: unknown or missing keys {sorted(bad) or ['op']}", where=here,
+                                   fix=f"block keys are {', '.join(BLOCK_FIELDS)}")
+                blocks.append(Block(**b))
+            stages.append(Stage(width=int(st["width"]), blocks=tuple(blocks)))
+        return cls(space=str(data["space"]), resolution=int(data["resolution"]), stages=tuple(stages))
+
+    @classmethod
+    def from_json(cls, text: str, *, where: str = "architecture JSON") -> "Architecture":
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise NasError(f"not valid JSON ({exc.msg} at char {exc.pos})", where=where) from None
+        return cls.from_dict(data, where=where)

@@ -5,6 +5,7 @@ Every NasError becomes one line on stderr and exit status 2; no traceback reache
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from pathlib import Path
 
@@ -155,6 +156,11 @@ def _print_table(header, rows) -> None:
 # --------------------------------------------------------------------------------------------------------
 # parser
 # --------------------------------------------------------------------------------------------------------
+# Modules that add their own subcommands: each defines ``register(subparsers)``. Keep heavy imports
+# (torch, onnxruntime, optuna) inside the command functions so `nas --help` stays fast.
+SUBCOMMAND_MODULES: tuple[str, ...] = ()
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="nas", description="Hardware-aware neural architecture search.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -178,6 +184,9 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("--archs", help="CSV with a column 'arch'")
     info.add_argument("-o", "--output", help="output CSV for --archs")
     info.set_defaults(func=cmd_arch_info)
+
+    for module in SUBCOMMAND_MODULES:
+        importlib.import_module(module).register(sub)
     return p
 
 

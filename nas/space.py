@@ -14,7 +14,7 @@ import os
 import random
 import re
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -79,6 +79,7 @@ class BlockSpace:
     def count(self) -> int:
         return sum(a.count() for a in self.alternatives)
 
+    @cache
     def varying_fields(self, op: str) -> tuple[str, ...]:
         """Fields that the canonical text must spell out for a block of this op."""
         out = []

@@ -1,0 +1,180 @@
+"""Image data for proxies and short training runs: Fashion-MNIST, scikit-learn digits, or Gaussian noise.
+
+Every dataset is adapted to a search space's input on the fly: resized (bilinear) to the space's resolution
+and channel-adapted (grey images repeated over the channels), then normalised with the dataset's own mean
+and standard deviation. Images are kept at native size as uint8 and converted one batch at a time, so the
+whole of Fashion-MNIST never exists as 32x32x3 floats (that would be 0.7 GB).
+
+- ``fashion-mnist``: 60k train + 10k test, 28x28 grey, 10 classes, from the Debian package
+  ``dataset-fashion-mnist`` (``/usr/share/datasets/fashion-mnist``; override with ``NAS_FASHION_MNIST_DIR``).
+- ``digits``: scikit-learn's ``load_digits`` (1,797 8x8 grey digits, 10 classes, shipped in the wheel);
+  a fixed, seeded 80/20 split stands in for train/test.
+- ``noise``: standard Gaussian images with uniform random labels (as many classes as the space has);
+  unlimited, deterministic under the seed. The "input" of noise-based proxies (Zen-NAS, SynFlow-style).
+
+Nothing is downloaded at run time. Same seed, same batch.
+"""
+from __future__ import annotations
+
+import gzip
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from nas.errors import NasError
+
+DATASETS = ("fashion-mnist", "digits", "noise")
+FASHION_PACKAGE = "dataset-fashion-mnist"
+FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
+FASHION_FILES = {
+    "train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
+    "test": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"),
+}
+SPLITS = ("train", "test")
+NOISE_SIZE = 10_000  # nominal size of the noise "dataset" (indices wrap; every index is its own seed)
+
+
+def fashion_dir() -> Path:
+    return Path(os.environ.get("NAS_FASHION_MNIST_DIR", FASHION_DIR))
+
+
+def check_name(name: str) -> str:
+    if name not in DATASETS:
+        raise NasError(f"unknown dataset '{name}'", where="--data", fix=f"use one of {', '.join(DATASETS)}")
+    return name
+
+
+# --------------------------------------------------------------------------------------------------------
+# raw arrays (uint8 images N x 1 x H x W, int64 labels), cached per process
+# --------------------------------------------------------------------------------------------------------
+def _read_idx(path: Path) -> np.ndarray:
+    with gzip.open(path, "rb") as f:
+        data = f.read()
+    magic = int.from_bytes(data[0:4], "big")
+    ndim = magic & 0xFF
+    if magic >> 8 != 0x08 or ndim not in (1, 3):
+        raise NasError("not an IDX uint8 file", where=str(path), fix=f"reinstall: apt-get install --reinstall -y {FASHION_PACKAGE}")
+    dims = [int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim)]
+    arr = np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim)
+    if arr.size != int(np.prod(dims)):
+        raise NasError("truncated IDX file", where=str(path), fix=f"reinstall: apt-get install --reinstall -y {FASHION_PACKAGE}")
+    return arr.reshape(dims)
+
+
+@lru_cache(maxsize=4)
+def _fashion(split: str) -> tuple[np.ndarray, np.ndarray]:
+    root = fashion_dir()
+    img_name, lbl_name = FASHION_FILES[split]
+    missing = [n for n in (img_name, lbl_name) if not (root / n).is_file()]
+    if missing:
+        raise NasError(
+            f"Fashion-MNIST is not installed (missing {', '.join(missing)} in {root})", where="--data fashion-mnist",
+            fix=f"install the Debian package {FASHION_PACKAGE}: sudo apt-get update && sudo apt-get install -y "
+                f"{FASHION_PACKAGE} (or set NAS_FASHION_MNIST_DIR, or use --data digits / --data noise)")
+    x = _read_idx(root / img_name)
+    y = _read_idx(root / lbl_name).astype(np.int64)
+    return x[:, None, :, :], y
+
+
+@lru_cache(maxsize=1)
+def _digits_all() -> tuple[np.ndarray, np.ndarray]:
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    x = np.clip(np.round(d.images * (255.0 / 16.0)), 0, 255).astype(np.uint8)[:, None, :, :]
+    return x, d.target.astype(np.int64)
+
+
+def _digits(split: str) -> tuple[np.ndarray, np.ndarray]:
+    x, y = _digits_all()
+    order = np.random.default_rng(12345).permutation(len(y))  # fixed split, independent of any user seed
+    cut = int(0.8 * len(y))
+    idx = order[:cut] if split == "train" else order[cut:]
+    return x[idx], y[idx]
+
+
+# per-dataset normalisation of [0, 1] pixel values (computed on the training split)
+_STATS = {"fashion-mnist": (0.2860, 0.3530), "digits": (0.3057, 0.3763)}
+
+
+# --------------------------------------------------------------------------------------------------------
+# public API
+# --------------------------------------------------------------------------------------------------------
+@dataclass
+class ImageData:
+    """One split of a dataset, adapted to ``resolution`` x ``resolution`` x ``channels`` on access.
+
+    ``x``/``y`` are the raw uint8 images and labels (None for noise). ``batch(indices)`` returns normalised
+    float32 images ``(n, channels, resolution, resolution)`` and int64 labels as torch tensors.
+    """
+
+    name: str
+    split: str
+    resolution: int
+    channels: int
+    num_classes: int
+    x: np.ndarray | None
+    y: np.ndarray | None
+    noise_seed: int = 0
+
+    def __len__(self) -> int:
+        return NOISE_SIZE if self.x is None else len(self.y)
+
+    def batch(self, indices):
+        import torch
+
+        idx = np.asarray(indices, dtype=np.int64)
+        if self.x is None:
+            g = torch.Generator().manual_seed(int(self.noise_seed) * 1_000_003 + int(idx[0]) if len(idx) else 0)
+            x = torch.randn(len(idx), self.channels, self.resolution, self.resolution, generator=g)
+            y = torch.randint(0, self.num_classes, (len(idx),), generator=g)
+            return x, y
+        x = torch.from_numpy(self.x[idx]).float().div_(255.0)
+        if x.shape[-1] != self.resolution or x.shape[-2] != self.resolution:
+            x = torch.nn.functional.interpolate(x, size=(self.resolution, self.resolution), mode="bilinear",
+                                                align_corners=False, antialias=x.shape[-1] > self.resolution)
+        mean, std = _STATS[self.name]
+        x = (x - mean) / std
+        if self.channels != x.shape[1]:
+            x = x.expand(-1, self.channels, -1, -1).contiguous()
+        return x, torch.from_numpy(self.y[idx])
+
+    def sample(self, n: int, seed: int = 0):
+        """``n`` examples drawn without replacement (with, if the split is smaller), fixed by ``seed``."""
+        rng = np.random.default_rng(seed)
+        if self.x is None:
+            return self.batch(np.arange(n) + rng.integers(0, NOISE_SIZE))
+        idx = rng.choice(len(self), size=n, replace=n > len(self))
+        return self.batch(idx)
+
+    def subset(self, n: int | None, seed: int = 0) -> "ImageData":
+        """A fixed random subset of ``n`` examples (all of them if ``n`` is None or larger)."""
+        if self.x is None or n is None or n >= len(self):
+            return self
+        idx = np.sort(np.random.default_rng(seed).choice(len(self), size=n, replace=False))
+        return ImageData(self.name, self.split, self.resolution, self.channels, self.num_classes,
+                         self.x[idx], self.y[idx], self.noise_seed)
+
+
+def load(name: str, *, split: str = "train", resolution: int = 32, channels: int = 3,
+         num_classes: int = 10, seed: int = 0) -> ImageData:
+    """A dataset split adapted to a space's input. ``num_classes`` only shapes the labels of ``noise``."""
+    check_name(name)
+    if split not in SPLITS:
+        raise NasError(f"unknown split '{split}'", where="data split", fix=f"use one of {', '.join(SPLITS)}")
+    if resolution < 1 or channels < 1:
+        raise NasError(f"bad input shape {resolution}x{resolution}x{channels}", where="data")
+    if name == "noise":
+        return ImageData(name, split, resolution, channels, num_classes, None, None,
+                         noise_seed=seed * 2 + (split == "test"))
+    x, y = _fashion(split) if name == "fashion-mnist" else _digits(split)
+    return ImageData(name, split, resolution, channels, 10, x, y)
+
+
+def for_space(space, name: str, *, split: str = "train", resolution: int | None = None, seed: int = 0) -> ImageData:
+    """``load`` with the input shape of a SearchSpace (its first resolution unless given)."""
+    return load(name, split=split, resolution=resolution or space.resolutions[0], channels=space.in_channels,
+                num_classes=space.num_classes, seed=seed)

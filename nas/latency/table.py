@@ -1,0 +1,313 @@
+"""Latency tables on disk: one CSV (a row per layer signature) plus one metadata YAML, both plain text.
+
+CSV columns, in order:
+
+* the layer signature, one column per :data:`nas.layers.SIGNATURE_FIELDS`
+  (``op,h,w,cin,cout,kernel,stride,expand,mid,groups,se,act,wbits,abits``);
+* ``latency_ms`` (median, or the published mean), ``spread_ms`` (IQR or std: the metadata's ``spread``),
+  ``repeats`` (timed runs behind the value; 0 when the source does not say);
+* optional ``energy_mJ``, ``source_key`` (the key in the table it was converted from) and ``note``.
+
+Metadata ``<name>.meta.yaml``: ``schema_version``, ``device``, ``description``, ``runtime``,
+``runtime_version``, ``threads``, ``batch``, ``dtype``, ``date``, ``protocol``, ``spread``, ``spaces`` and
+``provenance`` (``source``, ``commit``, ``license``); optionally ``calibration`` (written by
+``nas lut validate --calibrate``) and free-form extras. No pickles anywhere.
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+import yaml
+
+from nas.errors import NasError
+from nas.layers import SIGNATURE_FIELDS, LayerSpec
+
+SCHEMA_VERSION = 1
+PROJECT_ROOT = Path(__file__).resolve().parent.parent.parent
+SHIPPED_DIR = PROJECT_ROOT / "latency_tables"
+META_SUFFIX = ".meta.yaml"
+
+VALUE_COLUMNS = ("latency_ms", "spread_ms", "repeats")
+OPTIONAL_COLUMNS = ("energy_mJ", "source_key", "note")
+REQUIRED_COLUMNS = SIGNATURE_FIELDS + VALUE_COLUMNS
+REQUIRED_META = ("schema_version", "device", "description", "runtime", "runtime_version", "threads", "batch",
+                 "dtype", "date", "protocol", "spread", "spaces", "provenance")
+REQUIRED_PROVENANCE = ("source", "commit", "license")
+
+_INT_FIELDS = {"h", "w", "cin", "cout", "kernel", "stride", "mid", "groups", "wbits", "abits"}
+_OPS = ("conv", "ir", "skip", "pool", "linear")
+
+
+@dataclass
+class Entry:
+    """One measured signature."""
+
+    latency_ms: float
+    spread_ms: float = 0.0
+    repeats: int = 0
+    energy_mJ: float | None = None
+    source_key: str = ""
+    note: str = ""
+
+
+@dataclass
+class LatencyTable:
+    """A device's table in memory: metadata plus signature tuple -> Entry (insertion-ordered)."""
+
+    meta: dict
+    entries: dict[tuple, Entry] = field(default_factory=dict)
+    csv_path: Path | None = None
+
+    @property
+    def device(self) -> str:
+        return str(self.meta["device"])
+
+    @property
+    def meta_path(self) -> Path | None:
+        return meta_path_for(self.csv_path) if self.csv_path else None
+
+    @property
+    def has_energy(self) -> bool:
+        return any(e.energy_mJ is not None for e in self.entries.values())
+
+    def content_hash(self) -> str:
+        """sha256 (first 16 hex) of the CSV text as written: identifies the measured values."""
+        return hashlib.sha256(self.to_csv_text().encode()).hexdigest()[:16]
+
+    def add(self, signature: tuple, entry: Entry, *, where: str = "table") -> None:
+        old = self.entries.get(signature)
+        if old is not None and (old.latency_ms != entry.latency_ms or old.energy_mJ != entry.energy_mJ):
+            raise NasError(f"duplicate signature {signature_key(signature)} with different values "
+                           f"({old.latency_ms} vs {entry.latency_ms} ms)", where=where,
+                           fix="keep one row per signature")
+        if old is None:
+            self.entries[signature] = entry
+
+    # --- text ------------------------------------------------------------------------------------------
+    def to_csv_text(self) -> str:
+        buf = io.StringIO()
+        cols = list(REQUIRED_COLUMNS) + list(OPTIONAL_COLUMNS)
+        writer = csv.writer(buf, lineterminator="\n")
+        writer.writerow(cols)
+        for sig, e in self.entries.items():
+            writer.writerow([_fmt(v) for v in sig] + [
+                repr(float(e.latency_ms)), repr(float(e.spread_ms)), int(e.repeats),
+                "" if e.energy_mJ is None else repr(float(e.energy_mJ)), e.source_key, e.note])
+        return buf.getvalue()
+
+    def write(self, csv_path: str | Path) -> Path:
+        """Write CSV and metadata atomically (temp file + rename), so an interrupted profile loses nothing."""
+        csv_path = Path(csv_path)
+        csv_path.parent.mkdir(parents=True, exist_ok=True)
+        meta = dict(self.meta)
+        meta["schema_version"] = SCHEMA_VERSION
+        meta["rows"] = len(self.entries)
+        _atomic_write(csv_path, self.to_csv_text())
+        _atomic_write(meta_path_for(csv_path), yaml.safe_dump(meta, sort_keys=False, allow_unicode=True))
+        self.csv_path = csv_path
+        self.meta = meta
+        return csv_path
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, bool):
+        return "1" if v else "0"
+    if isinstance(v, float) and v.is_integer():
+        return str(int(v))
+    return str(v)
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def signature_key(signature: tuple) -> str:
+    """The readable key (``LayerSpec.key``) of a signature tuple."""
+    return LayerSpec(name="", **dict(zip(SIGNATURE_FIELDS, signature))).key
+
+
+def meta_path_for(csv_path: Path) -> Path:
+    return csv_path.with_name(csv_path.name[: -len(".csv")] + META_SUFFIX if csv_path.name.endswith(".csv")
+                              else csv_path.name + META_SUFFIX)
+
+
+# --------------------------------------------------------------------------------------------------------
+# finding tables
+# --------------------------------------------------------------------------------------------------------
+def table_dirs() -> list[Path]:
+    """Where device names are looked up: $NAS_LATENCY_TABLES (os.pathsep-separated), then the shipped dir."""
+    extra = [Path(p) for p in os.environ.get("NAS_LATENCY_TABLES", "").split(os.pathsep) if p]
+    return extra + [SHIPPED_DIR]
+
+
+def list_devices() -> dict[str, Path]:
+    """Device name -> CSV path, for every table in :func:`table_dirs` (earlier dirs win)."""
+    found: dict[str, Path] = {}
+    for d in table_dirs():
+        for meta in sorted(d.glob("*" + META_SUFFIX)):
+            name = meta.name[: -len(META_SUFFIX)]
+            found.setdefault(name, meta.with_name(name + ".csv"))
+    return found
+
+
+def resolve(device_or_path: str | Path) -> Path:
+    """A device name or a path to a table's CSV / metadata file -> the CSV path."""
+    text = str(device_or_path)
+    p = Path(text)
+    if text.endswith(META_SUFFIX):
+        return p.with_name(p.name[: -len(META_SUFFIX)] + ".csv")
+    if text.endswith(".csv") or os.sep in text or "/" in text:
+        return p
+    devices = list_devices()
+    if text not in devices:
+        from nas.space import _suggest
+
+        raise NasError(f"unknown device '{text}'{_suggest(text, list(devices))}", where="--device",
+                       fix=f"use one of {', '.join(devices) or '(none)'} or --table PATH.csv; "
+                           "`nas lut list` shows them")
+    return devices[text]
+
+
+# --------------------------------------------------------------------------------------------------------
+# reading + validation
+# --------------------------------------------------------------------------------------------------------
+def read_table(device_or_path: str | Path) -> LatencyTable:
+    """Load and validate a table; every problem is a NasError naming the file, row and column."""
+    csv_path = resolve(device_or_path)
+    meta_path = meta_path_for(csv_path)
+    if not csv_path.is_file():
+        raise NasError("latency table CSV not found", where=str(csv_path),
+                       fix="give the .csv written by `nas lut profile` or a device from `nas lut list`")
+    if not meta_path.is_file():
+        raise NasError("metadata file missing next to the table", where=str(meta_path),
+                       fix="keep <name>.csv and <name>.meta.yaml together")
+    meta = read_meta(meta_path)
+    table = LatencyTable(meta=meta, csv_path=csv_path)
+    with open(csv_path, newline="") as fh:
+        reader = csv.reader(fh)
+        try:
+            header = next(reader)
+        except StopIteration:
+            raise NasError("empty file", where=str(csv_path)) from None
+        missing = [c for c in REQUIRED_COLUMNS if c not in header]
+        if missing:
+            raise NasError(f"missing column(s) {', '.join(missing)}", where=str(csv_path),
+                           fix=f"the header must contain {','.join(REQUIRED_COLUMNS)}")
+        unknown = [c for c in header if c not in REQUIRED_COLUMNS + OPTIONAL_COLUMNS]
+        if unknown:
+            raise NasError(f"unknown column(s) {', '.join(unknown)}", where=str(csv_path),
+                           fix=f"allowed optional columns: {', '.join(OPTIONAL_COLUMNS)}")
+        idx = {c: header.index(c) for c in header}
+        seen: dict[tuple, int] = {}
+        for lineno, row in enumerate(reader, start=2):
+            if not row:
+                continue
+            where = f"{csv_path} line {lineno}"
+            if len(row) != len(header):
+                raise NasError(f"has {len(row)} fields, the header has {len(header)}", where=where)
+            sig = tuple(_parse_sig_field(f, row[idx[f]], where) for f in SIGNATURE_FIELDS)
+            lat = _parse_float(row[idx["latency_ms"]], "latency_ms", where)
+            spread = _parse_float(row[idx["spread_ms"]], "spread_ms", where)
+            repeats = _parse_int(row[idx["repeats"]], "repeats", where)
+            energy = None
+            if "energy_mJ" in idx and row[idx["energy_mJ"]].strip() != "":
+                energy = _parse_float(row[idx["energy_mJ"]], "energy_mJ", where)
+            if sig in seen:
+                raise NasError(f"duplicate signature {signature_key(sig)} (first on line {seen[sig]})", where=where,
+                               fix="keep one row per signature")
+            seen[sig] = lineno
+            table.entries[sig] = Entry(lat, spread, repeats, energy,
+                                       row[idx["source_key"]] if "source_key" in idx else "",
+                                       row[idx["note"]] if "note" in idx else "")
+    if not table.entries:
+        raise NasError("table has no rows", where=str(csv_path))
+    return table
+
+
+def read_meta(meta_path: Path) -> dict:
+    try:
+        meta = yaml.safe_load(meta_path.read_text())
+    except yaml.YAMLError as exc:
+        raise NasError(f"not valid YAML ({str(exc).splitlines()[0]})", where=str(meta_path)) from None
+    if not isinstance(meta, dict):
+        raise NasError("metadata must be a mapping", where=str(meta_path))
+    missing = [k for k in REQUIRED_META if k not in meta]
+    if missing:
+        raise NasError(f"missing key(s) {', '.join(missing)}", where=str(meta_path),
+                       fix=f"metadata needs {', '.join(REQUIRED_META)}")
+    if meta["schema_version"] != SCHEMA_VERSION:
+        raise NasError(f"schema_version {meta['schema_version']!r} is not supported (this version reads "
+                       f"{SCHEMA_VERSION})", where=f"{meta_path}: schema_version",
+                       fix="regenerate the table with this version of nas (`nas lut profile` or "
+                           "`python -m nas.latency.importers`)")
+    prov = meta["provenance"]
+    if not isinstance(prov, dict) or any(k not in prov for k in REQUIRED_PROVENANCE):
+        raise NasError(f"provenance must give {', '.join(REQUIRED_PROVENANCE)}", where=f"{meta_path}: provenance")
+    if meta["spread"] not in ("std", "iqr"):
+        raise NasError(f"spread must be 'std' or 'iqr', got {meta['spread']!r}", where=f"{meta_path}: spread")
+    if not isinstance(meta["spaces"], list):
+        raise NasError("spaces must be a list of space names", where=f"{meta_path}: spaces")
+    return meta
+
+
+def _parse_sig_field(name: str, text: str, where: str) -> Any:
+    text = text.strip()
+    if name == "op":
+        if text not in _OPS:
+            raise NasError(f"column op: unknown op '{text}'", where=where, fix=f"use one of {', '.join(_OPS)}")
+        return text
+    if name == "act":
+        if not text:
+            raise NasError("column act is empty", where=where, fix="write 'none' for no activation")
+        return text
+    if name == "se":
+        if text not in ("0", "1", "True", "False", "true", "false"):
+            raise NasError(f"column se: expected 0 or 1, got '{text}'", where=where)
+        return text in ("1", "True", "true")
+    if name in _INT_FIELDS:
+        return _parse_int(text, name, where)
+    value = _parse_float(text, name, where)  # expand
+    return int(value) if value.is_integer() else value
+
+
+def _parse_float(text: str, name: str, where: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise NasError(f"column {name}: '{text}' is not a number", where=where) from None
+    if math.isnan(value) or math.isinf(value):
+        raise NasError(f"column {name}: {text} is not a finite number", where=where,
+                       fix="remove the row or measure it again")
+    if value < 0:
+        raise NasError(f"column {name}: negative value {text}", where=where, fix="latencies must be >= 0")
+    return value
+
+
+def _parse_int(text: str, name: str, where: str) -> int:
+    try:
+        value = float(text)
+    except ValueError:
+        raise NasError(f"column {name}: '{text}' is not an integer", where=where) from None
+    if not value.is_integer() or value < 0:
+        raise NasError(f"column {name}: '{text}' is not a non-negative integer", where=where)
+    return int(value)
+
+
+def new_meta(*, device: str, description: str, runtime: str, runtime_version: str, threads: Any, batch: int,
+             dtype: str, date: str, protocol: str, spread: str, spaces: Iterable[str], provenance: dict,
+             **extra: Any) -> dict:
+    """Build a metadata mapping with every required key (keyword-only, so none is forgotten)."""
+    meta = {"schema_version": SCHEMA_VERSION, "device": device, "description": description, "runtime": runtime,
+            "runtime_version": runtime_version, "threads": threads, "batch": batch, "dtype": dtype, "date": date,
+            "protocol": protocol, "spread": spread, "spaces": sorted(set(spaces)), "provenance": provenance}
+    meta.update(extra)
+    return meta

@@ -1,0 +1,94 @@
+"""Fake quantization of a built Network at each layer's ``wbits`` / ``abits``, for scoring.
+
+What it simulates is what integer kernels (onnxruntime QLinearConv, see the guide) compute:
+
+- **weights**: per-output-channel symmetric, ``2**(wbits-1) - 1`` levels each side, scale = max|w| of the
+  channel (so a channel's largest weight is exact and small weights round to zero at 4 bits). Applied to
+  every Conv2d / Linear inside a layer whose ``wbits < 32``. BatchNorm stays float (it folds on export).
+- **activations**: per-tensor, on the *input* of every Conv2d / Linear inside a layer whose ``abits < 32``
+  (the tensor an integer kernel consumes). Unsigned ``[0, max]`` when the tensor has no negative values
+  (after ReLU / ReLU6), otherwise asymmetric ``[min, max]``; the range is the observed one of the current
+  batch (dynamic calibration). Rounding uses a straight-through estimator so gradient proxies still work.
+
+Which activations suffer at 8 bits: ReLU6 least (bounded, non-negative: 255 levels over [0, 6]); ReLU next
+(non-negative, but one outlier stretches the range); h-swish and SiLU most: their small negative lobe
+(min -0.375 and -0.278) forces an asymmetric range, so part of the 256 levels is spent on values that carry
+little signal, and the curved region near zero is where most values lie. 4-bit weights cost far more than
+8-bit activations for any activation.
+
+Only torch is needed; this module is imported by the proxies, never by the CLI at start-up.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+FLOAT_BITS = 32
+
+
+def quantize_weight(w: torch.Tensor, bits: int) -> torch.Tensor:
+    """Per-output-channel symmetric fake quantization (dimension 0 is the output channel)."""
+    if bits >= FLOAT_BITS:
+        return w
+    qmax = 2 ** (bits - 1) - 1
+    flat = w.reshape(w.shape[0], -1)
+    scale = flat.abs().amax(dim=1).clamp_min(1e-12) / qmax
+    shape = (-1,) + (1,) * (w.dim() - 1)
+    return (torch.round(w / scale.reshape(shape)).clamp(-qmax, qmax) * scale.reshape(shape)).to(w.dtype)
+
+
+def quantize_activation(x: torch.Tensor, bits: int) -> torch.Tensor:
+    """Per-tensor fake quantization over the observed range; straight-through gradient."""
+    if bits >= FLOAT_BITS or x.numel() == 0:
+        return x
+    levels = 2 ** bits - 1
+    with torch.no_grad():
+        lo = torch.clamp(x.min(), max=0.0)  # the range always contains 0 (exact zero padding)
+        hi = torch.clamp(x.max(), min=0.0)
+        scale = ((hi - lo) / levels).clamp_min(1e-12)
+        zero = torch.round(-lo / scale)
+        q = (torch.clamp(torch.round(x / scale) + zero, 0, levels) - zero) * scale
+    return x + (q - x).detach()
+
+
+def _act_hook(bits: int):
+    def hook(_module, inputs):
+        return (quantize_activation(inputs[0], bits),) + tuple(inputs[1:])
+
+    return hook
+
+
+def is_quantized(model) -> bool:
+    """Whether any layer of a Network asks for fewer than 32 bits."""
+    return any(s.wbits < FLOAT_BITS or s.abits < FLOAT_BITS for s in model.specs)
+
+
+def apply(model, *, weights: bool = True, activations: bool = True) -> list:
+    """Fake-quantize ``model`` (a ``nas.model.Network``) in place; returns the activation hook handles.
+
+    Weights are rounded once (their data are replaced); activation quantizers are forward pre-hooks and stay
+    until the handles are removed. A float network (all 32 bits) is left untouched.
+    """
+    handles = []
+    for spec, layer in zip(model.specs, model.layers):
+        for m in layer.modules():
+            if not isinstance(m, (nn.Conv2d, nn.Linear)):
+                continue
+            if weights and spec.wbits < FLOAT_BITS:
+                with torch.no_grad():
+                    m.weight.copy_(quantize_weight(m.weight, spec.wbits))
+            if activations and spec.abits < FLOAT_BITS:
+                handles.append(m.register_forward_pre_hook(_act_hook(spec.abits)))
+    return handles
+
+
+def output_sqnr(float_model, quant_model, x: torch.Tensor) -> float:
+    """Signal-to-quantization-noise ratio (dB) of the logits; +inf when the two agree exactly."""
+    with torch.no_grad():
+        a = float_model(x).double()
+        b = quant_model(x).double()
+    noise = (a - b).pow(2).mean().item()
+    signal = a.pow(2).mean().item()
+    if noise == 0:
+        return float("inf")
+    return 10.0 * torch.log10(torch.tensor(signal / noise)).item()

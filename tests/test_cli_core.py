@@ -1,0 +1,73 @@
+"""`nas spaces` and `nas arch`: the CLI on real inputs; bad input is one line and exit 2, never a traceback."""
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from conftest import ROOT, TEST_DATA, run_cli
+
+
+def test_spaces_list_and_show(capsys):
+    rc, out, _ = run_cli(capsys, "spaces", "list")
+    assert rc == 0 and "nas-bench-macro" in out and "10^3.8" in out
+    rc, out, _ = run_cli(capsys, "spaces", "show", "ofa-mbv3")
+    assert rc == 0 and "stage 5: width 192 depth {2,3,4} stride 2" in out
+
+
+def test_arch_sample_is_deterministic(capsys):
+    _, a, _ = run_cli(capsys, "arch", "sample", "--space", "fbnet-c100", "--n", "3", "--seed", "4")
+    _, b, _ = run_cli(capsys, "arch", "sample", "--space", "fbnet-c100", "--n", "3", "--seed", "4")
+    assert a == b and len(a.splitlines()) == 3
+
+
+def test_arch_info_single(capsys):
+    rc, out, _ = run_cli(capsys, "arch", "info", "--space", "nas-bench-macro", "01202110")
+    assert rc == 0
+    assert "stage0.block0  skip" in out and "1x1 projection" in out
+    assert "total: 1,234,282 params, 48,437,760 MACs" in out
+
+
+def test_arch_info_csv_keeps_rows_and_order(tmp_path, capsys):
+    src = pd.read_csv(TEST_DATA / "nas_bench_macro_dev.csv", dtype={"arch": str}).head(25)
+    src = src.iloc[::-1]
+    inp, out = tmp_path / "in.csv", tmp_path / "out.csv"
+    src[["arch"]].to_csv(inp, index=False)
+    rc, _, err = run_cli(capsys, "arch", "info", "--space", "nas-bench-macro", "--archs", inp, "-o", out)
+    assert rc == 0, err
+    res = pd.read_csv(out, dtype={"arch": str, "native": str})
+    assert list(res.columns[:4]) == ["arch", "canonical", "native", "params"]
+    assert list(res["arch"]) == list(src["arch"])
+    assert list(res["params"]) == list(src["params"]) and list(res["macs"]) == list(src["flops"])
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["arch", "sample", "--space", "fbnet"], "--space: unknown search space 'fbnet'"),
+    (["arch", "info", "--space", "nas-bench-macro", "0120211x"], "architecture '0120211x'"),
+    (["arch", "info", "--space", "mobilenet-c10", "ir_k3"], "stage segment"),
+    (["spaces", "show", "missing.yaml"], "missing.yaml: file not found"),
+])
+def test_bad_input_is_one_line(capsys, argv, message):
+    rc, out, err = run_cli(capsys, *argv)
+    assert rc == 2
+    assert message in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_bad_csv_names_the_file_and_row(tmp_path, capsys):
+    inp = tmp_path / "in.csv"
+    inp.write_text("arch\n01202110\n0120x110\n")
+    rc, _, err = run_cli(capsys, "arch", "info", "--space", "nas-bench-macro", "--archs", inp, "-o", tmp_path / "o.csv")
+    assert rc == 2 and f"{inp} row 2" in err
+    inp.write_text("architecture\n01202110\n")
+    rc, _, err = run_cli(capsys, "arch", "info", "--space", "nas-bench-macro", "--archs", inp, "-o", tmp_path / "o.csv")
+    assert rc == 2 and "no column 'arch'" in err
+
+
+def test_console_script_end_to_end(tmp_path):
+    """The installed `nas` entry point on a malformed user space: one line, exit 2."""
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: bad\ninput: {resolution: [32\n")
+    proc = subprocess.run([sys.executable, "-m", "nas.cli", "spaces", "show", str(bad)], capture_output=True,
+                          text=True, cwd=ROOT)
+    assert proc.returncode == 2
+    assert "malformed YAML" in proc.stderr and "Traceback" not in proc.stderr

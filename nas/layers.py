@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 
-from nas.arch import Architecture
+from nas.arch import Architecture, Block
 from nas.space import SearchSpace, load_space
 
 
@@ -101,45 +101,79 @@ class LayerSpec:
 
     # --- analytic cost ---------------------------------------------------------------------------------
     def params(self) -> int:
-        return sum(p for p, _ in self._parts())
+        return sum(wp + other for wp, other, _ in self._parts())
 
     def macs(self) -> int:
-        return sum(m for _, m in self._parts())
+        return sum(m for _, _, m in self._parts())
 
-    def _parts(self) -> list[tuple[int, int]]:
-        """(params, MACs) of each conv/linear/BN inside the layer. MACs count conv and linear only."""
+    def weight_params(self) -> int:
+        """Conv/linear weights only: the tensors that ``wbits`` quantizes."""
+        return sum(wp for wp, _, _ in self._parts())
+
+    def size_bytes(self) -> float:
+        """Deployed size: weights at ``wbits``; biases (BN folds into them) and scales stay 32-bit."""
+        return sum(wp * self.wbits / 8 + 4 * other for wp, other, _ in self._parts())
+
+    def _parts(self) -> list[tuple[int, int, int]]:
+        """(weight params, other params, MACs) of each conv/linear inside the layer.
+
+        Other params are BN affine pairs and biases; MACs count conv and linear only.
+        """
         ho, wo = self.out_hw
         if self.op == "conv":
             wp = self.cout * (self.cin // self.groups) * self.kernel * self.kernel
-            extra = 2 * self.cout if self.bn else 0
-            extra += self.cout if self.bias else 0
-            return [(wp + extra, wp * ho * wo)]
+            other = (2 * self.cout if self.bn else 0) + (self.cout if self.bias else 0)
+            return [(wp, other, wp * ho * wo)]
         if self.op == "linear":
             wp = self.cin * self.cout
-            return [(wp + (self.cout if self.bias else 0), wp)]
-        if self.op == "pool":
+            return [(wp, self.cout if self.bias else 0, wp)]
+        if self.op == "pool" or (self.op == "skip" and not self.projects):
             return []
         if self.op == "skip":
-            if not self.projects:
-                return []
             wp = self.cin * self.cout
-            return [(wp + 2 * self.cout, wp * ho * wo)]
+            return [(wp, 2 * self.cout, wp * ho * wo)]
         # inverted residual
         parts = []
         if self.expand_conv:
             wp = self.mid * self.cin // self.groups
-            parts.append((wp + 2 * self.mid, wp * self.h * self.w))
+            parts.append((wp, 2 * self.mid, wp * self.h * self.w))
         wp = self.mid * self.kernel * self.kernel
-        parts.append((wp + 2 * self.mid, wp * ho * wo))
+        parts.append((wp, 2 * self.mid, wp * ho * wo))
         if self.se:
             sq = self.se_channels
-            parts.append((self.mid * sq + sq + sq * self.mid + self.mid, 2 * self.mid * sq))
+            parts.append((2 * self.mid * sq, sq + self.mid, 2 * self.mid * sq))
         wp = self.cout * self.mid // self.groups
-        parts.append((wp + 2 * self.cout, wp * ho * wo))
+        parts.append((wp, 2 * self.cout, wp * ho * wo))
         return parts
 
     def to_dict(self) -> dict:
         return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+def fixed_layer_spec(name: str, layer, h: int, w: int, c: int) -> LayerSpec:
+    """A stem/head layer (``nas.space.FixedLayer``) applied to an h x w x c input."""
+    if layer.op == "pool":
+        return LayerSpec(name=name, op="pool", h=h, w=w, cin=c, cout=c)
+    if layer.op == "linear":
+        return LayerSpec(name=name, op="linear", h=1, w=1, cin=c, cout=layer.width, act=layer.act,
+                         bias=layer.bias, bn=False, wbits=layer.wbits, abits=layer.abits)
+    return LayerSpec(name=name, op="conv", h=h, w=w, cin=c, cout=layer.width, kernel=layer.kernel,
+                     stride=layer.stride, groups=layer.groups, act=layer.act, bn=layer.bn, bias=layer.bias,
+                     wbits=layer.wbits, abits=layer.abits)
+
+
+def block_spec(space: SearchSpace, name: str, h: int, w: int, c: int, width: int, stride: int,
+               block: Block) -> LayerSpec:
+    """A block placed on an h x w x c input, producing ``width`` channels at ``stride``."""
+    residual = stride == 1 and c == width
+    if block.op == "skip":
+        return LayerSpec(name=name, op="skip", h=h, w=w, cin=c, cout=width, stride=stride, residual=residual)
+    return LayerSpec(
+        name=name, op="ir", h=h, w=w, cin=c, cout=width, kernel=block.kernel, stride=stride,
+        expand=block.expand, mid=int(round(c * block.expand)), groups=block.groups, se=block.se, act=block.act,
+        wbits=block.wbits, abits=block.abits, expand_conv=(space.expand_conv == "always" or block.expand != 1),
+        residual=residual,
+    )
 
 
 def plan(arch: Architecture, space: SearchSpace | None = None) -> list[LayerSpec]:
@@ -150,43 +184,18 @@ def plan(arch: Architecture, space: SearchSpace | None = None) -> list[LayerSpec
     h = w = arch.resolution
     c = space.in_channels
 
-    def fixed(name: str, layer) -> None:
+    def add(spec: LayerSpec) -> None:
         nonlocal h, w, c
-        if layer.op == "pool":
-            spec = LayerSpec(name=name, op="pool", h=h, w=w, cin=c, cout=c)
-        elif layer.op == "linear":
-            spec = LayerSpec(name=name, op="linear", h=1, w=1, cin=c, cout=layer.width, act=layer.act,
-                             bias=layer.bias, bn=False, wbits=layer.wbits, abits=layer.abits)
-        else:
-            spec = LayerSpec(name=name, op="conv", h=h, w=w, cin=c, cout=layer.width, kernel=layer.kernel,
-                             stride=layer.stride, groups=layer.groups, act=layer.act, bn=layer.bn,
-                             bias=layer.bias, wbits=layer.wbits, abits=layer.abits)
         layers.append(spec)
-        h, w = spec.out_hw
-        c = spec.cout
+        (h, w), c = spec.out_hw, spec.cout
 
     for i, layer in enumerate(space.stem):
-        fixed(f"stem.{i}", layer)
+        add(fixed_layer_spec(f"stem.{i}", layer, h, w, c))
     for i, (st_space, st) in enumerate(zip(space.stages, arch.stages)):
         for j, b in enumerate(st.blocks):
-            stride = st_space.stride if j == 0 else 1
-            name = f"stage{i}.block{j}"
-            if b.op == "skip":
-                spec = LayerSpec(name=name, op="skip", h=h, w=w, cin=c, cout=st.width, stride=stride,
-                                 residual=(stride == 1 and c == st.width))
-            else:
-                mid = int(round(c * b.expand))
-                spec = LayerSpec(
-                    name=name, op="ir", h=h, w=w, cin=c, cout=st.width, kernel=b.kernel, stride=stride,
-                    expand=b.expand, mid=mid, groups=b.groups, se=b.se, act=b.act, wbits=b.wbits, abits=b.abits,
-                    expand_conv=(space.expand_conv == "always" or b.expand != 1),
-                    residual=(stride == 1 and c == st.width),
-                )
-            layers.append(spec)
-            h, w = spec.out_hw
-            c = spec.cout
+            add(block_spec(space, f"stage{i}.block{j}", h, w, c, st.width, st_space.stride if j == 0 else 1, b))
     for i, layer in enumerate(space.head):
-        fixed(f"head.{i}", layer)
+        add(fixed_layer_spec(f"head.{i}", layer, h, w, c))
     return layers
 
 
@@ -194,8 +203,10 @@ def plan(arch: Architecture, space: SearchSpace | None = None) -> list[LayerSpec
 class Cost:
     params: int
     macs: int
+    size_bytes: float  # deployed model size at the architecture's bit-widths
 
 
 def count(arch: Architecture, space: SearchSpace | None = None) -> Cost:
     layers = plan(arch, space)
-    return Cost(params=sum(l.params() for l in layers), macs=sum(l.macs() for l in layers))
+    return Cost(params=sum(l.params() for l in layers), macs=sum(l.macs() for l in layers),
+                size_bytes=sum(l.size_bytes() for l in layers))

@@ -95,6 +95,15 @@ class BlockSpace:
     def contains(self, block: Block) -> bool:
         return any(a.contains(block) for a in self.alternatives)
 
+    def blocks(self) -> list[Block]:
+        """Every distinct block allowed here (for enumerating the layer signatures a space needs)."""
+        out = []
+        for a in self.alternatives:
+            names = [f for f, _ in a.choices]
+            for values in itertools.product(*(v for _, v in a.choices)):
+                out.append(Block(op=a.op, **dict(zip(names, values))))
+        return out
+
     def describe(self) -> str:
         parts = []
         for a in self.alternatives:

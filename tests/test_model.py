@@ -53,7 +53,7 @@ def test_mobilenet_v3_large_is_expressible():
     space = load_space("mobilenet-in1k")
     arch = space.parse(MBV3_LARGE)
     cost = count(arch, space)
-    assert (cost.params, cost.macs) == (4_331_984, 233_341_216)
+    assert (cost.params, cost.macs, cost.size_bytes) == (4_331_984, 233_341_216, 4_331_984 * 4)
 
 
 @pytest.mark.parametrize("name", list_spaces())
@@ -120,3 +120,13 @@ def test_build_is_deterministic_under_seed():
     c = build_model(arch, space, seed=6)
     wa, wb, wc = (next(m.parameters()).detach() for m in (a, b, c))
     assert torch.equal(wa, wb) and not torch.equal(wa, wc)
+
+
+def test_size_counts_weights_at_their_bit_width():
+    space = load_space("mobilenet-c10")
+    float_arch = space.parse(space.format(space.sample_many(1, seed=4)[0]).replace("_w8_", "_w32_").replace("_w4_", "_w32_"))
+    four_bit = space.parse(space.format(float_arch).replace("_w32_", "_w4_"))
+    f, q = count(float_arch, space), count(four_bit, space)
+    assert f.params == q.params
+    block_weights = sum(l.weight_params() for l in plan(float_arch, space) if l.op == "ir")
+    assert f.size_bytes - q.size_bytes == pytest.approx(block_weights * (32 - 4) / 8)

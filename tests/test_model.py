@@ -53,7 +53,7 @@ def test_mobilenet_v3_large_is_expressible():
     space = load_space("mobilenet-in1k")
     arch = space.parse(MBV3_LARGE)
     cost = count(arch, space)
-    assert (cost.params, cost.macs, cost.size_bytes) == (4_331_984, 233_341_216, 4_331_984 * 4)
+    assert (cost.params, cost.macs) == (4_331_984, 233_341_216)
 
 
 @pytest.mark.parametrize("name", list_spaces())

@@ -6,7 +6,11 @@ CSV columns, in order:
   (``op,h,w,cin,cout,kernel,stride,expand,mid,groups,se,act,wbits,abits``);
 * ``latency_ms`` (median, or the published mean), ``spread_ms`` (IQR or std: the metadata's ``spread``),
   ``repeats`` (timed runs behind the value; 0 when the source does not say);
-* optional ``energy_mJ``, ``source_key`` (the key in the table it was converted from) and ``note``.
+* optional ``resolution`` (the network input resolution the row was measured within; empty = any network:
+  OFA measured its blocks once per input resolution, so the same signature has one value per resolution),
+  ``energy_mJ``, ``source_key`` (the key in the table it was converted from) and ``note``.
+
+Rows are unique per (signature, resolution); a lookup tries the architecture's resolution, then "any".
 
 Metadata ``<name>.meta.yaml``: ``schema_version``, ``device``, ``description``, ``runtime``,
 ``runtime_version``, ``threads``, ``batch``, ``dtype``, ``date``, ``protocol``, ``spread``, ``spaces`` and
@@ -35,7 +39,7 @@ SHIPPED_DIR = PROJECT_ROOT / "latency_tables"
 META_SUFFIX = ".meta.yaml"
 
 VALUE_COLUMNS = ("latency_ms", "spread_ms", "repeats")
-OPTIONAL_COLUMNS = ("energy_mJ", "source_key", "note")
+OPTIONAL_COLUMNS = ("resolution", "energy_mJ", "source_key", "note")
 REQUIRED_COLUMNS = SIGNATURE_FIELDS + VALUE_COLUMNS
 REQUIRED_META = ("schema_version", "device", "description", "runtime", "runtime_version", "threads", "batch",
                  "dtype", "date", "protocol", "spread", "spaces", "provenance")
@@ -59,10 +63,10 @@ class Entry:
 
 @dataclass
 class LatencyTable:
-    """A device's table in memory: metadata plus signature tuple -> Entry (insertion-ordered)."""
+    """A device's table in memory: metadata plus (resolution or 0, signature tuple) -> Entry, in file order."""
 
     meta: dict
-    entries: dict[tuple, Entry] = field(default_factory=dict)
+    entries: dict[tuple[int, tuple], Entry] = field(default_factory=dict)
     csv_path: Path | None = None
 
     @property
@@ -81,14 +85,19 @@ class LatencyTable:
         """sha256 (first 16 hex) of the CSV text as written: identifies the measured values."""
         return hashlib.sha256(self.to_csv_text().encode()).hexdigest()[:16]
 
-    def add(self, signature: tuple, entry: Entry, *, where: str = "table") -> None:
-        old = self.entries.get(signature)
+    def lookup(self, signature: tuple, resolution: int) -> Entry | None:
+        entry = self.entries.get((resolution, signature))
+        return entry if entry is not None else self.entries.get((0, signature))
+
+    def add(self, signature: tuple, entry: Entry, *, resolution: int = 0, where: str = "table") -> None:
+        key = (resolution, signature)
+        old = self.entries.get(key)
         if old is not None and (old.latency_ms != entry.latency_ms or old.energy_mJ != entry.energy_mJ):
-            raise NasError(f"duplicate signature {signature_key(signature)} with different values "
+            raise NasError(f"duplicate signature {_where_key(key)} with different values "
                            f"({old.latency_ms} vs {entry.latency_ms} ms)", where=where,
                            fix="keep one row per signature")
         if old is None:
-            self.entries[signature] = entry
+            self.entries[key] = entry
 
     # --- text ------------------------------------------------------------------------------------------
     def to_csv_text(self) -> str:
@@ -96,9 +105,9 @@ class LatencyTable:
         cols = list(REQUIRED_COLUMNS) + list(OPTIONAL_COLUMNS)
         writer = csv.writer(buf, lineterminator="\n")
         writer.writerow(cols)
-        for sig, e in self.entries.items():
+        for (res, sig), e in self.entries.items():
             writer.writerow([_fmt(v) for v in sig] + [
-                repr(float(e.latency_ms)), repr(float(e.spread_ms)), int(e.repeats),
+                repr(float(e.latency_ms)), repr(float(e.spread_ms)), int(e.repeats), res or "",
                 "" if e.energy_mJ is None else repr(float(e.energy_mJ)), e.source_key, e.note])
         return buf.getvalue()
 
@@ -133,6 +142,11 @@ def _atomic_write(path: Path, text: str) -> None:
 def signature_key(signature: tuple) -> str:
     """The readable key (``LayerSpec.key``) of a signature tuple."""
     return LayerSpec(name="", **dict(zip(SIGNATURE_FIELDS, signature))).key
+
+
+def _where_key(key: tuple[int, tuple]) -> str:
+    res, sig = key
+    return signature_key(sig) + (f" at resolution {res}" if res else "")
 
 
 def meta_path_for(csv_path: Path) -> Path:
@@ -218,14 +232,17 @@ def read_table(device_or_path: str | Path) -> LatencyTable:
             lat = _parse_float(row[idx["latency_ms"]], "latency_ms", where)
             spread = _parse_float(row[idx["spread_ms"]], "spread_ms", where)
             repeats = _parse_int(row[idx["repeats"]], "repeats", where)
+            res = 0
+            if "resolution" in idx and row[idx["resolution"]].strip() != "":
+                res = _parse_int(row[idx["resolution"]], "resolution", where)
             energy = None
             if "energy_mJ" in idx and row[idx["energy_mJ"]].strip() != "":
                 energy = _parse_float(row[idx["energy_mJ"]], "energy_mJ", where)
-            if sig in seen:
-                raise NasError(f"duplicate signature {signature_key(sig)} (first on line {seen[sig]})", where=where,
-                               fix="keep one row per signature")
-            seen[sig] = lineno
-            table.entries[sig] = Entry(lat, spread, repeats, energy,
+            if (res, sig) in seen:
+                raise NasError(f"duplicate signature {_where_key((res, sig))} (first on line {seen[res, sig]})",
+                               where=where, fix="keep one row per signature")
+            seen[res, sig] = lineno
+            table.entries[res, sig] = Entry(lat, spread, repeats, energy,
                                        row[idx["source_key"]] if "source_key" in idx else "",
                                        row[idx["note"]] if "note" in idx else "")
     if not table.entries:

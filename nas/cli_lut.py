@@ -1,0 +1,180 @@
+"""`nas lut {list,show,predict,profile,validate}`: latency tables from the command line (thin: parse, call, print)."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from nas.errors import NasError
+
+
+def _model(args: argparse.Namespace, *, calibrated: bool = True):
+    from nas.latency import load_latency_model
+
+    source = args.table or args.device
+    if not source:
+        raise NasError("give --device NAME or --table PATH.csv", where=f"nas lut {args.sub}",
+                       fix="`nas lut list` shows the devices")
+    return load_latency_model(source, dtype=args.dtype, calibrated=calibrated)
+
+
+def cmd_list(args: argparse.Namespace) -> None:
+    from nas.cli import _print_table
+    from nas.latency.table import list_devices, read_table
+
+    rows = []
+    for name, path in list_devices().items():
+        try:
+            t = read_table(path)
+        except NasError as exc:
+            rows.append((name, "-", "-", "-", "-", f"INVALID: {exc}"))
+            continue
+        cal = ",".join(sorted((t.meta.get("calibration") or {}).keys())) or "-"
+        rows.append((name, ",".join(t.meta["spaces"]), str(len(t.entries)), str(t.meta["dtype"]), cal,
+                     str(t.meta["description"])[:60]))
+    _print_table(("device", "spaces", "rows", "dtype", "calibrated", "description"), rows)
+
+
+def cmd_show(args: argparse.Namespace) -> None:
+    import yaml
+
+    from nas.latency.table import read_table
+
+    t = read_table(args.name)
+    print(f"{t.device}  ({t.csv_path})  content hash {t.content_hash()}")
+    print(yaml.safe_dump(t.meta, sort_keys=False, allow_unicode=True).rstrip())
+    if args.space:
+        from nas.latency.model import TableLatencyModel
+        from nas.space import load_space
+
+        model = TableLatencyModel(t, dtype=args.dtype)
+        space = load_space(args.space)
+        missing = model.missing_for(space)
+        print(f"coverage of {space.name} ({model.dtype}): "
+              + ("complete" if not missing else f"{len(missing)} signature(s) missing"))
+    print(t.to_csv_text().splitlines()[0])
+    for line in t.to_csv_text().splitlines()[1:args.rows + 1]:
+        print(line)
+    if len(t.entries) > args.rows:
+        print(f"... {len(t.entries) - args.rows} more rows")
+
+
+def cmd_predict(args: argparse.Namespace) -> None:
+    from nas.cli import _parse_row, _print_table, _read_arch_csv
+    from nas.space import load_space
+
+    model = _model(args, calibrated=not args.no_calibration)
+    space = load_space(args.space)
+    if args.arch:
+        pred = model.predict(space.parse(args.arch), space, allow_estimate=args.allow_estimate)
+        _print_table(("layer", "signature", "ms", "estimated"),
+                     [(r.name, r.key, f"{r.ms:.4f}", "yes" if r.estimated else "") for r in pred.rows])
+        extra = f", energy {pred.energy_mJ:.4f} mJ" if pred.energy_mJ is not None else ""
+        flags = (" (calibrated; table sum %.4f ms)" % pred.raw_ms if pred.calibrated else "") + \
+                (" (contains ESTIMATED rows)" if pred.estimated else "")
+        print(f"total: {pred.latency_ms:.4f} ms{extra} on {model.device}{flags}")
+        return
+    if not args.archs or not args.output:
+        raise NasError("give an architecture, or --archs IN.csv with -o OUT.csv", where="nas lut predict",
+                       fix="e.g. nas lut predict --device raspi4 --space fbnet-c100 --archs in.csv -o out.csv")
+    import pandas as pd
+    from tqdm import tqdm
+
+    df = _read_arch_csv(args.archs)
+    out = []
+    for i, text in enumerate(tqdm(df["arch"], desc="predict", unit="arch", disable=len(df) < 2000)):
+        pred = model.predict(_parse_row(space, text, args.archs, i), space, allow_estimate=args.allow_estimate)
+        row = {"arch": text, "latency_ms": pred.latency_ms}
+        if pred.energy_mJ is not None:
+            row["energy_mJ"] = pred.energy_mJ
+        if args.allow_estimate:
+            row["estimated"] = pred.estimated
+        if pred.calibrated:
+            row["table_sum_ms"] = pred.raw_ms
+        out.append(row)
+    path = Path(args.output)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame(out).to_csv(path, index=False)
+    n_est = sum(bool(r.get("estimated")) for r in out)
+    print(f"wrote {len(out)} predictions ({model.device}, {model.dtype}) to {path}"
+          + (f"; {n_est} contain estimated layers" if n_est else ""))
+
+
+def cmd_profile(args: argparse.Namespace) -> None:
+    from nas.latency.profile import ProfileConfig, profile_space
+
+    if bool(args.archs) == bool(args.all):
+        raise NasError("give exactly one of --archs IN.csv or --all", where="nas lut profile",
+                       fix="--archs profiles only what those architectures need; --all the whole space")
+    cfg = ProfileConfig(threads=args.threads, warmup=args.warmup, repeats=args.repeats, rounds=args.rounds)
+    dtypes = [d.strip() for d in args.dtype.split(",") if d.strip()]
+    paths = profile_space(args.space, args.device_name, dtypes=dtypes, archs_csv=args.archs, config=cfg,
+                          out_dir=args.out_dir, description=args.description)
+    print(f"table: {paths}")
+
+
+def cmd_validate(args: argparse.Namespace) -> None:
+    from nas.latency.validate import validate
+
+    source = args.table or args.device
+    if not source:
+        raise NasError("give --device NAME or --table PATH.csv", where="nas lut validate")
+    report = validate(source, args.space, n=args.n, dtype=args.dtype, threads=args.threads, seed=args.seed,
+                      calibrate=args.calibrate, output=args.output, archs_csv=args.archs, rounds=args.rounds)
+    print(report.summary())
+
+
+def register(subparsers) -> None:
+    lut = subparsers.add_parser("lut", help="latency tables: list, show, predict, profile, validate")
+    sub = lut.add_subparsers(dest="sub", required=True)
+
+    sub.add_parser("list", help="devices with a shipped or profiled table").set_defaults(func=cmd_list)
+
+    show = sub.add_parser("show", help="metadata and first rows of one table")
+    show.add_argument("name", help="device name or path to a table CSV")
+    show.add_argument("--rows", type=int, default=10)
+    show.add_argument("--space", help="also report coverage of this space")
+    show.add_argument("--dtype", default=None, help="arch (default), fp32 or int8")
+    show.set_defaults(func=cmd_show)
+
+    def source(p):
+        g = p.add_mutually_exclusive_group()
+        g.add_argument("--device", help="device name (`nas lut list`)")
+        g.add_argument("--table", help="path to a table CSV (or its .meta.yaml)")
+        p.add_argument("--space", required=True)
+        p.add_argument("--dtype", default=None,
+                       help="deployment precision: arch (each layer at its own bits; default), fp32 or int8")
+
+    pred = sub.add_parser("predict", help="latency of architectures from a table (sum of layers)")
+    source(pred)
+    pred.add_argument("arch", nargs="?", help="one architecture: prints its per-layer breakdown")
+    pred.add_argument("--archs", help="CSV with a column 'arch'")
+    pred.add_argument("-o", "--output", help="output CSV: arch, latency_ms[, energy_mJ]")
+    pred.add_argument("--allow-estimate", action="store_true",
+                      help="fill missing signatures from the documented estimator (rows flagged)")
+    pred.add_argument("--no-calibration", action="store_true", help="ignore a stored calibration")
+    pred.set_defaults(func=cmd_predict)
+
+    prof = sub.add_parser("profile", help="measure layer signatures on this machine with onnxruntime")
+    prof.add_argument("--space", required=True)
+    prof.add_argument("--device-name", required=True, help="name of the table to write or extend")
+    prof.add_argument("--dtype", default="fp32", help="comma-separated: fp32, int8, arch (default fp32)")
+    prof.add_argument("--threads", type=int, default=1)
+    prof.add_argument("--archs", help="CSV with a column 'arch': profile only what these need")
+    prof.add_argument("--all", action="store_true", help="profile every signature of the space")
+    prof.add_argument("--warmup", type=int, default=10)
+    prof.add_argument("--repeats", type=int, default=30, help="timed runs per round")
+    prof.add_argument("--rounds", type=int, default=3, help="interleaved rounds over a batch of signatures")
+    prof.add_argument("--out-dir", default=None, help="directory of the table (default: latency_tables/)")
+    prof.add_argument("--description", default=None)
+    prof.set_defaults(func=cmd_profile)
+
+    val = sub.add_parser("validate", help="table vs end-to-end measured latency of random architectures")
+    source(val)
+    val.add_argument("--n", type=int, default=50)
+    val.add_argument("--seed", type=int, default=0)
+    val.add_argument("--threads", type=int, default=None, help="default: the table's threads")
+    val.add_argument("--archs", help="CSV with a column 'arch' instead of --n random ones")
+    val.add_argument("--rounds", type=int, default=5, help="interleaved measurement rounds")
+    val.add_argument("--calibrate", action="store_true", help="fit and store a correction from these measurements")
+    val.add_argument("-o", "--output", help="per-architecture CSV")
+    val.set_defaults(func=cmd_validate)

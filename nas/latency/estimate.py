@@ -1,0 +1,53 @@
+"""The explicit estimator behind ``--allow-estimate``: used only when asked, and every row it fills is flagged.
+
+Model, fitted per table and per op type on the table's own measured rows (non-negative least squares):
+
+    ms(layer) = a_op + b_op * MACs + c_op * activation elements (input + output)
+
+Rows are taken from the same op *and* the same bit-widths when there are at least 3 of them, else the same
+op at any bit-width, else every row. The estimate is floored at the smallest positive latency among those
+rows, so it is never 0. It is a rough extrapolation (roofline-like: per-call cost + compute + memory), meant
+to let a search proceed while a profile is pending, never a substitute for measuring.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from nas.layers import SIGNATURE_FIELDS, LayerSpec
+
+DESCRIPTION = ("per-op NNLS fit on the table's rows: ms = a + b*MACs + c*(input+output elements), floored at "
+               "the smallest positive measured latency of that op")
+_MIN_ROWS = 3
+
+
+def _features(spec: LayerSpec) -> list[float]:
+    ho, wo = spec.out_hw
+    return [1.0, spec.macs() / 1e6, (spec.h * spec.w * spec.cin + ho * wo * spec.cout) / 1e6]
+
+
+class Estimator:
+    """Fitted lazily per (op, wbits, abits) group from ``entries`` (signature -> latency ms)."""
+
+    def __init__(self, entries: dict[tuple, float]):
+        self._rows = [(LayerSpec(name="", **dict(zip(SIGNATURE_FIELDS, sig))), ms) for sig, ms in entries.items()]
+        self._fits: dict[tuple, tuple[np.ndarray, float]] = {}
+
+    def _fit(self, spec: LayerSpec) -> tuple[np.ndarray, float]:
+        key = (spec.op, spec.wbits, spec.abits)
+        if key not in self._fits:
+            groups = ([r for r in self._rows if (r[0].op, r[0].wbits, r[0].abits) == key],
+                      [r for r in self._rows if r[0].op == spec.op], self._rows)
+            rows = next(g for g in groups if len(g) >= _MIN_ROWS or g is self._rows)
+            from scipy.optimize import nnls
+
+            x = np.array([_features(s) for s, _ in rows])
+            y = np.array([ms for _, ms in rows])
+            coef, _ = nnls(x, y)
+            positive = y[y > 0]
+            floor = float(positive.min()) if positive.size else 1e-3
+            self._fits[key] = (coef, floor)
+        return self._fits[key]
+
+    def estimate(self, spec: LayerSpec) -> float:
+        coef, floor = self._fit(spec)
+        return max(float(np.dot(coef, _features(spec))), floor)

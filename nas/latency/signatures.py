@@ -1,8 +1,8 @@
 """Which layer signatures a space (or a set of architectures) needs, and deployment dtypes.
 
 ``space_signatures`` enumerates every LayerSpec any architecture of a space can contain, without listing
-architectures: it walks the stages keeping the set of reachable input shapes. A test checks it against
-``nas.layers.plan`` on random architectures, so the two cannot drift apart.
+architectures: it walks the stages keeping the set of reachable input shapes, building layers with the same
+``fixed_layer_spec`` / ``block_spec`` that ``nas.layers.plan`` uses (a test also checks it against plan).
 
 A *deployment dtype* says at which bit-widths the layers run: ``arch`` (as each block says; the default),
 ``fp32`` (everything float: how an fp32 ONNX export runs, whatever bits the architecture chose) or ``int8``
@@ -14,9 +14,9 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Iterable
 
-from nas.arch import Architecture, Block
+from nas.arch import Architecture
 from nas.errors import NasError
-from nas.layers import LayerSpec, plan
+from nas.layers import LayerSpec, block_spec, fixed_layer_spec, plan
 from nas.space import SearchSpace
 
 DTYPES = ("arch", "fp32", "int8")
@@ -68,55 +68,23 @@ def space_signatures(space: SearchSpace, dtype: str | None = None,
     for r in (space.resolutions if resolutions is None else resolutions):
         state = {(r, r, space.in_channels)}
         for i, layer in enumerate(space.stem):
-            state = {_fixed_out(add(_fixed(f"stem.{i}", layer, *s))) for s in state}
+            state = {_fixed_out(add(fixed_layer_spec(f"stem.{i}", layer, *s))) for s in state}
         for i, st in enumerate(space.stages):
             nxt = set()
             for (h, w, c) in state:
                 for width in st.widths:
-                    for block in _blocks(st.block_space(0)):
-                        spec = add(_block(space, f"stage{i}.block0", h, w, c, width, st.stride, block))
+                    for block in st.block_space(0).blocks():
+                        spec = add(block_spec(space, f"stage{i}.block0", h, w, c, width, st.stride, block))
                         nxt.add((*spec.out_hw, width))
             if max(st.depths) > 1:
                 for (h, w, c) in set(nxt):
-                    for block in _blocks(st.block_space(1)):
-                        add(_block(space, f"stage{i}.block1", h, w, c, c, 1, block))
+                    for block in st.block_space(1).blocks():
+                        add(block_spec(space, f"stage{i}.block1", h, w, c, c, 1, block))
             state = nxt
         for i, layer in enumerate(space.head):
-            state = {_fixed_out(add(_fixed(f"head.{i}", layer, *s))) for s in state}
+            state = {_fixed_out(add(fixed_layer_spec(f"head.{i}", layer, *s))) for s in state}
     return out
-
-
-def _blocks(bs) -> Iterable[Block]:
-    import itertools
-
-    for alt in bs.alternatives:
-        names = [f for f, _ in alt.choices]
-        for values in itertools.product(*(v for _, v in alt.choices)):
-            yield Block(op=alt.op, **dict(zip(names, values)))
 
 
 def _fixed_out(spec: LayerSpec) -> tuple[int, int, int]:
     return (*spec.out_hw, spec.cout)
-
-
-# The two builders below mirror nas.layers.plan for a single layer; tests/test_latency.py checks that every
-# layer plan() produces for random architectures is in space_signatures(), so a change there is caught.
-def _fixed(name: str, layer, h: int, w: int, c: int) -> LayerSpec:
-    if layer.op == "pool":
-        return LayerSpec(name=name, op="pool", h=h, w=w, cin=c, cout=c)
-    if layer.op == "linear":
-        return LayerSpec(name=name, op="linear", h=1, w=1, cin=c, cout=layer.width, act=layer.act,
-                         bias=layer.bias, bn=False, wbits=layer.wbits, abits=layer.abits)
-    return LayerSpec(name=name, op="conv", h=h, w=w, cin=c, cout=layer.width, kernel=layer.kernel,
-                     stride=layer.stride, groups=layer.groups, act=layer.act, bn=layer.bn, bias=layer.bias,
-                     wbits=layer.wbits, abits=layer.abits)
-
-
-def _block(space: SearchSpace, name: str, h: int, w: int, c: int, width: int, stride: int, b: Block) -> LayerSpec:
-    if b.op == "skip":
-        return LayerSpec(name=name, op="skip", h=h, w=w, cin=c, cout=width, stride=stride,
-                         residual=(stride == 1 and c == width))
-    return LayerSpec(name=name, op="ir", h=h, w=w, cin=c, cout=width, kernel=b.kernel, stride=stride,
-                     expand=b.expand, mid=int(round(c * b.expand)), groups=b.groups, se=b.se, act=b.act,
-                     wbits=b.wbits, abits=b.abits, expand_conv=(space.expand_conv == "always" or b.expand != 1),
-                     residual=(stride == 1 and c == width))

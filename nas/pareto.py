@@ -1,0 +1,210 @@
+"""Pareto front of a study: a DataFrame built from the storage alone, plus CSV, PNG and HTML reports."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from nas.errors import NasError
+
+
+def pareto_mask(values: np.ndarray, directions: list[str]) -> np.ndarray:
+    """True for rows not dominated by any other row (ties kept)."""
+    values = np.asarray(values, dtype=float)
+    if values.size == 0:
+        return np.zeros(0, dtype=bool)
+    signs = np.array([-1.0 if d == "maximize" else 1.0 for d in directions])
+    v = values * signs  # all minimised
+    mask = np.ones(len(v), dtype=bool)
+    for i in range(len(v)):
+        if not mask[i]:
+            continue
+        dominated = np.all(v <= v[i], axis=1) & np.any(v < v[i], axis=1)
+        if dominated.any():
+            mask[i] = False
+    return mask
+
+
+def hypervolume(values: np.ndarray, directions: list[str], reference: np.ndarray) -> float:
+    """Hypervolume dominated by ``values`` w.r.t. ``reference`` (in the original units, directions applied)."""
+    import optuna._hypervolume as hv
+
+    signs = np.array([-1.0 if d == "maximize" else 1.0 for d in directions])
+    v = np.asarray(values, dtype=float) * signs
+    ref = np.asarray(reference, dtype=float) * signs
+    v = v[np.all(v < ref, axis=1)]
+    if len(v) == 0:
+        return 0.0
+    return float(hv.compute_hypervolume(v, ref))
+
+
+def load_trials(storage: str, study_name: str):
+    """All finished trials of a study as a DataFrame (one row per trial, metrics flattened) + its config."""
+    import optuna
+    import pandas as pd
+    from optuna.trial import TrialState
+
+    from nas.storage import open_storage
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    store = open_storage(storage, heartbeat=False)
+    names = [s.study_name for s in optuna.get_all_study_summaries(store)]
+    if study_name not in names:
+        raise NasError(f"no study '{study_name}' in this storage (studies: {', '.join(names) or 'none'})",
+                       where=f"--study {study_name}", fix="check --storage and --study (see `nas search` output)")
+    study = optuna.load_study(study_name=study_name, storage=store)
+    cfg = study.user_attrs.get("config")
+    if cfg is None:
+        raise NasError("not a study written by `nas search` (no config attribute)", where=f"--study {study_name}")
+    rows = []
+    for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        if "metrics" not in t.user_attrs:
+            continue
+        row: dict[str, Any] = {"trial": t.number, "arch": t.user_attrs["arch"]}
+        row.update(t.user_attrs["metrics"])
+        row["feasible"] = bool(row.get("feasible", True))
+        row["duplicate"] = bool(row.get("duplicate", False))
+        rows.append(row)
+    return study, cfg, pd.DataFrame(rows)
+
+
+def front(df, cfg: dict):
+    """Feasible, non-duplicate trials on the Pareto front, sorted by the first latency objective."""
+    from nas.search import SearchConfig, directions, objective_names
+
+    sc = SearchConfig(space=cfg["space"], devices=cfg["devices"], objectives=cfg["objectives"], proxy=cfg["proxy"])
+    cols, dirs = objective_names(sc), directions(sc)
+    pool = df[df["feasible"] & ~df["duplicate"]].copy()
+    pool = pool.dropna(subset=cols)
+    pool = pool[np.isfinite(pool[cols].to_numpy(dtype=float)).all(axis=1)]
+    mask = pareto_mask(pool[cols].to_numpy(dtype=float), dirs)
+    out = pool[mask]
+    sort_col = next((c for c in cols if c.startswith("latency_ms.")), cols[0])
+    return out.sort_values(sort_col).reset_index(drop=True), cols, dirs
+
+
+def _colour_key(df, space) -> tuple[str, Any]:
+    """Colour by mean weight bit-width where bit-width is a choice, else by the dominant activation."""
+    from nas.layers import plan
+
+    archs = [space.parse(a) for a in df["arch"]]
+    wbits = [np.mean([l.wbits for l in plan(a, space) if l.op == "ir"] or [32]) for a in archs]
+    if len(set(wbits)) > 1:
+        return "mean weight bits", np.array(wbits)
+    acts = []
+    for a in archs:
+        names = [b.act for b in a.blocks if b.act]
+        acts.append(max(set(names), key=names.count) if names else "none")
+    return "activation", np.array(acts)
+
+
+def write_report(storage: str, study_name: str, out_dir: str | Path) -> dict[str, Path]:
+    """pareto.csv, trials.csv, pareto.png, hypervolume.png and pareto.html for one study."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from nas.space import load_space
+
+    study, cfg, df = load_trials(storage, study_name)
+    if df.empty:
+        raise NasError("the study has no finished trials yet", where=f"--study {study_name}",
+                       fix="run `nas search` first (re-running the same command resumes it)")
+    best, cols, dirs = front(df, cfg)
+    if best.empty:
+        raise NasError("no feasible trial: the Pareto front is empty", where=f"--study {study_name}",
+                       fix="raise the budget in a new study")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    space = load_space(cfg["space"])
+    paths = {"pareto.csv": out / "pareto.csv", "trials.csv": out / "trials.csv"}
+    best.to_csv(paths["pareto.csv"], index=False)
+    df.to_csv(paths["trials.csv"], index=False)
+
+    x_col = next((c for c in cols if c.startswith("latency_ms.")), "macs")
+    y_col = f"proxy.{cfg['proxy']}"
+    if y_col not in df.columns:
+        y_col = cols[0]
+    label, colour = _colour_key(df, space)
+    feasible = df["feasible"].to_numpy()
+    fig, ax = plt.subplots(figsize=(7, 5))
+    ax.scatter(df.loc[~feasible, x_col], df.loc[~feasible, y_col], c="lightgrey", s=12, label="infeasible")
+    if np.issubdtype(colour.dtype, np.number):
+        sc = ax.scatter(df.loc[feasible, x_col], df.loc[feasible, y_col], c=colour[feasible], cmap="viridis", s=14,
+                        label="feasible")
+        fig.colorbar(sc, ax=ax, label=label)
+    else:
+        for value in sorted(set(colour[feasible])):
+            sel = feasible & (colour == value)
+            ax.scatter(df.loc[sel, x_col], df.loc[sel, y_col], s=14, label=f"{label}: {value}")
+    ax.plot(best[x_col], best[y_col], "r-o", ms=5, lw=1.2, label="Pareto front", zorder=5)
+    if cfg.get("latency_budget_ms") and x_col.startswith("latency_ms."):
+        ax.axvline(cfg["latency_budget_ms"], color="k", ls="--", lw=0.8, label="latency budget")
+    ax.set_xlabel(x_col.replace("latency_ms.", "latency (ms) on "))
+    ax.set_ylabel(y_col)
+    ax.set_title(f"{study_name}: {len(df)} trials, {int(feasible.sum())} feasible, front {len(best)}")
+    ax.legend(fontsize=8, loc="best")
+    fig.tight_layout()
+    paths["pareto.png"] = out / "pareto.png"
+    fig.savefig(paths["pareto.png"], dpi=120)
+    plt.close(fig)
+
+    # hypervolume of the feasible front after each trial, reference = worst feasible value seen (+5%)
+    order = df.sort_values("trial")
+    vals = order[cols].to_numpy(dtype=float)
+    ok = order["feasible"].to_numpy() & np.isfinite(vals).all(axis=1)
+    ref = reference_point(vals[ok], dirs)
+    history = []
+    for i in range(len(order)):
+        sel = ok[: i + 1]
+        history.append(hypervolume(vals[: i + 1][sel], dirs, ref) if sel.any() else 0.0)
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.plot(order["trial"], history)
+    ax.set_xlabel("trial")
+    ax.set_ylabel("hypervolume (" + " x ".join(cols) + ")")
+    ax.set_title("hypervolume of the feasible front")
+    fig.tight_layout()
+    paths["hypervolume.png"] = out / "hypervolume.png"
+    fig.savefig(paths["hypervolume.png"], dpi=120)
+    plt.close(fig)
+
+    paths["pareto.html"] = out / "pareto.html"
+    _write_html(df, best, x_col, y_col, label, colour, paths["pareto.html"], study_name)
+    return paths
+
+
+def reference_point(values: np.ndarray, directions: list[str]) -> np.ndarray:
+    """Worst value of each objective, pushed 5% further out (a fixed, reproducible HV reference)."""
+    if len(values) == 0:
+        return np.zeros(len(directions))
+    ref = []
+    for j, d in enumerate(directions):
+        col = values[:, j]
+        lo, hi = col.min(), col.max()
+        span = (hi - lo) or abs(hi) or 1.0
+        ref.append(lo - 0.05 * span if d == "maximize" else hi + 0.05 * span)
+    return np.array(ref)
+
+
+def _write_html(df, best, x_col, y_col, label, colour, path: Path, title: str) -> None:
+    """Interactive plot (plotly, JavaScript embedded so it opens offline); hover shows the architecture."""
+    import plotly.graph_objects as go
+
+    feasible = df["feasible"].to_numpy()
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=df.loc[~feasible, x_col], y=df.loc[~feasible, y_col], mode="markers",
+                             name="infeasible", marker=dict(color="lightgrey", size=6),
+                             text=df.loc[~feasible, "arch"], hovertemplate="%{text}<extra>infeasible</extra>"))
+    numeric = np.issubdtype(colour.dtype, np.number)
+    fig.add_trace(go.Scatter(x=df.loc[feasible, x_col], y=df.loc[feasible, y_col], mode="markers", name="feasible",
+                             marker=dict(color=colour[feasible] if numeric else None, size=7, showscale=numeric,
+                                         colorbar=dict(title=label) if numeric else None),
+                             text=[f"trial {t}: {a}" for t, a in zip(df.loc[feasible, "trial"], df.loc[feasible, "arch"])],
+                             hovertemplate="%{text}<br>x=%{x:.3f} y=%{y:.4f}<extra></extra>"))
+    fig.add_trace(go.Scatter(x=best[x_col], y=best[y_col], mode="lines+markers", name="Pareto front",
+                             line=dict(color="red"), text=[f"trial {t}: {a}" for t, a in zip(best["trial"], best["arch"])],
+                             hovertemplate="%{text}<extra>front</extra>"))
+    fig.update_layout(title=title, xaxis_title=x_col, yaxis_title=y_col, template="plotly_white")
+    fig.write_html(str(path), include_plotlyjs=True, full_html=True)

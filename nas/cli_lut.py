@@ -105,7 +105,8 @@ def cmd_profile(args: argparse.Namespace) -> None:
     if bool(args.archs) == bool(args.all):
         raise NasError("give exactly one of --archs IN.csv or --all", where="nas lut profile",
                        fix="--archs profiles only what those architectures need; --all the whole space")
-    cfg = ProfileConfig(threads=args.threads, warmup=args.warmup, repeats=args.repeats, rounds=args.rounds)
+    cfg = ProfileConfig(threads=args.threads, warmup=args.warmup, repeats=args.repeats, rounds=args.rounds,
+                        stat=args.stat)
     dtypes = [d.strip() for d in args.dtype.split(",") if d.strip()]
     paths = profile_space(args.space, args.device_name, dtypes=dtypes, archs_csv=args.archs, config=cfg,
                           out_dir=args.out_dir, description=args.description)
@@ -164,6 +165,8 @@ def register(subparsers) -> None:
     prof.add_argument("--warmup", type=int, default=10)
     prof.add_argument("--repeats", type=int, default=30, help="timed runs per round")
     prof.add_argument("--rounds", type=int, default=3, help="interleaved rounds over a batch of signatures")
+    prof.add_argument("--stat", default="median", choices=("median", "p10", "min"),
+                      help="value statistic; p10/min resist other jobs on a shared machine (validate uses the same)")
     prof.add_argument("--out-dir", default=None, help="directory of the table (default: latency_tables/)")
     prof.add_argument("--description", default=None)
     prof.set_defaults(func=cmd_profile)

@@ -70,6 +70,11 @@ class LatencyModel(ABC):
         """Plain dict (device, file, schema version, content hash, calibrated, ...) to store with results."""
 
 
+def computes(spec: LayerSpec) -> bool:
+    """Whether a layer runs anything in a whole network (an identity skip does not)."""
+    return not (spec.op == "skip" and not spec.projects)
+
+
 # --------------------------------------------------------------------------------------------------------
 # calibration
 # --------------------------------------------------------------------------------------------------------
@@ -206,8 +211,7 @@ class TableLatencyModel(LatencyModel):
         c = self.calibration
         rows = []
         for spec, row in zip(specs, pred.rows):
-            counts = not (spec.op == "skip" and not spec.projects)
-            rows.append(LayerLatency(row.name, row.key, c.scale * row.ms + (c.per_layer_ms if counts else 0.0),
+            rows.append(LayerLatency(row.name, row.key, c.scale * row.ms + (c.per_layer_ms if computes(spec) else 0.0),
                                      row.estimated, row.energy_mJ))
         rows.append(LayerLatency("calibration offset", "calibration", c.offset_ms))
         total = sum(r.ms for r in rows)

@@ -1,0 +1,342 @@
+"""Profile layer signatures on this machine with onnxruntime, writing (or extending) a latency table.
+
+Protocol (recorded in the table's metadata):
+
+* each signature is built alone (``nas.model.build_layer``), exported to ONNX (TorchScript exporter, opset 21,
+  BN folded) and, for 8-bit layers, quantized with onnxruntime static QDQ quantization (per-channel QInt8
+  weights, QUInt8 activations, MinMax calibration on a few seeded random inputs), as ``nas export`` does;
+* one InferenceSession per model (all graph optimizations, ``intra_op_num_threads`` = --threads, sequential),
+  input bound once with I/O binding, batch 1;
+* signatures are measured in batches, *interleaved*: every round times each model of the batch in turn
+  (warm-up, then ``repeats`` calls timed one by one), so slow drift of a busy machine spreads over all of them;
+* value = median (or ``--stat p10|min`` on a shared machine) over all rounds minus the per-call overhead (median of a 1-element Identity model timed the
+  same way, measured with each batch) and, for int8 layers, minus the Quantize/Dequantize boundary a layer
+  alone pays and a quantized network does not (see ``boundary_timer``); spread = IQR;
+* the table is rewritten atomically after every batch, so an interrupted run resumes where it stopped
+  (a re-run measures only signatures not yet in the table).
+
+Runs unchanged on a Raspberry Pi (or any board) with onnxruntime + torch installed: profile there, copy the
+table's ``.csv`` and ``.meta.yaml`` back into ``latency_tables/`` (or a directory on $NAS_LATENCY_TABLES).
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import platform
+import tempfile
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+
+from nas.errors import NasError
+from nas.layers import LayerSpec
+from nas.latency.signatures import arch_layers, check_dtype, space_signatures
+from nas.latency.table import SHIPPED_DIR, Entry, LatencyTable, new_meta, read_table
+
+OPSET = 21
+PROTOCOL = ("per signature: ONNX (opset 21, BN folded; 8-bit layers: ORT static QDQ, per-channel QInt8 "
+            "weights, QUInt8 activations, MinMax on seeded random inputs), batch 1, I/O binding, "
+            "interleaved rounds of warm-up + timed calls; value = median (or `stat`) - per-call overhead (1-element "
+            "Identity model) - for int8 the Q/DQ boundary (half Q+DQ at input + half at output shape), "
+            "spread = IQR")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ProfileConfig:
+    threads: int = 1
+    warmup: int = 10
+    repeats: int = 30  # timed calls per model per round
+    rounds: int = 3
+    batch: int = 24  # signatures measured together (and the resume granularity)
+    calib_samples: int = 4
+    seed: int = 0
+    stat: str = "median"  # value statistic: median (default), or p10 / min on a machine shared with other jobs
+
+
+# --------------------------------------------------------------------------------------------------------
+# ONNX building blocks (torch and onnxruntime imported here only)
+# --------------------------------------------------------------------------------------------------------
+def export_onnx(module, input_shape: tuple[int, ...], path: Path) -> Path:
+    import torch
+
+    module = module.eval()
+    x = torch.zeros(*input_shape)
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(module, (x,), str(path), dynamo=False, opset_version=OPSET, input_names=["x"],
+                          output_names=["y"])
+    return path
+
+
+def quantize_int8(fp32_path: Path, out_path: Path, input_shape: tuple[int, ...], *, samples: int = 4,
+                  seed: int = 0) -> Path:
+    """onnxruntime static QDQ quantization: per-channel QInt8 weights, QUInt8 activations (GUIDE stack facts)."""
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+
+    rng = np.random.default_rng(seed)
+    data = [{"x": rng.standard_normal(input_shape).astype(np.float32)} for _ in range(samples)]
+
+    class Reader(CalibrationDataReader):
+        def __init__(self):
+            self.it = iter(data)
+
+        def get_next(self):
+            return next(self.it, None)
+
+    import logging
+
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)  # ORT logs a pre-processing hint through the root logger on every call
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            quantize_static(str(fp32_path), str(out_path), Reader(), quant_format=QuantFormat.QDQ,
+                            per_channel=True, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
+    finally:
+        root.setLevel(level)
+    return out_path
+
+
+def precision(spec: LayerSpec) -> str:
+    """How a layer is deployed: 'fp32' (w32a32) or 'int8' (w8a8); other bit-widths are not profiled yet."""
+    bits = (spec.wbits, spec.abits)
+    if bits == (32, 32):
+        return "fp32"
+    if bits == (8, 8):
+        return "int8"
+    raise NasError(f"{spec.key}: bit-widths w{spec.wbits}a{spec.abits} cannot be profiled yet "
+                   "(only w32a32 = fp32 and w8a8 = int8)", where="--dtype",
+                   fix="profile with --dtype fp32 or --dtype int8 (the whole network at one precision)")
+
+
+def build_onnx(module, input_shape: tuple[int, ...], prec: str, workdir: Path, stem: str, *,
+               calib_samples: int = 4, seed: int = 0) -> Path:
+    path = export_onnx(module, input_shape, workdir / f"{stem}.onnx")
+    if prec == "int8":
+        path = quantize_int8(path, workdir / f"{stem}.int8.onnx", input_shape, samples=calib_samples, seed=seed)
+    return path
+
+
+class Timer:
+    """One InferenceSession with its input bound once; ``times(n)`` returns n per-call durations in ms."""
+
+    def __init__(self, onnx_path: Path, input_shape: tuple[int, ...], threads: int, *, optimize: bool = True):
+        import onnxruntime as ort
+
+        so = ort.SessionOptions()
+        so.intra_op_num_threads = threads
+        so.inter_op_num_threads = 1
+        so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        so.graph_optimization_level = (ort.GraphOptimizationLevel.ORT_ENABLE_ALL if optimize
+                                       else ort.GraphOptimizationLevel.ORT_DISABLE_ALL)
+        so.log_severity_level = 3
+        self.session = ort.InferenceSession(str(onnx_path), so, providers=["CPUExecutionProvider"])
+        x = np.random.default_rng(0).standard_normal(input_shape).astype(np.float32)
+        self.binding = self.session.io_binding()
+        self.binding.bind_cpu_input(self.session.get_inputs()[0].name, x)
+        self.binding.bind_output(self.session.get_outputs()[0].name)
+
+    def times(self, n: int) -> list[float]:
+        run, binding = self.session.run_with_iobinding, self.binding
+        out = []
+        for _ in range(n):
+            t0 = time.perf_counter_ns()
+            run(binding)
+            out.append((time.perf_counter_ns() - t0) / 1e6)
+        return out
+
+
+def measure_interleaved(timers: list[Timer], *, warmup: int, repeats: int, rounds: int) -> list[list[float]]:
+    """Round-robin timing: every round warms up and times each timer in turn."""
+    samples: list[list[float]] = [[] for _ in timers]
+    for r in range(rounds):
+        for i, t in enumerate(timers):
+            t.times(warmup if r == 0 else max(1, warmup // 5))
+            samples[i].extend(t.times(repeats))
+    return samples
+
+
+def overhead_timer(workdir: Path, threads: int) -> Timer:
+    """A 1-element Identity model: what one call costs when (almost) nothing is computed."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "overhead",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
+    path = workdir / "overhead.onnx"
+    onnx.save(model, str(path))
+    return Timer(path, (1,), threads)
+
+
+def boundary_timer(workdir: Path, shape: tuple[int, ...], threads: int) -> Timer:
+    """QuantizeLinear -> DequantizeLinear on a float tensor of ``shape`` (graph optimizations off, so it runs).
+
+    A single int8 layer alone pays Q at its input and DQ at its output; inside a quantized network those
+    tensors stay 8-bit. Half the time of this model at the input shape plus half at the output shape is
+    what the profiler subtracts from each int8 layer, besides the per-call overhead.
+    """
+    import onnx
+    from onnx import TensorProto, helper
+
+    inits = [helper.make_tensor("s", TensorProto.FLOAT, [], [0.05]), helper.make_tensor("z", TensorProto.UINT8, [], [128])]
+    graph = helper.make_graph([helper.make_node("QuantizeLinear", ["x", "s", "z"], ["q"]),
+                               helper.make_node("DequantizeLinear", ["q", "s", "z"], ["y"])], "qdq",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(shape))],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, list(shape))], inits)
+    path = workdir / ("qdq_" + "x".join(map(str, shape)) + ".onnx")
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)]), str(path))
+    return Timer(path, shape, threads, optimize=False)
+
+
+def output_shape(spec: LayerSpec) -> tuple[int, int, int, int]:
+    ho, wo = spec.out_hw
+    return (1, spec.cout, ho, wo)
+
+
+STATS = {"median": 50, "p10": 10, "min": 0}
+
+
+def value(samples, stat: str = "median") -> float:
+    if stat not in STATS:
+        raise NasError(f"unknown statistic '{stat}'", where="--stat", fix=f"use one of {', '.join(STATS)}")
+    return float(np.percentile(np.asarray(samples), STATS[stat]))
+
+
+def summarize(samples: list[float], overhead_ms: float, stat: str = "median") -> tuple[float, float, int]:
+    """(value - overhead, IQR, count). Under contention from other processes long calls are interrupted
+    more often than short ones, which inflates the median of a whole network more than of its layers;
+    ``p10``/``min`` estimate the uncontended time instead (the table's metadata records which was used)."""
+    arr = np.asarray(samples)
+    q1, q3 = np.percentile(arr, [25, 75])
+    return max(value(arr, stat) - overhead_ms, 0.0), float(q3 - q1), len(arr)
+
+
+def input_shape(spec: LayerSpec) -> tuple[int, int, int, int]:
+    return (1, spec.cin, 1, 1) if spec.op == "linear" else (1, spec.cin, spec.h, spec.w)
+
+
+# --------------------------------------------------------------------------------------------------------
+# profiling a table
+# --------------------------------------------------------------------------------------------------------
+def runtime_info(threads: int) -> dict:
+    import onnxruntime as ort
+
+    return {"runtime": "onnxruntime (CPUExecutionProvider)", "runtime_version": ort.__version__,
+            "threads": threads, "host": f"{platform.machine()} {platform.processor() or ''} "
+                                        f"{os.cpu_count()} logical CPUs, {platform.system()} {platform.release()}"}
+
+
+def open_table(path: Path, *, device: str, space: str, dtypes: list[str], config: ProfileConfig,
+               description: str | None) -> LatencyTable:
+    """The existing table at ``path`` (checked to use the same protocol) or a new, empty one."""
+    info = runtime_info(config.threads)
+    if path.is_file():
+        table = read_table(path)
+        info["stat"] = config.stat
+        for key in ("runtime_version", "threads", "stat"):
+            if str(table.meta.get(key, "median")) != str(info[key]):
+                raise NasError(f"existing table was measured with {key}={table.meta.get(key, 'median')}, this run "
+                               f"uses {info[key]}: mixing them would corrupt the table", where=str(path),
+                               fix="use the same setting or another --device-name")
+        table.meta["spaces"] = sorted(set(table.meta["spaces"]) | {space})
+        done = set(str(table.meta["dtype"]).split(","))
+        table.meta["dtype"] = ",".join(sorted(done | set(dtypes)))
+        return table
+    meta = new_meta(device=device, description=description or f"{device}: profiled with nas lut profile",
+                    runtime=info["runtime"], runtime_version=info["runtime_version"], threads=config.threads,
+                    batch=1, dtype=",".join(dtypes), date=_dt.date.today().isoformat(), protocol=PROTOCOL,
+                    spread="iqr", spaces=[space],
+                    provenance={"source": "measured on this machine by `nas lut profile`", "commit": "n/a",
+                                "license": "MIT (project license)", "host": info["host"]},
+                    warmup=config.warmup, repeats=config.repeats, rounds=config.rounds, stat=config.stat)
+    return LatencyTable(meta=meta)
+
+
+def profile_specs(table: LatencyTable, specs: list[LayerSpec], config: ProfileConfig, path: Path, *,
+                  progress: bool = True) -> int:
+    """Measure ``specs`` not yet in ``table`` and save after every batch. Returns how many were measured."""
+    import torch
+    from tqdm import tqdm
+
+    from nas.model import build_layer
+
+    todo = [s for s in specs if (0, s.signature) not in table.entries]
+    torch.set_num_threads(1)
+    bar = tqdm(total=len(todo), desc=f"profile {table.device}", unit="sig", disable=not progress)
+    for start in range(0, len(todo), config.batch):
+        batch = todo[start:start + config.batch]
+        with tempfile.TemporaryDirectory(prefix="nas-lut-") as tmp:
+            workdir = Path(tmp)
+            timers = [overhead_timer(workdir, config.threads)]
+            shapes = sorted({sh for s in batch if precision(s) == "int8" for sh in (input_shape(s), output_shape(s))})
+            timers += [boundary_timer(workdir, sh, config.threads) for sh in shapes]
+            for i, spec in enumerate(batch):
+                torch.manual_seed(config.seed)
+                module = build_layer(spec)
+                onnx_path = build_onnx(module, input_shape(spec), precision(spec), workdir, f"l{i}",
+                                       calib_samples=config.calib_samples, seed=config.seed)
+                timers.append(Timer(onnx_path, input_shape(spec), config.threads))
+                bar.set_postfix_str(spec.key[:40])
+            samples = measure_interleaved(timers, warmup=config.warmup, repeats=config.repeats,
+                                          rounds=config.rounds)
+        overhead = value(samples[0], config.stat)
+        boundary = {sh: max(value(x, config.stat) - overhead, 0.0) for sh, x in zip(shapes, samples[1:])}
+        for spec, s in zip(batch, samples[1 + len(shapes):]):
+            sub = overhead
+            note = f"overhead {overhead * 1000:.1f} us"
+            if precision(spec) == "int8":
+                qdq = (boundary[input_shape(spec)] + boundary[output_shape(spec)]) / 2
+                sub += qdq
+                note += f" + Q/DQ boundary {qdq * 1000:.1f} us"
+            ms, iqr, n = summarize(s, sub, config.stat)
+            table.add(spec.signature, Entry(ms, iqr, n, note=note + " subtracted"))
+        table.meta["date"] = _dt.date.today().isoformat()
+        table.write(path)
+        bar.update(len(batch))
+    bar.close()
+    return len(todo)
+
+
+def profile_space(space_name: str, device_name: str, *, dtypes: Iterable[str] = ("fp32",),
+                  archs_csv: str | None = None, config: ProfileConfig = ProfileConfig(),
+                  out_dir: str | Path | None = None, description: str | None = None,
+                  progress: bool = True) -> Path:
+    """Measure what ``space`` (or the architectures in ``archs_csv``) needs, for every dtype; returns the CSV path."""
+    from nas.space import load_space
+
+    space = load_space(space_name)
+    dtypes = [check_dtype(d) for d in dtypes] or ["fp32"]
+    if not device_name or "/" in device_name or device_name.startswith("."):
+        raise NasError(f"invalid device name '{device_name}'", where="--device-name", fix="use e.g. my-pi4")
+    if config.threads < 1:
+        raise NasError("--threads must be at least 1", where="--threads")
+    archs = None
+    if archs_csv:
+        from nas.cli import _parse_row, _read_arch_csv
+
+        df = _read_arch_csv(archs_csv)
+        archs = [_parse_row(space, t, archs_csv, i) for i, t in enumerate(df["arch"])]
+    specs: dict[tuple, LayerSpec] = {}
+    for d in dtypes:
+        found = arch_layers(archs, space, d) if archs is not None else space_signatures(space, d)
+        specs.update(found)
+    for spec in specs.values():
+        precision(spec)  # fail before measuring anything
+    path = Path(out_dir or SHIPPED_DIR) / f"{device_name}.csv"
+    table = open_table(path, device=device_name, space=space.name, dtypes=dtypes, config=config,
+                       description=description)
+    t0 = time.perf_counter()
+    n = profile_specs(table, list(specs.values()), config, path, progress=progress)
+    if n == 0:
+        table.write(path)  # records the space / dtypes even when everything was already measured
+    if progress:
+        print(f"{n} signature(s) measured in {time.perf_counter() - t0:.1f} s, {len(specs) - n} already in the "
+              f"table; {len(table.entries)} rows in {path}")
+    return path

@@ -1,0 +1,168 @@
+"""End-to-end check of a table: build whole networks, measure them in onnxruntime with the profiler's protocol,
+compare with the table's sum, and optionally fit + store a :class:`~nas.latency.model.Calibration`.
+
+Whole networks are exported and quantized exactly like single layers (see :mod:`nas.latency.profile`), then
+timed in interleaved rounds (every round times every network once in turn), value = median over rounds of the
+per-round calls (or the table's ``stat``: p10 / min) minus the per-call overhead. Metrics: MAPE, share within ±10 %, Spearman rank correlation.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from nas.errors import NasError
+from nas.latency.model import Calibration, TableLatencyModel, computes, load_latency_model
+from nas.latency.signatures import check_dtype, deploy
+from nas.layers import plan
+
+
+def metrics(pred, measured) -> dict:
+    from scipy.stats import spearmanr
+
+    p, m = np.asarray(pred, float), np.asarray(measured, float)
+    rel = (p - m) / m
+    rho = float(spearmanr(p, m).statistic) if len(m) > 2 else float("nan")
+    return {"mape_pct": float(np.mean(np.abs(rel)) * 100), "within10_pct": float(np.mean(np.abs(rel) <= 0.10) * 100),
+            "spearman": rho, "mean_ratio": float(np.mean(p / m)), "n": int(len(m))}
+
+
+@dataclass
+class Report:
+    device: str
+    dtype: str
+    threads: int
+    rows: list[dict]
+    raw: dict
+    calibrated: dict | None = None
+    calibration: Calibration | None = None
+    stored_calibration: bool = False
+    seconds: float = 0.0
+    notes: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        def line(name, m):
+            return (f"  {name:<12} MAPE {m['mape_pct']:6.2f} %   within ±10 %: {m['within10_pct']:5.1f} %   "
+                    f"Spearman {m['spearman']:.4f}   mean table/measured {m['mean_ratio']:.3f}")
+
+        out = [f"validate {self.device} ({self.dtype}, {self.threads} thread(s)): {len(self.rows)} architectures "
+               f"measured end to end in {self.seconds:.0f} s", line("table sum", self.raw)]
+        if self.calibrated:
+            out.append(line("calibrated", self.calibrated))
+        if self.calibration is not None and self.stored_calibration:
+            c = self.calibration
+            out.append(f"  calibration stored: measured = {c.offset_ms:.4f} + {c.scale:.4f} * table_sum "
+                       f"{c.per_layer_ms:+.5f} * n_layers  (n={c.n}, in-sample; check it on other architectures)")
+        out += [f"  note: {n}" for n in self.notes]
+        return "\n".join(out)
+
+
+def network_precision(specs) -> str:
+    """The single precision a whole network is exported at (mixed precision is not supported here yet)."""
+    from nas.latency.profile import precision
+
+    precs = {precision(s) for s in specs if computes(s)}
+    if len(precs) != 1:
+        raise NasError(f"architecture mixes precisions {sorted(precs)}", where="--dtype",
+                       fix="validate with --dtype fp32 or --dtype int8")
+    return precs.pop()
+
+
+def measure_networks(archs, space, dtype: str, *, threads: int, rounds: int = 5, warmup: int = 5,
+                     repeats: int = 8, seed: int = 0, stat: str = "median", progress: bool = True) -> list[tuple[float, float]]:
+    """(median ms, IQR ms) of each whole network, overhead subtracted, interleaved over ``rounds``."""
+    import torch
+    from tqdm import tqdm
+
+    from nas.latency.profile import Timer, build_onnx, measure_interleaved, overhead_timer, summarize, value
+    from nas.model import build_model
+
+    torch.set_num_threads(1)
+    with tempfile.TemporaryDirectory(prefix="nas-validate-") as tmp:
+        workdir = Path(tmp)
+        timers = [overhead_timer(workdir, threads)]
+        for i, arch in enumerate(tqdm(archs, desc="export", unit="net", disable=not progress)):
+            specs = [deploy(s, dtype) for s in plan(arch, space)]
+            model = build_model(arch, space, seed=seed)
+            shape = (1, *model.input_shape)
+            path = build_onnx(model, shape, network_precision(specs), workdir, f"n{i}", seed=seed)
+            timers.append(Timer(path, shape, threads))
+        samples = []
+        for r in tqdm(range(rounds), desc="measure", unit="round", disable=not progress):
+            round_samples = measure_interleaved(timers, warmup=warmup if r == 0 else 1, repeats=repeats, rounds=1)
+            samples = round_samples if not samples else [a + b for a, b in zip(samples, round_samples)]
+    overhead = value(samples[0], stat)
+    return [summarize(s, overhead, stat)[:2] for s in samples[1:]]
+
+
+def validate(source: str, space_name: str, *, n: int = 50, dtype: str | None = None, threads: int | None = None,
+             seed: int = 0, calibrate: bool = False, output: str | None = None, archs_csv: str | None = None,
+             rounds: int = 5, progress: bool = True) -> Report:
+    from nas.space import load_space
+
+    space = load_space(space_name)
+    dtype = check_dtype(dtype)
+    raw_model = load_latency_model(source, dtype=dtype, calibrated=False)
+    assert isinstance(raw_model, TableLatencyModel)
+    table = raw_model.table
+    if threads is None:
+        threads = int(table.meta["threads"]) if str(table.meta["threads"]).isdigit() else 1
+    if archs_csv:
+        from nas.cli import _parse_row, _read_arch_csv
+
+        df = _read_arch_csv(archs_csv)
+        archs = [_parse_row(space, t, archs_csv, i) for i, t in enumerate(df["arch"])]
+    else:
+        if n < 2:
+            raise NasError(f"--n must be at least 2, got {n}", where="--n")
+        archs = space.sample_many(n, seed=seed)
+    preds = [raw_model.predict(a, space) for a in archs]  # fails early, listing missing signatures
+    stored = TableLatencyModel(table, dtype=dtype).calibration
+    t0 = time.perf_counter()
+    stat = str(table.meta.get("stat", "median"))
+    measured = measure_networks(archs, space, dtype, threads=threads, rounds=rounds, seed=seed, stat=stat,
+                                progress=progress)
+    seconds = time.perf_counter() - t0
+    n_layers = [sum(computes(s) for s in plan(a, space)) for a in archs]
+    rows = []
+    for a, p, (ms, iqr), k in zip(archs, preds, measured, n_layers):
+        row = {"arch": space.format(a), "table_ms": p.latency_ms, "measured_ms": ms, "measured_iqr_ms": iqr,
+               "n_layers": k, "rel_err_table": (p.latency_ms - ms) / ms}
+        if stored is not None:
+            row["calibrated_ms"] = stored.apply(p.latency_ms, k)
+            row["rel_err_calibrated"] = (row["calibrated_ms"] - ms) / ms
+        rows.append(row)
+    meas = [r["measured_ms"] for r in rows]
+    report = Report(raw_model.device, dtype, threads, rows, metrics([r["table_ms"] for r in rows], meas),
+                    seconds=seconds)
+    if stored is not None:
+        report.calibrated = metrics([r["calibrated_ms"] for r in rows], meas)
+        report.calibration = stored
+    host = table.meta.get("provenance", {}).get("host")
+    from nas.latency.profile import runtime_info
+
+    if host and host != runtime_info(threads)["host"]:
+        report.notes.append(f"the table was profiled on '{host}', this is '{runtime_info(threads)['host']}'")
+    elif not host:
+        report.notes.append("the table was not profiled by `nas lut profile` on this machine: measured here, "
+                            "the comparison says how well it transfers to this machine only")
+    if calibrate:
+        cal = Calibration.fit([r["table_ms"] for r in rows], n_layers, meas, dtype=dtype,
+                              date=_dt.date.today().isoformat())
+        cal.metrics = {"in_sample": metrics([cal.apply(r["table_ms"], r["n_layers"]) for r in rows], meas),
+                       "raw": report.raw, "threads": threads, "seed": seed}
+        table.meta.setdefault("calibration", {})[dtype] = cal.to_dict()
+        table.write(table.csv_path)
+        report.calibration, report.stored_calibration = cal, True
+        report.calibrated = cal.metrics["in_sample"]
+    if output:
+        import pandas as pd
+
+        Path(output).parent.mkdir(parents=True, exist_ok=True)
+        pd.DataFrame(rows).to_csv(output, index=False)
+        report.notes.append(f"per-architecture results written to {output}")
+    return report

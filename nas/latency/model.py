@@ -183,7 +183,8 @@ class TableLatencyModel(LatencyModel):
         energy: float | None = 0.0
         estimated = False
         for spec in specs:
-            sig = deploy_signature(spec.signature, self.dtype)
+            own = spec.signature
+            sig = deploy_signature(own, self.dtype)
             entry = lookup(sig, r)
             if entry is None:
                 if not allow_estimate:
@@ -195,7 +196,7 @@ class TableLatencyModel(LatencyModel):
                 estimated = True
             else:
                 ms = entry.latency_ms
-                rows.append(LayerLatency(spec.name, spec.key if sig == spec.signature else signature_key(sig), ms,
+                rows.append(LayerLatency(spec.name, spec.key if sig is own else signature_key(sig), ms,
                                          False, entry.energy_mJ))
                 if energy is not None:
                     energy = None if entry.energy_mJ is None else energy + entry.energy_mJ

@@ -9,14 +9,16 @@
 """
 from __future__ import annotations
 
+import os
 import threading
 import time
 from pathlib import Path
 
 from nas.errors import NasError
 
-HEARTBEAT_INTERVAL_S = 2
-GRACE_PERIOD_S = 10
+# A trial whose worker has not beaten for GRACE_PERIOD_S is stale. Raise it on slow shared file systems.
+GRACE_PERIOD_S = int(os.environ.get("NAS_HEARTBEAT_GRACE_S", "10"))
+HEARTBEAT_INTERVAL_S = max(1, GRACE_PERIOD_S // 5)
 MAX_RETRY = 3
 DEFAULT_STORAGE = "sqlite:///nas-studies.db"
 DEFAULT_JOURNAL = "journal:///nas-studies.journal"
@@ -32,17 +34,24 @@ def journal_path(url: str) -> Path:
 
 def open_storage(url: str, *, heartbeat: bool = True):
     """An Optuna storage for ``url``; unreachable or malformed URLs raise a one-line NasError."""
+    import warnings
+
     import optuna
     from optuna.storages import RetryHeartbeatStaleTrialCallback
 
+    # heartbeat and its retry callback are marked experimental in Optuna 5; they are what we rely on
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+
     if is_journal(url):
-        from optuna.storages.journal import JournalFileBackend
+        from optuna.storages.journal import JournalFileBackend, JournalFileSymlinkLock
 
         path = journal_path(url)
         if not path.parent.exists():
             raise NasError("the journal file's folder does not exist", where=f"--storage {url}",
                            fix=f"create {path.parent} first")
-        return optuna.storages.JournalStorage(JournalFileBackend(str(path)))
+        # a worker killed while holding the file lock leaves it behind; it is stale after the grace period
+        lock = JournalFileSymlinkLock(str(path), grace_period=GRACE_PERIOD_S)
+        return optuna.storages.JournalStorage(JournalFileBackend(str(path), lock_obj=lock))
     if not url.startswith(("sqlite:", "postgresql", "mysql")):
         raise NasError("unsupported storage URL", where=f"--storage {url}",
                        fix="use sqlite:///FILE.db, journal:///FILE.journal or postgresql://USER@HOST/DB")
@@ -60,6 +69,9 @@ def open_storage(url: str, *, heartbeat: bool = True):
         storage = optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, **kwargs)
     except Exception as exc:  # sqlalchemy raises many types; all mean "cannot use this URL"
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if "Failed to import DB access module" in first:
+            raise NasError("the database driver is not installed", where=f"--storage {url}",
+                           fix="pip install 'psycopg[binary]' (or: pip install -e '.[postgres]')") from None
         raise NasError(f"cannot open storage ({first})", where=f"--storage {url}",
                        fix="check that the server is running and the URL, user and database are right") from None
     if url.startswith("sqlite:"):

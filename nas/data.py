@@ -34,6 +34,7 @@ FASHION_FILES = {
     "test": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"),
 }
 SPLITS = ("train", "test")
+DATASET_CLASSES = 10  # Fashion-MNIST and digits both have 10
 NOISE_SIZE = 10_000  # nominal size of the noise "dataset" (indices wrap; every index is its own seed)
 
 
@@ -81,11 +82,24 @@ def _fashion(split: str) -> tuple[np.ndarray, np.ndarray]:
 
 @lru_cache(maxsize=1)
 def _digits_all() -> tuple[np.ndarray, np.ndarray]:
-    from sklearn.datasets import load_digits
+    """scikit-learn's digits, read straight from the CSV inside its wheel (importing sklearn takes seconds)."""
+    import importlib.util
 
-    d = load_digits()
-    x = np.clip(np.round(d.images * (255.0 / 16.0)), 0, 255).astype(np.uint8)[:, None, :, :]
-    return x, d.target.astype(np.int64)
+    spec = importlib.util.find_spec("sklearn")
+    path = Path(list(spec.submodule_search_locations)[0]) / "datasets" / "data" / "digits.csv.gz" if spec else None
+    if path is not None and path.is_file():
+        raw = np.loadtxt(path, delimiter=",", dtype=np.float64)
+        images, target = raw[:, :-1].reshape(-1, 8, 8), raw[:, -1]
+    else:
+        try:
+            from sklearn.datasets import load_digits
+        except ImportError:
+            raise NasError("scikit-learn is not installed", where="--data digits",
+                           fix="pip install scikit-learn, or use --data noise") from None
+        d = load_digits()
+        images, target = d.images, d.target
+    x = np.clip(np.round(images * (255.0 / 16.0)), 0, 255).astype(np.uint8)[:, None, :, :]
+    return x, target.astype(np.int64)
 
 
 def _digits(split: str) -> tuple[np.ndarray, np.ndarray]:
@@ -140,7 +154,10 @@ class ImageData:
         x = (x - mean) / std
         if self.channels != x.shape[1]:
             x = x.expand(-1, self.channels, -1, -1).contiguous()
-        return x, torch.from_numpy(self.y[idx])
+        y = torch.from_numpy(self.y[idx])
+        if self.num_classes < DATASET_CLASSES:  # a head with fewer outputs: fold the classes onto it
+            y = y % self.num_classes
+        return x, y
 
     def sample(self, n: int, seed: int = 0):
         """``n`` examples drawn without replacement (with, if the split is smaller), fixed by ``seed``."""
@@ -161,7 +178,12 @@ class ImageData:
 
 def load(name: str, *, split: str = "train", resolution: int = 32, channels: int = 3,
          num_classes: int = 10, seed: int = 0) -> ImageData:
-    """A dataset split adapted to a space's input. ``num_classes`` only shapes the labels of ``noise``."""
+    """A dataset split adapted to a space's input.
+
+    ``num_classes`` is the network's number of outputs: noise labels are drawn from it, and real labels are
+    folded onto it (``label % num_classes``) when it is below the dataset's 10. A head with more outputs
+    (100, 1000) simply never sees the extra classes.
+    """
     check_name(name)
     if split not in SPLITS:
         raise NasError(f"unknown split '{split}'", where="data split", fix=f"use one of {', '.join(SPLITS)}")
@@ -171,7 +193,7 @@ def load(name: str, *, split: str = "train", resolution: int = 32, channels: int
         return ImageData(name, split, resolution, channels, num_classes, None, None,
                          noise_seed=seed * 2 + (split == "test"))
     x, y = _fashion(split) if name == "fashion-mnist" else _digits(split)
-    return ImageData(name, split, resolution, channels, 10, x, y)
+    return ImageData(name, split, resolution, channels, num_classes, x, y)
 
 
 def for_space(space, name: str, *, split: str = "train", resolution: int | None = None, seed: int = 0) -> ImageData:

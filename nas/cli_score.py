@@ -1,0 +1,88 @@
+"""`nas score`: score architectures from a CSV with training-free proxies (or ``train:E``)."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from nas.errors import NasError
+
+
+def cmd_score(args: argparse.Namespace) -> None:
+    from nas.cli import _read_arch_csv
+    from nas.space import load_space
+
+    if args.list:
+        _list_proxies()
+        return
+    for flag, value in (("--space", args.space), ("--archs", args.archs), ("-o", args.output)):
+        if not value:
+            raise NasError(f"{flag} is required", where="nas score",
+                           fix="nas score --space S --archs IN.csv --proxy NAME[,NAME...] -o OUT.csv")
+    if args.threads is not None and args.threads < 1:
+        raise NasError(f"--threads must be at least 1, got {args.threads}", where="--threads")
+    space = load_space(args.space)
+    df = _read_arch_csv(args.archs)
+
+    import torch
+
+    from nas.proxies import DEFAULT_PROXY, Scorer, parse_proxies
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    names = parse_proxies(args.proxy or DEFAULT_PROXY)
+    wanted = names if DEFAULT_PROXY in names else [*names, DEFAULT_PROXY]
+    archs = []
+    for i, text in enumerate(df["arch"]):
+        try:
+            archs.append(space.parse(text))
+        except NasError as exc:
+            raise NasError(str(exc), where=f"{args.archs} row {i + 1}") from None
+    scorer = Scorer(space, wanted, data=args.data, seed=args.seed, batch_size=args.batch_size)
+    out = scorer.score_many(archs, progress=not args.quiet)
+    import pandas as pd
+
+    result = pd.DataFrame({"arch": df["arch"].to_numpy(), "canonical": out["arch"].to_numpy()})
+    for name in names:  # keep the user's spelling in 'arch', the canonical form beside it
+        result[name] = out[name].to_numpy()
+    result["score"] = out[DEFAULT_PROXY].to_numpy()
+    path = Path(args.output)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix == ".parquet":
+        result.to_parquet(path, index=False)
+    else:
+        result.to_csv(path, index=False)
+    nan = int(result["score"].isna().sum())
+    print(f"wrote {len(result)} rows to {path} (score = {DEFAULT_PROXY}; data {args.data}, seed {args.seed}"
+          + (f"; {nan} NaN score(s), ranked last" if nan else "") + ")")
+
+
+def _list_proxies() -> None:
+    from nas.proxies import DEFAULT_PROXY, PROXIES
+
+    for name in sorted(PROXIES):
+        p = PROXIES[name]
+        mark = " (default)" if name == DEFAULT_PROXY else ""
+        batch = f"batch {p.batch_size}" if p.batch_size else "-"
+        print(f"{name + mark:<20} input {p.input:<13} {batch:<9} BN {p.bn:<5} {p.summary}")
+    print(f"{'train:E':<20} input batch+labels  batch 128 BN train E epochs of real CPU training; validation accuracy")
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "score", help="score architectures with training-free accuracy proxies",
+        description="Score architectures (CSV column 'arch': canonical text, JSON or native encoding) with "
+                    "training-free proxies; higher is better, NaN marks a degenerate network. Architectures with "
+                    "fewer than 32 bits are scored fake-quantized. OUT has arch, canonical, one column per proxy "
+                    "and score (the default proxy).")
+    p.add_argument("--space", help="space name or YAML path")
+    p.add_argument("--archs", help="input CSV with a column 'arch'")
+    p.add_argument("--proxy", help="comma-separated proxy names, or train:EPOCHS (default: the default proxy)")
+    p.add_argument("--data", default="fashion-mnist", choices=("fashion-mnist", "digits", "noise"),
+                   help="images fed to data-dependent proxies (default fashion-mnist)")
+    p.add_argument("--seed", type=int, default=0, help="network initialisation and input batch seed")
+    p.add_argument("--batch-size", type=int, default=None, help="override every proxy's batch size")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    p.add_argument("-o", "--output", help="output CSV (or .parquet)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--list", action="store_true", help="list the proxies and exit")
+    p.set_defaults(func=cmd_score)

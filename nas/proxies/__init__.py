@@ -1,0 +1,29 @@
+"""Training-free accuracy proxies (and ``train:E``), registered by name, quantization-aware.
+
+    from nas.proxies import Scorer, available, DEFAULT_PROXY
+    scorer = Scorer("nas-bench-macro", ["synflow", "naswot"], data="fashion-mnist", seed=0)
+    scorer.score("01202110")            # {'synflow': ..., 'naswot': ...}
+    scorer.score_many(archs)            # DataFrame: arch + one column per proxy
+
+Every proxy is higher-is-better; a degenerate network scores NaN, which ``rank`` puts last. Architectures
+with 4/8/16-bit weights or 8/16-bit activations are scored on a fake-quantized copy (``nas.quant``).
+``train:E`` (E epochs of real CPU training, validation accuracy) is accepted by the Scorer beside them.
+"""
+from __future__ import annotations
+
+from nas.proxies.base import PROXIES, Probe, Proxy, get_proxy, register_proxy
+from nas.proxies import zero_cost as _zero_cost  # noqa: F401  (registers the proxies)
+from nas.proxies import ensemble as _ensemble  # noqa: F401
+from nas.proxies.ensemble import ENSEMBLE_COMPONENTS
+from nas.proxies.scorer import Scorer, parse_proxies, rank
+
+DEFAULT_PROXY: str = "ensemble"
+
+
+def available() -> list[str]:
+    """Names of the registered proxies (``train:E`` is accepted too, for any E >= 1)."""
+    return sorted(PROXIES)
+
+
+__all__ = ["DEFAULT_PROXY", "ENSEMBLE_COMPONENTS", "PROXIES", "Probe", "Proxy", "Scorer", "available",
+           "get_proxy", "parse_proxies", "rank", "register_proxy"]

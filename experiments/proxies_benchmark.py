@@ -52,7 +52,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", default="fashion-mnist", choices=("fashion-mnist", "digits", "noise"))
     ap.add_argument("--proxies", default="params,macs,synflow,naswot,zen,meco,snip,grad_norm,zico,ensemble")
-    ap.add_argument("--n", type=int, default=400, help="first N dev architectures")
+    ap.add_argument("--n", type=int, default=400, help="first N dev architectures (per run; --reuse keeps others)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--reuse", action="store_true", help="reuse scores already in the scores CSV")
@@ -63,23 +63,25 @@ def main(argv=None) -> int:
     torch.set_num_threads(args.threads)
     from nas.proxies import Scorer
 
-    dev = pd.read_csv(DEV, dtype={"arch": str}).head(args.n)
-    truth = dev["test_acc_mean"].to_numpy()
+    full = pd.read_csv(DEV, dtype={"arch": str})
+    dev = full.head(args.n)
     RESULTS.mkdir(parents=True, exist_ok=True)
     scores_path = RESULTS / f"proxies_scores_{args.data}.csv"
     scores = pd.read_csv(scores_path, dtype={"arch": str}) if args.reuse and scores_path.exists() else \
-        pd.DataFrame({"arch": dev["arch"]})
+        pd.DataFrame({"arch": full["arch"]})
     timing_path = RESULTS / f"proxies_timing_{args.data}.csv"
     timing = pd.read_csv(timing_path, index_col=0)["s_per_arch"].to_dict() if args.reuse and timing_path.exists() else {}
     proxies = [p.strip() for p in args.proxies.split(",") if p.strip()]
     for name in proxies:
-        if args.reuse and name in scores.columns and name in timing and scores[name].notna().sum() >= len(dev) - 5:
+        if args.reuse and name in scores.columns and name in timing and scores[name].head(len(dev)).notna().all():
             continue
         scorer = Scorer("nas-bench-macro", [name], data=args.data, seed=args.seed)
         t0 = time.perf_counter()
         df = scorer.score_many(dev["arch"], progress=True)
         timing[name] = (time.perf_counter() - t0) / len(dev)
-        scores[name] = df[name].to_numpy()
+        if name not in scores.columns:
+            scores[name] = np.nan
+        scores.loc[: len(dev) - 1, name] = df[name].to_numpy()
         scores.to_csv(scores_path, index=False)
         pd.Series(timing, name="s_per_arch").to_csv(timing_path)
         print(f"{name}: {timing[name] * 1000:.0f} ms/arch", file=sys.stderr, flush=True)
@@ -87,7 +89,10 @@ def main(argv=None) -> int:
     rng = np.random.default_rng(0)
     rows = []
     for name in [p for p in scores.columns if p != "arch"]:
-        c = correlations(truth, scores[name].to_numpy(), rng)
+        # a proxy is evaluated on the first n rows it was run on (NaN there = degenerate, ranked last)
+        n = int(scores[name].notna()[::-1].cumsum()[::-1].gt(0).sum())
+        truth = full["test_acc_mean"].to_numpy()[:n]
+        c = {"n": n, **correlations(truth, scores[name].to_numpy()[:n], rng)}
         t = timing.get(name, float("nan"))
         rows.append({"proxy": name, **c, "ms_per_arch": t * 1000, "archs_per_s": 1 / t if t else float("nan")})
     table = pd.DataFrame(rows).sort_values("spearman", ascending=False)
@@ -96,8 +101,8 @@ def main(argv=None) -> int:
     cmd = "python experiments/proxies_benchmark.py " + " ".join(argv if argv is not None else sys.argv[1:])
     md = RESULTS / f"proxies_benchmark_{args.data}.md"
     md.write_text(
-        f"# Proxy benchmark: NAS-Bench-Macro dev ({len(dev)} archs), data = {args.data}, seed {args.seed}\n\n"
-        f"Ground truth: CIFAR-10 test accuracy (mean of 3 seeds). NaN scores ranked last. sp_lo/sp_hi: 95% bootstrap\n"
+        f"# Proxy benchmark: NAS-Bench-Macro dev (first n of {len(full)} archs), data = {args.data}, seed {args.seed}\n\n"
+        f"Ground truth: CIFAR-10 test accuracy (mean of 3 seeds). n: first n dev rows scored. NaN scores ranked last. sp_lo/sp_hi: 95% bootstrap\n"
         f"interval of Spearman; sp_even/sp_odd: Spearman on the even / odd rows (split-half stability).\n"
         f"Time: seconds per architecture for a fresh Scorer running that proxy alone, torch threads = {args.threads},\n"
         f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs shared with other jobs (timings are noisy).\n\n"

@@ -1,0 +1,54 @@
+"""Fake quantization: hand-computed rounding, STE gradient, and what it does to a built network."""
+import torch
+
+from nas import quant
+from nas.model import build_model
+from nas.space import load_space
+
+SPACE = load_space("mobilenet-c10")
+
+
+def test_weight_per_channel_symmetric_by_hand():
+    w = torch.tensor([[1.0, 0.52, -0.26], [0.09, -0.2, 0.05]])
+    q = quant.quantize_weight(w, 4)  # 7 levels each side, scale = max|w| / 7 per row
+    expected = torch.tensor([[1.0, 4 / 7, -2 / 7], [0.2 * 3 / 7, -0.2, 0.2 * 2 / 7]])
+    assert torch.allclose(q, expected, atol=1e-7)
+    assert torch.equal(quant.quantize_weight(w, 32), w)
+    assert (quant.quantize_weight(w, 8) - w).abs().max() <= 1.0 / 127 / 2 + 1e-7
+
+
+def test_activation_unsigned_and_asymmetric_ranges_and_ste():
+    x = torch.linspace(0, 1, 1001, requires_grad=True)
+    q = quant.quantize_activation(x, 8)
+    assert torch.allclose(q * 255, torch.round(q.detach() * 255), atol=1e-4)  # multiples of 1/255
+    q.sum().backward()
+    assert torch.equal(x.grad, torch.ones_like(x))  # straight-through
+    # h-swish-like tensor with a small negative lobe: the range [min, max] is asymmetric, zero stays exact
+    y = torch.tensor([-0.375, 0.0, 1.0, 6.0])
+    qy = quant.quantize_activation(y, 8)
+    assert qy[1] == 0 and (qy - y).abs().max() <= 6.375 / 255 / 2 + 1e-6
+
+
+def _arch(bits_w, bits_a):
+    text = "/".join(["ir_k3_se0_relu6_w{w}_a{a}"] + ["c16:ir_k3_e6_se0_relu6_w{w}_a{a}"]
+                    + ["c32:" + "-".join(["ir_k3_e6_se0_relu6_w{w}_a{a}"] * 2)]
+                    + ["c64:" + "-".join(["ir_k3_e6_se0_relu6_w{w}_a{a}"] * 2)]
+                    + ["c96:" + "-".join(["ir_k3_e6_se0_relu6_w{w}_a{a}"] * 2)]
+                    + ["c160:" + "-".join(["ir_k3_e6_se0_relu6_w{w}_a{a}"] * 2)] + ["c160:ir_k3_e6_se0_relu6_w{w}_a{a}"])
+    return SPACE.parse(text.format(w=bits_w, a=bits_a))
+
+
+def test_apply_changes_quantized_layers_only_and_error_grows_with_fewer_bits():
+    x = torch.randn(4, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    ref = build_model(_arch(32, 32), SPACE, seed=0)
+    assert len(quant.apply(ref)) == 3  # float blocks: no hooks; the space's stem conv, head conv, linear are a8
+    sqnr = {}
+    for w, a in ((8, 32), (4, 32), (8, 8), (4, 8)):
+        m = build_model(_arch(w, a), SPACE, seed=0)
+        m.load_state_dict(build_model(_arch(32, 32), SPACE, seed=0).state_dict())
+        float_m = build_model(_arch(32, 32), SPACE, seed=0)
+        handles = quant.apply(m)
+        assert (len(handles) > 3) == (a < 32)
+        sqnr[(w, a)] = quant.output_sqnr(float_m, m, x)
+    assert sqnr[(8, 32)] > sqnr[(4, 32)] and sqnr[(8, 32)] > sqnr[(4, 8)]
+    assert all(v < float("inf") for v in sqnr.values())

@@ -127,11 +127,11 @@ def train(model: nn.Module, *, epochs: int, data="fashion-mnist", space=None, se
                 loss.backward()
                 opt.step()
                 step += 1
-                loss_sum += float(loss) * len(y)
+                loss_sum += float(loss.detach()) * len(y)
                 seen += len(y)
                 if bar is not None:
                     bar.update(1)
-                if not math.isfinite(float(loss)):
+                if not math.isfinite(float(loss.detach())):
                     break
     if bar is not None:
         bar.close()

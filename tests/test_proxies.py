@@ -32,6 +32,14 @@ FLOAT = "ir_e1_relu_w32_a32"
 BN = 1 / math.sqrt(1 + 1e-5)  # eval-mode BatchNorm of a fresh network: x / sqrt(1 + eps)
 
 
+@pytest.fixture(autouse=True)
+def small_reference(monkeypatch):
+    """The ensemble's reference sample: 8 architectures instead of 32 keeps these tests fast."""
+    import nas.proxies.scorer
+
+    monkeypatch.setattr(nas.proxies.scorer, "REFERENCE_SIZE", 8)
+
+
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
     path = tmp_path_factory.mktemp("spaces") / "tiny.yaml"

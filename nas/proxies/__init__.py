@@ -17,7 +17,7 @@ from nas.proxies import ensemble as _ensemble  # noqa: F401
 from nas.proxies.ensemble import ENSEMBLE_COMPONENTS
 from nas.proxies.scorer import Scorer, parse_proxies, rank
 
-DEFAULT_PROXY: str = "ensemble"
+DEFAULT_PROXY: str = "naswot"  # best Spearman on NAS-Bench-Macro dev (experiments/proxies_benchmark.py)
 
 
 def available() -> list[str]:

@@ -13,7 +13,7 @@ def cmd_search(args: argparse.Namespace) -> None:
         space=args.space, devices=args.device, trials=args.trials, latency_budget_ms=args.latency_budget,
         size_budget_mb=args.size_budget, objectives=[o.strip() for o in args.objectives.split(",") if o.strip()],
         sampler=args.sampler, proxy=args.proxy, data=args.data, seed=args.seed, storage=args.storage,
-        study=args.study, workers=args.workers, allow_estimate=args.allow_estimate,
+        study=args.study, workers=args.workers, allow_estimate=args.allow_estimate, latency_dtype=args.latency_dtype,
     ).resolved()
     summary = search(cfg, progress=not args.quiet)
     print(f"study '{summary.study}' in {summary.storage}: {summary.trials} trials, {summary.feasible} feasible, "
@@ -50,6 +50,9 @@ def register(sub) -> None:
     p.add_argument("--workers", type=int, default=1, help="processes working on the study")
     p.add_argument("--allow-estimate", action="store_true",
                    help="fill latency-table gaps with the documented estimator (flagged per trial)")
+    p.add_argument("--latency-dtype", choices=("arch", "fp32", "int8"),
+                   help="deployment precision for the latency tables: arch (default: each layer at the bits the "
+                        "architecture chose), fp32 or int8 (every layer)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_search)
 

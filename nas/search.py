@@ -39,6 +39,7 @@ class SearchConfig:
     study: str | None = None
     workers: int = 1
     allow_estimate: bool = False
+    latency_dtype: str | None = None  # None/"arch": each layer at its own bit-widths; "fp32" / "int8": all layers
 
     def resolved(self) -> "SearchConfig":
         """Fill defaults and check every option before anything is created."""
@@ -71,7 +72,7 @@ class SearchConfig:
         """What must not change when a study is resumed (stored in the study's user attributes)."""
         return {"space": self.space, "devices": list(self.devices), "objectives": list(self.objectives),
                 "latency_budget_ms": self.latency_budget_ms, "size_budget_mb": self.size_budget_mb,
-                "proxy": self.proxy, "data": self.data}
+                "proxy": self.proxy, "data": self.data, "latency_dtype": self.latency_dtype or "arch"}
 
 
 def directions(cfg: SearchConfig) -> list[str]:
@@ -105,9 +106,10 @@ class Evaluator:
         from nas.proxies import Scorer
 
         self.cfg, self.space = cfg, space
-        self.latency = {d: load_latency_model(d) for d in cfg.devices}
-        for model in self.latency.values():
-            model.check_covers(space)
+        self.latency = {d: load_latency_model(d, dtype=cfg.latency_dtype) for d in cfg.devices}
+        if not cfg.allow_estimate:  # any signature of the space may come up: refuse a partial table up front
+            for model in self.latency.values():
+                model.check_covers(space)
         self.scorer = Scorer(space, [cfg.proxy], data=cfg.data, seed=cfg.seed)
         self.cache: dict[str, dict[str, Any]] = {}
 
@@ -214,14 +216,17 @@ class _Stop:
         signal.signal(signal.SIGINT, handler)
 
 
-def run_worker(cfg: SearchConfig, worker: int = 0, on_trial=None) -> None:
-    """Run trials on the study until it holds ``cfg.trials`` finished trials (or a stop is requested)."""
+def run_worker(cfg: SearchConfig, worker: int = 0, on_trial=None, evaluator: Evaluator | None = None) -> None:
+    """Run trials on the study until it holds ``cfg.trials`` finished trials (or a stop is requested).
+
+    ``evaluator`` may be shared between studies of one process (benchmarks) so scores are computed once.
+    """
     import optuna
     from optuna.trial import TrialState
 
     space = load_space(cfg.space)
     study = open_study(cfg, create=(worker == 0 and cfg.workers == 1), worker=worker)
-    evaluator = Evaluator(cfg, space)
+    evaluator = evaluator or Evaluator(cfg, space)
     evaluator.seed_cache(study)
     identities = evaluator.lut_identities()
     journal = is_journal(cfg.storage)
@@ -282,14 +287,15 @@ class SearchSummary:
     seconds: float
 
 
-def search(cfg: SearchConfig, *, progress: bool = True) -> SearchSummary:
+def search(cfg: SearchConfig, *, progress: bool = True, evaluator: Evaluator | None = None) -> SearchSummary:
     """Run (or resume) a study; with ``workers > 1`` in W processes on one storage."""
     from tqdm import tqdm
 
     cfg = cfg.resolved()
-    load_space(cfg.space)  # fail on an unknown space before opening anything
+    space = load_space(cfg.space)  # fail on an unknown space before opening anything
+    # fail early (unknown device, table not covering the space) before a study is created
+    evaluator = evaluator or Evaluator(cfg, space)
     study = open_study(cfg, create=True)
-    Evaluator(cfg, load_space(cfg.space))  # fail early: unknown device, table not covering the space
     start = time.time()
     _Stop.requested = False
     previous = signal.getsignal(signal.SIGINT)
@@ -315,7 +321,7 @@ def search(cfg: SearchConfig, *, progress: bool = True) -> SearchSummary:
     try:
         refresh()
         if cfg.workers == 1:
-            run_worker(cfg, 0, on_trial=refresh)
+            run_worker(cfg, 0, on_trial=refresh, evaluator=evaluator)
         else:
             ctx = multiprocessing.get_context("spawn")
             procs = [ctx.Process(target=_worker_main, args=(asdict(cfg), w), daemon=False) for w in range(cfg.workers)]

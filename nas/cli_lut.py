@@ -1,4 +1,4 @@
-"""`nas lut {list,show,predict,profile,validate}`: latency tables from the command line (thin: parse, call, print)."""
+"""`nas lut {list,show,predict,profile,validate,adapt,suggest}`: latency tables from the command line (thin: parse, call, print)."""
 from __future__ import annotations
 
 import argparse
@@ -124,8 +124,34 @@ def cmd_validate(args: argparse.Namespace) -> None:
     print(report.summary())
 
 
+def cmd_adapt(args: argparse.Namespace) -> None:
+    from nas.latency.transfer import adapt, quality_summary
+
+    model = adapt(args.space, args.measured, args.device_name, sources=args.sources or None, dtype=args.dtype,
+                  threads=args.threads)
+    path = model.write(args.output)
+    print(quality_summary(model))
+    print(f"wrote transferred model {model.device} to {path} (use it as --device {path})")
+
+
+def cmd_suggest(args: argparse.Namespace) -> None:
+    import pandas as pd
+
+    from nas.latency.suggest import suggest
+    from nas.space import load_space
+
+    space = load_space(args.space)
+    archs = suggest(space, args.n, seed=args.seed, sources=args.sources or None, dtype=args.dtype, pool=args.pool)
+    path = Path(args.output)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    texts = [space.to_native(a) or space.format(a) for a in archs] if args.native else [space.format(a) for a in archs]
+    pd.DataFrame({"arch": texts, "latency_ms": [""] * len(archs)}).to_csv(path, index=False)
+    print(f"wrote {len(archs)} architectures to measure to {path}: fill in latency_ms (whole network, ms), then "
+          f"`nas lut adapt --space {space.name} --measured {path} --device-name NAME -o NAME.transfer.yaml`")
+
+
 def register(subparsers) -> None:
-    lut = subparsers.add_parser("lut", help="latency tables: list, show, predict, profile, validate")
+    lut = subparsers.add_parser("lut", help="latency tables: list, show, predict, profile, validate, adapt, suggest")
     sub = lut.add_subparsers(dest="sub", required=True)
 
     sub.add_parser("list", help="devices with a shipped or profiled table").set_defaults(func=cmd_list)
@@ -181,3 +207,27 @@ def register(subparsers) -> None:
     val.add_argument("--calibrate", action="store_true", help="fit and store a correction from these measurements")
     val.add_argument("-o", "--output", help="per-architecture CSV")
     val.set_defaults(func=cmd_validate)
+
+    ad = sub.add_parser("adapt", help="latency model for a new device from k whole-network measurements")
+    ad.add_argument("--space", required=True)
+    ad.add_argument("--measured", required=True, help="CSV with columns arch, latency_ms (k >= 3 rows)")
+    ad.add_argument("--device-name", required=True, help="name of the new device")
+    ad.add_argument("--from", dest="sources", action="append", metavar="DEVICE",
+                    help="source table (repeatable; default: every table that covers the space)")
+    ad.add_argument("--dtype", default=None, help="precision the measurements ran at: arch (default), fp32, int8")
+    ad.add_argument("--threads", type=int, default=None, help="threads the measurements used (recorded)")
+    ad.add_argument("-o", "--output", required=True,
+                    help="model file, e.g. latency_tables/NAME.transfer.yaml (found by name there)")
+    ad.set_defaults(func=cmd_adapt)
+
+    sg = sub.add_parser("suggest", help="which architectures to measure for `nas lut adapt`")
+    sg.add_argument("--space", required=True)
+    sg.add_argument("--n", type=int, required=True, help="how many to measure (10-20 recommended)")
+    sg.add_argument("--seed", type=int, default=0)
+    sg.add_argument("--from", dest="sources", action="append", metavar="DEVICE",
+                    help="source tables whose features are spread (default: every table covering the space)")
+    sg.add_argument("--dtype", default=None)
+    sg.add_argument("--pool", type=int, default=None, help="random candidates to choose from (default max(2000, 40n))")
+    sg.add_argument("--native", action="store_true", help="write the space's native encoding where it has one")
+    sg.add_argument("-o", "--output", required=True, help="CSV with columns arch, latency_ms (empty)")
+    sg.set_defaults(func=cmd_suggest)

@@ -259,5 +259,11 @@ def load_latency_model(device_or_path: str, *, dtype: str | None = None, calibra
 
     ``dtype``: ``arch`` (default: each layer at the bit-widths the architecture chose), ``fp32`` or ``int8``
     (every layer deployed at that precision). ``calibrated=False`` ignores a stored calibration.
+    A transferred model (``nas lut adapt``: a ``.transfer.yaml`` path or its name) loads as one too.
     """
+    from nas.latency.transfer import TransferredLatencyModel, is_transferred_ref
+
+    transferred = is_transferred_ref(device_or_path)
+    if transferred is not None:
+        return TransferredLatencyModel.read(transferred, dtype=dtype)
     return TableLatencyModel(read_table(device_or_path), dtype=dtype, use_calibration=calibrated)

@@ -173,6 +173,16 @@ def list_devices() -> dict[str, Path]:
     return found
 
 
+def list_transferred() -> dict[str, Path]:
+    """Device name -> file, for every transferred model (``<name>.transfer.yaml``, written by `nas lut adapt`)
+    in :func:`table_dirs` (earlier dirs win)."""
+    found: dict[str, Path] = {}
+    for d in table_dirs():
+        for path in sorted(d.glob("*.transfer.yaml")):
+            found.setdefault(path.name[: -len(".transfer.yaml")], path)
+    return found
+
+
 def resolve(device_or_path: str | Path) -> Path:
     """A device name or a path to a table's CSV / metadata file -> the CSV path."""
     text = str(device_or_path)
@@ -185,8 +195,9 @@ def resolve(device_or_path: str | Path) -> Path:
     if text not in devices:
         from nas.space import _suggest
 
-        raise NasError(f"unknown device '{text}'{_suggest(text, list(devices))}", where="--device",
-                       fix=f"use one of {', '.join(devices) or '(none)'} or --table PATH.csv; "
+        names = list(devices) + list(list_transferred())
+        raise NasError(f"unknown device '{text}'{_suggest(text, names)}", where="--device",
+                       fix=f"use one of {', '.join(names) or '(none)'} or --table PATH.csv; "
                            "`nas lut list` shows them")
     return devices[text]
 

@@ -1,0 +1,59 @@
+"""Which K architectures to measure on a new device so that ``nas lut adapt`` learns the most.
+
+The transferred model is linear in whole-network features (each source table's sum, MACs, params, kernels,
+activations, layers: :class:`nas.latency.transfer.Features`). Its fit is best determined when the measured
+architectures spread over that feature space rather than cluster in its middle (random samples do: sums of
+22 independent choices concentrate). So: draw a large seeded random pool, standardise the log features, and
+pick K architectures by k-means (scikit-learn, seeded): the pool member nearest each cluster centre, which
+covers the space evenly, extremes included. Deterministic under ``seed``.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from nas.arch import Architecture
+from nas.errors import NasError
+from nas.latency.transfer import MIN_K, Features, default_sources, load_sources
+from nas.space import SearchSpace
+
+
+def pool_features(features: Features, archs) -> np.ndarray:
+    """Standardised log whole-network features (the constant and constant columns dropped)."""
+    f = np.log(features.matrix(archs)[:, :-1] + 1e-9)
+    std = f.std(axis=0)
+    keep = std > 1e-12
+    return (f[:, keep] - f[:, keep].mean(axis=0)) / std[keep]
+
+
+def pick_diverse(x: np.ndarray, n: int, *, seed: int = 0) -> list[int]:
+    """Indices of ``n`` rows of ``x`` spread over it: the row nearest each k-means centre (distinct rows)."""
+    from sklearn.cluster import KMeans
+
+    if n >= len(x):
+        return list(range(len(x)))
+    km = KMeans(n_clusters=n, n_init=4, random_state=seed).fit(x)
+    chosen: list[int] = []
+    for c in km.cluster_centers_:
+        order = np.argsort(((x - c) ** 2).sum(axis=1))
+        chosen.append(int(next(i for i in order if i not in chosen)))
+    return sorted(chosen)
+
+
+def suggest(space: SearchSpace, n: int, *, seed: int = 0, sources: list[str] | None = None,
+            dtype: str | None = None, pool: int | None = None,
+            candidates: list[Architecture] | None = None) -> list[Architecture]:
+    """``n`` distinct architectures to measure (from ``candidates`` or a random pool of ``pool``)."""
+    if n < MIN_K:
+        raise NasError(f"--n must be at least {MIN_K}, got {n}", where="--n", fix="10-20 is a good start")
+    names = sources or default_sources(space, dtype)
+    if not names:
+        raise NasError(f"no table covers space {space.name}", where="--space",
+                       fix="profile one (`nas lut profile`) or choose a space that `nas lut list` shows")
+    features = Features(load_sources(names, space, dtype), space)
+    if candidates is None:
+        size = pool or max(2000, 40 * n)
+        candidates = list(dict.fromkeys(space.sample_many(size, seed=seed)))
+    if len(candidates) < n:
+        raise NasError(f"only {len(candidates)} distinct candidate architectures for --n {n}", where="--n")
+    idx = pick_diverse(pool_features(features, candidates), n, seed=seed)
+    return [candidates[i] for i in idx]

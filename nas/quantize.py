@@ -1,0 +1,376 @@
+"""Float ONNX -> deployed ONNX at each layer's bit-widths: the one quantizer used by ``nas export`` and by the
+latency profiler (so a table measures exactly what export ships).
+
+Scheme (onnxruntime static quantization, QDQ format, opset 21; see the guide's stack facts):
+
+====================  ===================================================================================
+layer bits            deployed form
+====================  ===================================================================================
+w32a32                float: the layer's nodes are excluded from quantization
+w8a8                  int8: per-channel symmetric QInt8 weights, per-tensor QUInt8 activations (MinMax
+                      calibration), int32 biases -> onnxruntime fuses every conv (depthwise too) into
+                      QLinearConv
+w4a8                  as w8a8 with per-channel QInt4 weights (opset 21); onnxruntime runs them as
+                      DequantizeLinear -> float Conv: smaller file, not faster
+w16 / a16             QInt16 weights / QUInt16 activations (run unfused)
+w4a32, w8a32, w16a32  weight-only: per-channel symmetric int4 / int8 / int16 weights + DequantizeLinear,
+                      float activations (inserted here: onnxruntime has no static weight-only mode)
+w32a8, w32a16         activation-only: QDQ on the activations, float weights
+====================  ===================================================================================
+
+ONNX nodes are mapped back to layers by the module names the exporter writes (``/layers/layers.<i>/...``, the
+``i``-th LayerSpec of the plan); a graph without such names (a single layer, as the profiler exports it) is
+one layer.
+
+**Shared initializers.** ``torch.onnx.export`` deduplicates equal initializers: two convs whose folded BN
+biases are equal (always the case in an untrained network: BN starts at weight 1, bias 0) share *one* bias
+tensor, often through ``Identity`` nodes. onnxruntime's quantizer then quantizes that bias once, with the first
+conv's scale (input scale x weight scale); the second conv's bias scale is wrong, the QDQ -> QLinearConv fusion
+refuses it and the conv stays DequantizeLinear -> float Conv -> QuantizeLinear (a lone depthwise block measured
+3.5x slower than fp32 this way; whole untrained networks kept ~6 of 57 convs in float). :func:`unshare`
+gives every conv / gemm its own copy of each initializer before quantizing. ``quant_pre_process`` does not
+help: its optimizer shares constants too.
+"""
+from __future__ import annotations
+
+import logging
+import re
+import warnings
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+
+from nas.errors import NasError
+
+FLOAT = 32
+WEIGHT_BITS = (4, 8, 16, 32)
+ACT_BITS = (8, 16, 32)
+WEIGHT_OPS = ("Conv", "Gemm", "MatMul", "ConvTranspose")  # ops whose initializer inputs are weights
+_LAYER_RE = re.compile(r"(?:^|/)layers\.(\d+)(?:/|\.|$)")
+
+
+@dataclass(frozen=True)
+class Bits:
+    wbits: int
+    abits: int
+
+    @property
+    def label(self) -> str:
+        return "fp32" if self.is_float else ("int8" if (self.wbits, self.abits) == (8, 8) else
+                                              f"w{self.wbits}a{self.abits}")
+
+    @property
+    def is_float(self) -> bool:
+        return self.wbits == FLOAT and self.abits == FLOAT
+
+
+def check_bits(wbits: int, abits: int, where: str = "bit-widths") -> Bits:
+    if wbits not in WEIGHT_BITS or abits not in ACT_BITS:
+        raise NasError(f"w{wbits}a{abits} cannot be deployed", where=where,
+                       fix=f"weights {'/'.join(map(str, WEIGHT_BITS))}, activations {'/'.join(map(str, ACT_BITS))} bits")
+    return Bits(wbits, abits)
+
+
+def parse_label(label: str) -> Bits:
+    """'fp32', 'int8' or 'w<W>a<A>' -> Bits."""
+    if label == "fp32":
+        return Bits(FLOAT, FLOAT)
+    if label == "int8":
+        return Bits(8, 8)
+    m = re.fullmatch(r"w(\d+)a(\d+)", label)
+    if not m:
+        raise NasError(f"unknown precision '{label}'", where="precision", fix="use fp32, int8 or w<W>a<A>")
+    return check_bits(int(m.group(1)), int(m.group(2)))
+
+
+def _qtype(bits: int, *, weight: bool):
+    from onnxruntime.quantization import QuantType
+
+    if weight:
+        return {4: QuantType.QInt4, 8: QuantType.QInt8, 16: QuantType.QInt16}[bits]
+    return {8: QuantType.QUInt8, 16: QuantType.QUInt16}[bits]
+
+
+# --------------------------------------------------------------------------------------------------------
+# graph surgery
+# --------------------------------------------------------------------------------------------------------
+def unshare(model) -> int:
+    """Give every weight op (Conv, Gemm, ...) its own copy of each initializer input; drop Identity aliases of
+    initializers. Modifies ``model`` (onnx.ModelProto) in place; returns how many inputs were rewired."""
+    import onnx
+
+    g = model.graph
+    inits = {i.name: i for i in g.initializer}
+    outputs = {o.name for o in g.output}
+    alias = {n.output[0]: n.input[0] for n in g.node
+             if n.op_type == "Identity" and n.input[0] in inits and n.output[0] not in outputs}
+    used: set[str] = set()
+    changed = 0
+    for node in g.node:
+        for k, name in enumerate(node.input):
+            src = alias.get(name, name)
+            if src not in inits:
+                continue
+            if node.op_type in WEIGHT_OPS and src in used:
+                copy = onnx.TensorProto()
+                copy.CopyFrom(inits[src])
+                copy.name = f"{src}__{node.name or len(inits)}"
+                g.initializer.append(copy)
+                inits[copy.name] = copy
+                src = copy.name
+            if node.op_type in WEIGHT_OPS:
+                used.add(src)
+            if src != name:
+                node.input[k] = src
+                changed += 1
+    keep = [n for n in g.node if not (n.op_type == "Identity" and n.output[0] in alias)]
+    del g.node[:]
+    g.node.extend(keep)
+    return changed
+
+
+def node_layers(model, n_layers: int) -> dict[str, int]:
+    """ONNX node name -> layer index (``layers.<i>`` in the name; unnamed nodes follow their predecessor)."""
+    if n_layers == 1:
+        return {node.name: 0 for node in model.graph.node}
+    out: dict[str, int] = {}
+    current = 0
+    for node in model.graph.node:
+        m = _LAYER_RE.search(node.name)
+        if m:
+            current = int(m.group(1))
+            if current >= n_layers:
+                raise NasError(f"ONNX node '{node.name}' belongs to layer {current}, the plan has {n_layers}",
+                               where="quantize", fix="quantize the ONNX file exported from this architecture")
+        out[node.name] = current
+    return out
+
+
+def _weight_only(model, node_names: set[str], bits_of: dict[str, Bits]) -> None:
+    """Replace float weights of the given nodes by per-channel symmetric int tensors + DequantizeLinear."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    g = model.graph
+    inits = {i.name: i for i in g.initializer}
+    dtype = {4: TensorProto.INT4, 8: TensorProto.INT8, 16: TensorProto.INT16}
+    new_nodes = []
+    for node in g.node:
+        if node.name not in node_names or node.op_type not in WEIGHT_OPS or len(node.input) < 2:
+            continue
+        wname = node.input[1]
+        if wname not in inits:
+            continue
+        w = numpy_helper.to_array(inits[wname]).astype(np.float32)
+        bits = bits_of[node.name].wbits
+        axis = _weight_axis(node)
+        qmax = 2 ** (bits - 1) - 1
+        red = tuple(d for d in range(w.ndim) if d != axis)
+        scale = np.maximum(np.abs(w).max(axis=red), 1e-12).astype(np.float32) / qmax
+        q = np.clip(np.round(w / np.expand_dims(scale, red)), -qmax, qmax).astype(np.int32)
+        qname = f"{wname}_w{bits}"
+        g.initializer.append(helper.make_tensor(qname, dtype[bits], w.shape, q.flatten().tolist()))
+        g.initializer.append(numpy_helper.from_array(scale, f"{qname}_scale"))
+        g.initializer.append(helper.make_tensor(f"{qname}_zero_point", dtype[bits], scale.shape, [0] * scale.size))
+        new_nodes.append(helper.make_node("DequantizeLinear", [qname, f"{qname}_scale", f"{qname}_zero_point"],
+                                          [f"{qname}_dq"], name=f"{qname}_DequantizeLinear", axis=axis))
+        node.input[1] = f"{qname}_dq"
+        inits.pop(wname)
+    if new_nodes:
+        used = {x for n in g.node for x in n.input} | {x for n in new_nodes for x in n.input}
+        keep = [i for i in g.initializer if i.name in used]
+        del g.initializer[:]
+        g.initializer.extend(keep)
+        nodes = new_nodes + list(g.node)
+        del g.node[:]
+        g.node.extend(nodes)
+
+
+def _weight_axis(node) -> int:
+    """The output-channel axis of a weight: 0 for Conv and Gemm(transB=1) as torch exports them."""
+    return 1 if node.op_type in ("Gemm", "MatMul") and not (node.op_type == "Gemm" and _attr(node, "transB", 0)) else 0
+
+
+def _attr(node, name: str, default):
+    for a in node.attribute:
+        if a.name == name:
+            from onnx import helper
+
+            return helper.get_attribute_value(a)
+    return default
+
+
+def _restore_float_weights(qmodel, fmodel, node_names: set[str]) -> None:
+    """Activation-only layers: put the float weights (and biases) back on the given nodes of ``qmodel``."""
+    from onnx import numpy_helper
+
+    finit = {i.name: i for i in fmodel.graph.initializer}
+    fnodes = {n.name: n for n in fmodel.graph.node}
+    g = qmodel.graph
+    for node in g.node:
+        if node.name not in node_names or node.op_type not in WEIGHT_OPS:
+            continue
+        for k in range(1, len(node.input)):
+            src = fnodes[node.name].input[k] if node.name in fnodes and k < len(fnodes[node.name].input) else ""
+            if src in finit and node.input[k] != src:
+                if src not in {i.name for i in g.initializer}:
+                    g.initializer.append(numpy_helper.from_array(numpy_helper.to_array(finit[src]), src))
+                node.input[k] = src
+    _prune(qmodel)
+
+
+def _prune(model) -> None:
+    """Drop nodes and initializers nothing consumes (dead DequantizeLinear of replaced weights)."""
+    g = model.graph
+    while True:
+        used = {x for n in g.node for x in n.input} | {o.name for o in g.output}
+        dead = [n for n in g.node if not any(o in used for o in n.output)]
+        if not dead:
+            break
+        for n in dead:
+            g.node.remove(n)
+    used = {x for n in g.node for x in n.input}
+    keep = [i for i in g.initializer if i.name in used]
+    del g.initializer[:]
+    g.initializer.extend(keep)
+
+
+# --------------------------------------------------------------------------------------------------------
+# public API
+# --------------------------------------------------------------------------------------------------------
+@contextmanager
+def _quiet():
+    import onnxruntime as ort
+
+    ort.set_default_logger_severity(3)  # the quantizer's own sessions warn about initializers it orphaned
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)  # ORT logs a pre-processing hint through the root logger on every call
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        root.setLevel(level)
+
+
+def layer_bits(layers) -> list[Bits]:
+    """Bits of each layer from LayerSpecs, (wbits, abits) pairs or Bits."""
+    out = []
+    for i, l in enumerate(layers):
+        if isinstance(l, Bits):
+            out.append(l)
+        elif isinstance(l, tuple):
+            out.append(check_bits(*l, where=f"layer {i}"))
+        else:
+            out.append(check_bits(l.wbits, l.abits, where=getattr(l, "key", f"layer {i}")))
+    return out
+
+
+def quantize(fp32_path: str | Path, out_path: str | Path, layers, calibration: Iterable[np.ndarray], *,
+             progress: bool = False) -> dict:
+    """Quantize the float ONNX model at ``fp32_path`` to ``out_path`` at the layers' bit-widths.
+
+    ``layers``: one entry per ``layers.<i>`` of the graph (LayerSpecs of the plan, (wbits, abits) pairs or
+    Bits), or a single pair / Bits for the whole graph. ``calibration``: input arrays (each one batch of the
+    model's input shape) for MinMax calibration of the activations. Returns a summary: precision label per
+    layer, and counts of weight-only, activation-only and float-activation nodes.
+    """
+    import onnx
+
+    if isinstance(layers, (Bits, tuple)):
+        layers = [layers]
+    bits = layer_bits(layers)
+    fmodel = onnx.load(str(fp32_path))
+    unshare(fmodel)
+    where = node_layers(fmodel, len(bits))
+    node_bits = {name: bits[i] for name, i in where.items()}
+    excluded = [n for n, b in node_bits.items() if b.abits == FLOAT]
+    weight_only = {n for n, b in node_bits.items() if b.abits == FLOAT and b.wbits < FLOAT}
+    act_only = {n for n, b in node_bits.items() if b.abits < FLOAT and b.wbits == FLOAT}
+    summary = {"layers": [b.label for b in bits], "weight_only_nodes": len(weight_only),
+               "activation_only_nodes": len(act_only), "float_activation_nodes": len(excluded)}
+    out_path = Path(out_path)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    if len(excluded) == len(node_bits):  # nothing has quantized activations: no calibration needed
+        _weight_only(fmodel, weight_only, node_bits)
+        onnx.save(fmodel, str(out_path))
+        return summary
+
+    overrides: dict[str, list[dict]] = {}
+    inits = {i.name for i in fmodel.graph.initializer}
+    for node in fmodel.graph.node:
+        b = node_bits[node.name]
+        if b.abits == FLOAT:
+            continue
+        if node.op_type in WEIGHT_OPS and len(node.input) > 1 and node.input[1] in inits and b.wbits not in (8, FLOAT):
+            overrides[node.input[1]] = [{"quant_type": _qtype(b.wbits, weight=True), "axis": _weight_axis(node)}]
+        if b.abits == 16:
+            for t in list(node.input) + list(node.output):
+                if t and t not in inits:
+                    overrides[t] = [{"quant_type": _qtype(16, weight=False)}]
+
+    from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType,
+                                          quantize_static)
+
+    input_name = fmodel.graph.input[0].name
+    batches = iter(calibration)
+
+    class Reader(CalibrationDataReader):
+        def get_next(self):
+            x = next(batches, None)
+            return None if x is None else {input_name: np.asarray(x, dtype=np.float32)}
+
+    tmp_in = out_path.with_name(out_path.name + ".unshared.onnx")
+    onnx.save(fmodel, str(tmp_in))
+    try:
+        with _quiet():
+            quantize_static(str(tmp_in), str(out_path), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
+                            activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                            calibrate_method=CalibrationMethod.MinMax, nodes_to_exclude=excluded,
+                            extra_options={"TensorQuantOverrides": overrides} if overrides else None)
+    finally:
+        tmp_in.unlink(missing_ok=True)
+    if weight_only or act_only:
+        qmodel = onnx.load(str(out_path))
+        if act_only:
+            _restore_float_weights(qmodel, fmodel, act_only)
+        if weight_only:
+            _weight_only(qmodel, weight_only, node_bits)
+        onnx.save(qmodel, str(out_path))
+    return summary
+
+
+def calibration_batches(x: np.ndarray) -> list[np.ndarray]:
+    """Split an (N, C, H, W) array into N batch-1 arrays (exported models have a fixed batch of 1)."""
+    x = np.asarray(x, dtype=np.float32)
+    return [x[i:i + 1] for i in range(len(x))]
+
+
+def initializer_types(path_or_model) -> dict[str, int]:
+    """Initializer name -> ONNX TensorProto data type (to check what a quantized file really stores)."""
+    import onnx
+
+    model = path_or_model if hasattr(path_or_model, "graph") else onnx.load(str(path_or_model), load_external_data=False)
+    return {i.name: i.data_type for i in model.graph.initializer}
+
+
+def fused_ops(path: str | Path, threads: int = 1) -> dict[str, int]:
+    """Op-type counts of the graph onnxruntime actually runs (after its optimizations) - e.g. how many convs
+    became QLinearConv and how many stayed float."""
+    import collections
+    import tempfile
+
+    import onnx
+    import onnxruntime as ort
+
+    with tempfile.TemporaryDirectory(prefix="nas-fused-") as tmp:
+        so = ort.SessionOptions()
+        so.intra_op_num_threads = threads
+        so.log_severity_level = 3
+        so.optimized_model_filepath = str(Path(tmp) / "opt.onnx")
+        ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+        model = onnx.load(so.optimized_model_filepath)
+    return dict(collections.Counter(n.op_type for n in model.graph.node))

@@ -173,7 +173,9 @@ def make_sampler(cfg: SearchConfig, worker: int = 0):
 
     seed = cfg.seed + 1000 * worker
     if cfg.sampler == "nsga2":
-        return optuna.samplers.NSGAIISampler(seed=seed)
+        # Optuna's default population (50) leaves a 100-trial study two generations; aim for >= 10
+        population = min(50, max(10, cfg.trials // 10))
+        return optuna.samplers.NSGAIISampler(seed=seed, population_size=population)
     if cfg.sampler == "tpe":
         return optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True)
     return optuna.samplers.RandomSampler(seed=seed)

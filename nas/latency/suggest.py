@@ -4,8 +4,9 @@ The transferred model is linear in whole-network features (each source table's s
 activations, layers: :class:`nas.latency.transfer.Features`). Its fit is best determined when the measured
 architectures spread over that feature space rather than cluster in its middle (random samples do: sums of
 22 independent choices concentrate). So: draw a large seeded random pool, standardise the log features, and
-pick K architectures by k-means (scikit-learn, seeded): the pool member nearest each cluster centre, which
-covers the space evenly, extremes included. Deterministic under ``seed``.
+pick K architectures by greedy farthest-point selection (each next pick is the pool member farthest from all
+picked so far). (k-means medoids were tried first: they are representative, not spread, and their range was
+narrower than a random set's.) Deterministic under ``seed``.
 """
 from __future__ import annotations
 
@@ -26,16 +27,17 @@ def pool_features(features: Features, archs) -> np.ndarray:
 
 
 def pick_diverse(x: np.ndarray, n: int, *, seed: int = 0) -> list[int]:
-    """Indices of ``n`` rows of ``x`` spread over it: the row nearest each k-means centre (distinct rows)."""
-    from sklearn.cluster import KMeans
-
+    """Indices of ``n`` rows of ``x`` spread over it: greedy farthest-point (maximin) selection, started from
+    a seeded random row. Extremes come first, which is what pins down a linear model's coefficients."""
     if n >= len(x):
         return list(range(len(x)))
-    km = KMeans(n_clusters=n, n_init=4, random_state=seed).fit(x)
-    chosen: list[int] = []
-    for c in km.cluster_centers_:
-        order = np.argsort(((x - c) ** 2).sum(axis=1))
-        chosen.append(int(next(i for i in order if i not in chosen)))
+    rng = np.random.default_rng(seed)
+    chosen = [int(rng.integers(len(x)))]
+    dist = ((x - x[chosen[0]]) ** 2).sum(axis=1)
+    while len(chosen) < n:
+        i = int(np.argmax(dist))
+        chosen.append(i)
+        dist = np.minimum(dist, ((x - x[i]) ** 2).sum(axis=1))
     return sorted(chosen)
 
 

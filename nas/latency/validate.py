@@ -78,21 +78,34 @@ def measure_networks(archs, space, dtype: str, *, threads: int, rounds: int = 5,
     import torch
     from tqdm import tqdm
 
-    from nas.latency.profile import Timer, build_onnx, measure_interleaved, overhead_timer, summarize, value
+    from nas.latency.profile import build_onnx
     from nas.model import build_model
 
     torch.set_num_threads(1)
     with tempfile.TemporaryDirectory(prefix="nas-validate-") as tmp:
         workdir = Path(tmp)
-        timers = [overhead_timer(workdir, threads)]
+        models = []
         for i, arch in enumerate(tqdm(archs, desc="export", unit="net", disable=not progress)):
             specs = [deploy(s, dtype) for s in plan(arch, space)]
             model = build_model(arch, space, seed=seed)
             shape = (1, *model.input_shape)
-            path = build_onnx(model, shape, network_precision(specs), workdir, f"n{i}", seed=seed)
-            timers.append(Timer(path, shape, threads))
+            models.append((build_onnx(model, shape, network_precision(specs), workdir, f"n{i}", seed=seed), shape))
+        return measure_onnx(models, threads=threads, rounds=rounds, warmup=warmup, repeats=repeats, stat=stat,
+                            progress=progress)
+
+
+def measure_onnx(models, *, threads: int, rounds: int = 5, warmup: int = 5, repeats: int = 8, stat: str = "median",
+                 progress: bool = True) -> list[tuple[float, float]]:
+    """(value ms, IQR ms) of each (onnx path, input shape), timed whole with the protocol above: interleaved
+    rounds, batch 1, I/O binding, per-call overhead subtracted. ``nas export`` measures its files with it."""
+    from tqdm import tqdm
+
+    from nas.latency.profile import Timer, measure_interleaved, overhead_timer, summarize, value
+
+    with tempfile.TemporaryDirectory(prefix="nas-measure-") as tmp:
+        timers = [overhead_timer(Path(tmp), threads)] + [Timer(Path(p), tuple(sh), threads) for p, sh in models]
         samples = []
-        for r in tqdm(range(rounds), desc="measure", unit="round", disable=not progress):
+        for r in tqdm(range(rounds), desc="measure", unit="round", disable=not progress, leave=False):
             round_samples = measure_interleaved(timers, warmup=warmup if r == 0 else 1, repeats=repeats, rounds=1)
             samples = round_samples if not samples else [a + b for a, b in zip(samples, round_samples)]
     overhead = value(samples[0], stat)
@@ -107,10 +120,16 @@ def validate(source: str, space_name: str, *, n: int = 50, dtype: str | None = N
     space = load_space(space_name)
     dtype = check_dtype(dtype)
     raw_model = load_latency_model(source, dtype=dtype, calibrated=False)
-    assert isinstance(raw_model, TableLatencyModel)
-    table = raw_model.table
+    if not isinstance(raw_model, TableLatencyModel):  # e.g. a transferred model (`nas lut adapt`)
+        if calibrate:
+            raise NasError(f"'{raw_model.device}' is not a measured table and cannot be calibrated",
+                           where="--calibrate", fix="adapt it again with these measurements added to --measured")
+        raw_model.check_covers(space)
+        table_meta = {"threads": getattr(raw_model, "threads", 1), "stat": "median"}
+    else:
+        table_meta = raw_model.table.meta
     if threads is None:
-        threads = int(table.meta["threads"]) if str(table.meta["threads"]).isdigit() else 1
+        threads = int(table_meta["threads"]) if str(table_meta["threads"]).isdigit() else 1
     if archs_csv:
         from nas.cli import _parse_row, _read_arch_csv
 
@@ -121,9 +140,10 @@ def validate(source: str, space_name: str, *, n: int = 50, dtype: str | None = N
             raise NasError(f"--n must be at least 2, got {n}", where="--n")
         archs = space.sample_many(n, seed=seed)
     preds = [raw_model.predict(a, space) for a in archs]  # fails early, listing missing signatures
-    stored = TableLatencyModel(table, dtype=dtype).calibration
+    stored = (TableLatencyModel(raw_model.table, dtype=dtype).calibration
+              if isinstance(raw_model, TableLatencyModel) else None)
     t0 = time.perf_counter()
-    stat = str(table.meta.get("stat", "median"))
+    stat = str(table_meta.get("stat", "median"))
     measured = measure_networks(archs, space, dtype, threads=threads, rounds=rounds, seed=seed, stat=stat,
                                 progress=progress)
     seconds = time.perf_counter() - t0
@@ -142,7 +162,7 @@ def validate(source: str, space_name: str, *, n: int = 50, dtype: str | None = N
     if stored is not None:
         report.calibrated = metrics([r["calibrated_ms"] for r in rows], meas)
         report.calibration = stored
-    host = table.meta.get("provenance", {}).get("host")
+    host = (table_meta.get("provenance") or {}).get("host")
     from nas.latency.profile import runtime_info
 
     if host and host != runtime_info(threads)["host"]:
@@ -155,6 +175,7 @@ def validate(source: str, space_name: str, *, n: int = 50, dtype: str | None = N
                               date=_dt.date.today().isoformat())
         cal.metrics = {"in_sample": metrics([cal.apply(r["table_ms"], r["n_layers"]) for r in rows], meas),
                        "raw": report.raw, "threads": threads, "seed": seed}
+        table = raw_model.table
         table.meta.setdefault("calibration", {})[dtype] = cal.to_dict()
         table.write(table.csv_path)
         report.calibration, report.stored_calibration = cal, True

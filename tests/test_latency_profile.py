@@ -75,12 +75,23 @@ def test_profile_needs_archs_or_all(capsys):
     assert rc == 2 and "exactly one of --archs" in err
 
 
-def test_mixed_bits_cannot_be_profiled_with_dtype_arch(tmp_path):
+def test_mixed_bits_are_profiled_with_dtype_arch(tmp_path):
+    """w4a8 / w8a32 / w4a32 / w32a8 layers are deployed by nas.quantize; only a8 layers pay the Q/DQ boundary."""
+    from nas.layers import plan
+
     s = load_space(SPACE)
+    arch = s.sample_many(1, seed=0)[0]
     csv = tmp_path / "a.csv"
-    pd.DataFrame({"arch": [s.format(s.sample_many(1, seed=0)[0])]}).to_csv(csv, index=False)
-    with pytest.raises(NasError, match="cannot be profiled yet"):
-        profile_space(SPACE, "x", dtypes=["arch"], archs_csv=str(csv), config=FAST, out_dir=tmp_path, progress=False)
+    pd.DataFrame({"arch": [s.format(arch)]}).to_csv(csv, index=False)
+    path = profile_space(SPACE, "x", dtypes=["arch"], archs_csv=str(csv), config=FAST, out_dir=tmp_path,
+                         progress=False)
+    table = read_table(path)
+    bits = {sig[-2:] for _, sig in table.entries}
+    assert len(bits) > 2  # the sampled architecture mixes bit-widths
+    for (_, sig), e in table.entries.items():
+        assert ("Q/DQ boundary" in e.note) == (sig[-1] < 32)
+    assert load_latency_model(str(path), dtype="arch").predict(arch, s).latency_ms > 0
+    assert len(table.entries) == len({l.signature for l in plan(arch, s)})
 
 
 def test_validate_calibrate_stores_and_predict_uses_it(profiled, tmp_path):

@@ -3,15 +3,16 @@
 Protocol (recorded in the table's metadata):
 
 * each signature is built alone (``nas.model.build_layer``), exported to ONNX (TorchScript exporter, opset 21,
-  BN folded) and, for 8-bit layers, quantized with onnxruntime static QDQ quantization (per-channel QInt8
-  weights, QUInt8 activations, MinMax calibration on a few seeded random inputs), as ``nas export`` does;
+  BN folded) and deployed at its bit-widths by ``nas.quantize`` -- the quantizer ``nas export`` uses (int8:
+  onnxruntime static QDQ, per-channel QInt8 weights, QUInt8 activations; w4: QInt4 weights; a32 with w<32:
+  weight-only), calibrated with MinMax on a few seeded random inputs;
 * one InferenceSession per model (all graph optimizations, ``intra_op_num_threads`` = --threads, sequential),
   input bound once with I/O binding, batch 1;
 * signatures are measured in batches, *interleaved*: every round times each model of the batch in turn
   (warm-up, then ``repeats`` calls timed one by one), so slow drift of a busy machine spreads over all of them;
 * value = median (or ``--stat p10|min`` on a shared machine) over all rounds minus the per-call overhead (median of a 1-element Identity model timed the
-  same way, measured with each batch) and, for int8 layers, minus the Quantize/Dequantize boundary a layer
-  alone pays and a quantized network does not (see ``boundary_timer``); spread = IQR;
+  same way, measured with each batch) and, for layers with quantized activations (a8), minus the
+  Quantize/Dequantize boundary a layer alone pays and a quantized network does not (see ``boundary_timer``); spread = IQR;
 * the table is rewritten atomically after every batch, so an interrupted run resumes where it stopped
   (a re-run measures only signatures not yet in the table).
 
@@ -38,11 +39,11 @@ from nas.latency.signatures import arch_layers, check_dtype, space_signatures
 from nas.latency.table import SHIPPED_DIR, Entry, LatencyTable, new_meta, read_table
 
 OPSET = 21
-PROTOCOL = ("per signature: ONNX (opset 21, BN folded; 8-bit layers: ORT static QDQ, per-channel QInt8 "
-            "weights, QUInt8 activations, MinMax on seeded random inputs), batch 1, I/O binding, "
-            "interleaved rounds of warm-up + timed calls; value = median (or `stat`) - per-call overhead (1-element "
-            "Identity model) - for int8 the Q/DQ boundary (half Q+DQ at input + half at output shape), "
-            "spread = IQR")
+PROTOCOL = ("per signature: ONNX (opset 21, BN folded; quantized layers: nas.quantize = ORT static QDQ, "
+            "per-channel QInt8/QInt4 weights, QUInt8 activations, weight-only for a32, MinMax on seeded random "
+            "inputs, unshared initializers), batch 1, I/O binding, interleaved rounds of warm-up + timed calls; "
+            "value = median (or `stat`) - per-call overhead (1-element Identity model) - for quantized activations "
+            "the Q/DQ boundary (half Q+DQ at input + half at output shape), spread = IQR")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -72,54 +73,37 @@ def export_onnx(module, input_shape: tuple[int, ...], path: Path) -> Path:
     return path
 
 
-def quantize_int8(fp32_path: Path, out_path: Path, input_shape: tuple[int, ...], *, samples: int = 4,
-                  seed: int = 0) -> Path:
-    """onnxruntime static QDQ quantization: per-channel QInt8 weights, QUInt8 activations (GUIDE stack facts)."""
-    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
-
+def calibration_inputs(input_shape: tuple[int, ...], samples: int, seed: int) -> list[np.ndarray]:
+    """Seeded standard-normal inputs: a lone layer has no real data to calibrate on."""
     rng = np.random.default_rng(seed)
-    data = [{"x": rng.standard_normal(input_shape).astype(np.float32)} for _ in range(samples)]
-
-    class Reader(CalibrationDataReader):
-        def __init__(self):
-            self.it = iter(data)
-
-        def get_next(self):
-            return next(self.it, None)
-
-    import logging
-
-    root = logging.getLogger()
-    level = root.level
-    root.setLevel(logging.ERROR)  # ORT logs a pre-processing hint through the root logger on every call
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            quantize_static(str(fp32_path), str(out_path), Reader(), quant_format=QuantFormat.QDQ,
-                            per_channel=True, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
-    finally:
-        root.setLevel(level)
-    return out_path
+    return [rng.standard_normal(input_shape).astype(np.float32) for _ in range(samples)]
 
 
 def precision(spec: LayerSpec) -> str:
-    """How a layer is deployed: 'fp32' (w32a32) or 'int8' (w8a8); other bit-widths are not profiled yet."""
-    bits = (spec.wbits, spec.abits)
-    if bits == (32, 32):
-        return "fp32"
-    if bits == (8, 8):
-        return "int8"
-    raise NasError(f"{spec.key}: bit-widths w{spec.wbits}a{spec.abits} cannot be profiled yet "
-                   "(only w32a32 = fp32 and w8a8 = int8)", where="--dtype",
-                   fix="profile with --dtype fp32 or --dtype int8 (the whole network at one precision)")
+    """How a layer is deployed (``nas.quantize``): 'fp32' (w32a32), 'int8' (w8a8) or 'w<W>a<A>' (w4a8, w8a32, ...)."""
+    from nas.quantize import check_bits
+
+    return check_bits(spec.wbits, spec.abits, where=f"{spec.key} (--dtype)").label
 
 
-def build_onnx(module, input_shape: tuple[int, ...], prec: str, workdir: Path, stem: str, *,
+def build_onnx(module, input_shape: tuple[int, ...], prec, workdir: Path, stem: str, *,
                calib_samples: int = 4, seed: int = 0) -> Path:
+    """Export ``module`` and deploy it with ``nas.quantize`` at ``prec``: one precision label for the whole graph,
+    or the list of LayerSpecs of a Network (each ``layers.<i>`` at its own bit-widths)."""
+    from nas import quantize as Q
+
     path = export_onnx(module, input_shape, workdir / f"{stem}.onnx")
-    if prec == "int8":
-        path = quantize_int8(path, workdir / f"{stem}.int8.onnx", input_shape, samples=calib_samples, seed=seed)
-    return path
+    if isinstance(prec, str):
+        if prec == "fp32":
+            return path
+        layers = Q.parse_label(prec)
+    else:
+        layers = Q.layer_bits(prec)
+        if all(b.is_float for b in layers):
+            return path
+    out = workdir / f"{stem}.q.onnx"
+    Q.quantize(path, out, layers, calibration_inputs(input_shape, calib_samples, seed))
+    return out
 
 
 class Timer:
@@ -275,7 +259,7 @@ def profile_specs(table: LatencyTable, specs: list[LayerSpec], config: ProfileCo
         with tempfile.TemporaryDirectory(prefix="nas-lut-") as tmp:
             workdir = Path(tmp)
             timers = [overhead_timer(workdir, config.threads)]
-            shapes = sorted({sh for s in batch if precision(s) == "int8" for sh in (input_shape(s), output_shape(s))})
+            shapes = sorted({sh for s in batch if s.abits < 32 for sh in (input_shape(s), output_shape(s))})
             timers += [boundary_timer(workdir, sh, config.threads) for sh in shapes]
             for i, spec in enumerate(batch):
                 torch.manual_seed(config.seed)
@@ -291,7 +275,7 @@ def profile_specs(table: LatencyTable, specs: list[LayerSpec], config: ProfileCo
         for spec, s in zip(batch, samples[1 + len(shapes):]):
             sub = overhead
             note = f"overhead {overhead * 1000:.1f} us"
-            if precision(spec) == "int8":
+            if spec.abits < 32:  # quantized activations: a lone layer pays Q at its input and DQ at its output
                 qdq = (boundary[input_shape(spec)] + boundary[output_shape(spec)]) / 2
                 sub += qdq
                 note += f" + Q/DQ boundary {qdq * 1000:.1f} us"

@@ -62,7 +62,8 @@ class Report:
 
 
 def network_precision(specs) -> str:
-    """The single precision a whole network is exported at (mixed precision is not supported here yet)."""
+    """The single precision of a whole network (error if it mixes; measuring mixed networks needs no such check:
+    ``nas.quantize`` deploys each layer at its own bits)."""
     from nas.latency.profile import precision
 
     precs = {precision(s) for s in specs if computes(s)}
@@ -89,7 +90,7 @@ def measure_networks(archs, space, dtype: str, *, threads: int, rounds: int = 5,
             specs = [deploy(s, dtype) for s in plan(arch, space)]
             model = build_model(arch, space, seed=seed)
             shape = (1, *model.input_shape)
-            models.append((build_onnx(model, shape, network_precision(specs), workdir, f"n{i}", seed=seed), shape))
+            models.append((build_onnx(model, shape, specs, workdir, f"n{i}", seed=seed), shape))  # per layer
         return measure_onnx(models, threads=threads, rounds=rounds, warmup=warmup, repeats=repeats, stat=stat,
                             progress=progress)
 

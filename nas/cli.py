@@ -158,7 +158,7 @@ def _print_table(header, rows) -> None:
 # --------------------------------------------------------------------------------------------------------
 # Modules that add their own subcommands: each defines ``register(subparsers)``. Keep heavy imports
 # (torch, onnxruntime, optuna) inside the command functions so `nas --help` stays fast.
-SUBCOMMAND_MODULES: tuple[str, ...] = ("nas.cli_lut", "nas.cli_score", "nas.cli_search")
+SUBCOMMAND_MODULES: tuple[str, ...] = ("nas.cli_lut", "nas.cli_score", "nas.cli_search", "nas.cli_export")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,71 @@
+"""`nas export`: a thin wrapper over nas.export."""
+from __future__ import annotations
+
+import argparse
+
+from nas.errors import NasError
+
+
+def cmd_export(args: argparse.Namespace) -> None:
+    from nas.export import ExportConfig, export, target_from_arch, targets_from_study
+
+    if args.arch or args.space:
+        if args.storage or args.study or args.top_k or args.trial is not None:
+            raise NasError("give either --space/--arch or --storage/--study, not both", where="nas export")
+        if not (args.arch and args.space):
+            raise NasError("--arch needs --space (and --space needs --arch)", where="nas export",
+                           fix="e.g. nas export --space mobilenet-c10 --arch '...' -o out")
+        targets = [target_from_arch(args.space, args.arch, args.device)]
+    else:
+        if not (args.storage and args.study):
+            raise NasError("give --storage URL --study NAME, or --space S --arch ARCH", where="nas export")
+        if args.top_k is not None and args.trial is not None:
+            raise NasError("give --top-k or --trial, not both", where="nas export")
+        top_k = None if args.trial is not None else (args.top_k or 3)
+        targets = targets_from_study(args.storage, args.study, top_k=top_k, trial=args.trial)
+        if args.device:
+            for t in targets:
+                t.devices = list(args.device)
+    cfg = ExportConfig(epochs=args.epochs, dtype=args.dtype, data=args.data, calib_samples=args.calib_samples,
+                       n_train=args.n_train or None, test_samples=args.test_samples, seed=args.seed,
+                       threads=args.threads, rounds=args.rounds, progress=not args.quiet)
+    rows = export(targets, args.output, cfg)
+    for r in rows:
+        if r["status"] == "ok":
+            print(f"{r['name']}: acc fp32 {r['fp32_acc']:.4f} -> quantized {r['quant_acc']:.4f}, size x{r['size_ratio']:.2f}, "
+                  f"{r['fp32_ms']:.3f} -> {r['quant_ms']:.3f} ms (x{r['speedup']:.2f})")
+        else:
+            print(f"{r['name']}: FAILED: {r['error']}")
+    print(f"wrote {args.output}/summary.csv")
+    failed = [r["name"] for r in rows if r["status"] != "ok"]
+    if failed:
+        raise NasError(f"{len(failed)} of {len(rows)} model(s) failed: {', '.join(failed)} (the others were exported)",
+                       where=f"{args.output}/summary.csv", fix="see the error column")
+
+
+def register(sub) -> None:
+    p = sub.add_parser("export", help="train, quantize and export architectures (ONNX), verified in onnxruntime",
+                       description="Build, train E epochs, export fp32 ONNX, quantize at the architecture's "
+                                   "bit-widths (onnxruntime static QDQ), evaluate and time both; writes "
+                                   "DIR/<name>/{model.onnx,model.quant.onnx,card.json} and DIR/summary.csv.")
+    p.add_argument("--storage", help="Optuna storage URL of a `nas search` study")
+    p.add_argument("--study", help="study name")
+    p.add_argument("--top-k", type=int, help="export the first K Pareto members (default 3)")
+    p.add_argument("--trial", type=int, help="export this trial number")
+    p.add_argument("--space", help="search space (with --arch)")
+    p.add_argument("--arch", help="architecture: canonical string, JSON or the space's native encoding")
+    p.add_argument("--device", action="append",
+                   help="latency table(s) to compare with (default: the study's devices); repeatable")
+    p.add_argument("-o", "--output", required=True, help="output folder")
+    p.add_argument("--epochs", type=int, default=0, help="training epochs (0: export untrained)")
+    p.add_argument("--data", default="fashion-mnist", help="fashion-mnist (default) or digits")
+    p.add_argument("--dtype", default="arch",
+                   help="deployment: arch (each layer at the bit-widths it chose; default), int8 (all w8a8) or fp32")
+    p.add_argument("--calib-samples", type=int, default=128, help="training images for calibration")
+    p.add_argument("--n-train", type=int, default=5000, help="training images per epoch (0: the whole split)")
+    p.add_argument("--test-samples", type=int, help="test images for accuracy (default: the whole test split)")
+    p.add_argument("--threads", type=int, default=1, help="onnxruntime threads for timing (a table's own setting wins)")
+    p.add_argument("--rounds", type=int, default=5, help="interleaved timing rounds")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=cmd_export)

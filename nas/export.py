@@ -1,0 +1,362 @@
+"""`nas export`: train, quantize and export chosen architectures, verified and timed in onnxruntime.
+
+For each target (an architecture given directly, the top-k of a study's Pareto front, or one trial):
+
+1. build it (``nas.model``) and train it ``epochs`` on the data with ``nas.train`` (E=0: untrained);
+2. export fp32 ONNX (``nas.onnx_export``, one file, opset 21) and check onnxruntime against PyTorch;
+3. quantize it at the architecture's per-layer bit-widths with :mod:`nas.quantize`, calibrated on
+   ``calib_samples`` images of the training split;
+4. evaluate fp32 (PyTorch) and quantized (onnxruntime) accuracy on the same test images; time both files end to
+   end with the profiler's protocol (``nas.latency.validate.measure_onnx``: interleaved, batch 1, overhead
+   subtracted) and compare with the latency table(s) of the study's device(s);
+5. write ``DIR/<name>/model.onnx``, ``model.quant.onnx``, ``card.json`` and rewrite ``DIR/summary.csv``.
+
+Each model is written as soon as it is done; a failing model is recorded in summary.csv (status ``error``) and
+the others go on. :func:`export` returns the rows; the CLI exits non-zero when any row failed.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from nas.errors import NasError
+
+CARD_VERSION = 1
+FP32_NAME, QUANT_NAME, CARD_NAME, SUMMARY_NAME = "model.onnx", "model.quant.onnx", "card.json", "summary.csv"
+
+
+@dataclass(frozen=True, kw_only=True)
+class ExportConfig:
+    epochs: int = 0
+    data: str = "fashion-mnist"
+    calib_samples: int = 128
+    n_train: int | None = 5000  # training examples per epoch (None: the whole split), as nas.train
+    test_samples: int | None = None  # test images for accuracy (None: the whole test split)
+    seed: int = 0
+    dtype: str = "arch"  # deployment: arch (each layer at its bits), int8 (every layer w8a8) or fp32
+    threads: int = 1  # onnxruntime threads for latency (the table's setting is used when a table is known)
+    rounds: int = 5
+    warmup: int = 5
+    repeats: int = 20
+    progress: bool = True
+
+
+@dataclass
+class Target:
+    """One model to export: its architecture, where it came from and which latency tables predict it."""
+
+    name: str
+    space: str
+    arch: str  # canonical text
+    devices: list[str] = field(default_factory=list)
+    latency_dtype: str = "arch"
+    provenance: dict[str, Any] = field(default_factory=dict)
+
+
+# --------------------------------------------------------------------------------------------------------
+# choosing targets
+# --------------------------------------------------------------------------------------------------------
+def target_from_arch(space_name: str, arch_text: str, devices: list[str] | None = None) -> Target:
+    from nas.space import load_space
+
+    space = load_space(space_name)
+    try:
+        arch = space.parse(arch_text)
+    except NasError as exc:
+        raise NasError(f"not an architecture of space '{space.name}': {exc.problem}", where="--arch",
+                       fix=exc.fix or f"sample valid ones with `nas arch sample --space {space.name}`") from None
+    text = space.format(arch)
+    name = "arch-" + hashlib.sha1(text.encode()).hexdigest()[:10]
+    return Target(name=name, space=space.name, arch=text, devices=list(devices or []),
+                  provenance={"source": "--arch"})
+
+
+def targets_from_study(storage: str, study_name: str, *, top_k: int | None = None,
+                       trial: int | None = None) -> list[Target]:
+    """The first ``top_k`` members of the Pareto front (sorted by latency), or one trial (any finished one)."""
+    from nas.pareto import front, load_trials
+
+    _, cfg, df = load_trials(storage, study_name)
+    common = dict(space=cfg["space"], devices=list(cfg.get("devices", [])),
+                  latency_dtype=cfg.get("latency_dtype") or "arch")
+    if trial is not None:
+        rows = df[df["trial"] == trial] if not df.empty else df
+        if rows.empty:
+            have = f"{len(df)} finished trials, numbers {df['trial'].min()}..{df['trial'].max()}" if len(df) else "none"
+            raise NasError(f"no finished trial {trial} in study '{study_name}' ({have})", where=f"--trial {trial}",
+                           fix="pick a trial from `nas pareto` output (pareto.csv / trials.csv)")
+        chosen = rows
+    else:
+        if top_k is None or top_k < 1:
+            raise NasError(f"--top-k must be at least 1, got {top_k}", where="--top-k")
+        best = front(df, cfg)[0] if not df.empty else df
+        if best.empty:
+            raise NasError(f"study '{study_name}' has an empty Pareto front ({len(df)} finished trials, none "
+                           "feasible)", where=f"--study {study_name}",
+                           fix="run more trials or relax the budgets, or export one with --trial N")
+        chosen = best.head(top_k)
+    return [Target(name=f"trial{int(r['trial'])}", arch=str(r["arch"]), **common,
+                   provenance={"source": "study", "storage": storage, "study": study_name, "trial": int(r["trial"]),
+                               "metrics": {k: _plain(v) for k, v in r.items() if k not in ("trial", "arch")}})
+            for _, r in chosen.iterrows()]
+
+
+def _trial_attrs(storage: str, study_name: str, number: int) -> dict:
+    """The stored user attributes of a trial (its provenance), for the card."""
+    import optuna
+
+    from nas.storage import open_storage
+
+    study = optuna.load_study(study_name=study_name, storage=open_storage(storage, heartbeat=False))
+    t = study.trials[number] if number < len(study.trials) and study.trials[number].number == number else \
+        next(t for t in study.trials if t.number == number)
+    return {k: v for k, v in t.user_attrs.items() if k in ("provenance", "metrics")}
+
+
+def _plain(v):
+    if isinstance(v, (np.generic,)):
+        return v.item()
+    return v
+
+
+# --------------------------------------------------------------------------------------------------------
+# one model
+# --------------------------------------------------------------------------------------------------------
+def _ort_accuracy(session, data, idx: np.ndarray, desc: str, progress: bool) -> float:
+    from tqdm import tqdm
+
+    from nas.onnx_export import run_onnx
+
+    correct = 0
+    for start in tqdm(range(0, len(idx), 256), desc=desc, unit="batch", disable=not progress, leave=False):
+        x, y = data.batch(idx[start:start + 256])
+        x = x.numpy()
+        pred = np.array([int(np.argmax(run_onnx(session, x[i:i + 1]))) for i in range(len(x))])
+        correct += int((pred == y.numpy()).sum())
+    return correct / max(1, len(idx))
+
+
+def _predict(target: Target, arch, space, dtype: str) -> dict:
+    from nas.latency import load_latency_model
+
+    out = {}
+    for device in target.devices:
+        entry = {}
+        for key, d in (("quantized_ms", dtype), ("fp32_ms", "fp32")):
+            try:
+                entry[key] = float(load_latency_model(device, dtype=d).predict(arch, space).latency_ms)
+            except NasError as exc:
+                entry[key] = None
+                entry[key.replace("_ms", "_error")] = str(exc)
+        out[device] = entry
+    return out
+
+
+def _table_protocol(devices: list[str], threads: int) -> tuple[int, str]:
+    """(threads, statistic) of the first readable table, so measured and predicted are comparable."""
+    from nas.latency import read_table
+
+    for d in devices:
+        try:
+            meta = read_table(d).meta
+        except (NasError, OSError, ValueError):
+            continue
+        t = str(meta.get("threads", ""))
+        return (int(t) if t.isdigit() else threads), str(meta.get("stat", "median"))
+    return threads, "median"
+
+
+_TRAINED: dict[tuple, tuple[dict, dict]] = {}  # same arch + recipe in one process: train once (e.g. int8 and arch)
+
+
+def export_one(target: Target, out_dir: Path, cfg: ExportConfig) -> dict:
+    """Export one target into ``out_dir/target.name``; returns its card (also written as card.json)."""
+    import torch
+
+    from nas import data as datamod
+    from nas import quantize as Q
+    from nas.latency.profile import runtime_info
+    from nas.latency.signatures import check_dtype, deploy
+    from nas.latency.validate import measure_onnx
+    from nas.layers import plan
+    from nas.model import build_model
+    from nas.onnx_export import export_onnx, ort_session, run_onnx
+    from nas.space import load_space
+    from nas.train import evaluate, train
+
+    check_dtype(cfg.dtype)
+    space = load_space(target.space)
+    arch = space.parse(target.arch)
+    specs = [deploy(s, cfg.dtype) for s in plan(arch, space)]
+    train_data = datamod.for_space(space, cfg.data, split="train", seed=cfg.seed)
+    test_data = datamod.for_space(space, cfg.data, split="test", seed=cfg.seed)
+    folder = out_dir / target.name
+    folder.mkdir(parents=True, exist_ok=True)
+
+    model = build_model(arch, space, seed=cfg.seed)
+    training: dict[str, Any] = {"epochs": cfg.epochs, "data": cfg.data, "seed": cfg.seed}
+    key = (space.name, target.arch, cfg.epochs, cfg.data, cfg.n_train, cfg.seed)
+    if cfg.epochs > 0 and key in _TRAINED:
+        model.load_state_dict(_TRAINED[key][0])
+        training.update(_TRAINED[key][1])
+    elif cfg.epochs > 0:
+        result = train(model, epochs=cfg.epochs, data=train_data, seed=cfg.seed, n_train=cfg.n_train,
+                       progress=cfg.progress)
+        training.update(val_accuracy=result["accuracy"], loss=result["loss"], steps=result["steps"],
+                        n_train=result["n_train"], n_val=result["n_val"], seconds=round(result["seconds"], 2))
+        _TRAINED[key] = ({k: v.clone() for k, v in model.state_dict().items()}, dict(training))
+    model.eval()
+
+    fp32_path, quant_path = folder / FP32_NAME, folder / QUANT_NAME
+    export_onnx(model, fp32_path)
+    x_check, _ = test_data.sample(8, seed=cfg.seed)
+    with torch.no_grad():
+        ref = model(x_check).numpy()
+    session = ort_session(fp32_path)
+    got = np.concatenate([run_onnx(session, x_check[i:i + 1].numpy()) for i in range(len(x_check))])
+    max_diff = float(np.abs(got - ref).max())
+    tol = 1e-4 + 1e-3 * float(np.abs(ref).max())
+    if not max_diff <= tol:
+        raise NasError(f"onnxruntime output differs from PyTorch by {max_diff:.3g} (tolerance {tol:.3g})",
+                       where=str(fp32_path), fix="report this architecture: an op does not export faithfully")
+
+    calib, _ = train_data.sample(cfg.calib_samples, seed=cfg.seed + 1)
+    t0 = time.perf_counter()
+    qsummary = Q.quantize(fp32_path, quant_path, specs,
+                          _progress(Q.calibration_batches(calib.numpy()), "calibrate", cfg.progress))
+    q_seconds = time.perf_counter() - t0
+
+    n_test = len(test_data) if cfg.test_samples is None else min(cfg.test_samples, len(test_data))
+    idx = np.sort(np.random.default_rng(cfg.seed).choice(len(test_data), size=n_test, replace=False))
+    fp32_acc = evaluate(model, test_data, indices=idx)
+    quant_acc = _ort_accuracy(ort_session(quant_path), test_data, idx, "evaluate quantized", cfg.progress)
+
+    threads, stat = _table_protocol(target.devices, cfg.threads)
+    shape = (1, *model.input_shape)
+    (fp_ms, fp_iqr), (q_ms, q_iqr) = measure_onnx([(fp32_path, shape), (quant_path, shape)], threads=threads,
+                                                  rounds=cfg.rounds, warmup=cfg.warmup, repeats=cfg.repeats,
+                                                  stat=stat, progress=cfg.progress)
+    predicted = _predict(target, arch, space, cfg.dtype)
+    info = runtime_info(threads)
+
+    sizes = {FP32_NAME: fp32_path.stat().st_size, QUANT_NAME: quant_path.stat().st_size}
+    provenance = dict(target.provenance)
+    if provenance.get("source") == "study":
+        try:
+            provenance["trial_attrs"] = _trial_attrs(provenance["storage"], provenance["study"], provenance["trial"])
+        except Exception as exc:  # provenance is best effort; the export itself is valid
+            provenance["trial_attrs_error"] = str(exc)
+    card = {
+        "card_version": CARD_VERSION,
+        "name": target.name,
+        "space": space.name,
+        "arch": space.format(arch),
+        "deployment": cfg.dtype,
+        "arch_json": json.loads(arch.to_json()),
+        "params": sum(s.params() for s in specs),
+        "macs": sum(s.macs() for s in specs),
+        "size_bytes_analytic": sum(s.size_bytes() for s in specs),
+        "layers": [{"name": s.name, "op": s.op, "key": s.key, "wbits": s.wbits, "abits": s.abits,
+                    "deployed": Q.Bits(s.wbits, s.abits).label if s.weight_params() or s.op != "skip" else "-"}
+                   for s in specs],
+        "bit_widths": _bit_histogram(specs),
+        "files": {**sizes, "size_ratio": sizes[QUANT_NAME] / sizes[FP32_NAME]},
+        "training": training,
+        "onnx_check": {"samples": int(len(x_check)), "max_abs_diff": max_diff, "tolerance": tol},
+        "quantization": {"method": "onnxruntime static quantization, QDQ, per-channel symmetric weights, "
+                                   "QUInt8 activations, MinMax calibration", "calib_samples": cfg.calib_samples,
+                         "calib_data": f"{cfg.data} train split", "seconds": round(q_seconds, 2), **qsummary},
+        "accuracy": {"split": "test", "data": cfg.data, "n": int(n_test), "fp32": fp32_acc, "quantized": quant_acc,
+                     "drop_points": 100 * (fp32_acc - quant_acc), "fp32_runtime": "pytorch",
+                     "quantized_runtime": "onnxruntime"},
+        "latency": {"measured_ms": {"fp32": fp_ms, "quantized": q_ms},
+                    "measured_iqr_ms": {"fp32": fp_iqr, "quantized": q_iqr},
+                    "speedup": fp_ms / q_ms if q_ms > 0 else None,
+                    "predicted_ms": predicted,
+                    "conditions": {**info, "batch": 1, "rounds": cfg.rounds, "repeats": cfg.repeats,
+                                   "warmup": cfg.warmup, "stat": stat,
+                                   "protocol": "nas.latency.validate.measure_onnx: interleaved rounds, I/O binding, "
+                                               "per-call overhead subtracted"}},
+        "provenance": {**provenance, "exported": _dt.datetime.now().isoformat(timespec="seconds")},
+    }
+    (folder / CARD_NAME).write_text(json.dumps(card, indent=2, default=_plain) + "\n")
+    return card
+
+
+def _bit_histogram(specs) -> dict[str, int]:
+    from collections import Counter
+
+    from nas.quantize import Bits
+
+    return dict(Counter(Bits(s.wbits, s.abits).label for s in specs if s.weight_params()))
+
+
+def _progress(items, desc: str, progress: bool):
+    from tqdm import tqdm
+
+    return tqdm(items, desc=desc, unit="img", disable=not progress, leave=False)
+
+
+# --------------------------------------------------------------------------------------------------------
+# many models
+# --------------------------------------------------------------------------------------------------------
+def summary_row(target: Target, card: dict | None, error: str | None) -> dict:
+    row: dict[str, Any] = {"name": target.name, "status": "error" if error else "ok", "error": error or "",
+                           "trial": target.provenance.get("trial", ""), "arch": target.arch}
+    if card:
+        row.update(params=card["params"], macs=card["macs"], fp32_bytes=card["files"][FP32_NAME],
+                   quant_bytes=card["files"][QUANT_NAME], size_ratio=card["files"]["size_ratio"],
+                   fp32_acc=card["accuracy"]["fp32"], quant_acc=card["accuracy"]["quantized"],
+                   drop_points=card["accuracy"]["drop_points"], fp32_ms=card["latency"]["measured_ms"]["fp32"],
+                   quant_ms=card["latency"]["measured_ms"]["quantized"], speedup=card["latency"]["speedup"])
+        for device, p in card["latency"]["predicted_ms"].items():
+            row[f"predicted_quant_ms.{device}"] = p.get("quantized_ms")
+            row[f"predicted_fp32_ms.{device}"] = p.get("fp32_ms")
+    return row
+
+
+def export(targets: list[Target], out_dir: str | Path, cfg: ExportConfig = ExportConfig()) -> list[dict]:
+    """Export every target; summary.csv is rewritten after each one. Returns the summary rows."""
+    import pandas as pd
+    from tqdm import tqdm
+
+    from nas import data as datamod
+
+    from nas.latency.signatures import check_dtype
+
+    datamod.check_name(cfg.data)
+    check_dtype(cfg.dtype)
+    if cfg.epochs < 0:
+        raise NasError(f"--epochs must be 0 or more, got {cfg.epochs}", where="--epochs")
+    if cfg.calib_samples < 1:
+        raise NasError(f"--calib-samples must be at least 1, got {cfg.calib_samples}", where="--calib-samples")
+    if cfg.data == "noise":
+        raise NasError("noise has no meaningful accuracy", where="--data", fix="use fashion-mnist or digits")
+    datamod.load(cfg.data, split="train", resolution=8, channels=1)  # a missing dataset fails before any work
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    rows: list[dict] = []
+    bar = tqdm(targets, desc="export", unit="model", disable=not cfg.progress)
+    for target in bar:
+        bar.set_postfix_str(target.name)
+        card, error = None, None
+        try:
+            card = export_one(target, out, cfg)
+        except NasError as exc:
+            error = str(exc)
+        except Exception as exc:  # one broken model must not lose the others
+            error = f"{type(exc).__name__}: {exc}"
+            (out / target.name).mkdir(parents=True, exist_ok=True)
+            (out / target.name / "error.txt").write_text(traceback.format_exc())
+        rows.append(summary_row(target, card, error))
+        pd.DataFrame(rows).to_csv(out / SUMMARY_NAME, index=False)
+    bar.close()
+    return rows

@@ -108,8 +108,15 @@ class Evaluator:
         self.cfg, self.space = cfg, space
         self.latency = {d: load_latency_model(d, dtype=cfg.latency_dtype) for d in cfg.devices}
         if not cfg.allow_estimate:  # any signature of the space may come up: refuse a partial table up front
-            for model in self.latency.values():
-                model.check_covers(space)
+            for device, model in self.latency.items():
+                try:
+                    model.check_covers(space)
+                except NasError as exc:
+                    measured = str(getattr(getattr(model, "table", None), "meta", {}).get("dtype", ""))
+                    if cfg.latency_dtype in (None, "arch") and measured in ("fp32", "int8"):
+                        exc.fix = (f"{exc.fix}; or search with --latency-dtype {measured} "
+                                   f"(table '{device}' was measured with every layer at {measured})")
+                    raise NasError(exc.problem, where=exc.where, fix=exc.fix) from None
         self.scorer = Scorer(space, [cfg.proxy], data=cfg.data, seed=cfg.seed)
         self.cache: dict[str, dict[str, Any]] = {}
 

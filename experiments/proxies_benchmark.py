@@ -48,10 +48,15 @@ def correlations(truth: np.ndarray, score: np.ndarray, rng: np.random.Generator)
             "sp_hi": np.nanpercentile(boots, 97.5), "sp_even": even, "sp_odd": odd, "nan": int((~ok).sum())}
 
 
+def load() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", default="fashion-mnist", choices=("fashion-mnist", "digits", "noise"))
-    ap.add_argument("--proxies", default="params,macs,synflow,naswot,zen,meco,snip,grad_norm,zico,ensemble")
+    ap.add_argument("--proxies", default="params,macs,synflow,naswot,naswot@32,zen,meco,snip+grad_norm+zico,ensemble",
+                    help="comma-separated; 'a+b' scores a and b in one Scorer (shared gradients), 'name@B' at batch B")
     ap.add_argument("--n", type=int, default=400, help="first N dev architectures (per run; --reuse keeps others)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
@@ -71,14 +76,26 @@ def main(argv=None) -> int:
         pd.DataFrame({"arch": full["arch"]})
     timing_path = RESULTS / f"proxies_timing_{args.data}.csv"
     timing = pd.read_csv(timing_path, index_col=0)["s_per_arch"].to_dict() if args.reuse and timing_path.exists() else {}
+    timed_with: dict[str, str] = {}
+    load_start = load()
     proxies = [p.strip() for p in args.proxies.split(",") if p.strip()]
-    for name in proxies:
-        if args.reuse and name in scores.columns and name in timing and scores[name].head(len(dev)).notna().all():
+    for token in proxies:
+        # "a+b+c": one Scorer computes them together (snip/grad_norm/zico share one backward pass), each
+        # member's time is the group's; "name@B": the proxy at batch size B, column "name@B"
+        group = token.split("+")
+        names = [g.split("@")[0] for g in group]
+        batch = {int(g.split("@")[1]) for g in group if "@" in g}
+        if len(batch) > 1:
+            raise SystemExit(f"{token}: one batch size per group")
+        batch_size = batch.pop() if batch else None
+        cols = group
+        if args.reuse and all(c in scores.columns and c in timing and scores[c].head(len(dev)).notna().all()
+                              for c in cols):
             continue
-        scorer = Scorer("nas-bench-macro", [name], data=args.data, seed=args.seed)
+        scorer = Scorer("nas-bench-macro", names, data=args.data, seed=args.seed, batch_size=batch_size)
         t0 = time.perf_counter()
-        if name == "ensemble" and all(c in scores.columns and scores[c].head(len(dev)).notna().all()
-                                      for c in ENSEMBLE_COMPONENTS):
+        if names == ["ensemble"] and all(c in scores.columns and scores[c].head(len(dev)).notna().all()
+                                         for c in ENSEMBLE_COMPONENTS):
             # same formula as the proxy, from the component scores already computed (saves a re-run):
             # mean over components of (value - reference mean) / reference std
             z = 0
@@ -86,21 +103,25 @@ def main(argv=None) -> int:
                 mean, std = scorer.reference(c)
                 v = scores[c].head(len(dev)).to_numpy()
                 z = z + ((np.log(v) if PROXIES[c].log_scale else v) - mean) / std
-            if name not in scores.columns:
-                scores[name] = np.nan
-            scores.loc[: len(dev) - 1, name] = z / len(ENSEMBLE_COMPONENTS)
-            timing[name] = sum(timing[c] for c in ENSEMBLE_COMPONENTS) + (time.perf_counter() - t0) / len(dev)
+            if "ensemble" not in scores.columns:
+                scores["ensemble"] = np.nan
+            scores.loc[: len(dev) - 1, "ensemble"] = z / len(ENSEMBLE_COMPONENTS)
+            timing["ensemble"] = sum(timing[c] for c in ENSEMBLE_COMPONENTS) + (time.perf_counter() - t0) / len(dev)
+            timed_with["ensemble"] = "+".join(ENSEMBLE_COMPONENTS) + " (+ reference sample)"
             scores.to_csv(scores_path, index=False)
             pd.Series(timing, name="s_per_arch").to_csv(timing_path)
             continue
-        df = scorer.score_many(dev["arch"], progress=True)
-        timing[name] = (time.perf_counter() - t0) / len(dev)
-        if name not in scores.columns:
-            scores[name] = np.nan
-        scores.loc[: len(dev) - 1, name] = df[name].to_numpy()
+        df = scorer.score_many(dev["arch"], progress=False)
+        sec = (time.perf_counter() - t0) / len(dev)
+        for c, nm in zip(cols, names):
+            timing[c] = sec
+            timed_with[c] = token if len(group) > 1 else ""
+            if c not in scores.columns:
+                scores[c] = np.nan
+            scores.loc[: len(dev) - 1, c] = df[nm].to_numpy()
         scores.to_csv(scores_path, index=False)
         pd.Series(timing, name="s_per_arch").to_csv(timing_path)
-        print(f"{name}: {timing[name] * 1000:.0f} ms/arch", file=sys.stderr, flush=True)
+        print(f"{token}: {sec * 1000:.0f} ms/arch (load {load()})", file=sys.stderr, flush=True)
 
     rng = np.random.default_rng(0)
     rows = []
@@ -110,7 +131,8 @@ def main(argv=None) -> int:
         truth = full["test_acc_mean"].to_numpy()[:n]
         c = {"n": n, **correlations(truth, scores[name].to_numpy()[:n], rng)}
         t = timing.get(name, float("nan"))
-        rows.append({"proxy": name, **c, "ms_per_arch": t * 1000, "archs_per_s": 1 / t if t else float("nan")})
+        rows.append({"proxy": name, **c, "ms_per_arch": t * 1000, "archs_per_s": 1 / t if t else float("nan"),
+                     "timed_with": timed_with.get(name, "")})
     table = pd.DataFrame(rows).sort_values("spearman", ascending=False)
     fmt = table.to_string(index=False, float_format=lambda v: f"{v:.3f}")
     print(fmt)
@@ -120,7 +142,10 @@ def main(argv=None) -> int:
         f"# Proxy benchmark: NAS-Bench-Macro dev (first n of {len(full)} archs), data = {args.data}, seed {args.seed}\n\n"
         f"Ground truth: CIFAR-10 test accuracy (mean of 3 seeds). n: first n dev rows scored. NaN scores ranked last. sp_lo/sp_hi: 95% bootstrap\n"
         f"interval of Spearman; sp_even/sp_odd: Spearman on the even / odd rows (split-half stability).\n"
-        f"Time: seconds per architecture for a fresh Scorer running that proxy alone, torch threads = {args.threads},\n"
+        f"Time: ms per architecture for a fresh Scorer running that proxy alone over all n archs (model build, fake\n"
+        f"quantization, inputs included; timed_with names the group when several proxies shared one Scorer and its\n"
+        f"gradients: each member shows the group's time), torch threads = {args.threads}, load average {load_start} at start,\n"
+        f"{load()} at the end,\n"
         f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs shared with other jobs (timings are noisy).\n\n"
         f"Command: `{cmd}`\n\n```\n{fmt}\n```\n")
     print(f"wrote {md} and {scores_path}", file=sys.stderr)

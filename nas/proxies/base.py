@@ -111,19 +111,33 @@ class Probe:
         self.values = values if values is not None else {}  # proxy name -> value for this arch
         self.reference = reference  # callable(name) -> (mean, std) over a reference sample (ensemble)
         self._base = None
+        self._handed_out = False
         self._memo: dict = {}
 
     # --- models -----------------------------------------------------------------------------------------
-    def model(self, *, bn: str = "eval", dtype=None, quantize: bool = True):
-        """A fresh copy of the network (weights as built under the seed), fake-quantized at its bit-widths."""
+    def model(self, *, bn: str = "eval", dtype=None, quantize: bool = True, init: str = "default"):
+        """A fresh copy of the network (weights as built under the seed), fake-quantized at its bit-widths.
+
+        ``init="gaussian"`` re-draws every conv/linear weight from N(0, 1) (seeded) before quantization, for
+        proxies defined on that initialisation (Zen-NAS). The first call hands out the built network itself
+        (no copy: most probes need one model); later calls deep-copy a pristine build.
+        """
         import torch
 
         from nas import quant
         from nas.model import build_model
 
-        if self._base is None:
-            self._base = build_model(self.arch, self.space, seed=self.seed)
-        m = copy.deepcopy(self._base)
+        if self._base is None and not self._handed_out:
+            self._handed_out = True
+            m = build_model(self.arch, self.space, seed=self.seed)
+        else:
+            if self._base is None:
+                self._base = build_model(self.arch, self.space, seed=self.seed)
+            m = copy.deepcopy(self._base)
+        if init == "gaussian":
+            gaussian_init(m, self.seed)
+        elif init != "default":
+            raise ValueError(f"unknown init {init!r}")
         if dtype is not None and dtype != torch.float32:
             m = m.to(dtype)
         if quantize:
@@ -158,6 +172,23 @@ class Probe:
         if name not in self.values:
             self.values[name] = evaluate(get_proxy(name), self)
         return self.values[name]
+
+
+def gaussian_init(model, seed: int) -> None:
+    """Zen-NAS's initialisation: conv/linear weights N(0, 1), biases 0, BN weight 1 and bias 0 (seeded)."""
+    import torch
+    from torch import nn
+
+    g = torch.Generator().manual_seed(int(seed))
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, (nn.Conv2d, nn.Linear)):
+                m.weight.copy_(torch.randn(m.weight.shape, generator=g))
+                if m.bias is not None:
+                    m.bias.zero_()
+            elif isinstance(m, nn.BatchNorm2d):
+                m.weight.fill_(1.0)
+                m.bias.zero_()
 
 
 def evaluate(proxy: Proxy, probe: Probe) -> float:

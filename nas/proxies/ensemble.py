@@ -10,7 +10,7 @@ from nas.proxies.base import get_proxy, register_proxy
 ENSEMBLE_COMPONENTS = ("naswot", "synflow")
 
 
-@register_proxy("ensemble", input="batch", batch_size=32, bn="train", components=ENSEMBLE_COMPONENTS)
+@register_proxy("ensemble", input="batch", batch_size=16, bn="train", components=ENSEMBLE_COMPONENTS)
 def ensemble(probe) -> float:
     """Mean z-score of its components (log of params/macs/snip/grad_norm), each standardised with the mean
     and std over a fixed reference sample of the space (32 architectures, ``space.sample_many(32, seed=0)``,

@@ -90,10 +90,13 @@ def _synflow(probe, dtype) -> float:
 def zen(probe) -> float:
     """Zen-score (Lin et al. 2021): log E|f(x) - f(x + 0.01 e)| + sum over BN of log sqrt(mean batch var).
 
-    f is the feature map before global pooling; x, e are Gaussian noise (batch 16); BN in train mode
-    (batch statistics), the per-BN variance measured on the unperturbed pass.
+    As Zen-NAS defines it: every conv/linear weight re-drawn from N(0, 1) (BN weight 1, bias 0; not the
+    network's own fan-out init, which would make the BN term reward narrow layers), then fake-quantized;
+    x, e Gaussian noise (batch 16); f the feature map before global pooling; BN in train mode. The BN term
+    uses each BN's batch variance on the unperturbed pass (Zen-NAS reads ``running_var`` after its two
+    passes, a momentum-blurred version of the same quantity).
     """
-    model = probe.model(bn="train")
+    model = probe.model(bn="train", init="gaussian")
     n = probe.n(16)
     x, _ = probe.noise(2 * n)
     x, e = x[:n], x[n:]
@@ -114,28 +117,39 @@ def zen(probe) -> float:
 # --------------------------------------------------------------------------------------------------------
 # real images, no labels
 # --------------------------------------------------------------------------------------------------------
-@register_proxy("naswot", input="batch", batch_size=32, bn="train")
+@register_proxy("naswot", input="batch", batch_size=16, bn="train")
 def naswot(probe) -> float:
     """NASWOT (Mellor et al. 2021): log det of the Hamming-similarity kernel of activation patterns.
 
     For every activation (ReLU, ReLU6, h-swish, SiLU) the binary code of each image is (pre-activation > 0);
-    K[i, j] sums, over all units, the agreements between images i and j. Input: a real batch (32, labels
-    unused); BN in train mode.
+    K[i, j] counts, over all units, the agreements between images i and j. Input: a real batch (16, labels
+    unused; 16 ranks NAS-Bench-Macro as well as 32 at half the cost, see
+    experiments/results/proxies_naswot_timing.md); BN in train mode.
+
+    Computed exactly and cheaply: with codes c in {0, 1} and D units, agreements(i, j) = D - |c_i| - |c_j|
+    + 2 c_i . c_j, so one float32 matrix product per activation (integer partial sums below 2**24: exact),
+    accumulated in float64.
     """
     model = probe.model(bn="train")
-    x, _ = probe.batch(probe.n(32))
+    x, _ = probe.batch(probe.n(16))
     n = x.shape[0]
-    K = torch.zeros(n, n, dtype=torch.float64)
+    G = torch.zeros(n, n, dtype=torch.float64)  # sum of c_i . c_j
+    ones = torch.zeros(n, dtype=torch.float64)  # sum of |c_i|
+    units = [0]
 
     def hook(_m, inputs):
-        code = (inputs[0].detach().reshape(n, -1) > 0).double()
-        K.add_(code @ code.t()).add_((1 - code) @ (1 - code).t())
+        c = (inputs[0].detach().reshape(n, -1) > 0)
+        c = c.double() if c.shape[1] >= 2 ** 24 else c.float()  # float32 counts exactly below 2**24
+        G.add_((c @ c.t()).double())
+        ones.add_(c.sum(dim=1).double())
+        units[0] += c.shape[1]
 
     hooks = [m.register_forward_pre_hook(hook) for m in model.modules() if isinstance(m, ACT_TYPES)]
     with torch.no_grad():
         model(x)
     for hk in hooks:
         hk.remove()
+    K = units[0] - ones[:, None] - ones[None, :] + 2 * G
     sign, logdet = torch.linalg.slogdet(K)
     return float(logdet) if sign > 0 else -math.inf
 

@@ -27,7 +27,7 @@ def cmd_export(args: argparse.Namespace) -> None:
             for t in targets:
                 t.devices = list(args.device)
     cfg = ExportConfig(epochs=args.epochs, dtype=args.dtype, data=args.data, calib_samples=args.calib_samples,
-                       n_train=args.n_train or None, test_samples=args.test_samples, seed=args.seed,
+                       n_train=args.n_train or None, bn_samples=args.bn_samples, test_samples=args.test_samples, seed=args.seed,
                        threads=args.threads, rounds=args.rounds, progress=not args.quiet)
     rows = export(targets, args.output, cfg)
     for r in rows:
@@ -63,6 +63,8 @@ def register(sub) -> None:
                    help="deployment: arch (each layer at the bit-widths it chose; default), int8 (all w8a8) or fp32")
     p.add_argument("--calib-samples", type=int, default=128, help="training images for calibration")
     p.add_argument("--n-train", type=int, default=5000, help="training images per epoch (0: the whole split)")
+    p.add_argument("--bn-samples", type=int, default=512,
+                   help="after training, recompute BatchNorm statistics on this many training images (0: off)")
     p.add_argument("--test-samples", type=int, help="test images for accuracy (default: the whole test split)")
     p.add_argument("--threads", type=int, default=1, help="onnxruntime threads for timing (a table's own setting wins)")
     p.add_argument("--rounds", type=int, default=5, help="interleaved timing rounds")

@@ -14,6 +14,7 @@ def cmd_search(args: argparse.Namespace) -> None:
         size_budget_mb=args.size_budget, objectives=[o.strip() for o in args.objectives.split(",") if o.strip()],
         sampler=args.sampler, proxy=args.proxy, data=args.data, seed=args.seed, storage=args.storage,
         study=args.study, workers=args.workers, allow_estimate=args.allow_estimate, latency_dtype=args.latency_dtype,
+        threads=args.threads,
     ).resolved()
     summary = search(cfg, progress=not args.quiet)
     print(f"study '{summary.study}' in {summary.storage}: {summary.trials} trials, {summary.feasible} feasible, "
@@ -48,6 +49,7 @@ def register(sub) -> None:
                                      "journal:///nas-studies.journal); postgresql://... for many machines")
     p.add_argument("--study", help="study name (default: <space>-<devices>)")
     p.add_argument("--workers", type=int, default=1, help="processes working on the study")
+    p.add_argument("--threads", type=int, default=1, help="torch threads per worker for the proxy (default 1)")
     p.add_argument("--allow-estimate", action="store_true",
                    help="fill latency-table gaps with the documented estimator (flagged per trial)")
     p.add_argument("--latency-dtype", choices=("arch", "fp32", "int8"),

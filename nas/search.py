@@ -40,6 +40,7 @@ class SearchConfig:
     workers: int = 1
     allow_estimate: bool = False
     latency_dtype: str | None = None  # None/"arch": each layer at its own bit-widths; "fp32" / "int8": all layers
+    threads: int = 1  # torch threads per worker: small proxy nets gain nothing from more, and oversubscribe
 
     def resolved(self) -> "SearchConfig":
         """Fill defaults and check every option before anything is created."""
@@ -52,6 +53,8 @@ class SearchConfig:
             raise NasError(f"--trials must be >= 1, got {cfg.trials}", where="--trials")
         if cfg.workers < 1:
             raise NasError(f"--workers must be >= 1, got {cfg.workers}", where="--workers")
+        if cfg.threads < 1:
+            raise NasError(f"--threads must be >= 1, got {cfg.threads}", where="--threads")
         if cfg.sampler not in SAMPLERS:
             raise NasError(f"unknown sampler '{cfg.sampler}'", where="--sampler", fix=f"use one of {', '.join(SAMPLERS)}")
         bad = [o for o in cfg.objectives if o not in OBJECTIVES]
@@ -233,6 +236,9 @@ def run_worker(cfg: SearchConfig, worker: int = 0, on_trial=None, evaluator: Eva
     import optuna
     from optuna.trial import TrialState
 
+    import torch
+
+    torch.set_num_threads(cfg.threads)
     space = load_space(cfg.space)
     study = open_study(cfg, create=(worker == 0 and cfg.workers == 1), worker=worker)
     evaluator = evaluator or Evaluator(cfg, space)

@@ -7,15 +7,6 @@ from nas.model import build_model
 from nas.space import load_space
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny networks gain nothing from intra-op threads, and on a shared 2-core CI machine a second thread
-    can make a test several times slower (measured: 2 threads 3.3 s vs 1 thread 0.5 s per model under load)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 SPACE = load_space("mobilenet-c10")
 
 

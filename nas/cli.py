@@ -9,6 +9,7 @@ import importlib
 import sys
 from pathlib import Path
 
+from nas.arch_csv import parse_arch_row, read_arch_csv
 from nas.errors import NasError
 
 
@@ -80,10 +81,10 @@ def cmd_arch_info(args: argparse.Namespace) -> None:
     if args.archs:
         if not args.output:
             raise NasError("--archs needs -o OUT.csv", where="-o", fix="add -o results.csv")
-        df = _read_arch_csv(args.archs)
+        df = read_arch_csv(args.archs)
         rows = []
         for i, text in enumerate(df["arch"]):
-            arch = _parse_row(space, text, args.archs, i)
+            arch = parse_arch_row(space, text, args.archs, i)
             layers = plan(arch, space)
             row = {"arch": text, "canonical": space.format(arch)}
             if space.native:
@@ -122,28 +123,6 @@ def cmd_arch_info(args: argparse.Namespace) -> None:
     _print_table(("layer", "op", "input", "output", "shape", "act", "bits", "params", "MACs"), rows)
     print(f"total: {sum(l.params() for l in layers):,} params, {sum(l.macs() for l in layers):,} MACs "
           f"({sum(l.macs() for l in layers) / 1e6:.2f} M)")
-
-
-def _read_arch_csv(path: str):
-    import pandas as pd
-
-    try:
-        df = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except FileNotFoundError:
-        raise NasError("file not found", where=path) from None
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise NasError(f"not a readable CSV ({str(exc).splitlines()[0]})", where=path) from None
-    if "arch" not in df.columns:
-        raise NasError(f"no column 'arch' (columns: {', '.join(df.columns) or 'none'})", where=path,
-                       fix="name the architecture column 'arch'")
-    return df
-
-
-def _parse_row(space, text: str, path: str, index: int):
-    try:
-        return space.parse(text)
-    except NasError as exc:
-        raise NasError(str(exc), where=f"{path} row {index + 1}") from None
 
 
 def _print_table(header, rows) -> None:

@@ -59,7 +59,8 @@ def cmd_show(args: argparse.Namespace) -> None:
 
 
 def cmd_predict(args: argparse.Namespace) -> None:
-    from nas.cli import _parse_row, _print_table, _read_arch_csv
+    from nas.arch_csv import parse_arch_row, read_arch_csv
+    from nas.cli import _print_table
     from nas.space import load_space
 
     model = _model(args, calibrated=not args.no_calibration)
@@ -79,10 +80,10 @@ def cmd_predict(args: argparse.Namespace) -> None:
     import pandas as pd
     from tqdm import tqdm
 
-    df = _read_arch_csv(args.archs)
+    df = read_arch_csv(args.archs)
     out = []
     for i, text in enumerate(tqdm(df["arch"], desc="predict", unit="arch", disable=len(df) < 2000)):
-        pred = model.predict(_parse_row(space, text, args.archs, i), space, allow_estimate=args.allow_estimate)
+        pred = model.predict(parse_arch_row(space, text, args.archs, i), space, allow_estimate=args.allow_estimate)
         row = {"arch": text, "latency_ms": pred.latency_ms}
         if pred.energy_mJ is not None:
             row["energy_mJ"] = pred.energy_mJ

@@ -8,7 +8,7 @@ from nas.errors import NasError
 
 
 def cmd_score(args: argparse.Namespace) -> None:
-    from nas.cli import _read_arch_csv
+    from nas.arch_csv import read_arch_csv
     from nas.space import load_space
 
     if args.list:
@@ -21,7 +21,7 @@ def cmd_score(args: argparse.Namespace) -> None:
     if args.threads is not None and args.threads < 1:
         raise NasError(f"--threads must be at least 1, got {args.threads}", where="--threads")
     space = load_space(args.space)
-    df = _read_arch_csv(args.archs)
+    df = read_arch_csv(args.archs)
 
     import torch
 

@@ -303,10 +303,9 @@ def profile_space(space_name: str, device_name: str, *, dtypes: Iterable[str] = 
         raise NasError("--threads must be at least 1", where="--threads")
     archs = None
     if archs_csv:
-        from nas.cli import _parse_row, _read_arch_csv
+        from nas.arch_csv import read_archs
 
-        df = _read_arch_csv(archs_csv)
-        archs = [_parse_row(space, t, archs_csv, i) for i, t in enumerate(df["arch"])]
+        archs = read_archs(space, archs_csv)
     specs: dict[tuple, LayerSpec] = {}
     for d in dtypes:
         found = arch_layers(archs, space, d) if archs is not None else space_signatures(space, d)

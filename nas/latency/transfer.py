@@ -369,9 +369,9 @@ def is_transferred_ref(device_or_path: str) -> Path | None:
 # --------------------------------------------------------------------------------------------------------
 def read_measurements(path: str, space: SearchSpace) -> tuple[list[Architecture], np.ndarray, list[str]]:
     """Parse ``arch, latency_ms`` rows; repeated architectures are merged (median). Errors name the row."""
-    from nas.cli import _parse_row, _read_arch_csv
+    from nas.arch_csv import parse_arch_row, read_arch_csv
 
-    df = _read_arch_csv(path)
+    df = read_arch_csv(path)
     if "latency_ms" not in df.columns:
         raise NasError(f"no column 'latency_ms' (columns: {', '.join(df.columns)})", where=path,
                        fix="the CSV needs columns arch, latency_ms (`nas lut suggest` writes one to fill in)")
@@ -379,7 +379,7 @@ def read_measurements(path: str, space: SearchSpace) -> tuple[list[Architecture]
     texts: dict[Architecture, str] = {}
     for i, (text, lat) in enumerate(zip(df["arch"], df["latency_ms"])):
         where = f"{path} row {i + 1}"
-        arch = _parse_row(space, text, path, i)
+        arch = parse_arch_row(space, text, path, i)
         try:
             value = float(lat)
         except ValueError:

@@ -132,10 +132,9 @@ def validate(source: str, space_name: str, *, n: int = 50, dtype: str | None = N
     if threads is None:
         threads = int(table_meta["threads"]) if str(table_meta["threads"]).isdigit() else 1
     if archs_csv:
-        from nas.cli import _parse_row, _read_arch_csv
+        from nas.arch_csv import read_archs
 
-        df = _read_arch_csv(archs_csv)
-        archs = [_parse_row(space, t, archs_csv, i) for i, t in enumerate(df["arch"])]
+        archs = read_archs(space, archs_csv)
     else:
         if n < 2:
             raise NasError(f"--n must be at least 2, got {n}", where="--n")

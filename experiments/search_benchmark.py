@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import sys
 import tempfile
 import time
@@ -31,7 +30,7 @@ sys.path.insert(0, str(ROOT))
 
 from nas.pareto import front, hypervolume, load_trials  # noqa: E402
 from nas.proxies import DEFAULT_PROXY  # noqa: E402
-from nas.search import Evaluator, SearchConfig, directions, objective_names, search  # noqa: E402
+from nas.search import Evaluator, SearchConfig, search  # noqa: E402
 from nas.space import load_space  # noqa: E402
 
 RESULTS = ROOT / "experiments" / "results"

@@ -13,7 +13,7 @@ from onnx import TensorProto
 
 from conftest import run_cli
 from nas.errors import NasError
-from nas.export import ExportConfig, export, target_from_arch, targets_from_study
+from nas.export import ExportConfig, export, targets_from_study
 from nas.latency.profile import ProfileConfig, profile_space
 from nas.layers import plan
 from nas.onnx_export import ort_session, run_onnx

@@ -6,7 +6,6 @@ import pytest
 import yaml
 
 from conftest import run_cli
-from nas.errors import NasError
 from nas.latency import load_latency_model, read_table
 from nas.latency.profile import ProfileConfig, profile_space
 from nas.latency.signatures import arch_layers

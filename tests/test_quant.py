@@ -1,5 +1,4 @@
 """Fake quantization: hand-computed rounding, STE gradient, and what it does to a built network."""
-import pytest
 import torch
 
 from nas import quant

@@ -26,7 +26,6 @@ import os
 import platform
 import tempfile
 import time
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
@@ -38,7 +37,7 @@ from nas.layers import LayerSpec
 from nas.latency.signatures import arch_layers, check_dtype, space_signatures
 from nas.latency.table import SHIPPED_DIR, Entry, LatencyTable, new_meta, read_table
 
-OPSET = 21
+from nas.onnx_export import OPSET  # one opset for every ONNX file the project writes
 PROTOCOL = ("per signature: ONNX (opset 21, BN folded; quantized layers: nas.quantize = ORT static QDQ, "
             "per-channel QInt8/QInt4 weights, QUInt8 activations, weight-only for a32, MinMax on seeded random "
             "inputs, unshared initializers), batch 1, I/O binding, interleaved rounds of warm-up + timed calls; "
@@ -62,14 +61,10 @@ class ProfileConfig:
 # ONNX building blocks (torch and onnxruntime imported here only)
 # --------------------------------------------------------------------------------------------------------
 def export_onnx(module, input_shape: tuple[int, ...], path: Path) -> Path:
-    import torch
+    """One layer (or network) at a full input shape (batch first) -> ONNX file, via the shared exporter."""
+    from nas.onnx_export import export_onnx as export
 
-    module = module.eval()
-    x = torch.zeros(*input_shape)
-    with warnings.catch_warnings(), torch.no_grad():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(module, (x,), str(path), dynamo=False, opset_version=OPSET, input_names=["x"],
-                          output_names=["y"])
+    export(module, path, batch=input_shape[0], input_shape=tuple(input_shape[1:]))
     return path
 
 

@@ -72,7 +72,7 @@ def main() -> None:
             models.append((f"network {j} ({len(plan(arch, space))} layers)", shape,
                            variants(model, shape, work, f"n{j}")))
         flat = [(p, shape) for _, shape, ps in models for p in ps]
-        times = measure_onnx(flat, threads=1, rounds=7, warmup=5, repeats=20, stat="median", progress=False)
+        times = measure_onnx(flat, threads=1, rounds=7, warmup=5, repeats=20, stat="median", progress=False).values
         for k, (label, _, ps) in enumerate(models):
             (fp, _), (old, _), (new, _) = times[3 * k:3 * k + 3]
             ops_old, ops_new = Q.fused_ops(ps[1]), Q.fused_ops(ps[2])

@@ -66,7 +66,7 @@ def local(args) -> None:
     held = [a for a in dict.fromkeys(space.sample_many(args.held_out + args.k, seed=1)) if a not in fit_archs]
     held = held[: args.held_out]
     archs = fit_archs + held
-    measured = np.array([m for m, _ in measure_networks(archs, space, "fp32", threads=1, rounds=args.rounds)])
+    measured = np.array([m for m, _ in measure_networks(archs, space, "fp32", threads=1, rounds=args.rounds).values])
     print(f"measured {len(archs)} networks in {time.time() - t0:.0f} s")
     y_fit, y_held = measured[: args.k], measured[args.k:]
     with tempfile.TemporaryDirectory() as tmp:

@@ -193,7 +193,7 @@ def register(subparsers) -> None:
     prof.add_argument("--repeats", type=int, default=30, help="timed runs per round")
     prof.add_argument("--rounds", type=int, default=3, help="interleaved rounds over a batch of signatures")
     prof.add_argument("--stat", default="median", choices=("median", "p10", "min"),
-                      help="value statistic; p10/min resist other jobs on a shared machine (validate uses the same)")
+                      help="statistic of the paired ratios (validate uses the table's): median, or p10/min")
     prof.add_argument("--out-dir", default=None, help="directory of the table (default: latency_tables/)")
     prof.add_argument("--description", default=None)
     prof.set_defaults(func=cmd_profile)
@@ -204,7 +204,7 @@ def register(subparsers) -> None:
     val.add_argument("--seed", type=int, default=0)
     val.add_argument("--threads", type=int, default=None, help="default: the table's threads")
     val.add_argument("--archs", help="CSV with a column 'arch' instead of --n random ones")
-    val.add_argument("--rounds", type=int, default=5, help="interleaved measurement rounds")
+    val.add_argument("--rounds", type=int, default=10, help="interleaved measurement rounds")
     val.add_argument("--calibrate", action="store_true", help="fit and store a correction from these measurements")
     val.add_argument("-o", "--output", help="per-architecture CSV")
     val.set_defaults(func=cmd_validate)

@@ -245,9 +245,9 @@ def export_one(target: Target, out_dir: Path, cfg: ExportConfig) -> dict:
 
     threads, stat = _table_protocol(target.devices, cfg.threads)
     shape = (1, *model.input_shape)
-    (fp_ms, fp_iqr), (q_ms, q_iqr) = measure_onnx([(fp32_path, shape), (quant_path, shape)], threads=threads,
-                                                  rounds=cfg.rounds, warmup=cfg.warmup, repeats=cfg.repeats,
-                                                  stat=stat, progress=cfg.progress)
+    measured = measure_onnx([(fp32_path, shape), (quant_path, shape)], threads=threads, rounds=cfg.rounds,
+                            warmup=cfg.warmup, repeats=cfg.repeats, stat=stat, progress=cfg.progress)
+    (fp_ms, fp_iqr), (q_ms, q_iqr) = measured.values
     predicted = _predict(target, arch, space, cfg.dtype)
     info = runtime_info(threads)
 
@@ -287,7 +287,9 @@ def export_one(target: Target, out_dir: Path, cfg: ExportConfig) -> dict:
                     "predicted_ms": predicted,
                     "conditions": {**info, "batch": 1, "rounds": cfg.rounds, "repeats": cfg.repeats,
                                    "warmup": cfg.warmup, "stat": stat,
+                                   "reference_kernel_ms": measured.session_reference_ms,
                                    "protocol": "nas.latency.validate.measure_onnx: interleaved rounds, I/O binding, "
+                                               "calls paired with the reference kernel (this session's speed), "
                                                "per-call overhead subtracted"}},
         "provenance": {**provenance, "exported": _dt.datetime.now().isoformat(timespec="seconds")},
     }

@@ -263,8 +263,24 @@ def test_calibration_fit_recovers_coefficients():
     meas = [0.3 + 1.2 * r - 0.01 * k for r, k in zip(raw, n)]
     cal = Calibration.fit(raw, n, meas, dtype="fp32")
     assert (cal.offset_ms, cal.scale, cal.per_layer_ms) == pytest.approx((0.3, 1.2, -0.01), abs=1e-9)
+    assert cal.form == "offset+scale+layers" and cal.metrics["loo_mape_pct"][cal.form] < 1e-6
     few = Calibration.fit(raw[:3], n[:3], [2 * r for r in raw[:3]], dtype="fp32")
-    assert (few.offset_ms, few.scale, few.per_layer_ms) == pytest.approx((0, 2, 0))
+    assert (few.offset_ms, few.scale, few.per_layer_ms) == pytest.approx((0, 2, 0)) and few.form == "scale"
+
+
+def test_calibration_keeps_the_form_that_predicts_left_out_architectures():
+    """Proportional data with noise: the extra terms fit noise, so leave-one-out picks a smaller form."""
+    rng = random.Random(1)
+    raw = [rng.uniform(1, 5) for _ in range(12)]
+    n = [rng.randint(15, 25) for _ in range(12)]
+    meas = [1.15 * r * (1 + rng.gauss(0, 0.03)) for r in raw]
+    cal = Calibration.fit(raw, n, meas, dtype="int8")
+    loo = cal.metrics["loo_mape_pct"]
+    assert set(loo) == set(Calibration.FORMS) and cal.form == min(loo, key=loo.get)
+    assert loo["offset+scale+layers"] > loo["scale"]
+    pred = Calibration.loo_predict(raw, n, meas, "scale")  # item 0 predicted by a fit on items 1..11
+    scale = sum(m * r / m ** 2 for r, m in zip(raw[1:], meas[1:])) / sum(r * r / m ** 2 for r, m in zip(raw[1:], meas[1:]))
+    assert pred[0] == pytest.approx(scale * raw[0])
 
 
 def test_stored_calibration_is_used_by_predict(tmp_path, capsys):

@@ -1,13 +1,15 @@
 """Profiler and validation on this machine (onnxruntime), kept small: one or two architectures, few repeats."""
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
 
 from conftest import run_cli
 from nas.latency import load_latency_model, read_table
-from nas.latency.profile import ProfileConfig, profile_space
+from nas.latency.profile import (REFERENCE, ProfileConfig, measure_paired, overhead_timer, profile_space,
+                                 reference_timer)
 from nas.latency.signatures import arch_layers
 from nas.space import load_space
 
@@ -38,6 +40,7 @@ def test_profile_writes_a_valid_table_with_protocol(profiled):
     meta = table.meta
     assert meta["runtime"].startswith("onnxruntime") and meta["threads"] == 1 and meta["spread"] == "iqr"
     assert "overhead" in meta["protocol"] and meta["dtype"] == "fp32,int8" and meta["spaces"] == [SPACE]
+    assert meta["protocol_version"] == 2 and meta["reference_ms"] > 0 and meta["reference_kernel"] == REFERENCE.key
     notes = [e.note for (_, sig), e in table.entries.items() if sig[-2:] == (8, 8)]
     assert notes and all("Q/DQ boundary" in n for n in notes)
     for dtype in ("fp32", "int8"):
@@ -67,6 +70,27 @@ def test_profile_refuses_to_mix_thread_settings(profiled, capsys):
     rc, _, err = run_cli(capsys, "lut", "profile", "--space", SPACE, "--device-name", "unit-cpu", "--archs", csv,
                          "--out-dir", path.parent, "--threads", 2)
     assert rc == 2 and "threads=1" in err and err.count("\n") == 1
+
+
+def test_profile_refuses_to_extend_an_unpaired_table(profiled, tmp_path, capsys):
+    """A protocol-1 table (plain times, no reference_ms) cannot be extended with paired ratios."""
+    path, csv, _ = profiled
+    (tmp_path / "old.csv").write_text(path.read_text())
+    meta = yaml.safe_load(path.with_name("unit-cpu.meta.yaml").read_text())
+    del meta["reference_ms"], meta["protocol_version"]
+    (tmp_path / "old.meta.yaml").write_text(yaml.safe_dump(meta))
+    rc, _, err = run_cli(capsys, "lut", "profile", "--space", SPACE, "--device-name", "old", "--archs", csv,
+                         "--out-dir", tmp_path)
+    assert rc == 2 and "protocol 1" in err and "another --device-name" in err and err.count("\n") == 1
+
+
+def test_paired_ratios_cancel_the_machine_speed(tmp_path):
+    """The reference timed against itself is a ratio of ~1; the overhead model's ratio is far below 1."""
+    ref = reference_timer(tmp_path, 1)
+    paired = measure_paired([overhead_timer(tmp_path, 1), ref], ref, warmup=2, repeats=15, rounds=2)
+    assert len(paired.reference) == 60 and all(len(r) == 30 for r in paired.ratios)
+    assert 0.7 < float(np.median(paired.ratios[1])) < 1.4
+    assert float(np.median(paired.ratios[0])) < 0.2
 
 
 def test_profile_needs_archs_or_all(capsys):
@@ -110,7 +134,10 @@ def test_validate_calibrate_stores_and_predict_uses_it(profiled, tmp_path):
     assert {"mape_pct", "within10_pct", "spearman"} <= set(rep.raw)
     meta = yaml.safe_load((tmp_path / "v.meta.yaml").read_text())
     cal = meta["calibration"]["fp32"]
-    assert cal["n"] == 2 and cal["scale"] > 0 and "table_sum" in cal["model"]
+    assert cal["n"] == 2 and cal["scale"] > 0 and "table_sum" in cal["model"] and cal["form"] == "scale"
+    assert set(cal["metrics"]) >= {"in_sample", "leave_one_out", "loo_mape_pct"}
+    assert "calibrated_loo_ms" in df.columns
+    assert any("reference kernel ran" in n for n in rep.notes)
     s = load_space(SPACE)
     model = load_latency_model(str(tmp_path / "v.csv"), dtype="fp32")
     pred = model.predict(archs[0], s)

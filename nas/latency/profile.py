@@ -9,10 +9,17 @@ Protocol (recorded in the table's metadata):
 * one InferenceSession per model (all graph optimizations, ``intra_op_num_threads`` = --threads, sequential),
   input bound once with I/O binding, batch 1;
 * signatures are measured in batches, *interleaved*: every round times each model of the batch in turn
-  (warm-up, then ``repeats`` calls timed one by one), so slow drift of a busy machine spreads over all of them;
-* value = median (or ``--stat p10|min`` on a shared machine) over all rounds minus the per-call overhead (median of a 1-element Identity model timed the
-  same way, measured with each batch) and, for layers with quantized activations (a8), minus the
-  Quantize/Dequantize boundary a layer alone pays and a quantized network does not (see ``boundary_timer``); spread = IQR;
+  (warm-up, then ``repeats`` calls timed one by one);
+* every timed call is *paired* with a call of a fixed reference kernel (``REFERENCE``, a small fp32
+  inverted-residual block, run twice and timed the second time) made just before it; the sample is the ratio. A shared or virtualised CPU changes speed
+  by 20-50 % over tens of seconds; a ratio of two adjacent calls cancels that (measured: whole-network times
+  repeated in three sessions a minute apart moved by 5-8 % per network raw, 2-3 % as ratios). The ratios become
+  milliseconds through one constant per table, ``reference_ms`` (the reference's median time in the first
+  batch, stored in the metadata), so later batches, resumed runs and ``nas lut validate`` all share one scale;
+* value = median (or ``--stat``) of the ratios minus the per-call overhead's (a 1-element Identity model timed the
+  same way with each batch) and, for layers with quantized activations (a8), minus the
+  Quantize/Dequantize boundary a layer alone pays and a quantized network does not (see ``boundary_timer``),
+  times ``reference_ms``; spread = IQR;
 * the table is rewritten atomically after every batch, so an interrupted run resumes where it stopped
   (a re-run measures only signatures not yet in the table).
 
@@ -38,11 +45,18 @@ from nas.latency.signatures import arch_layers, check_dtype, space_signatures
 from nas.latency.table import SHIPPED_DIR, Entry, LatencyTable, new_meta, read_table
 
 from nas.onnx_export import OPSET  # one opset for every ONNX file the project writes
+PROTOCOL_VERSION = 2  # 2: every timed call paired with the reference kernel (1: plain times, no reference_ms)
 PROTOCOL = ("per signature: ONNX (opset 21, BN folded; quantized layers: nas.quantize = ORT static QDQ, "
             "per-channel QInt8/QInt4 weights, QUInt8 activations, weight-only for a32, MinMax on seeded random "
-            "inputs, unshared initializers), batch 1, I/O binding, interleaved rounds of warm-up + timed calls; "
-            "value = median (or `stat`) - per-call overhead (1-element Identity model) - for quantized activations "
-            "the Q/DQ boundary (half Q+DQ at input + half at output shape), spread = IQR")
+            "inputs, unshared initializers), batch 1, I/O binding, interleaved rounds of warm-up + timed calls, "
+            "each timed call paired with the reference kernel called just before it (sample = ratio); "
+            "value = (median (or `stat`) ratio - per-call overhead ratio (1-element Identity model) - for quantized "
+            "activations the Q/DQ boundary ratio (half Q+DQ at input + half at output shape)) * reference_ms, "
+            "spread = IQR")
+
+# The reference kernel: fixed for every table and every machine (changing it changes the protocol version).
+REFERENCE = LayerSpec(name="reference", op="ir", h=16, w=16, cin=32, cout=32, kernel=3, stride=1, expand=4,
+                      mid=128, act="relu6", expand_conv=True, residual=True)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -120,6 +134,11 @@ class Timer:
         self.binding.bind_cpu_input(self.session.get_inputs()[0].name, x)
         self.binding.bind_output(self.session.get_outputs()[0].name)
 
+    def once(self) -> float:
+        t0 = time.perf_counter_ns()
+        self.session.run_with_iobinding(self.binding)
+        return (time.perf_counter_ns() - t0) / 1e6
+
     def times(self, n: int) -> list[float]:
         run, binding = self.session.run_with_iobinding, self.binding
         out = []
@@ -130,14 +149,45 @@ class Timer:
         return out
 
 
-def measure_interleaved(timers: list[Timer], *, warmup: int, repeats: int, rounds: int) -> list[list[float]]:
-    """Round-robin timing: every round warms up and times each timer in turn."""
-    samples: list[list[float]] = [[] for _ in timers]
+@dataclass
+class Paired:
+    """Samples of a paired measurement: per timer, ratios t_model / t_reference of adjacent calls, and the
+    reference's own times (ms)."""
+
+    ratios: list[list[float]]
+    reference: list[float]
+
+    def extend(self, other: "Paired") -> "Paired":
+        return Paired([a + b for a, b in zip(self.ratios, other.ratios)], self.reference + other.reference)
+
+
+def measure_paired(timers: list[Timer], reference: Timer, *, warmup: int, repeats: int, rounds: int,
+                   first_round: bool = True) -> Paired:
+    """Round-robin timing: every round warms up each timer, then times it ``repeats`` times, each call right
+    after a timed call of ``reference``. The reference runs twice and only its second call is timed, so its time
+    does not depend on what ran before it (a whole network evicts the caches, a small layer does not)."""
+    ratios: list[list[float]] = [[] for _ in timers]
+    ref: list[float] = []
     for r in range(rounds):
         for i, t in enumerate(timers):
-            t.times(warmup if r == 0 else max(1, warmup // 5))
-            samples[i].extend(t.times(repeats))
-    return samples
+            t.times(warmup if (r == 0 and first_round) else max(1, warmup // 5))
+            for _ in range(repeats):
+                reference.once()
+                a = reference.once()
+                ratios[i].append(t.once() / a)
+                ref.append(a)
+    return Paired(ratios, ref)
+
+
+def reference_timer(workdir: Path, threads: int) -> Timer:
+    """The fixed reference kernel (``REFERENCE``, fp32, weights seeded) as a Timer."""
+    import torch
+
+    from nas.model import build_layer
+
+    torch.manual_seed(0)
+    path = build_onnx(build_layer(REFERENCE), input_shape(REFERENCE), "fp32", workdir, "reference")
+    return Timer(path, input_shape(REFERENCE), threads)
 
 
 def overhead_timer(workdir: Path, threads: int) -> Timer:
@@ -188,13 +238,13 @@ def value(samples, stat: str = "median") -> float:
     return float(np.percentile(np.asarray(samples), STATS[stat]))
 
 
-def summarize(samples: list[float], overhead_ms: float, stat: str = "median") -> tuple[float, float, int]:
-    """(value - overhead, IQR, count). Under contention from other processes long calls are interrupted
-    more often than short ones, which inflates the median of a whole network more than of its layers;
-    ``p10``/``min`` estimate the uncontended time instead (the table's metadata records which was used)."""
-    arr = np.asarray(samples)
+def summarize(ratios: list[float], sub_ratio: float, reference_ms: float, stat: str = "median"
+              ) -> tuple[float, float, int]:
+    """(ms, IQR ms, count) from paired ratios: (``stat`` ratio - ``sub_ratio``) * ``reference_ms``, where
+    ``sub_ratio`` is what is subtracted (per-call overhead, Q/DQ boundary) in the same ratio units."""
+    arr = np.asarray(ratios)
     q1, q3 = np.percentile(arr, [25, 75])
-    return max(value(arr, stat) - overhead_ms, 0.0), float(q3 - q1), len(arr)
+    return max(value(arr, stat) - sub_ratio, 0.0) * reference_ms, float(q3 - q1) * reference_ms, len(arr)
 
 
 def input_shape(spec: LayerSpec) -> tuple[int, int, int, int]:
@@ -219,6 +269,11 @@ def open_table(path: Path, *, device: str, space: str, dtypes: list[str], config
     if path.is_file():
         table = read_table(path)
         info["stat"] = config.stat
+        if int(table.meta.get("protocol_version", 1)) != PROTOCOL_VERSION or not table.meta.get("reference_ms"):
+            raise NasError(f"existing table was measured with profiler protocol "
+                           f"{table.meta.get('protocol_version', 1)} (this is {PROTOCOL_VERSION}: calls paired with "
+                           f"a reference kernel): mixing them would corrupt the table", where=str(path),
+                           fix="profile into another --device-name (or delete the table to re-measure it)")
         for key in ("runtime_version", "threads", "stat"):
             if str(table.meta.get(key, "median")) != str(info[key]):
                 raise NasError(f"existing table was measured with {key}={table.meta.get(key, 'median')}, this run "
@@ -234,8 +289,9 @@ def open_table(path: Path, *, device: str, space: str, dtypes: list[str], config
                     spread="iqr", spaces=[space],
                     provenance={"source": "measured on this machine by `nas lut profile`", "commit": "n/a",
                                 "license": "MIT (project license)", "host": info["host"]},
-                    warmup=config.warmup, repeats=config.repeats, rounds=config.rounds, stat=config.stat)
-    return LatencyTable(meta=meta)
+                    warmup=config.warmup, repeats=config.repeats, rounds=config.rounds, stat=config.stat,
+                    protocol_version=PROTOCOL_VERSION, reference_kernel=REFERENCE.key)
+    return LatencyTable(meta=meta)  # reference_ms is set by the first measured batch
 
 
 def profile_specs(table: LatencyTable, specs: list[LayerSpec], config: ProfileConfig, path: Path, *,
@@ -253,6 +309,7 @@ def profile_specs(table: LatencyTable, specs: list[LayerSpec], config: ProfileCo
         batch = todo[start:start + config.batch]
         with tempfile.TemporaryDirectory(prefix="nas-lut-") as tmp:
             workdir = Path(tmp)
+            reference = reference_timer(workdir, config.threads)
             timers = [overhead_timer(workdir, config.threads)]
             shapes = sorted({sh for s in batch if s.abits < 32 for sh in (input_shape(s), output_shape(s))})
             timers += [boundary_timer(workdir, sh, config.threads) for sh in shapes]
@@ -263,19 +320,24 @@ def profile_specs(table: LatencyTable, specs: list[LayerSpec], config: ProfileCo
                                        calib_samples=config.calib_samples, seed=config.seed)
                 timers.append(Timer(onnx_path, input_shape(spec), config.threads))
                 bar.set_postfix_str(spec.key[:40])
-            samples = measure_interleaved(timers, warmup=config.warmup, repeats=config.repeats,
-                                          rounds=config.rounds)
-        overhead = value(samples[0], config.stat)
-        boundary = {sh: max(value(x, config.stat) - overhead, 0.0) for sh, x in zip(shapes, samples[1:])}
-        for spec, s in zip(batch, samples[1 + len(shapes):]):
+            paired = measure_paired(timers, reference, warmup=config.warmup, repeats=config.repeats,
+                                    rounds=config.rounds)
+        batch_ref = value(paired.reference, "median")
+        if not table.meta.get("reference_ms"):
+            table.meta["reference_ms"] = batch_ref
+        ref_ms = float(table.meta["reference_ms"])
+        overhead = value(paired.ratios[0], config.stat)
+        boundary = {sh: max(value(x, config.stat) - overhead, 0.0) for sh, x in zip(shapes, paired.ratios[1:])}
+        speed = f"reference {batch_ref * 1000:.0f} us in this batch"
+        for spec, r in zip(batch, paired.ratios[1 + len(shapes):]):
             sub = overhead
-            note = f"overhead {overhead * 1000:.1f} us"
+            note = f"overhead {overhead * ref_ms * 1000:.1f} us"
             if spec.abits < 32:  # quantized activations: a lone layer pays Q at its input and DQ at its output
                 qdq = (boundary[input_shape(spec)] + boundary[output_shape(spec)]) / 2
                 sub += qdq
-                note += f" + Q/DQ boundary {qdq * 1000:.1f} us"
-            ms, iqr, n = summarize(s, sub, config.stat)
-            table.add(spec.signature, Entry(ms, iqr, n, note=note + " subtracted"))
+                note += f" + Q/DQ boundary {qdq * ref_ms * 1000:.1f} us"
+            ms, iqr, n = summarize(r, sub, ref_ms, config.stat)
+            table.add(spec.signature, Entry(ms, iqr, n, note=f"{note} subtracted; {speed}"))
         table.meta["date"] = _dt.date.today().isoformat()
         table.write(path)
         bar.update(len(batch))

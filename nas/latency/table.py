@@ -15,7 +15,9 @@ Rows are unique per (signature, resolution); a lookup tries the architecture's r
 Metadata ``<name>.meta.yaml``: ``schema_version``, ``device``, ``description``, ``runtime``,
 ``runtime_version``, ``threads``, ``batch``, ``dtype``, ``date``, ``protocol``, ``spread``, ``spaces`` and
 ``provenance`` (``source``, ``commit``, ``license``); optionally ``calibration`` (written by
-``nas lut validate --calibrate``) and free-form extras. No pickles anywhere.
+``nas lut validate --calibrate``), ``reference_ms`` (tables written by ``nas lut profile``: the reference
+kernel's time that turns paired ratios into milliseconds, see :mod:`nas.latency.profile`) and free-form extras.
+No pickles anywhere.
 """
 from __future__ import annotations
 
@@ -284,6 +286,11 @@ def read_meta(meta_path: Path) -> dict:
         raise NasError(f"spread must be 'std' or 'iqr', got {meta['spread']!r}", where=f"{meta_path}: spread")
     if not isinstance(meta["spaces"], list):
         raise NasError("spaces must be a list of space names", where=f"{meta_path}: spaces")
+    if "reference_ms" in meta:
+        ref = meta["reference_ms"]
+        if isinstance(ref, bool) or not isinstance(ref, (int, float)) or not math.isfinite(ref) or ref <= 0:
+            raise NasError(f"reference_ms must be a positive number, got {ref!r}", where=f"{meta_path}: reference_ms",
+                           fix="restore it from the profiling run's metadata or re-profile the table")
     return meta
 
 

@@ -2,8 +2,10 @@
 compare with the table's sum, and optionally fit + store a :class:`~nas.latency.model.Calibration`.
 
 Whole networks are exported and quantized exactly like single layers (see :mod:`nas.latency.profile`), then
-timed in interleaved rounds (every round times every network once in turn), value = median over rounds of the
-per-round calls (or the table's ``stat``: p10 / min) minus the per-call overhead. Metrics: MAPE, share within ±10 %, Spearman rank correlation.
+timed with the profiler's protocol: interleaved rounds, every call paired with the reference kernel, value =
+median ratio (or the table's ``stat``) minus the per-call overhead's, times the table's ``reference_ms`` -- so a
+machine that runs slower today than when the table was profiled does not show up as table error.
+Metrics: MAPE, share within ±10 %, Spearman rank correlation.
 """
 from __future__ import annotations
 
@@ -40,6 +42,7 @@ class Report:
     raw: dict
     calibrated: dict | None = None
     calibration: Calibration | None = None
+    calibrated_loo: dict | None = None  # calibration fitted without each architecture in turn
     stored_calibration: bool = False
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
@@ -52,11 +55,14 @@ class Report:
         out = [f"validate {self.device} ({self.dtype}, {self.threads} thread(s)): {len(self.rows)} architectures "
                f"measured end to end in {self.seconds:.0f} s", line("table sum", self.raw)]
         if self.calibrated:
-            out.append(line("calibrated", self.calibrated))
+            out.append(line("calibrated", self.calibrated) + ("  (in-sample)" if self.stored_calibration else ""))
+        if self.calibrated_loo:
+            out.append(line("leave-1-out", self.calibrated_loo) + "  (each fitted without it)")
         if self.calibration is not None and self.stored_calibration:
             c = self.calibration
-            out.append(f"  calibration stored: measured = {c.offset_ms:.4f} + {c.scale:.4f} * table_sum "
-                       f"{c.per_layer_ms:+.5f} * n_layers  (n={c.n}, in-sample; check it on other architectures)")
+            loo = ", ".join(f"{k} {v:.2f} %" for k, v in c.metrics.get("loo_mape_pct", {}).items())
+            out.append(f"  calibration stored ({c.form}, chosen by leave-one-out MAPE: {loo}): measured = "
+                       f"{c.offset_ms:.4f} + {c.scale:.4f} * table_sum {c.per_layer_ms:+.5f} * n_layers (n={c.n})")
         out += [f"  note: {n}" for n in self.notes]
         return "\n".join(out)
 
@@ -73,9 +79,30 @@ def network_precision(specs) -> str:
     return precs.pop()
 
 
-def measure_networks(archs, space, dtype: str, *, threads: int, rounds: int = 5, warmup: int = 5,
-                     repeats: int = 8, seed: int = 0, stat: str = "median", progress: bool = True) -> list[tuple[float, float]]:
-    """(median ms, IQR ms) of each whole network, overhead subtracted, interleaved over ``rounds``."""
+@dataclass
+class Measured:
+    """Whole-network measurements: (ms, IQR ms) per network, and the reference kernel's speed."""
+
+    values: list[tuple[float, float]]
+    reference_ms: float  # the constant turning ratios into ms (the table's, or this session's median)
+    session_reference_ms: float  # the reference kernel's median time in this session
+
+    @property
+    def slowdown(self) -> float:
+        """How much slower the reference kernel ran in this session than ``reference_ms`` says."""
+        return self.session_reference_ms / self.reference_ms
+
+    def speed_note(self, whose: str = "when the table was profiled") -> str:
+        s = self.slowdown
+        state = "as fast as" if abs(s - 1) < 0.02 else (f"{s:.2f}x slower than" if s > 1 else f"{1 / s:.2f}x faster than")
+        return (f"the reference kernel ran {state} {whose} ({self.session_reference_ms * 1000:.0f} vs "
+                f"{self.reference_ms * 1000:.0f} us); whole-network times are expressed at the table's speed")
+
+
+def measure_networks(archs, space, dtype: str, *, threads: int, rounds: int = 10, warmup: int = 5,
+                     repeats: int = 8, seed: int = 0, stat: str = "median", reference_ms: float | None = None,
+                     progress: bool = True) -> Measured:
+    """Each whole network at ``dtype`` exported, deployed like the profiler's layers and timed (``measure_onnx``)."""
     import torch
     from tqdm import tqdm
 
@@ -92,30 +119,38 @@ def measure_networks(archs, space, dtype: str, *, threads: int, rounds: int = 5,
             shape = (1, *model.input_shape)
             models.append((build_onnx(model, shape, specs, workdir, f"n{i}", seed=seed), shape))  # per layer
         return measure_onnx(models, threads=threads, rounds=rounds, warmup=warmup, repeats=repeats, stat=stat,
-                            progress=progress)
+                            reference_ms=reference_ms, progress=progress)
 
 
-def measure_onnx(models, *, threads: int, rounds: int = 5, warmup: int = 5, repeats: int = 8, stat: str = "median",
-                 progress: bool = True) -> list[tuple[float, float]]:
-    """(value ms, IQR ms) of each (onnx path, input shape), timed whole with the protocol above: interleaved
-    rounds, batch 1, I/O binding, per-call overhead subtracted. ``nas export`` measures its files with it."""
+def measure_onnx(models, *, threads: int, rounds: int = 10, warmup: int = 5, repeats: int = 8,
+                 stat: str = "median", reference_ms: float | None = None, progress: bool = True) -> Measured:
+    """Time each (onnx path, input shape) whole with the profiler's protocol: interleaved rounds, batch 1,
+    I/O binding, every call paired with the reference kernel, per-call overhead subtracted.
+
+    ``reference_ms``: a table's constant (its metadata ``reference_ms``), so the values are on that table's
+    scale whatever speed the machine runs at now; None = this session's median reference time (plain
+    milliseconds of this session, drift within the session removed). ``nas export`` times its files with it.
+    """
     from tqdm import tqdm
 
-    from nas.latency.profile import Timer, measure_interleaved, overhead_timer, summarize, value
+    from nas.latency.profile import Paired, Timer, measure_paired, overhead_timer, reference_timer, summarize, value
 
     with tempfile.TemporaryDirectory(prefix="nas-measure-") as tmp:
+        reference = reference_timer(Path(tmp), threads)
         timers = [overhead_timer(Path(tmp), threads)] + [Timer(Path(p), tuple(sh), threads) for p, sh in models]
-        samples = []
+        paired: Paired | None = None
         for r in tqdm(range(rounds), desc="measure", unit="round", disable=not progress, leave=False):
-            round_samples = measure_interleaved(timers, warmup=warmup if r == 0 else 1, repeats=repeats, rounds=1)
-            samples = round_samples if not samples else [a + b for a, b in zip(samples, round_samples)]
-    overhead = value(samples[0], stat)
-    return [summarize(s, overhead, stat)[:2] for s in samples[1:]]
+            one = measure_paired(timers, reference, warmup=warmup, repeats=repeats, rounds=1, first_round=r == 0)
+            paired = one if paired is None else paired.extend(one)
+    session_ref = value(paired.reference, "median")
+    ref_ms = float(reference_ms) if reference_ms else session_ref
+    overhead = value(paired.ratios[0], stat)
+    return Measured([summarize(r, overhead, ref_ms, stat)[:2] for r in paired.ratios[1:]], ref_ms, session_ref)
 
 
 def validate(source: str, space_name: str, *, n: int = 50, dtype: str | None = None, threads: int | None = None,
              seed: int = 0, calibrate: bool = False, output: str | None = None, archs_csv: str | None = None,
-             rounds: int = 5, progress: bool = True) -> Report:
+             rounds: int = 10, progress: bool = True) -> Report:
     from nas.space import load_space
 
     space = load_space(space_name)
@@ -126,7 +161,8 @@ def validate(source: str, space_name: str, *, n: int = 50, dtype: str | None = N
             raise NasError(f"'{raw_model.device}' is not a measured table and cannot be calibrated",
                            where="--calibrate", fix="adapt it again with these measurements added to --measured")
         raw_model.check_covers(space)
-        table_meta = {"threads": getattr(raw_model, "threads", 1), "stat": "median"}
+        table_meta = {"threads": getattr(raw_model, "threads", 1), "stat": "median",
+                      "reference_ms": getattr(raw_model, "reference_ms", None)}
     else:
         table_meta = raw_model.table.meta
     if threads is None:
@@ -145,11 +181,11 @@ def validate(source: str, space_name: str, *, n: int = 50, dtype: str | None = N
     t0 = time.perf_counter()
     stat = str(table_meta.get("stat", "median"))
     measured = measure_networks(archs, space, dtype, threads=threads, rounds=rounds, seed=seed, stat=stat,
-                                progress=progress)
+                                reference_ms=table_meta.get("reference_ms"), progress=progress)
     seconds = time.perf_counter() - t0
     n_layers = [sum(computes(s) for s in plan(a, space)) for a in archs]
     rows = []
-    for a, p, (ms, iqr), k in zip(archs, preds, measured, n_layers):
+    for a, p, (ms, iqr), k in zip(archs, preds, measured.values, n_layers):
         row = {"arch": space.format(a), "table_ms": p.latency_ms, "measured_ms": ms, "measured_iqr_ms": iqr,
                "n_layers": k, "rel_err_table": (p.latency_ms - ms) / ms}
         if stored is not None:
@@ -162,6 +198,11 @@ def validate(source: str, space_name: str, *, n: int = 50, dtype: str | None = N
     if stored is not None:
         report.calibrated = metrics([r["calibrated_ms"] for r in rows], meas)
         report.calibration = stored
+    if table_meta.get("reference_ms"):
+        report.notes.append(measured.speed_note())
+    else:
+        report.notes.append("the table records no reference_ms (not profiled by `nas lut profile` protocol 2): "
+                            "whole-network times are plain milliseconds of this session")
     host = (table_meta.get("provenance") or {}).get("host")
     from nas.latency.profile import runtime_info
 
@@ -173,13 +214,17 @@ def validate(source: str, space_name: str, *, n: int = 50, dtype: str | None = N
     if calibrate:
         cal = Calibration.fit([r["table_ms"] for r in rows], n_layers, meas, dtype=dtype,
                               date=_dt.date.today().isoformat())
-        cal.metrics = {"in_sample": metrics([cal.apply(r["table_ms"], r["n_layers"]) for r in rows], meas),
-                       "raw": report.raw, "threads": threads, "seed": seed}
+        loo = Calibration.loo_predict([r["table_ms"] for r in rows], n_layers, meas, cal.form)
+        for r, p in zip(rows, loo):
+            r["calibrated_loo_ms"] = float(p)
+        cal.metrics.update(in_sample=metrics([cal.apply(r["table_ms"], r["n_layers"]) for r in rows], meas),
+                           leave_one_out=metrics(loo, meas), raw=report.raw, threads=threads, seed=seed)
         table = raw_model.table
         table.meta.setdefault("calibration", {})[dtype] = cal.to_dict()
         table.write(table.csv_path)
         report.calibration, report.stored_calibration = cal, True
         report.calibrated = cal.metrics["in_sample"]
+        report.calibrated_loo = cal.metrics["leave_one_out"]
     if output:
         import pandas as pd
 

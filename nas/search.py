@@ -15,8 +15,7 @@ from typing import Any
 from nas.errors import NasError
 from nas.layers import plan
 from nas.space import SearchSpace, load_space
-from nas.storage import (DEFAULT_JOURNAL, DEFAULT_STORAGE, JournalHeartbeat, fail_stale_journal_trials,
-                         is_journal, open_storage)
+from nas.storage import DEFAULT_JOURNAL, DEFAULT_STORAGE, TrialHeartbeat, fail_stale_trials, open_storage
 
 OBJECTIVES = ("proxy", "latency", "size", "macs")
 SAMPLERS = ("nsga2", "tpe", "random")
@@ -244,10 +243,9 @@ def run_worker(cfg: SearchConfig, worker: int = 0, on_trial=None, evaluator: Eva
     evaluator = evaluator or Evaluator(cfg, space)
     evaluator.seed_cache(study)
     identities = evaluator.lut_identities()
-    journal = is_journal(cfg.storage)
 
     def objective(trial: optuna.Trial) -> list[float]:
-        beat = JournalHeartbeat(study._storage, trial._trial_id) if journal else None
+        beat = TrialHeartbeat(study._storage, trial._trial_id)
         try:
             arch = space.sample(lambda name, options: trial.suggest_categorical(name, options))
             key = space.format(arch)
@@ -264,20 +262,17 @@ def run_worker(cfg: SearchConfig, worker: int = 0, on_trial=None, evaluator: Eva
                                                "latency_tables": identities, "worker": worker})
             return objective_values(cfg, metrics)
         finally:
-            if beat:
-                beat.stop()
+            beat.stop()
 
     def callback(study_, frozen) -> None:
-        if journal:
-            fail_stale_journal_trials(study_)
+        fail_stale_trials(study_)
         if on_trial:
             on_trial(frozen)
         done = len(study_.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
         if _Stop.requested or done >= cfg.trials:
             study_.stop()
 
-    if journal:
-        fail_stale_journal_trials(study)
+    fail_stale_trials(study)
     if len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))) >= cfg.trials:
         return
     study.optimize(objective, n_trials=None, callbacks=[callback], catch=())

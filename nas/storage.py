@@ -3,9 +3,13 @@
 - ``sqlite:///file.db`` (the default) and ``postgresql://...``: Optuna's RDBStorage with its heartbeat; a
   trial whose worker stopped beating is failed and re-queued by ``RetryFailedTrialCallback``.
 - ``journal:///file.journal`` (or any path ending in ``.journal``): Optuna's JournalFileBackend, the fast
-  choice for several local processes. Optuna has no heartbeat for it, so this module adds one: every
-  running trial records ``heartbeat`` in its system attributes; a RUNNING trial whose heartbeat is older
-  than the grace period is failed and its parameters re-enqueued (the same thing RDBStorage does).
+  choice for several local processes. Optuna has no heartbeat for it.
+
+So this module adds its own, on every storage: every running trial records ``heartbeat`` in its system
+attributes; a RUNNING trial whose heartbeat (or, before its first beat, its start time) is older than the grace
+period is failed and its parameters re-enqueued. On RDB storages it also covers what Optuna's heartbeat misses:
+a worker killed after creating a trial but before Optuna's heartbeat thread first wrote to the database leaves a
+RUNNING trial Optuna never fails.
 """
 from __future__ import annotations
 
@@ -120,8 +124,8 @@ def _sqlite_wal(engine) -> None:
     engine.dispose()  # connections opened before the listener are dropped
 
 
-class JournalHeartbeat:
-    """Heartbeat for one running trial on a JournalStorage (a daemon thread; stop() when the trial ends)."""
+class TrialHeartbeat:
+    """Heartbeat for one running trial (a daemon thread; stop() when the trial ends)."""
 
     def __init__(self, storage, trial_id: int):
         self.storage, self.trial_id = storage, trial_id
@@ -145,8 +149,9 @@ class JournalHeartbeat:
         self._thread.join(timeout=HEARTBEAT_INTERVAL_S * 2)
 
 
-def fail_stale_journal_trials(study) -> list[int]:
-    """Fail RUNNING journal trials whose heartbeat stopped; re-enqueue their parameters (up to MAX_RETRY)."""
+def fail_stale_trials(study) -> list[int]:
+    """Fail RUNNING trials whose heartbeat stopped (or never started); re-enqueue their parameters (up to
+    MAX_RETRY)."""
     from optuna.trial import TrialState
 
     storage = study._storage
@@ -154,7 +159,9 @@ def fail_stale_journal_trials(study) -> list[int]:
     failed = []
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         beat = t.system_attrs.get("heartbeat")
-        if beat is None or now - beat < GRACE_PERIOD_S:
+        if beat is None:  # killed before its first beat: its start time is the last sign of life
+            beat = t.datetime_start.timestamp() if t.datetime_start else now
+        if now - beat < GRACE_PERIOD_S:
             continue
         try:
             if not storage.set_trial_state_values(t._trial_id, state=TrialState.FAIL):

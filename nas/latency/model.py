@@ -89,9 +89,10 @@ class Calibration:
     not (a scale); the boundary cost a single-layer model pays and a whole network does not, or the reverse
     (a per-layer term, may be negative); the network's own call overhead (the constant). Three candidate
     forms are fitted by least squares on *relative* error (what the search cares about): ``scale``,
-    ``offset+scale`` and ``offset+scale+layers``; the one with the lowest leave-one-out error on the
-    measurements is kept (fewer than 5 measurements: ``scale`` only), so more terms are used only where
-    they predict architectures they were not fitted on. Per-row calibrated ms = scale * ms + per_layer_ms,
+    ``offset+scale`` and ``offset+scale+layers``; the form kept is the one with the fewest terms whose
+    leave-one-out error is within one standard error of the lowest (the "one-SE rule"; fewer than 5
+    measurements: ``scale`` only), so more terms are used only where they clearly predict architectures they
+    were not fitted on. Per-row calibrated ms = scale * ms + per_layer_ms,
     plus one ``calibration offset`` row, so the breakdown still sums to the total.
     """
 
@@ -157,6 +158,7 @@ class Calibration:
                            where="--calibrate", fix="use --n 10 or more")
         full = np.column_stack([np.ones_like(raw), raw, n])
         loo: dict[str, float] = {}
+        se: dict[str, float] = {}
         coefs: dict[str, np.ndarray] = {}
         for form, cols in cls.FORMS.items():
             if form != "scale" and len(m) < 2 * len(cols) + 1:
@@ -164,12 +166,14 @@ class Calibration:
             coef = cls._solve(full[:, cols], m)
             if coef[cols.index(1)] <= 0:  # a non-positive scale is not a latency model
                 continue
-            pred = cls.loo_predict(raw, n, m, form)
-            loo[form], coefs[form] = float(np.mean(np.abs(pred - m) / m) * 100), coef
-        form = min(loo, key=loo.get)
+            err = np.abs(cls.loo_predict(raw, n, m, form) - m) / m * 100
+            loo[form], se[form], coefs[form] = float(err.mean()), float(err.std() / np.sqrt(len(err))), coef
+        best = min(loo, key=loo.get)
+        # one-standard-error rule: the fewest terms whose leave-one-out error is within one SE of the best
+        form = next(f for f in cls.FORMS if f in loo and loo[f] <= loo[best] + se[best])
         c = dict(zip(cls.FORMS[form], coefs[form]))
         cal = cls(float(c.get(0, 0.0)), float(c[1]), float(c.get(2, 0.0)), len(m), dtype, date, form)
-        cal.metrics = {"loo_mape_pct": loo}
+        cal.metrics = {"loo_mape_pct": loo, "loo_se_pct": se}
         return cal
 
 

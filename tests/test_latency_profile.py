@@ -145,3 +145,22 @@ def test_validate_calibrate_stores_and_predict_uses_it(profiled, tmp_path):
     assert pred.latency_ms == pytest.approx(cal["scale"] * pred.raw_ms)
     assert "calibration" not in (load_latency_model(str(tmp_path / "v.csv"), dtype="int8").identity)
     assert "summary" not in rep.summary() and "calibration stored" in rep.summary()
+
+
+def test_calibrating_on_a_drifted_machine_warns(profiled, tmp_path, monkeypatch):
+    """When the reference kernel ran far off its profiling-time speed, --calibrate stores the fit but warns."""
+    import shutil
+
+    from nas.latency import validate as V
+
+    path, csv, archs = profiled
+    shutil.copy(path, tmp_path / "v.csv")
+    shutil.copy(path.with_name("unit-cpu.meta.yaml"), tmp_path / "v.meta.yaml")
+    ref = read_table(tmp_path / "v.csv").meta["reference_ms"]
+    for session_ref, warned in ((ref * 1.5, True), (ref * 1.02, False)):
+        monkeypatch.setattr(V, "measure_networks", lambda archs, *a, **k: V.Measured(
+            [(1.0 + i, 0.1) for i in range(len(archs))], k["reference_ms"], session_ref))
+        rep = V.validate(str(tmp_path / "v.csv"), SPACE, dtype="fp32", archs_csv=str(csv), calibrate=True,
+                         progress=False)
+        assert any(n.startswith("WARNING: the machine ran at") for n in rep.notes) == warned
+        assert rep.calibration.metrics["reference_slowdown"] == pytest.approx(session_ref / ref)

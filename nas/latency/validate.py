@@ -23,6 +23,10 @@ from nas.latency.signatures import check_dtype, deploy
 from nas.layers import plan
 
 
+# A session whose reference kernel ran more than this factor off its profiling-time speed gets a warning.
+DRIFT_WARN = 1.15
+
+
 def metrics(pred, measured) -> dict:
     from scipy.stats import spearmanr
 
@@ -198,8 +202,10 @@ def validate(source: str, space_name: str, *, n: int = 50, dtype: str | None = N
     if stored is not None:
         report.calibrated = metrics([r["calibrated_ms"] for r in rows], meas)
         report.calibration = stored
+    drifted = False
     if table_meta.get("reference_ms"):
         report.notes.append(measured.speed_note())
+        drifted = abs(np.log(measured.slowdown)) > np.log(DRIFT_WARN)
     else:
         report.notes.append("the table records no reference_ms (not profiled by `nas lut profile` protocol 2): "
                             "whole-network times are plain milliseconds of this session")
@@ -222,6 +228,14 @@ def validate(source: str, space_name: str, *, n: int = 50, dtype: str | None = N
         table = raw_model.table
         table.meta.setdefault("calibration", {})[dtype] = cal.to_dict()
         table.write(table.csv_path)
+        cal.metrics["reference_slowdown"] = measured.slowdown if table_meta.get("reference_ms") else None
+        if drifted:
+            report.notes.append(
+                f"WARNING: the machine ran at {measured.slowdown:.2f}x its profiling-time speed during these "
+                f"measurements; the reference kernel corrects most of that, not all, and this calibration may carry "
+                f"the difference (the benchmark in the README saw a calibration fitted at 1.52x put 8 % of later "
+                f"architectures within ±10 %, against 98 % for the plain table sum). Re-run --calibrate on an idle "
+                f"machine, or check with `nas lut predict --no-calibration`")
         report.calibration, report.stored_calibration = cal, True
         report.calibrated = cal.metrics["in_sample"]
         report.calibrated_loo = cal.metrics["leave_one_out"]

@@ -65,7 +65,7 @@ class Report:
         if self.calibration is not None and self.stored_calibration:
             c = self.calibration
             loo = ", ".join(f"{k} {v:.2f} %" for k, v in c.metrics.get("loo_mape_pct", {}).items())
-            out.append(f"  calibration stored ({c.form}, chosen by leave-one-out MAPE: {loo}): measured = "
+            out.append(f"  calibration stored ({c.form}, one-SE rule on leave-one-out MAPE: {loo}): measured = "
                        f"{c.offset_ms:.4f} + {c.scale:.4f} * table_sum {c.per_layer_ms:+.5f} * n_layers (n={c.n})")
         out += [f"  note: {n}" for n in self.notes]
         return "\n".join(out)

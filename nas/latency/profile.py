@@ -11,9 +11,10 @@ Protocol (recorded in the table's metadata):
 * signatures are measured in batches, *interleaved*: every round times each model of the batch in turn
   (warm-up, then ``repeats`` calls timed one by one);
 * every timed call is *paired* with a call of a fixed reference kernel (``REFERENCE``, a small fp32
-  inverted-residual block, run twice and timed the second time) made just before it; the sample is the ratio. A shared or virtualised CPU changes speed
-  by 20-50 % over tens of seconds; a ratio of two adjacent calls cancels that (measured: whole-network times
-  repeated in three sessions a minute apart moved by 5-8 % per network raw, 2-3 % as ratios). The ratios become
+  inverted-residual block, run twice and timed the second time) made just before it; the sample is the ratio.
+  A shared or virtualised CPU changes speed by 10-50 % within minutes; a ratio of two adjacent calls cancels
+  most of that (``experiments/latency_drift_check.py``: the same networks measured in four sessions spread by
+  3.6-12 % per network in plain times, 2.4-2.8 % as ratios). The ratios become
   milliseconds through one constant per table, ``reference_ms`` (the reference's median time in the first
   batch, stored in the metadata), so later batches, resumed runs and ``nas lut validate`` all share one scale;
 * value = median (or ``--stat``) of the ratios minus the per-call overhead's (a 1-element Identity model timed the
@@ -300,49 +301,58 @@ def profile_specs(table: LatencyTable, specs: list[LayerSpec], config: ProfileCo
     import torch
     from tqdm import tqdm
 
-    from nas.model import build_layer
-
     todo = [s for s in specs if (0, s.signature) not in table.entries]
     torch.set_num_threads(1)
     bar = tqdm(total=len(todo), desc=f"profile {table.device}", unit="sig", disable=not progress)
-    for start in range(0, len(todo), config.batch):
-        batch = todo[start:start + config.batch]
-        with tempfile.TemporaryDirectory(prefix="nas-lut-") as tmp:
-            workdir = Path(tmp)
-            reference = reference_timer(workdir, config.threads)
-            timers = [overhead_timer(workdir, config.threads)]
-            shapes = sorted({sh for s in batch if s.abits < 32 for sh in (input_shape(s), output_shape(s))})
-            timers += [boundary_timer(workdir, sh, config.threads) for sh in shapes]
-            for i, spec in enumerate(batch):
-                torch.manual_seed(config.seed)
-                module = build_layer(spec)
-                onnx_path = build_onnx(module, input_shape(spec), precision(spec), workdir, f"l{i}",
-                                       calib_samples=config.calib_samples, seed=config.seed)
-                timers.append(Timer(onnx_path, input_shape(spec), config.threads))
-                bar.set_postfix_str(spec.key[:40])
-            paired = measure_paired(timers, reference, warmup=config.warmup, repeats=config.repeats,
-                                    rounds=config.rounds)
-        batch_ref = value(paired.reference, "median")
-        if not table.meta.get("reference_ms"):
-            table.meta["reference_ms"] = batch_ref
-        ref_ms = float(table.meta["reference_ms"])
-        overhead = value(paired.ratios[0], config.stat)
-        boundary = {sh: max(value(x, config.stat) - overhead, 0.0) for sh, x in zip(shapes, paired.ratios[1:])}
-        speed = f"reference {batch_ref * 1000:.0f} us in this batch"
-        for spec, r in zip(batch, paired.ratios[1 + len(shapes):]):
-            sub = overhead
-            note = f"overhead {overhead * ref_ms * 1000:.1f} us"
-            if spec.abits < 32:  # quantized activations: a lone layer pays Q at its input and DQ at its output
-                qdq = (boundary[input_shape(spec)] + boundary[output_shape(spec)]) / 2
-                sub += qdq
-                note += f" + Q/DQ boundary {qdq * ref_ms * 1000:.1f} us"
-            ms, iqr, n = summarize(r, sub, ref_ms, config.stat)
-            table.add(spec.signature, Entry(ms, iqr, n, note=f"{note} subtracted; {speed}"))
-        table.meta["date"] = _dt.date.today().isoformat()
-        table.write(path)
-        bar.update(len(batch))
+    with tempfile.TemporaryDirectory(prefix="nas-lut-ref-") as run_dir:  # built once, timed with every batch
+        reference = reference_timer(Path(run_dir), config.threads)
+        overhead = overhead_timer(Path(run_dir), config.threads)
+        for start in range(0, len(todo), config.batch):
+            _profile_batch(table, todo[start:start + config.batch], config, path, reference, overhead, bar)
     bar.close()
     return len(todo)
+
+
+def _profile_batch(table: LatencyTable, batch: list[LayerSpec], config: ProfileConfig, path: Path,
+                   reference: Timer, overhead_t: Timer, bar) -> None:
+    """Measure one batch of signatures (interleaved, paired with ``reference``) and save the table."""
+    import torch
+
+    from nas.model import build_layer
+
+    with tempfile.TemporaryDirectory(prefix="nas-lut-") as tmp:
+        workdir = Path(tmp)
+        timers = [overhead_t]
+        shapes = sorted({sh for s in batch if s.abits < 32 for sh in (input_shape(s), output_shape(s))})
+        timers += [boundary_timer(workdir, sh, config.threads) for sh in shapes]
+        for i, spec in enumerate(batch):
+            torch.manual_seed(config.seed)
+            module = build_layer(spec)
+            onnx_path = build_onnx(module, input_shape(spec), precision(spec), workdir, f"l{i}",
+                                   calib_samples=config.calib_samples, seed=config.seed)
+            timers.append(Timer(onnx_path, input_shape(spec), config.threads))
+            bar.set_postfix_str(spec.key[:40])
+        paired = measure_paired(timers, reference, warmup=config.warmup, repeats=config.repeats,
+                                rounds=config.rounds)
+    batch_ref = value(paired.reference, "median")
+    if not table.meta.get("reference_ms"):
+        table.meta["reference_ms"] = batch_ref
+    ref_ms = float(table.meta["reference_ms"])
+    overhead = value(paired.ratios[0], config.stat)
+    boundary = {sh: max(value(x, config.stat) - overhead, 0.0) for sh, x in zip(shapes, paired.ratios[1:])}
+    speed = f"reference {batch_ref * 1000:.0f} us in this batch"
+    for spec, r in zip(batch, paired.ratios[1 + len(shapes):]):
+        sub = overhead
+        note = f"overhead {overhead * ref_ms * 1000:.1f} us"
+        if spec.abits < 32:  # quantized activations: a lone layer pays Q at its input and DQ at its output
+            qdq = (boundary[input_shape(spec)] + boundary[output_shape(spec)]) / 2
+            sub += qdq
+            note += f" + Q/DQ boundary {qdq * ref_ms * 1000:.1f} us"
+        ms, iqr, n = summarize(r, sub, ref_ms, config.stat)
+        table.add(spec.signature, Entry(ms, iqr, n, note=f"{note} subtracted; {speed}"))
+    table.meta["date"] = _dt.date.today().isoformat()
+    table.write(path)
+    bar.update(len(batch))
 
 
 def profile_space(space_name: str, device_name: str, *, dtypes: Iterable[str] = ("fp32",),

@@ -96,11 +96,13 @@ class Measured:
         """How much slower the reference kernel ran in this session than ``reference_ms`` says."""
         return self.session_reference_ms / self.reference_ms
 
-    def speed_note(self, whose: str = "when the table was profiled") -> str:
+    def speed_note(self) -> str:
         s = self.slowdown
-        state = "as fast as" if abs(s - 1) < 0.02 else (f"{s:.2f}x slower than" if s > 1 else f"{1 / s:.2f}x faster than")
-        return (f"the reference kernel ran {state} {whose} ({self.session_reference_ms * 1000:.0f} vs "
-                f"{self.reference_ms * 1000:.0f} us); whole-network times are expressed at the table's speed")
+        state = ("as fast as" if abs(s - 1) < 0.02 else f"{s:.2f}x slower than" if s > 1
+                 else f"{1 / s:.2f}x faster than")
+        return (f"the reference kernel ran {state} when the table was profiled "
+                f"({self.session_reference_ms * 1000:.0f} vs {self.reference_ms * 1000:.0f} us); "
+                f"whole-network times are expressed at the table's speed")
 
 
 def measure_networks(archs, space, dtype: str, *, threads: int, rounds: int = 10, warmup: int = 5,

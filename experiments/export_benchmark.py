@@ -22,8 +22,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from nas.export import ExportConfig, export, targets_from_study
-from nas.latency.profile import ProfileConfig, profile_space
+from nas.deploy import ExportConfig, export, targets_from_study
+from nas.latency.measure.profile import ProfileConfig, profile_space
 from nas.search import SearchConfig, search
 from nas.space import load_space
 
@@ -61,7 +61,7 @@ def main() -> None:
     storage = f"journal:///{out}/study.journal"
     cfg = SearchConfig(space=SPACE, devices=[table], trials=args.trials, proxy="params", data="digits",
                        storage=storage, study="export-bench", allow_estimate=True, seed=0).resolved()
-    search(cfg, progress=True)
+    search(cfg)
     targets = targets_from_study(storage, "export-bench", top_k=args.k)
     members = [t.arch for t in targets]
     profile_space(SPACE, DEVICE, dtypes=["arch", "int8", "fp32"], archs_csv=archs_csv(members, out / "front.csv"),

@@ -2,7 +2,7 @@
 
 For a few mobilenet-c10 blocks (untrained, as the profiler builds them) it times, interleaved, 1 thread:
 fp32, int8 quantized the old way (ORT quantize_static on the exported file as is: equal BN biases shared
-between convs) and int8 via nas.quantize (initializers unshared), and counts convs left in float after
+between convs) and int8 via nas.nn.quantize (initializers unshared), and counts convs left in float after
 onnxruntime's graph optimizations. Also whole untrained networks (int8 everywhere).
 
     .venv/bin/python experiments/export_fusion_check.py   ->  experiments/results/export_fusion_check.csv
@@ -15,18 +15,18 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from nas import quantize as Q
-from nas.latency.profile import calibration_inputs, export_onnx, input_shape
-from nas.latency.validate import measure_onnx
+from nas.nn import quantize as Q
+from nas.latency.measure.timing import calibration_inputs, input_shape, measure_onnx
+from nas.nn.onnx import export_onnx
 from nas.layers import LayerSpec, plan
-from nas.model import build_layer, build_model
+from nas.nn.build import build_layer, build_model
 from nas.space import load_space
 
 OUT = Path(__file__).parent / "results" / "export_fusion_check.csv"
 
 
 def old_quantize(src: Path, dst: Path, shape) -> None:
-    """What the profiler did before nas.quantize: quantize_static on the exported graph unchanged."""
+    """What the profiler did before nas.nn.quantize: quantize_static on the exported graph unchanged."""
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
 
     data = iter([{"x": x} for x in calibration_inputs(shape, 4, 0)])
@@ -41,7 +41,8 @@ def old_quantize(src: Path, dst: Path, shape) -> None:
 
 
 def variants(module, shape, work: Path, stem: str):
-    fp = export_onnx(module, shape, work / f"{stem}.onnx")
+    fp = work / f"{stem}.onnx"
+    export_onnx(module, fp, batch=shape[0], input_shape=tuple(shape[1:]))
     old, new = work / f"{stem}.old.onnx", work / f"{stem}.new.onnx"
     old_quantize(fp, old, shape)
     Q.quantize(fp, new, (8, 8), calibration_inputs(shape, 4, 0))

@@ -26,9 +26,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from nas.latency.profile import ProfileConfig, profile_space
-from nas.latency.model import Calibration
-from nas.latency.validate import metrics, validate
+from nas.latency.measure.profile import ProfileConfig, profile_space
+from nas.latency.predict import Calibration
+from nas.latency.measure.validate import metrics, validate
 from nas.space import load_space
 
 ROOT = Path(__file__).resolve().parent

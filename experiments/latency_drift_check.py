@@ -21,10 +21,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from nas.latency.profile import Timer, build_onnx, measure_paired, reference_timer
+from nas.latency.measure.profile import Timer, build_onnx, measure_paired, reference_timer
 from nas.latency.signatures import deploy
 from nas.layers import plan
-from nas.model import build_model
+from nas.nn.build import build_model
 from nas.space import load_space
 
 RESULTS = Path(__file__).resolve().parent / "results"

@@ -8,7 +8,7 @@ table sum. For k in 5, 10, 20, 50, k architectures are "measured" (drawn at rand
 ``nas lut adapt`` does (:func:`nas.latency.transfer.fit_transfer`), and Spearman / MAPE are computed on the
 remaining 5000 - k architectures. Rows:
 
-* ``adapt``: the shipped method (NNLS over source tables + layer features, :mod:`nas.latency.transfer`);
+* ``adapt``: the shipped method (NNLS over source tables + layer features, :mod:`nas.latency.transfer.fit`);
 * ``baseline``: one source table × a fitted factor, the table chosen by leave-one-out MAPE on the k points.
 
 The method was developed looking at these three devices (feature choice: the kernel count was added after
@@ -36,8 +36,8 @@ import numpy as np
 import pandas as pd
 from scipy.stats import spearmanr
 
-from nas.latency.suggest import pick_diverse
-from nas.latency.transfer import NETWORK_FEATURE, Features, fit_scaled, fit_transfer, load_sources
+from nas.latency.transfer.suggest import pick_diverse
+from nas.latency.transfer.fit import NETWORK_FEATURE, Features, fit_scaled, fit_transfer, load_sources
 from nas.space import load_space
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -55,10 +55,10 @@ def local(args) -> None:
     import json
     import tempfile
 
-    from nas.latency import load_latency_model
-    from nas.latency.suggest import suggest
-    from nas.latency.transfer import adapt
-    from nas.latency.validate import measure_networks, metrics
+    from nas.latency.load import load as load_latency
+    from nas.latency.transfer.suggest import suggest
+    from nas.latency.transfer.fit import adapt
+    from nas.latency.measure.validate import measure_networks, metrics
 
     t0 = time.time()
     space = load_space("fbnet-c100")
@@ -77,11 +77,11 @@ def local(args) -> None:
     model.write(out / "latency_transfer_local.transfer.yaml")
     preds = {"transferred (k=%d)" % args.k: [model.predict(a, space).latency_ms for a in held]}
     b = model.doc["quality"]["baseline"]
-    base = load_latency_model(b["source"][len("table:"):])
+    base = load_latency(b["source"][len("table:"):])
     preds[f"baseline {b['source']} x {b['factor']:.3g}"] = [b["factor"] * base.predict(a, space).latency_ms
                                                             for a in held]
     try:
-        prof = load_latency_model(args.profile_table, dtype="fp32", calibrated=False)
+        prof = load_latency(args.profile_table, dtype="fp32", calibrated=False)
         raw_fit = np.array([prof.predict(a, space).latency_ms for a in fit_archs])
         x = raw_fit / y_fit
         factor = float(np.sum(x) / np.sum(x * x))
@@ -122,7 +122,7 @@ def main() -> None:
     feats = Features(load_sources(SOURCES, space, None), space)
     F = feats.matrix(archs)
     names = feats.names + [NETWORK_FEATURE]
-    from nas.latency.suggest import pool_features
+    from nas.latency.transfer.suggest import pool_features
 
     X = pool_features(feats, archs)
     print(f"features of {len(archs)} architectures in {time.time() - t0:.0f} s")

@@ -28,9 +28,10 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from nas.pareto import front, hypervolume, load_trials  # noqa: E402
+from nas.search.front import front, hypervolume, load_trials  # noqa: E402
 from nas.proxies import DEFAULT_PROXY  # noqa: E402
-from nas.search import Evaluator, SearchConfig, search  # noqa: E402
+from nas.search import SearchConfig, search  # noqa: E402
+from nas.search.run import build_evaluator  # noqa: E402
 from nas.space import load_space  # noqa: E402
 
 RESULTS = ROOT / "experiments" / "results"
@@ -41,11 +42,11 @@ def rate(space: str, device: str, proxy: str, storage_kind: str, trials: int, dt
     storage = f"sqlite:///{tmp}/{space}-{proxy}.db" if storage_kind == "sqlite" else f"journal:///{tmp}/{space}-{proxy}.journal"
     cfg = SearchConfig(space=space, devices=[device], trials=trials, proxy=proxy, data="digits", seed=0,
                        storage=storage, study="rate", latency_dtype=dtype).resolved()
-    evaluator = Evaluator(cfg, load_space(space))
+    evaluator = build_evaluator(cfg)
     if proxy != "params":  # one-off set-up (e.g. the ensemble's reference sample) is not a per-candidate cost
         evaluator.scorer.score(load_space(space).sample_many(1, seed=999)[0])
     t0 = time.perf_counter()
-    summary = search(cfg, progress=False, evaluator=evaluator)
+    summary = search(cfg, evaluator=evaluator)
     wall = time.perf_counter() - t0
     return {"space": space, "device": device, "dtype": dtype or "arch", "proxy": proxy, "storage": storage_kind,
             "trials": summary.trials, "seconds": round(wall, 2), "candidates_per_s": round(summary.trials / wall, 2)}
@@ -57,14 +58,14 @@ def quality(samplers, seeds, trials, proxy, tmp: Path) -> tuple[list[dict], pd.D
     acc = {space.format(space.parse(a)): v for a, v in zip(dev["arch"], dev["test_acc_mean"])}
     base = SearchConfig(space="nas-bench-macro", devices=["x86-2vcpu"], trials=trials, proxy=proxy, data="digits",
                         latency_dtype="fp32")
-    evaluator = Evaluator(base.resolved(), space)  # one scorer for all runs: each architecture scored once
+    evaluator = build_evaluator(base)  # one scorer for all runs: each architecture scored once
     runs, frames = [], []
     for sampler in samplers:
         for seed in seeds:
             cfg = SearchConfig(**{**base.__dict__, "sampler": sampler, "seed": seed,
                                   "storage": f"journal:///{tmp}/q-{sampler}-{seed}.journal", "study": "q"})
             t0 = time.perf_counter()
-            search(cfg, progress=False, evaluator=evaluator)
+            search(cfg, evaluator=evaluator)
             _, stored_cfg, df = load_trials(cfg.storage, "q")
             best, cols, dirs = front(df, stored_cfg)
             df["sampler"], df["seed"] = sampler, seed

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 
-from nas.arch import Architecture, Block
-from nas.space import SearchSpace, load_space
+from nas.space import Architecture, Block, SearchSpace, load_space
 
 
 def make_divisible(value: float, divisor: int = 8) -> int:
@@ -80,6 +79,11 @@ class LayerSpec:
         return self.op == "skip" and (self.stride != 1 or self.cin != self.cout)
 
     @property
+    def computes(self) -> bool:
+        """Whether the layer runs anything in a whole network (an identity skip does not)."""
+        return not (self.op == "skip" and not self.projects)
+
+    @property
     def signature(self) -> tuple:
         return tuple(getattr(self, f) for f in SIGNATURE_FIELDS)
 
@@ -101,20 +105,20 @@ class LayerSpec:
 
     # --- analytic cost ---------------------------------------------------------------------------------
     def params(self) -> int:
-        return sum(wp + other for wp, other, _ in self._parts())
+        return sum(wp + other for wp, other, _ in self.parts())
 
     def macs(self) -> int:
-        return sum(m for _, _, m in self._parts())
+        return sum(m for _, _, m in self.parts())
 
     def weight_params(self) -> int:
         """Conv/linear weights only: the tensors that ``wbits`` quantizes."""
-        return sum(wp for wp, _, _ in self._parts())
+        return sum(wp for wp, _, _ in self.parts())
 
     def size_bytes(self) -> float:
         """Deployed size: weights at ``wbits``; biases (BN folds into them) and scales stay 32-bit."""
-        return sum(wp * self.wbits / 8 + 4 * other for wp, other, _ in self._parts())
+        return sum(wp * self.wbits / 8 + 4 * other for wp, other, _ in self.parts())
 
-    def _parts(self) -> list[tuple[int, int, int]]:
+    def parts(self) -> list[tuple[int, int, int]]:
         """(weight params, other params, MACs) of each conv/linear inside the layer.
 
         Other params are BN affine pairs and biases; MACs count conv and linear only.
@@ -206,7 +210,9 @@ class Cost:
     size_bytes: float  # deployed model size at the architecture's bit-widths
 
 
-def count(arch: Architecture, space: SearchSpace | None = None) -> Cost:
-    layers = plan(arch, space)
+def count(arch_or_layers, space: SearchSpace | None = None) -> Cost:
+    """Exact params, MACs and deployed size of an Architecture (planned in ``space``) or of a list of
+    LayerSpecs: the one place these sums are taken."""
+    layers = arch_or_layers if isinstance(arch_or_layers, (list, tuple)) else plan(arch_or_layers, space)
     return Cost(params=sum(l.params() for l in layers), macs=sum(l.macs() for l in layers),
                 size_bytes=sum(l.size_bytes() for l in layers))

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from nas import data
+from nas.data import datasets as data
 from nas.errors import NasError
 from nas.space import load_space
 

@@ -13,10 +13,10 @@ from onnx import TensorProto
 
 from conftest import run_cli
 from nas.errors import NasError
-from nas.export import ExportConfig, export, targets_from_study
-from nas.latency.profile import ProfileConfig, profile_space
+from nas.deploy import ExportConfig, export, targets_from_study
+from nas.latency.measure.profile import ProfileConfig, profile_space
 from nas.layers import plan
-from nas.onnx_export import ort_session, run_onnx
+from nas.nn.onnx import ort_session, run_onnx
 from nas.space import load_space
 
 SPACE = "mobilenet-c10"
@@ -149,12 +149,12 @@ def test_arch_not_in_space_and_missing_dataset(tmp_path, capsys, monkeypatch):
     rc, _, err = run_cli(capsys, "export", "--space", SPACE, "--arch", TINY.replace("c96", "c999"), "-o", tmp_path)
     assert rc == 2 and "not an architecture of space 'mobilenet-c10'" in err and err.count("\n") == 1
     monkeypatch.setenv("NAS_FASHION_MNIST_DIR", str(tmp_path / "none"))
-    import nas.data
+    import nas.data.datasets
 
-    nas.data._fashion.cache_clear()
+    nas.data.datasets._fashion.cache_clear()
     rc, _, err = run_cli(capsys, "export", "--space", SPACE, "--arch", TINY, "-o", tmp_path / "o", "--data",
                          "fashion-mnist")
-    nas.data._fashion.cache_clear()
+    nas.data.datasets._fashion.cache_clear()
     assert rc == 2 and "Fashion-MNIST is not installed" in err and "dataset-fashion-mnist" in err
     assert not (tmp_path / "o" / "summary.csv").exists()
 

@@ -11,7 +11,8 @@ import yaml
 
 from conftest import run_cli
 from nas.errors import NasError
-from nas.latency import Calibration, load_latency_model, read_table
+from nas.latency import Calibration, read_table
+from nas.latency.load import load as load_latency
 from nas.latency.signatures import arch_layers, space_signatures
 from nas.latency.table import SHIPPED_DIR, list_devices
 from nas.layers import make_divisible, plan
@@ -40,7 +41,7 @@ def test_shipped_table_loads_and_covers_its_spaces(device):
     # a profiled table covers its spaces at the precision(s) it was measured at
     dtypes = [d for d in str(table.meta.get("dtype", "")).split(",") if d in ("fp32", "int8")] or [None]
     for dtype in dtypes:
-        model = load_latency_model(device, dtype=dtype)
+        model = load_latency(device, dtype=dtype)
         for space in table.meta["spaces"]:
             model.check_covers(load_space(space))
     assert sorted(table.meta["spaces"]) == EXPECTED.get(device, sorted(table.meta["spaces"]))
@@ -52,9 +53,9 @@ def test_energy_only_where_published():
     s = load_space("fbnet-c100")
     arch = s.sample_many(1, seed=3)[0]
     for dev in ("edgegpu", "eyeriss", "fpga"):
-        assert load_latency_model(dev).predict(arch, s).energy_mJ > 0
+        assert load_latency(dev).predict(arch, s).energy_mJ > 0
     for dev in ("raspi4", "pixel3"):
-        assert load_latency_model(dev).predict(arch, s).energy_mJ is None
+        assert load_latency(dev).predict(arch, s).energy_mJ is None
 
 
 # first row of ../shared/data/dev/fbnet_measured_latency_dev.csv (raspi4_ms), so this runs without shared data
@@ -64,7 +65,7 @@ ROW0 = ("k5_e6|skip|k3_e1_g2|skip|k5_e1|skip|skip|skip|k5_e6|k5_e1|k3_e1_g2|k5_e
 
 def test_raspi4_shipped_sum_and_breakdown():
     s = load_space("fbnet-c100")
-    pred = load_latency_model("raspi4").predict(s.parse(ROW0[0]), s)
+    pred = load_latency("raspi4").predict(s.parse(ROW0[0]), s)
     assert pred.latency_ms == pytest.approx(ROW0[1], rel=1e-9)
     assert len(pred.rows) == len(plan(s.parse(ROW0[0]), s)) == 26
     assert sum(r.ms for r in pred.rows) == pytest.approx(pred.latency_ms)
@@ -114,7 +115,7 @@ def test_note10_sum_equals_ofa_estimator(shared_data):
     for r, k, v in zip(raw["resolution"], raw["op_key"], raw["mean_ms"]):
         lut.setdefault(int(r), {})[k] = v
     s = load_space("ofa-mbv3")
-    model = load_latency_model("note10")
+    model = load_latency("note10")
     archs = s.sample_many(300, seed=7)
     for res in s.resolutions:  # every resolution at least once
         archs.append(s.parse("r%d/" % res + s.format(archs[0]).split("/", 1)[1]))
@@ -126,7 +127,7 @@ def test_proxyless_sum_equals_ofa_proxyless_estimator(shared_data):
     raw = pd.read_csv(shared_data / "edge_luts" / "proxylessnas_mobile_trim_op_lut.csv")
     lut = dict(zip(raw["op_key"], raw["mean_ms"]))
     s = load_space("proxylessnas-mobile")
-    model = load_latency_model("proxyless-mobile")
+    model = load_latency("proxyless-mobile")
     for arch in s.sample_many(200, seed=5):
         fs, cin = 112, 32
         ref = lut["Conv-input:224x224x3-output:112x112x32"]
@@ -167,7 +168,7 @@ def test_missing_signature_lists_them_and_the_profile_command():
     s = load_space("mobilenet-c10")
     arch = s.sample_many(1, seed=0)[0]
     with pytest.raises(NasError) as exc:
-        load_latency_model("raspi4").predict(arch, s)
+        load_latency("raspi4").predict(arch, s)
     msg = str(exc.value)
     assert "no entry for" in msg and plan(arch, s)[0].key in msg
     assert "nas lut profile --space mobilenet-c10 --device-name raspi4" in msg and "\n" not in msg
@@ -175,7 +176,7 @@ def test_missing_signature_lists_them_and_the_profile_command():
 
 def test_allow_estimate_flags_rows_and_is_not_constant():
     s = load_space("mobilenet-c10")
-    model = load_latency_model("raspi4")
+    model = load_latency("raspi4")
     preds = [model.predict(a, s, allow_estimate=True) for a in s.sample_many(5, seed=1)]
     for p in preds:
         assert p.estimated and all(r.estimated for r in p.rows) and all(r.ms > 0 for r in p.rows)
@@ -187,7 +188,7 @@ def test_allow_estimate_flags_rows_and_is_not_constant():
 
 def test_check_covers_names_missing_space():
     with pytest.raises(NasError, match="no entry for .* space ofa-mbv3"):
-        load_latency_model("raspi4").check_covers(load_space("ofa-mbv3"))
+        load_latency("raspi4").check_covers(load_space("ofa-mbv3"))
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -294,15 +295,15 @@ def test_stored_calibration_is_used_by_predict(tmp_path, capsys):
     (tmp_path / "t.meta.yaml").write_text(yaml.safe_dump(meta))
     s = load_space("fbnet-c100")
     arch = s.parse(ROW0[0])
-    model = load_latency_model(str(path))
+    model = load_latency(str(path))
     pred = model.predict(arch, s)
     n_compute = sum(1 for l in plan(arch, s) if not (l.op == "skip" and not l.projects))
     assert pred.calibrated and pred.raw_ms == pytest.approx(ROW0[1])
     assert pred.latency_ms == pytest.approx(0.5 + 2 * ROW0[1] + 0.1 * n_compute)
     assert sum(r.ms for r in pred.rows) == pytest.approx(pred.latency_ms)
     assert model.identity["calibrated"] is True and model.identity["content_hash"]
-    assert load_latency_model(str(path), calibrated=False).predict(arch, s).latency_ms == pytest.approx(ROW0[1])
-    assert load_latency_model("raspi4").identity["calibrated"] is False
+    assert load_latency(str(path), calibrated=False).predict(arch, s).latency_ms == pytest.approx(ROW0[1])
+    assert load_latency("raspi4").identity["calibrated"] is False
 
 
 def test_dtype_rewrites_bits_of_signatures():
@@ -315,5 +316,5 @@ def test_dtype_rewrites_bits_of_signatures():
 
 def test_unknown_device_lists_available():
     with pytest.raises(NasError, match="use one of .*raspi4"):
-        load_latency_model("nope")
+        load_latency("nope")
     assert "raspi4" in list_devices()

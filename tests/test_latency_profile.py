@@ -7,8 +7,9 @@ import pytest
 import yaml
 
 from conftest import run_cli
-from nas.latency import load_latency_model, read_table
-from nas.latency.profile import (REFERENCE, ProfileConfig, measure_paired, overhead_timer, profile_space,
+from nas.latency import read_table
+from nas.latency.load import load as load_latency
+from nas.latency.measure.profile import (REFERENCE, ProfileConfig, measure_paired, overhead_timer, profile_space,
                                  reference_timer)
 from nas.latency.signatures import arch_layers
 from nas.space import load_space
@@ -44,7 +45,7 @@ def test_profile_writes_a_valid_table_with_protocol(profiled):
     notes = [e.note for (_, sig), e in table.entries.items() if sig[-2:] == (8, 8)]
     assert notes and all("Q/DQ boundary" in n for n in notes)
     for dtype in ("fp32", "int8"):
-        model = load_latency_model(str(path), dtype=dtype)
+        model = load_latency(str(path), dtype=dtype)
         for a in archs:
             pred = model.predict(a, s)
             assert pred.latency_ms > 0 and not pred.estimated
@@ -99,7 +100,7 @@ def test_profile_needs_archs_or_all(capsys):
 
 
 def test_mixed_bits_are_profiled_with_dtype_arch(tmp_path):
-    """w4a8 / w8a32 / w4a32 / w32a8 layers are deployed by nas.quantize; only a8 layers pay the Q/DQ boundary."""
+    """w4a8 / w8a32 / w4a32 / w32a8 layers are deployed by nas.nn.quantize; only a8 layers pay the Q/DQ boundary."""
     from nas.layers import plan
 
     s = load_space(SPACE)
@@ -113,14 +114,14 @@ def test_mixed_bits_are_profiled_with_dtype_arch(tmp_path):
     assert len(bits) > 2  # the sampled architecture mixes bit-widths
     for (_, sig), e in table.entries.items():
         assert ("Q/DQ boundary" in e.note) == (sig[-1] < 32)
-    assert load_latency_model(str(path), dtype="arch").predict(arch, s).latency_ms > 0
+    assert load_latency(str(path), dtype="arch").predict(arch, s).latency_ms > 0
     assert len(table.entries) == len({l.signature for l in plan(arch, s)})
 
 
 def test_validate_calibrate_stores_and_predict_uses_it(profiled, tmp_path):
     import shutil
 
-    from nas.latency.validate import validate
+    from nas.latency.measure.validate import validate
 
     path, csv, archs = profiled
     shutil.copy(path, tmp_path / "v.csv")
@@ -139,11 +140,11 @@ def test_validate_calibrate_stores_and_predict_uses_it(profiled, tmp_path):
     assert "calibrated_loo_ms" in df.columns
     assert any("reference kernel ran" in n for n in rep.notes)
     s = load_space(SPACE)
-    model = load_latency_model(str(tmp_path / "v.csv"), dtype="fp32")
+    model = load_latency(str(tmp_path / "v.csv"), dtype="fp32")
     pred = model.predict(archs[0], s)
     assert pred.calibrated and model.identity["calibrated"]
     assert pred.latency_ms == pytest.approx(cal["scale"] * pred.raw_ms)
-    assert "calibration" not in (load_latency_model(str(tmp_path / "v.csv"), dtype="int8").identity)
+    assert "calibration" not in (load_latency(str(tmp_path / "v.csv"), dtype="int8").identity)
     assert "summary" not in rep.summary() and "calibration stored" in rep.summary()
 
 
@@ -151,7 +152,7 @@ def test_calibrating_on_a_drifted_machine_warns(profiled, tmp_path, monkeypatch)
     """When the reference kernel ran far off its profiling-time speed, --calibrate stores the fit but warns."""
     import shutil
 
-    from nas.latency import validate as V
+    from nas.latency.measure import validate as V
 
     path, csv, archs = profiled
     shutil.copy(path, tmp_path / "v.csv")

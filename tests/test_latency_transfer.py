@@ -11,8 +11,9 @@ from scipy.stats import spearmanr
 
 from conftest import run_cli
 from nas.errors import NasError
-from nas.latency import load_latency_model
-from nas.latency.transfer import TransferredLatencyModel, adapt, layer_features
+from nas.latency.load import load as load_latency
+from nas.latency.transfer.fit import adapt
+from nas.latency.transfer.model import TransferredLatencyModel, layer_features
 from nas.layers import plan
 from nas.space import load_space
 
@@ -23,8 +24,8 @@ FROM = [a for d in FBNET for a in ("--from", d)]
 
 def true_latency(arch, space) -> float:
     """A synthetic 'new device': 1.5 x edgegpu + 0.4 x pixel3 + 0.02 ms per kernel + 0.3 ms per network."""
-    e = load_latency_model("edgegpu").predict(arch, space).latency_ms
-    p = load_latency_model("pixel3").predict(arch, space).latency_ms
+    e = load_latency("edgegpu").predict(arch, space).latency_ms
+    p = load_latency("pixel3").predict(arch, space).latency_ms
     kernels = sum(layer_features(s)[2] for s in plan(arch, space))
     return 1.5 * e + 0.4 * p + 0.02 * kernels + 0.3
 
@@ -80,11 +81,11 @@ def test_file_is_plain_yaml_and_loads_by_path_and_by_name(adapted, space, monkey
     assert [s["device"] for s in doc["sources"]] == FBNET and len(doc["measurements"]) == 15
     arch = space.sample_many(1, seed=7)[0]
     expected = model.predict(arch, space).latency_ms
-    by_path = load_latency_model(str(path))
+    by_path = load_latency(str(path))
     assert isinstance(by_path, TransferredLatencyModel)
     assert by_path.predict(arch, space).latency_ms == pytest.approx(expected, rel=1e-12)
     monkeypatch.setenv("NAS_LATENCY_TABLES", str(d))
-    by_name = load_latency_model("synthetic")
+    by_name = load_latency("synthetic")
     assert by_name.predict(arch, space).latency_ms == pytest.approx(expected, rel=1e-12)
     by_name.check_covers(space)
 
@@ -141,10 +142,10 @@ def test_suggest_writes_a_csv_to_fill_in_deterministically(tmp_path, capsys, spa
 
 def test_suggest_spreads_over_the_features(space):
     """The suggested set covers the source-latency range of its pool better than a random set of its size."""
-    from nas.latency.suggest import suggest
+    from nas.latency.transfer.suggest import suggest
 
     pool = list(dict.fromkeys(space.sample_many(400, seed=0)))
-    edge = load_latency_model("edgegpu")
+    edge = load_latency("edgegpu")
 
     def spread(archs):
         v = [edge.predict(a, space).latency_ms for a in archs]
@@ -201,7 +202,7 @@ def test_changed_source_table_is_refused(adapted, tmp_path):
     doc["sources"][0]["content_hash"] = "0" * 16
     (tmp_path / "y.transfer.yaml").write_text(yaml.safe_dump(doc))
     with pytest.raises(NasError, match="changed since the transfer was fitted"):
-        load_latency_model(str(tmp_path / "y.transfer.yaml"))
+        load_latency(str(tmp_path / "y.transfer.yaml"))
 
 
 def test_transfer_to_a_measured_device(shared_data):
@@ -221,7 +222,7 @@ def test_transfer_to_a_measured_device(shared_data):
     rho = spearmanr(pred, true).statistic
     mape = float(np.mean(np.abs(np.array(pred) - true) / true))
     base = model.doc["quality"]["baseline"]
-    base_pred = base["factor"] * np.array([load_latency_model(base["source"][len("table:"):]).predict(
+    base_pred = base["factor"] * np.array([load_latency(base["source"][len("table:"):]).predict(
         space.parse(a), space).latency_ms for a in dev["arch_str"].iloc[rest]])
     assert rho > 0.88 and mape < 0.12
     assert rho > spearmanr(base_pred, true).statistic + 0.03

@@ -6,8 +6,8 @@ import torch
 
 from nas import list_spaces, load_space
 from nas.layers import count, plan
-from nas.model import build_layer, build_model
-from nas.onnx_export import export_onnx, ort_session, run_onnx
+from nas.nn.build import build_layer, build_model
+from nas.nn.onnx import export_onnx, ort_session, run_onnx
 
 from conftest import TEST_DATA
 

@@ -6,10 +6,10 @@ import pytest
 import torch
 from torch import nn
 
-import nas.model
+import nas.nn.build
 from nas.errors import NasError
 from nas.proxies import DEFAULT_PROXY, PROXIES, Scorer, available, rank, register_proxy
-from nas.proxies.base import Inputs, Probe, evaluate
+from nas.proxies.registry import Inputs, Probe, evaluate
 from nas.space import load_space
 
 from conftest import run_cli
@@ -51,7 +51,7 @@ def tiny(tmp_path_factory):
 @pytest.fixture
 def ones_model(monkeypatch):
     """Every network built is the tiny one with all conv/linear weights set to 1."""
-    real = nas.model.build_model
+    real = nas.nn.build.build_model
 
     def build(arch, space=None, *, seed=0):
         m = real(arch, space, seed=seed)
@@ -61,7 +61,7 @@ def ones_model(monkeypatch):
                     mod.weight.fill_(1.0)
         return m
 
-    monkeypatch.setattr(nas.model, "build_model", build)
+    monkeypatch.setattr(nas.nn.build, "build_model", build)
 
 
 def probe_for(space, text, batch=None, *, batch_size=None, data="digits", seed=0):
@@ -100,7 +100,7 @@ def test_naswot_by_hand(tiny, ones_model):
 
 
 def _independent_grads(tiny, text, x, y):
-    m = nas.model.build_model(tiny.parse(text), tiny, seed=0).train()
+    m = nas.nn.build.build_model(tiny.parse(text), tiny, seed=0).train()
     halves = []
     for xs, ys in ((x[:2], y[:2]), (x[2:], y[2:])):
         m.zero_grad()
@@ -149,7 +149,7 @@ def test_meco_is_zero_for_rank_one_features_and_matches_formula(tiny):
 def test_zen_matches_its_formula(tiny):
     p = probe_for(tiny, FLOAT, data="noise", batch_size=4)
     x, _ = p.noise(8)
-    m = nas.model.build_model(tiny.parse(FLOAT), tiny, seed=0).train()
+    m = nas.nn.build.build_model(tiny.parse(FLOAT), tiny, seed=0).train()
     g = torch.Generator().manual_seed(0)  # Zen-NAS init: conv/linear weights N(0, 1) in module order
     with torch.no_grad():
         for mod in m.modules():
@@ -172,7 +172,7 @@ def test_zen_ignores_the_networks_own_init(tiny, monkeypatch):
     """Zen re-draws every weight from N(0, 1): scaling the built weights changes nothing (the fan-out init's
     scale leaking into the BN term was what made zen anti-correlated with accuracy)."""
     before = evaluate(PROXIES["zen"], probe_for(tiny, FLOAT, data="noise", batch_size=4))
-    real = nas.model.build_model
+    real = nas.nn.build.build_model
 
     def build(arch, space=None, *, seed=0):
         m = real(arch, space, seed=seed)
@@ -182,7 +182,7 @@ def test_zen_ignores_the_networks_own_init(tiny, monkeypatch):
                     mod.weight.mul_(10.0)
         return m
 
-    monkeypatch.setattr(nas.model, "build_model", build)
+    monkeypatch.setattr(nas.nn.build, "build_model", build)
     after = evaluate(PROXIES["zen"], probe_for(tiny, FLOAT, data="noise", batch_size=4))
     assert after == pytest.approx(before, rel=1e-9)
 
@@ -232,7 +232,7 @@ def test_cache_and_single_architecture_ensemble(tiny):
 # NaN: reported as such, ranked last, never raised
 # --------------------------------------------------------------------------------------------------------
 def test_degenerate_network_scores_nan_and_ranks_last(tiny, monkeypatch):
-    real = nas.model.build_model
+    real = nas.nn.build.build_model
 
     def dead(arch, space=None, *, seed=0):  # every weight zero: no signal, singular kernels
         m = real(arch, space, seed=seed)
@@ -242,7 +242,7 @@ def test_degenerate_network_scores_nan_and_ranks_last(tiny, monkeypatch):
                     p.zero_()
         return m
 
-    monkeypatch.setattr(nas.model, "build_model", dead)
+    monkeypatch.setattr(nas.nn.build, "build_model", dead)
     # (zen is not here: it re-draws every weight from N(0, 1), so zeroed built weights do not reach it)
     df = Scorer(tiny, ["synflow", "naswot"], data="digits").score_many(
         ["ir_e1_hswish_w32_a32", FLOAT], progress=False)
@@ -288,7 +288,7 @@ def test_quantized_twin_in_a_real_space():
     base = space.sample_many(1, seed=3)[0]
     from dataclasses import replace
 
-    from nas.arch import Stage
+    from nas.space.arch import Stage
 
     def with_bits(w, a):
         return replace(base, stages=tuple(Stage(st.width, tuple(replace(b, wbits=w, abits=a) for b in st.blocks))

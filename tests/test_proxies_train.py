@@ -4,10 +4,10 @@ import math
 import pytest
 
 from nas.errors import NasError
-from nas.model import build_model
+from nas.nn.build import build_model
 from nas.proxies import Scorer
 from nas.space import load_space
-from nas.train import evaluate, split_indices, train
+from nas.data.train import evaluate, split_indices, train
 
 
 TINY = """\

@@ -1,8 +1,8 @@
 """Fake quantization: hand-computed rounding, STE gradient, and what it does to a built network."""
 import torch
 
-from nas import quant
-from nas.model import build_model
+from nas.nn import fakequant as quant
+from nas.nn.build import build_model
 from nas.space import load_space
 
 

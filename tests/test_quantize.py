@@ -1,4 +1,4 @@
-"""nas.quantize: per-layer bit-widths -> the right integer initializers, fused int8 convs, outputs close to float."""
+"""nas.nn.quantize: per-layer bit-widths -> the right integer initializers, fused int8 convs, outputs close to float."""
 from __future__ import annotations
 
 import re
@@ -9,11 +9,11 @@ import pytest
 import torch
 from onnx import TensorProto
 
-from nas import quantize as Q
+from nas.nn import quantize as Q
 from nas.errors import NasError
 from nas.layers import LayerSpec, plan
-from nas.model import build_layer, build_model
-from nas.onnx_export import export_onnx, ort_session, run_onnx
+from nas.nn.build import build_layer, build_model
+from nas.nn.onnx import export_onnx, ort_session, run_onnx
 from nas.space import load_space
 
 SPACE = "mobilenet-c10"

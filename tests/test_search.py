@@ -13,8 +13,9 @@ import pytest
 from optuna.trial import TrialState
 
 from nas import NasError
-from nas.pareto import pareto_mask, write_report
-from nas.search import SearchConfig, search
+from nas.search.front import pareto_mask
+from nas.search.report import write_report
+from nas.search.run import SearchConfig, search
 
 from conftest import ROOT, run_cli
 
@@ -27,7 +28,7 @@ def _cfg(tmp_path, **kw):
 
 
 def _trials(storage, study="t"):
-    from nas.storage import open_storage
+    from nas.search.storage import open_storage
 
     return optuna.load_study(study_name=study, storage=open_storage(storage, heartbeat=False)).get_trials()
 
@@ -40,7 +41,7 @@ def test_pareto_mask():
 
 def test_search_stores_everything_and_respects_budget(tmp_path):
     cfg = _cfg(tmp_path, latency_budget_ms=30.0, devices=["raspi4", "pixel3"])
-    summary = search(cfg, progress=False)
+    summary = search(cfg)
     assert summary.trials >= 30 and summary.feasible > 0
     trials = [t for t in _trials(cfg.storage) if t.state == TrialState.COMPLETE]
     t = trials[0]
@@ -71,10 +72,10 @@ def test_search_stores_everything_and_respects_budget(tmp_path):
 
 def test_rerunning_resumes_instead_of_restarting(tmp_path):
     cfg = _cfg(tmp_path, trials=12)
-    search(cfg, progress=False)
+    search(cfg)
     first = {t.number: t.user_attrs["arch"] for t in _trials(cfg.storage)}
     cfg.trials = 20
-    search(cfg, progress=False)
+    search(cfg)
     after = {t.number: t.user_attrs.get("arch") for t in _trials(cfg.storage)}
     assert len([1 for t in _trials(cfg.storage) if t.state == TrialState.COMPLETE]) >= 20
     assert all(after[n] == a for n, a in first.items())  # earlier trials kept as they were
@@ -82,22 +83,22 @@ def test_rerunning_resumes_instead_of_restarting(tmp_path):
 
 def test_changed_options_refuse_to_mix_into_a_study(tmp_path):
     cfg = _cfg(tmp_path, trials=3)
-    search(cfg, progress=False)
+    search(cfg)
     with pytest.raises(NasError, match="created with latency_budget_ms=None"):
-        search(_cfg(tmp_path, trials=3, latency_budget_ms=10.0), progress=False)
+        search(_cfg(tmp_path, trials=3, latency_budget_ms=10.0))
 
 
 def test_impossible_budget_reports_smallest_latency(tmp_path):
     with pytest.raises(NasError, match=r"no architecture met the budget in \d+ trials \(smallest latency seen: raspi4 \d+\.\d+ ms"):
-        search(_cfg(tmp_path, trials=25, latency_budget_ms=0.5), progress=False)
+        search(_cfg(tmp_path, trials=25, latency_budget_ms=0.5))
 
 
 def test_identical_architectures_are_scored_once(tmp_path):
     cfg = _cfg(tmp_path)
-    from nas.search import Evaluator
+    from nas.search.run import search_from_config
     from nas.space import load_space
 
-    ev = Evaluator(cfg.resolved(), load_space("fbnet-c100"))
+    ev = search_from_config(cfg).evaluator
     arch = load_space("fbnet-c100").sample_many(1, seed=0)[0]
     first = ev.evaluate(arch)
     calls = []
@@ -123,7 +124,7 @@ def test_bad_search_input_is_one_line(tmp_path, capsys, argv, message):
 
 def test_pareto_unknown_study(tmp_path, capsys):
     cfg = _cfg(tmp_path, trials=2)
-    search(cfg, progress=False)
+    search(cfg)
     rc, _, err = run_cli(capsys, "pareto", "--storage", cfg.storage, "--study", "other", "-o", tmp_path / "o")
     assert rc == 2 and "no study 'other'" in err and "studies: t" in err
 
@@ -234,7 +235,7 @@ def test_trial_killed_before_its_first_heartbeat_is_failed_and_retried(tmp_path,
     time is older than the grace period; Optuna's own RDB heartbeat never fails such a trial."""
     import optuna
 
-    from nas import storage as st
+    from nas.search import storage as st
 
     url = f"sqlite:///{tmp_path}/s.db" if backend == "sqlite" else f"journal:///{tmp_path}/s.journal"
     study = optuna.create_study(storage=st.open_storage(url), study_name="t")

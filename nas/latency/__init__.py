@@ -1,11 +1,15 @@
-"""Latency tables: schema and IO (table), published-table importers, prediction (model), the explicit
-estimator (estimate), the onnxruntime profiler (profile) and end-to-end validation + calibration (validate).
+"""Latency tables and models: schema + IO (``table``), signatures a space needs (``signatures``), prediction
+with a per-layer breakdown (``predict``), calibration, the explicit estimator, published-table importers,
+metrics, transfer to new devices (``transfer/``) and measurement on this machine (``measure/``).
 
-Only ``profile`` and ``validate`` import torch / onnxruntime, and only inside their functions.
+    import nas.latency
+    model = nas.latency.load("raspi4")                 # or a table path, or a .transfer.yaml
+    model.predict(arch, space).latency_ms
 """
-from nas.latency.model import (Calibration, LatencyModel, LatencyPrediction, LayerLatency, TableLatencyModel,
-                               load_latency_model)
+from nas.latency.calibration import Calibration
+from nas.latency.load import load
+from nas.latency.predict import LatencyModel, LatencyPrediction, LayerLatency, TableLatencyModel
 from nas.latency.table import SCHEMA_VERSION, LatencyTable, list_devices, read_table
 
-__all__ = ["Calibration", "LatencyModel", "LatencyPrediction", "LayerLatency", "TableLatencyModel",
-           "load_latency_model", "SCHEMA_VERSION", "LatencyTable", "list_devices", "read_table"]
+__all__ = ["Calibration", "LatencyModel", "LatencyPrediction", "LayerLatency", "TableLatencyModel", "load",
+           "SCHEMA_VERSION", "LatencyTable", "list_devices", "read_table"]

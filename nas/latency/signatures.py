@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Iterable
 
-from nas.arch import Architecture
+from nas.space.arch import Architecture
 from nas.errors import NasError
 from nas.layers import LayerSpec, block_spec, fixed_layer_spec, plan
 from nas.space import SearchSpace

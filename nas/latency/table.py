@@ -16,7 +16,7 @@ Metadata ``<name>.meta.yaml``: ``schema_version``, ``device``, ``description``, 
 ``runtime_version``, ``threads``, ``batch``, ``dtype``, ``date``, ``protocol``, ``spread``, ``spaces`` and
 ``provenance`` (``source``, ``commit``, ``license``); optionally ``calibration`` (written by
 ``nas lut validate --calibrate``), ``reference_ms`` (tables written by ``nas lut profile``: the reference
-kernel's time that turns paired ratios into milliseconds, see :mod:`nas.latency.profile`) and free-form extras.
+kernel's time that turns paired ratios into milliseconds, see :mod:`nas.latency.measure.profile`) and free-form extras.
 No pickles anywhere.
 """
 from __future__ import annotations
@@ -195,7 +195,7 @@ def resolve(device_or_path: str | Path) -> Path:
         return p
     devices = list_devices()
     if text not in devices:
-        from nas.space import _suggest
+        from nas.errors import did_you_mean as _suggest
 
         names = list(devices) + list(list_transferred())
         raise NasError(f"unknown device '{text}'{_suggest(text, names)}", where="--device",

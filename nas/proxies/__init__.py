@@ -6,12 +6,12 @@
     scorer.score_many(archs)            # DataFrame: arch + one column per proxy
 
 Every proxy is higher-is-better; a degenerate network scores NaN, which ``rank`` puts last. Architectures
-with 4/8/16-bit weights or 8/16-bit activations are scored on a fake-quantized copy (``nas.quant``).
+with 4/8/16-bit weights or 8/16-bit activations are scored on a fake-quantized copy (``nas.nn.fakequant``).
 ``train:E`` (E epochs of real CPU training, validation accuracy) is accepted by the Scorer beside them.
 """
 from __future__ import annotations
 
-from nas.proxies.base import PROXIES, Probe, Proxy, get_proxy, register_proxy
+from nas.proxies.registry import PROXIES, Probe, Proxy, get_proxy, register_proxy
 from nas.proxies import zero_cost as _zero_cost  # noqa: F401  (registers the proxies)
 from nas.proxies import ensemble as _ensemble  # noqa: F401
 from nas.proxies.ensemble import ENSEMBLE_COMPONENTS

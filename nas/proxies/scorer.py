@@ -6,7 +6,7 @@ import re
 import time
 
 from nas.errors import NasError
-from nas.proxies.base import Inputs, Probe, evaluate, finite_or_nan, get_proxy
+from nas.proxies.registry import Inputs, Probe, evaluate, finite_or_nan, get_proxy
 
 REFERENCE_SIZE = 32  # architectures in the ensemble's reference sample
 REFERENCE_SEED = 0  # they are space.sample_many(REFERENCE_SIZE, seed=REFERENCE_SEED), whatever the user seed
@@ -63,7 +63,7 @@ class Scorer:
 
     # --- one architecture ------------------------------------------------------------------------------
     def _arch(self, arch):
-        from nas.arch import Architecture
+        from nas.space.arch import Architecture
 
         if isinstance(arch, Architecture):
             self.space.validate(arch)
@@ -92,8 +92,8 @@ class Scorer:
                      reference=self.reference)
 
     def _train(self, arch, epochs: int) -> float:
-        from nas.model import build_model
-        from nas.train import train
+        from nas.nn.build import build_model
+        from nas.data.train import train
 
         model = build_model(arch, self.space, seed=self.seed)
         opts = {"data": self.data, "seed": self.seed, **self.train_options}

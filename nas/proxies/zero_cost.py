@@ -1,7 +1,7 @@
 """The training-free proxies. Each docstring says what it computes, the input, batch size and BN mode.
 
 All are evaluated at initialisation (weights as ``build_model`` makes them under the seed) and on the
-fake-quantized network when the architecture asks for fewer than 32 bits (see ``nas.quant``). Higher is
+fake-quantized network when the architecture asks for fewer than 32 bits (see ``nas.nn.fakequant``). Higher is
 better for every one of them.
 """
 from __future__ import annotations
@@ -12,7 +12,7 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
-from nas.proxies.base import register_proxy
+from nas.proxies.registry import register_proxy
 
 ACT_TYPES = (nn.ReLU, nn.ReLU6, nn.Hardswish, nn.SiLU)
 

@@ -4,21 +4,21 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from nas.cli.common import print_table
 from nas.errors import NasError
 
 
 def _model(args: argparse.Namespace, *, calibrated: bool = True):
-    from nas.latency import load_latency_model
+    from nas.latency.load import load as load_latency
 
     source = args.table or args.device
     if not source:
         raise NasError("give --device NAME or --table PATH.csv", where=f"nas lut {args.sub}",
                        fix="`nas lut list` shows the devices")
-    return load_latency_model(source, dtype=args.dtype, calibrated=calibrated)
+    return load_latency(source, dtype=args.dtype, calibrated=calibrated)
 
 
 def cmd_list(args: argparse.Namespace) -> None:
-    from nas.cli import _print_table
     from nas.latency.table import list_devices, read_table
 
     rows = []
@@ -31,7 +31,7 @@ def cmd_list(args: argparse.Namespace) -> None:
         cal = ",".join(sorted((t.meta.get("calibration") or {}).keys())) or "-"
         rows.append((name, ",".join(t.meta["spaces"]), str(len(t.entries)), str(t.meta["dtype"]), cal,
                      str(t.meta["description"])[:60]))
-    _print_table(("device", "spaces", "rows", "dtype", "calibrated", "description"), rows)
+    print_table(("device", "spaces", "rows", "dtype", "calibrated", "description"), rows)
 
 
 def cmd_show(args: argparse.Namespace) -> None:
@@ -43,7 +43,7 @@ def cmd_show(args: argparse.Namespace) -> None:
     print(f"{t.device}  ({t.csv_path})  content hash {t.content_hash()}")
     print(yaml.safe_dump(t.meta, sort_keys=False, allow_unicode=True).rstrip())
     if args.space:
-        from nas.latency.model import TableLatencyModel
+        from nas.latency.predict import TableLatencyModel
         from nas.space import load_space
 
         model = TableLatencyModel(t, dtype=args.dtype)
@@ -59,15 +59,14 @@ def cmd_show(args: argparse.Namespace) -> None:
 
 
 def cmd_predict(args: argparse.Namespace) -> None:
-    from nas.arch_csv import parse_arch_row, read_arch_csv
-    from nas.cli import _print_table
+    from nas.space.csv import parse_arch_row, read_arch_csv
     from nas.space import load_space
 
     model = _model(args, calibrated=not args.no_calibration)
     space = load_space(args.space)
     if args.arch:
         pred = model.predict(space.parse(args.arch), space, allow_estimate=args.allow_estimate)
-        _print_table(("layer", "signature", "ms", "estimated"),
+        print_table(("layer", "signature", "ms", "estimated"),
                      [(r.name, r.key, f"{r.ms:.4f}", "yes" if r.estimated else "") for r in pred.rows])
         extra = f", energy {pred.energy_mJ:.4f} mJ" if pred.energy_mJ is not None else ""
         flags = (" (calibrated; table sum %.4f ms)" % pred.raw_ms if pred.calibrated else "") + \
@@ -101,7 +100,7 @@ def cmd_predict(args: argparse.Namespace) -> None:
 
 
 def cmd_profile(args: argparse.Namespace) -> None:
-    from nas.latency.profile import ProfileConfig, profile_space
+    from nas.latency.measure.profile import ProfileConfig, profile_space
 
     if bool(args.archs) == bool(args.all):
         raise NasError("give exactly one of --archs IN.csv or --all", where="nas lut profile",
@@ -115,7 +114,7 @@ def cmd_profile(args: argparse.Namespace) -> None:
 
 
 def cmd_validate(args: argparse.Namespace) -> None:
-    from nas.latency.validate import validate
+    from nas.latency.measure.validate import validate
 
     source = args.table or args.device
     if not source:
@@ -126,7 +125,7 @@ def cmd_validate(args: argparse.Namespace) -> None:
 
 
 def cmd_adapt(args: argparse.Namespace) -> None:
-    from nas.latency.transfer import adapt, quality_summary
+    from nas.latency.transfer.fit import adapt, quality_summary
 
     model = adapt(args.space, args.measured, args.device_name, sources=args.sources or None, dtype=args.dtype,
                   threads=args.threads)
@@ -138,7 +137,7 @@ def cmd_adapt(args: argparse.Namespace) -> None:
 def cmd_suggest(args: argparse.Namespace) -> None:
     import pandas as pd
 
-    from nas.latency.suggest import suggest
+    from nas.latency.transfer.suggest import suggest
     from nas.space import load_space
 
     space = load_space(args.space)

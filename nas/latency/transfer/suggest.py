@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from nas.arch import Architecture
+from nas.space.arch import Architecture
 from nas.errors import NasError
-from nas.latency.transfer import MIN_K, Features, default_sources, load_sources
+from nas.latency.transfer.fit import MIN_K, Features, default_sources, load_sources
 from nas.space import SearchSpace
 
 

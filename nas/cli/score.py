@@ -8,7 +8,7 @@ from nas.errors import NasError
 
 
 def cmd_score(args: argparse.Namespace) -> None:
-    from nas.arch_csv import read_arch_csv
+    from nas.space.csv import read_arch_csv
     from nas.space import load_space
 
     if args.list:

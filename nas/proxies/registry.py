@@ -68,7 +68,7 @@ class Inputs:
     """Inputs shared by every architecture under one (data, seed): the same batch for everyone."""
 
     def __init__(self, space, data: str, seed: int):
-        from nas import data as datamod
+        from nas.data import datasets as datamod
 
         self.space = space
         self.data_name = datamod.check_name(data)
@@ -78,7 +78,7 @@ class Inputs:
         self._cache: dict = {}
 
     def _source(self, kind: str):
-        from nas import data as datamod
+        from nas.data import datasets as datamod
 
         if kind == "noise":
             if self._noise is None:
@@ -124,8 +124,8 @@ class Probe:
         """
         import torch
 
-        from nas import quant
-        from nas.model import build_model
+        from nas.nn import fakequant as quant
+        from nas.nn.build import build_model
 
         if self._base is None and not self._handed_out:
             self._handed_out = True

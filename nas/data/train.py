@@ -1,6 +1,6 @@
 """A real (CPU) training loop: the ``train:E`` proxy, and what ``nas export`` reuses to train a chosen network.
 
-    from nas.train import train, evaluate
+    from nas.data.train import train, evaluate
     result = train(model, epochs=3, data="fashion-mnist", n_train=5000, seed=0)
     result["accuracy"]        # validation accuracy in [0, 1]
 
@@ -21,7 +21,7 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
-from nas import data as datamod
+from nas.data import datasets as datamod
 from nas.errors import NasError
 
 

@@ -2,9 +2,9 @@
 
 For each target (an architecture given directly, the top-k of a study's Pareto front, or one trial):
 
-1. build it (``nas.model``) and train it ``epochs`` on the data with ``nas.train`` (E=0: untrained);
-2. export fp32 ONNX (``nas.onnx_export``, one file, opset 21) and check onnxruntime against PyTorch;
-3. quantize it at the architecture's per-layer bit-widths with :mod:`nas.quantize`, calibrated on
+1. build it (``nas.nn.build``) and train it ``epochs`` on the data with ``nas.data.train`` (E=0: untrained);
+2. export fp32 ONNX (``nas.nn.onnx``, one file, opset 21) and check onnxruntime against PyTorch;
+3. quantize it at the architecture's per-layer bit-widths with :mod:`nas.nn.quantize`, calibrated on
    ``calib_samples`` images of the training split;
 4. evaluate fp32 (PyTorch) and quantized (onnxruntime) accuracy on the same test images; time both files end to
    end with the profiler's protocol (``nas.latency.validate.measure_onnx``: interleaved, batch 1, overhead
@@ -17,20 +17,20 @@ the others go on. :func:`export` returns the rows; the CLI exits non-zero when a
 from __future__ import annotations
 
 import datetime as _dt
-import hashlib
 import json
 import time
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from nas.errors import NasError
+from nas.deploy.card import CARD_NAME, FP32_NAME, QUANT_NAME, SUMMARY_NAME, _bit_histogram, summary_row
+from nas.deploy.targets import Target, _plain, _trial_attrs
 
 CARD_VERSION = 1
-FP32_NAME, QUANT_NAME, CARD_NAME, SUMMARY_NAME = "model.onnx", "model.quant.onnx", "card.json", "summary.csv"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -38,7 +38,7 @@ class ExportConfig:
     epochs: int = 0
     data: str = "fashion-mnist"
     calib_samples: int = 128
-    n_train: int | None = 5000  # training examples per epoch (None: the whole split), as nas.train
+    n_train: int | None = 5000  # training examples per epoch (None: the whole split), as nas.data.train
     bn_samples: int = 512  # after training: BatchNorm statistics recomputed on this many training images (0: off)
     test_samples: int | None = None  # test images for accuracy (None: the whole test split)
     seed: int = 0
@@ -50,82 +50,9 @@ class ExportConfig:
     progress: bool = True
 
 
-@dataclass
-class Target:
-    """One model to export: its architecture, where it came from and which latency tables predict it."""
-
-    name: str
-    space: str
-    arch: str  # canonical text
-    devices: list[str] = field(default_factory=list)
-    latency_dtype: str = "arch"
-    provenance: dict[str, Any] = field(default_factory=dict)
-
-
 # --------------------------------------------------------------------------------------------------------
 # choosing targets
 # --------------------------------------------------------------------------------------------------------
-def target_from_arch(space_name: str, arch_text: str, devices: list[str] | None = None) -> Target:
-    from nas.space import load_space
-
-    space = load_space(space_name)
-    try:
-        arch = space.parse(arch_text)
-    except NasError as exc:
-        raise NasError(f"not an architecture of space '{space.name}': {exc.problem}", where="--arch",
-                       fix=exc.fix or f"sample valid ones with `nas arch sample --space {space.name}`") from None
-    text = space.format(arch)
-    name = "arch-" + hashlib.sha1(text.encode()).hexdigest()[:10]
-    return Target(name=name, space=space.name, arch=text, devices=list(devices or []),
-                  provenance={"source": "--arch"})
-
-
-def targets_from_study(storage: str, study_name: str, *, top_k: int | None = None,
-                       trial: int | None = None) -> list[Target]:
-    """The first ``top_k`` members of the Pareto front (sorted by latency), or one trial (any finished one)."""
-    from nas.pareto import front, load_trials
-
-    _, cfg, df = load_trials(storage, study_name)
-    common = dict(space=cfg["space"], devices=list(cfg.get("devices", [])),
-                  latency_dtype=cfg.get("latency_dtype") or "arch")
-    if trial is not None:
-        rows = df[df["trial"] == trial] if not df.empty else df
-        if rows.empty:
-            have = f"{len(df)} finished trials, numbers {df['trial'].min()}..{df['trial'].max()}" if len(df) else "none"
-            raise NasError(f"no finished trial {trial} in study '{study_name}' ({have})", where=f"--trial {trial}",
-                           fix="pick a trial from `nas pareto` output (pareto.csv / trials.csv)")
-        chosen = rows
-    else:
-        if top_k is None or top_k < 1:
-            raise NasError(f"--top-k must be at least 1, got {top_k}", where="--top-k")
-        best = front(df, cfg)[0] if not df.empty else df
-        if best.empty:
-            raise NasError(f"study '{study_name}' has an empty Pareto front ({len(df)} finished trials, none "
-                           "feasible)", where=f"--study {study_name}",
-                           fix="run more trials or relax the budgets, or export one with --trial N")
-        chosen = best.head(top_k)
-    return [Target(name=f"trial{int(r['trial'])}", arch=str(r["arch"]), **common,
-                   provenance={"source": "study", "storage": storage, "study": study_name, "trial": int(r["trial"]),
-                               "metrics": {k: _plain(v) for k, v in r.items() if k not in ("trial", "arch")}})
-            for _, r in chosen.iterrows()]
-
-
-def _trial_attrs(storage: str, study_name: str, number: int) -> dict:
-    """The stored user attributes of a trial (its provenance), for the card."""
-    import optuna
-
-    from nas.storage import open_storage
-
-    study = optuna.load_study(study_name=study_name, storage=open_storage(storage, heartbeat=False))
-    t = study.trials[number] if number < len(study.trials) and study.trials[number].number == number else \
-        next(t for t in study.trials if t.number == number)
-    return {k: v for k, v in t.user_attrs.items() if k in ("provenance", "metrics")}
-
-
-def _plain(v):
-    if isinstance(v, (np.generic,)):
-        return v.item()
-    return v
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -134,7 +61,7 @@ def _plain(v):
 def _ort_accuracy(session, data, idx: np.ndarray, desc: str, progress: bool) -> float:
     from tqdm import tqdm
 
-    from nas.onnx_export import run_onnx
+    from nas.nn.onnx import run_onnx
 
     correct = 0
     for start in tqdm(range(0, len(idx), 256), desc=desc, unit="batch", disable=not progress, leave=False):
@@ -146,14 +73,14 @@ def _ort_accuracy(session, data, idx: np.ndarray, desc: str, progress: bool) -> 
 
 
 def _predict(target: Target, arch, space, dtype: str) -> dict:
-    from nas.latency import load_latency_model
+    from nas.latency.load import load as load_latency
 
     out = {}
     for device in target.devices:
         entry = {}
         for key, d in (("quantized_ms", dtype), ("fp32_ms", "fp32")):
             try:
-                entry[key] = float(load_latency_model(device, dtype=d).predict(arch, space).latency_ms)
+                entry[key] = float(load_latency(device, dtype=d).predict(arch, space).latency_ms)
             except NasError as exc:
                 entry[key] = None
                 entry[key.replace("_ms", "_error")] = str(exc)
@@ -182,16 +109,16 @@ def export_one(target: Target, out_dir: Path, cfg: ExportConfig) -> dict:
     """Export one target into ``out_dir/target.name``; returns its card (also written as card.json)."""
     import torch
 
-    from nas import data as datamod
-    from nas import quantize as Q
-    from nas.latency.profile import runtime_info
+    from nas.data import datasets as datamod
+    from nas.nn import quantize as Q
+    from nas.latency.measure.profile import runtime_info
     from nas.latency.signatures import check_dtype, deploy
-    from nas.latency.validate import measure_onnx
+    from nas.latency.measure.validate import measure_onnx
     from nas.layers import plan
-    from nas.model import build_model
-    from nas.onnx_export import export_onnx, ort_session, run_onnx
+    from nas.nn.build import build_model
+    from nas.nn.onnx import export_onnx, ort_session, run_onnx
     from nas.space import load_space
-    from nas.train import evaluate, train
+    from nas.data.train import evaluate, train
 
     check_dtype(cfg.dtype)
     space = load_space(target.space)
@@ -323,14 +250,6 @@ def recalibrate_bn(model, data, n: int, *, seed: int = 0, batch: int = 128) -> N
     model.eval()
 
 
-def _bit_histogram(specs) -> dict[str, int]:
-    from collections import Counter
-
-    from nas.quantize import Bits
-
-    return dict(Counter(Bits(s.wbits, s.abits).label for s in specs if s.weight_params()))
-
-
 def _progress(items, desc: str, progress: bool):
     from tqdm import tqdm
 
@@ -340,19 +259,6 @@ def _progress(items, desc: str, progress: bool):
 # --------------------------------------------------------------------------------------------------------
 # many models
 # --------------------------------------------------------------------------------------------------------
-def summary_row(target: Target, card: dict | None, error: str | None) -> dict:
-    row: dict[str, Any] = {"name": target.name, "status": "error" if error else "ok", "error": error or "",
-                           "trial": target.provenance.get("trial", ""), "arch": target.arch}
-    if card:
-        row.update(params=card["params"], macs=card["macs"], fp32_bytes=card["files"][FP32_NAME],
-                   quant_bytes=card["files"][QUANT_NAME], size_ratio=card["files"]["size_ratio"],
-                   fp32_acc=card["accuracy"]["fp32"], quant_acc=card["accuracy"]["quantized"],
-                   drop_points=card["accuracy"]["drop_points"], fp32_ms=card["latency"]["measured_ms"]["fp32"],
-                   quant_ms=card["latency"]["measured_ms"]["quantized"], speedup=card["latency"]["speedup"])
-        for device, p in card["latency"]["predicted_ms"].items():
-            row[f"predicted_quant_ms.{device}"] = p.get("quantized_ms")
-            row[f"predicted_fp32_ms.{device}"] = p.get("fp32_ms")
-    return row
 
 
 def export(targets: list[Target], out_dir: str | Path, cfg: ExportConfig = ExportConfig()) -> list[dict]:
@@ -360,7 +266,7 @@ def export(targets: list[Target], out_dir: str | Path, cfg: ExportConfig = Expor
     import pandas as pd
     from tqdm import tqdm
 
-    from nas import data as datamod
+    from nas.data import datasets as datamod
 
     from nas.latency.signatures import check_dtype
 

@@ -14,6 +14,13 @@ from typing import Any
 from nas.errors import NasError
 
 BLOCK_FIELDS = ("op", "kernel", "expand", "groups", "se", "act", "wbits", "abits")
+OPS = ("ir", "skip")
+ACTIVATIONS = ("relu", "relu6", "hswish", "silu")
+LAYER_ACTIVATIONS = ACTIVATIONS + ("none",)
+STRIDES = (1, 2)
+BLOCK_DEFAULTS = {"op": "ir", "groups": 1, "se": False, "act": "relu", "wbits": 32, "abits": 32}
+# fields that apply to an ``ir`` block; a ``skip`` block has none of them
+IR_FIELDS = ("kernel", "expand", "groups", "se", "act", "wbits", "abits")
 
 
 def normalize_number(value: Any) -> Any:
@@ -70,16 +77,6 @@ class Architecture:
     @property
     def blocks(self) -> tuple[Block, ...]:
         return tuple(b for s in self.stages for b in s.blocks)
-
-    @property
-    def canonical(self) -> str:
-        """The space's canonical text form (loads the space by name)."""
-        from nas.space import load_space
-
-        return load_space(self.space).format(self)
-
-    def __str__(self) -> str:
-        return self.canonical
 
     # --- JSON form -------------------------------------------------------------------------------------
     def to_dict(self) -> dict:

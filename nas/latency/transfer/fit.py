@@ -33,22 +33,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import yaml
 
-from nas.arch import Architecture
+from nas.space.arch import Architecture
 from nas.errors import NasError
-from nas.latency.model import LatencyModel, LatencyPrediction, LayerLatency, TableLatencyModel, computes
-from nas.latency.signatures import check_dtype, deploy_signature
+from nas.latency.predict import TableLatencyModel
+from nas.latency.signatures import check_dtype
 from nas.latency.table import read_table
-from nas.layers import LayerSpec, plan
 from nas.space import SearchSpace
+from nas.latency.metrics import loo_predictions, plain_metrics
+from nas.latency.transfer.model import KIND, NETWORK_FEATURE, SCHEMA_VERSION, Features, TransferredLatencyModel
 
-KIND = "transferred"
-SCHEMA_VERSION = 1
-TRANSFER_SUFFIX = ".transfer.yaml"
 MIN_K = 3
-LAYER_FEATURES = ("macs_M", "params_M", "kernels", "activations_M", "layers")
-NETWORK_FEATURE = "network_ms"
 MODEL_TEXT = ("latency_ms = network_ms + sum over layers of sum_f coef_f * feature_f(layer); features: each source "
               "table's layer latency (table:<device>), macs_M, params_M, kernels, activations_M, layers; "
               "non-negative least squares on relative error")
@@ -66,57 +61,6 @@ FEATURE_DOC = {
 # --------------------------------------------------------------------------------------------------------
 # features
 # --------------------------------------------------------------------------------------------------------
-def layer_features(spec: LayerSpec) -> tuple[float, ...]:
-    """The table-free per-layer features, in :data:`LAYER_FEATURES` order."""
-    if not computes(spec):
-        return (0.0,) * len(LAYER_FEATURES)
-    parts = spec._parts()
-    ho, wo = spec.out_hw
-    if spec.op == "ir":
-        act = spec.h * spec.w * spec.cin + (spec.h * spec.w * spec.mid if spec.expand_conv else 0) \
-            + ho * wo * spec.mid + ho * wo * spec.cout
-    else:
-        act = spec.h * spec.w * spec.cin + ho * wo * spec.cout
-    kernels = len(parts) + (spec.op == "pool") + bool(spec.residual)
-    return (sum(m for _, _, m in parts) / 1e6, spec.params() / 1e6, float(kernels), act / 1e6, 1.0)
-
-
-class Features:
-    """Per-layer feature rows of architectures from source tables (cached per layer signature)."""
-
-    def __init__(self, sources: list[TableLatencyModel], space: SearchSpace):
-        if not sources:
-            raise NasError(f"no source table covers space {space.name}", where="--from",
-                           fix="give --from DEVICE for tables that cover it (`nas lut list`)")
-        self.sources = sources
-        self.space = space
-        self.names = [f"table:{s.device}" for s in sources] + list(LAYER_FEATURES)
-        self._cache: dict[tuple, np.ndarray] = {}
-
-    def layers(self, arch: Architecture) -> tuple[list[LayerSpec], np.ndarray]:
-        specs = plan(arch, self.space)
-        rows = []
-        for spec in specs:
-            key = (arch.resolution, spec.signature)
-            row = self._cache.get(key)
-            if row is None:
-                row = np.array([self._table_ms(src, spec, arch) for src in self.sources] + list(layer_features(spec)))
-                self._cache[key] = row
-            rows.append(row)
-        return specs, np.vstack(rows)
-
-    def _table_ms(self, src: TableLatencyModel, spec: LayerSpec, arch: Architecture) -> float:
-        entry = src.table.lookup(deploy_signature(spec.signature, src.dtype), arch.resolution)
-        if entry is None:
-            raise src._missing_error([spec], self.space, arch)
-        return entry.latency_ms
-
-    def network(self, arch: Architecture) -> np.ndarray:
-        """Whole-network features: the layer features summed, then 1 for the network constant."""
-        return np.append(self.layers(arch)[1].sum(axis=0), 1.0)
-
-    def matrix(self, archs) -> np.ndarray:
-        return np.vstack([self.network(a) for a in archs])
 
 
 def default_sources(space: SearchSpace, dtype: str | None = None) -> list[str]:
@@ -170,21 +114,6 @@ def fit_scaled(F: np.ndarray, y: np.ndarray, col: int) -> np.ndarray:
     return coef
 
 
-def loo_predictions(fit, F: np.ndarray, y: np.ndarray) -> np.ndarray:
-    out = np.empty_like(y)
-    for i in range(len(y)):
-        keep = np.arange(len(y)) != i
-        out[i] = F[i] @ fit(F[keep], y[keep])
-    return out
-
-
-def metrics(pred, measured) -> dict:
-    from nas.latency.validate import metrics as _metrics
-
-    m = _metrics(pred, measured)
-    return {k: (None if isinstance(v, float) and math.isnan(v) else round(v, 6) if isinstance(v, float) else v)
-            for k, v in m.items()}
-
 
 @dataclass
 class Fit:
@@ -206,9 +135,9 @@ def fit_transfer(F: np.ndarray, y: np.ndarray, names: list[str], n_sources: int)
     loo = loo_predictions(fit_nnls, F, y)
     coef = fit_nnls(F, y)
     q = {"k": k, "method": "nnls",
-         "loo": metrics(loo, y),
-         "in_sample": metrics(F @ coef, y),
-         "baseline": dict(metrics(base_loo, y), source=names[bj],
+         "loo": plain_metrics(loo, y),
+         "in_sample": plain_metrics(F @ coef, y),
+         "baseline": dict(plain_metrics(base_loo, y), source=names[bj],
                           factor=round(float(fit_scaled(F, y, bj)[bj]), 6)),
          "spread": {"min_ms": float(y.min()), "max_ms": float(y.max()),
                     "cv_pct": round(float(np.std(y) / np.mean(y) * 100), 3)}}
@@ -239,129 +168,6 @@ def _warnings(q: dict, k: int) -> list[str]:
 # --------------------------------------------------------------------------------------------------------
 # the model
 # --------------------------------------------------------------------------------------------------------
-class TransferredLatencyModel(LatencyModel):
-    """A latency model for a new device fitted from k whole-network measurements over source tables."""
-
-    def __init__(self, doc: dict, *, path: Path | None = None, dtype: str | None = None,
-                 sources: list[TableLatencyModel] | None = None):
-        self.doc = doc
-        self.path = path
-        where = str(path or "transferred model")
-        try:
-            self.device = str(doc["device"])
-            self.space_name = str(doc["space"])
-            self.dtype = check_dtype(doc.get("dtype"))
-            self.threads = int(doc.get("threads", 1) or 1)
-            coefs = {str(k): float(v) for k, v in doc["coefficients"].items()}
-            source_docs = list(doc["sources"])
-        except (KeyError, TypeError, ValueError) as exc:
-            raise NasError(f"transferred model is malformed ({exc})", where=where,
-                           fix="re-create it with `nas lut adapt`") from None
-        if dtype is not None and check_dtype(dtype) != self.dtype:
-            raise NasError(f"transferred model was fitted at dtype {self.dtype}, not {dtype}", where=where,
-                           fix=f"use --dtype {self.dtype} or adapt again from measurements at {dtype}")
-        self.sources = list(sources or [])
-        for s in source_docs if sources is None else []:
-            table = read_table(_source_path(s))
-            if table.content_hash() != s["content_hash"]:
-                raise NasError(f"source table '{s['device']}' changed since the transfer was fitted "
-                               f"(hash {table.content_hash()} != {s['content_hash']})", where=where,
-                               fix="run `nas lut adapt` again with the same measurements")
-            self.sources.append(TableLatencyModel(table, dtype=self.dtype, use_calibration=False))
-        names = [f"table:{s.device}" for s in self.sources] + list(LAYER_FEATURES) + [NETWORK_FEATURE]
-        unknown = sorted(set(coefs) - set(names))
-        if unknown:
-            raise NasError(f"unknown coefficient(s) {', '.join(unknown)}", where=where,
-                           fix=f"coefficients may be {', '.join(names)}")
-        self.coef = np.array([coefs.get(n, 0.0) for n in names])
-        self._features: Features | None = None
-
-    @classmethod
-    def read(cls, path: str | Path, *, dtype: str | None = None) -> "TransferredLatencyModel":
-        path = Path(path)
-        if not path.is_file():
-            raise NasError("transferred model file not found", where=str(path),
-                           fix="give the file written by `nas lut adapt -o PATH`")
-        try:
-            doc = yaml.safe_load(path.read_text())
-        except yaml.YAMLError as exc:
-            raise NasError(f"not valid YAML ({str(exc).splitlines()[0]})", where=str(path)) from None
-        if not isinstance(doc, dict) or doc.get("kind") != KIND:
-            raise NasError(f"not a transferred latency model (kind: {KIND} missing)", where=str(path))
-        if doc.get("schema_version") != SCHEMA_VERSION:
-            raise NasError(f"schema_version {doc.get('schema_version')!r} is not supported (this version reads "
-                           f"{SCHEMA_VERSION})", where=str(path), fix="re-create it with `nas lut adapt`")
-        return cls(doc, path=path, dtype=dtype)
-
-    def write(self, path: str | Path) -> Path:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(yaml.safe_dump(self.doc, sort_keys=False, allow_unicode=True))
-        tmp.replace(path)
-        self.path = path
-        return path
-
-    @property
-    def identity(self) -> dict:
-        return {"kind": KIND, "device": self.device, "table": str(self.path or ""), "schema_version": SCHEMA_VERSION,
-                "content_hash": self.content_hash(), "dtype": self.dtype, "calibrated": False,
-                "k": self.doc.get("k"), "method": self.doc.get("method"),
-                "sources": [s.device for s in self.sources]}
-
-    def content_hash(self) -> str:
-        import hashlib
-        import json
-
-        body = {k: self.doc.get(k) for k in ("space", "dtype", "coefficients", "sources")}
-        return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:16]
-
-    def _check_space(self, space: SearchSpace) -> None:
-        if space.name != self.space_name:
-            raise NasError(f"transferred model '{self.device}' was fitted for space {self.space_name}, "
-                           f"not {space.name}", where=str(self.path or self.device),
-                           fix=f"use --space {self.space_name} or adapt from measurements in {space.name}")
-
-    def features(self, space: SearchSpace) -> Features:
-        self._check_space(space)
-        if self._features is None or self._features.space is not space:
-            self._features = Features(self.sources, space)
-        return self._features
-
-    def predict(self, arch: Architecture, space: SearchSpace, *, allow_estimate: bool = False,
-                calibrated: bool = True) -> LatencyPrediction:
-        specs, rows = self.features(space).layers(arch)
-        per_layer = rows @ self.coef[:-1]
-        out = [LayerLatency(s.name, s.key, float(ms)) for s, ms in zip(specs, per_layer)]
-        out.append(LayerLatency("network constant", NETWORK_FEATURE, float(self.coef[-1])))
-        total = float(sum(r.ms for r in out))
-        return LatencyPrediction(total, None, out, False, False, total)
-
-    def check_covers(self, space: SearchSpace) -> None:
-        self._check_space(space)
-        for src in self.sources:
-            src.check_covers(space)
-
-
-def _source_path(src: dict) -> str:
-    """A source's table: its recorded path (relative = to the project root) if present, else its device name."""
-    from nas.latency.table import PROJECT_ROOT
-
-    p = Path(str(src["table"]))
-    p = p if p.is_absolute() else PROJECT_ROOT / p
-    return str(p) if p.is_file() else str(src["device"])
-
-
-def is_transferred_ref(device_or_path: str) -> Path | None:
-    """The model file if ``device_or_path`` names a transferred model (a path or a name in the table dirs)."""
-    text = str(device_or_path)
-    if text.endswith(TRANSFER_SUFFIX) or (text.endswith((".yaml", ".yml")) and not text.endswith(".meta.yaml")):
-        return Path(text)
-    if "/" in text or text.endswith(".csv"):
-        return None
-    from nas.latency.table import list_transferred
-
-    return list_transferred().get(text)
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -369,7 +175,7 @@ def is_transferred_ref(device_or_path: str) -> Path | None:
 # --------------------------------------------------------------------------------------------------------
 def read_measurements(path: str, space: SearchSpace) -> tuple[list[Architecture], np.ndarray, list[str]]:
     """Parse ``arch, latency_ms`` rows; repeated architectures are merged (median). Errors name the row."""
-    from nas.arch_csv import parse_arch_row, read_arch_csv
+    from nas.space.csv import parse_arch_row, read_arch_csv
 
     df = read_arch_csv(path)
     if "latency_ms" not in df.columns:

@@ -1,7 +1,7 @@
 """End-to-end check of a table: build whole networks, measure them in onnxruntime with the profiler's protocol,
 compare with the table's sum, and optionally fit + store a :class:`~nas.latency.model.Calibration`.
 
-Whole networks are exported and quantized exactly like single layers (see :mod:`nas.latency.profile`), then
+Whole networks are exported and quantized exactly like single layers (see :mod:`nas.latency.measure.profile`), then
 timed with the profiler's protocol: interleaved rounds, every call paired with the reference kernel, value =
 median ratio (or the table's ``stat``) minus the per-call overhead's, times the table's ``reference_ms`` -- so a
 machine that runs slower today than when the table was profiled does not show up as table error.
@@ -18,23 +18,16 @@ from pathlib import Path
 import numpy as np
 
 from nas.errors import NasError
-from nas.latency.model import Calibration, TableLatencyModel, computes, load_latency_model
+from nas.latency.predict import Calibration, TableLatencyModel
+from nas.latency.load import load as load_latency
 from nas.latency.signatures import check_dtype, deploy
 from nas.layers import plan
+from nas.latency.measure.timing import Measured, measure_onnx
+from nas.latency.metrics import metrics
 
 
 # A session whose reference kernel ran more than this factor off its profiling-time speed gets a warning.
 DRIFT_WARN = 1.15
-
-
-def metrics(pred, measured) -> dict:
-    from scipy.stats import spearmanr
-
-    p, m = np.asarray(pred, float), np.asarray(measured, float)
-    rel = (p - m) / m
-    rho = float(spearmanr(p, m).statistic) if len(m) > 2 else float("nan")
-    return {"mape_pct": float(np.mean(np.abs(rel)) * 100), "within10_pct": float(np.mean(np.abs(rel) <= 0.10) * 100),
-            "spearman": rho, "mean_ratio": float(np.mean(p / m)), "n": int(len(m))}
 
 
 @dataclass
@@ -71,39 +64,6 @@ class Report:
         return "\n".join(out)
 
 
-def network_precision(specs) -> str:
-    """The single precision of a whole network (error if it mixes; measuring mixed networks needs no such check:
-    ``nas.quantize`` deploys each layer at its own bits)."""
-    from nas.latency.profile import precision
-
-    precs = {precision(s) for s in specs if computes(s)}
-    if len(precs) != 1:
-        raise NasError(f"architecture mixes precisions {sorted(precs)}", where="--dtype",
-                       fix="validate with --dtype fp32 or --dtype int8")
-    return precs.pop()
-
-
-@dataclass
-class Measured:
-    """Whole-network measurements: (ms, IQR ms) per network, and the reference kernel's speed."""
-
-    values: list[tuple[float, float]]
-    reference_ms: float  # the constant turning ratios into ms (the table's, or this session's median)
-    session_reference_ms: float  # the reference kernel's median time in this session
-
-    @property
-    def slowdown(self) -> float:
-        """How much slower the reference kernel ran in this session than ``reference_ms`` says."""
-        return self.session_reference_ms / self.reference_ms
-
-    def speed_note(self) -> str:
-        s = self.slowdown
-        state = ("as fast as" if abs(s - 1) < 0.02 else f"{s:.2f}x slower than" if s > 1
-                 else f"{1 / s:.2f}x faster than")
-        return (f"the reference kernel ran {state} when the table was profiled "
-                f"({self.session_reference_ms * 1000:.0f} vs {self.reference_ms * 1000:.0f} us); "
-                f"whole-network times are expressed at the table's speed")
-
 
 def measure_networks(archs, space, dtype: str, *, threads: int, rounds: int = 10, warmup: int = 5,
                      repeats: int = 8, seed: int = 0, stat: str = "median", reference_ms: float | None = None,
@@ -112,8 +72,8 @@ def measure_networks(archs, space, dtype: str, *, threads: int, rounds: int = 10
     import torch
     from tqdm import tqdm
 
-    from nas.latency.profile import build_onnx
-    from nas.model import build_model
+    from nas.latency.measure.profile import build_onnx
+    from nas.nn.build import build_model
 
     torch.set_num_threads(1)
     with tempfile.TemporaryDirectory(prefix="nas-validate-") as tmp:
@@ -128,32 +88,6 @@ def measure_networks(archs, space, dtype: str, *, threads: int, rounds: int = 10
                             reference_ms=reference_ms, progress=progress)
 
 
-def measure_onnx(models, *, threads: int, rounds: int = 10, warmup: int = 5, repeats: int = 8,
-                 stat: str = "median", reference_ms: float | None = None, progress: bool = True) -> Measured:
-    """Time each (onnx path, input shape) whole with the profiler's protocol: interleaved rounds, batch 1,
-    I/O binding, every call paired with the reference kernel, per-call overhead subtracted.
-
-    ``reference_ms``: a table's constant (its metadata ``reference_ms``), so the values are on that table's
-    scale whatever speed the machine runs at now; None = this session's median reference time (plain
-    milliseconds of this session, drift within the session removed). ``nas export`` times its files with it.
-    """
-    from tqdm import tqdm
-
-    from nas.latency.profile import Paired, Timer, measure_paired, overhead_timer, reference_timer, summarize, value
-
-    with tempfile.TemporaryDirectory(prefix="nas-measure-") as tmp:
-        reference = reference_timer(Path(tmp), threads)
-        timers = [overhead_timer(Path(tmp), threads)] + [Timer(Path(p), tuple(sh), threads) for p, sh in models]
-        paired: Paired | None = None
-        for r in tqdm(range(rounds), desc="measure", unit="round", disable=not progress, leave=False):
-            one = measure_paired(timers, reference, warmup=warmup, repeats=repeats, rounds=1, first_round=r == 0)
-            paired = one if paired is None else paired.extend(one)
-    session_ref = value(paired.reference, "median")
-    ref_ms = float(reference_ms) if reference_ms else session_ref
-    overhead = value(paired.ratios[0], stat)
-    return Measured([summarize(r, overhead, ref_ms, stat)[:2] for r in paired.ratios[1:]], ref_ms, session_ref)
-
-
 def validate(source: str, space_name: str, *, n: int = 50, dtype: str | None = None, threads: int | None = None,
              seed: int = 0, calibrate: bool = False, output: str | None = None, archs_csv: str | None = None,
              rounds: int = 10, progress: bool = True) -> Report:
@@ -161,7 +95,7 @@ def validate(source: str, space_name: str, *, n: int = 50, dtype: str | None = N
 
     space = load_space(space_name)
     dtype = check_dtype(dtype)
-    raw_model = load_latency_model(source, dtype=dtype, calibrated=False)
+    raw_model = load_latency(source, dtype=dtype, calibrated=False)
     if not isinstance(raw_model, TableLatencyModel):  # e.g. a transferred model (`nas lut adapt`)
         if calibrate:
             raise NasError(f"'{raw_model.device}' is not a measured table and cannot be calibrated",
@@ -174,7 +108,7 @@ def validate(source: str, space_name: str, *, n: int = 50, dtype: str | None = N
     if threads is None:
         threads = int(table_meta["threads"]) if str(table_meta["threads"]).isdigit() else 1
     if archs_csv:
-        from nas.arch_csv import read_archs
+        from nas.space.csv import read_archs
 
         archs = read_archs(space, archs_csv)
     else:
@@ -189,7 +123,7 @@ def validate(source: str, space_name: str, *, n: int = 50, dtype: str | None = N
     measured = measure_networks(archs, space, dtype, threads=threads, rounds=rounds, seed=seed, stat=stat,
                                 reference_ms=table_meta.get("reference_ms"), progress=progress)
     seconds = time.perf_counter() - t0
-    n_layers = [sum(computes(s) for s in plan(a, space)) for a in archs]
+    n_layers = [sum(s.computes for s in plan(a, space)) for a in archs]
     rows = []
     for a, p, (ms, iqr), k in zip(archs, preds, measured.values, n_layers):
         row = {"arch": space.format(a), "table_ms": p.latency_ms, "measured_ms": ms, "measured_iqr_ms": iqr,
@@ -212,7 +146,7 @@ def validate(source: str, space_name: str, *, n: int = 50, dtype: str | None = N
         report.notes.append("the table records no reference_ms (not profiled by `nas lut profile` protocol 2): "
                             "whole-network times are plain milliseconds of this session")
     host = (table_meta.get("provenance") or {}).get("host")
-    from nas.latency.profile import runtime_info
+    from nas.latency.measure.profile import runtime_info
 
     if host and host != runtime_info(threads)["host"]:
         report.notes.append(f"the table was profiled on '{host}', this is '{runtime_info(threads)['host']}'")

@@ -1,4 +1,4 @@
-"""Pareto front of a study: a DataFrame built from the storage alone, plus CSV, PNG and HTML reports."""
+"""Reports of a study: pareto.csv, trials.csv, pareto.png, hypervolume.png and pareto.html."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -7,81 +7,7 @@ from typing import Any
 import numpy as np
 
 from nas.errors import NasError
-
-
-def pareto_mask(values: np.ndarray, directions: list[str]) -> np.ndarray:
-    """True for rows not dominated by any other row (ties kept)."""
-    values = np.asarray(values, dtype=float)
-    if values.size == 0:
-        return np.zeros(0, dtype=bool)
-    signs = np.array([-1.0 if d == "maximize" else 1.0 for d in directions])
-    v = values * signs  # all minimised
-    mask = np.ones(len(v), dtype=bool)
-    for i in range(len(v)):
-        if not mask[i]:
-            continue
-        dominated = np.all(v <= v[i], axis=1) & np.any(v < v[i], axis=1)
-        if dominated.any():
-            mask[i] = False
-    return mask
-
-
-def hypervolume(values: np.ndarray, directions: list[str], reference: np.ndarray) -> float:
-    """Hypervolume dominated by ``values`` w.r.t. ``reference`` (in the original units, directions applied)."""
-    import optuna._hypervolume as hv
-
-    signs = np.array([-1.0 if d == "maximize" else 1.0 for d in directions])
-    v = np.asarray(values, dtype=float) * signs
-    ref = np.asarray(reference, dtype=float) * signs
-    v = v[np.all(v < ref, axis=1)]
-    if len(v) == 0:
-        return 0.0
-    return float(hv.compute_hypervolume(v, ref))
-
-
-def load_trials(storage: str, study_name: str):
-    """All finished trials of a study as a DataFrame (one row per trial, metrics flattened) + its config."""
-    import optuna
-    import pandas as pd
-    from optuna.trial import TrialState
-
-    from nas.storage import open_storage
-
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    store = open_storage(storage, heartbeat=False)
-    names = [s.study_name for s in optuna.get_all_study_summaries(store)]
-    if study_name not in names:
-        raise NasError(f"no study '{study_name}' in this storage (studies: {', '.join(names) or 'none'})",
-                       where=f"--study {study_name}", fix="check --storage and --study (see `nas search` output)")
-    study = optuna.load_study(study_name=study_name, storage=store)
-    cfg = study.user_attrs.get("config")
-    if cfg is None:
-        raise NasError("not a study written by `nas search` (no config attribute)", where=f"--study {study_name}")
-    rows = []
-    for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
-        if "metrics" not in t.user_attrs:
-            continue
-        row: dict[str, Any] = {"trial": t.number, "arch": t.user_attrs["arch"]}
-        row.update(t.user_attrs["metrics"])
-        row["feasible"] = bool(row.get("feasible", True))
-        row["duplicate"] = bool(row.get("duplicate", False))
-        rows.append(row)
-    return study, cfg, pd.DataFrame(rows)
-
-
-def front(df, cfg: dict):
-    """Feasible, non-duplicate trials on the Pareto front, sorted by the first latency objective."""
-    from nas.search import SearchConfig, directions, objective_names
-
-    sc = SearchConfig(space=cfg["space"], devices=cfg["devices"], objectives=cfg["objectives"], proxy=cfg["proxy"])
-    cols, dirs = objective_names(sc), directions(sc)
-    pool = df[df["feasible"] & ~df["duplicate"]].copy()
-    pool = pool.dropna(subset=cols)
-    pool = pool[np.isfinite(pool[cols].to_numpy(dtype=float)).all(axis=1)]
-    mask = pareto_mask(pool[cols].to_numpy(dtype=float), dirs)
-    out = pool[mask]
-    sort_col = next((c for c in cols if c.startswith("latency_ms.")), cols[0])
-    return out.sort_values(sort_col).reset_index(drop=True), cols, dirs
+from nas.search.front import front, hypervolume, load_trials, reference_point
 
 
 def _colour_key(df, space) -> tuple[str, Any]:
@@ -173,19 +99,6 @@ def write_report(storage: str, study_name: str, out_dir: str | Path) -> dict[str
     paths["pareto.html"] = out / "pareto.html"
     _write_html(df, best, x_col, y_col, label, colour, paths["pareto.html"], study_name)
     return paths
-
-
-def reference_point(values: np.ndarray, directions: list[str]) -> np.ndarray:
-    """Worst value of each objective, pushed 5% further out (a fixed, reproducible HV reference)."""
-    if len(values) == 0:
-        return np.zeros(len(directions))
-    ref = []
-    for j, d in enumerate(directions):
-        col = values[:, j]
-        lo, hi = col.min(), col.max()
-        span = (hi - lo) or abs(hi) or 1.0
-        ref.append(lo - 0.05 * span if d == "maximize" else hi + 0.05 * span)
-    return np.array(ref)
 
 
 def _write_html(df, best, x_col, y_col, label, colour, path: Path, title: str) -> None:

@@ -7,7 +7,7 @@ from nas.errors import NasError
 
 
 def cmd_export(args: argparse.Namespace) -> None:
-    from nas.export import ExportConfig, export, target_from_arch, targets_from_study
+    from nas.deploy import ExportConfig, export, target_from_arch, targets_from_study
 
     if args.arch or args.space:
         if args.storage or args.study or args.top_k or args.trial is not None:

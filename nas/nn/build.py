@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from nas.arch import Architecture
+from nas.space.arch import Architecture
 from nas.layers import LayerSpec, plan
 from nas.space import SearchSpace
 

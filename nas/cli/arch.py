@@ -1,0 +1,76 @@
+"""`nas arch sample|info`."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from nas.cli.common import print_table
+from nas.errors import NasError
+from nas.space.csv import parse_arch_row, read_arch_csv
+
+
+def cmd_arch_sample(args: argparse.Namespace) -> None:
+    from nas.space import load_space
+
+    space = load_space(args.space)
+    if args.n < 1:
+        raise NasError(f"--n must be at least 1, got {args.n}", where="--n")
+    for arch in space.sample_many(args.n, seed=args.seed):
+        if args.format == "json":
+            print(arch.to_json())
+        elif args.format == "native":
+            print(space.to_native(arch) or space.format(arch))
+        else:
+            print(space.format(arch))
+
+
+def cmd_arch_info(args: argparse.Namespace) -> None:
+    from nas.layers import plan
+    from nas.space import load_space
+
+    space = load_space(args.space)
+    if args.archs:
+        if not args.output:
+            raise NasError("--archs needs -o OUT.csv", where="-o", fix="add -o results.csv")
+        df = read_arch_csv(args.archs)
+        rows = []
+        for i, text in enumerate(df["arch"]):
+            arch = parse_arch_row(space, text, args.archs, i)
+            layers = plan(arch, space)
+            row = {"arch": text, "canonical": space.format(arch)}
+            if space.native:
+                row["native"] = space.to_native(arch)
+            row.update(params=sum(l.params() for l in layers), macs=sum(l.macs() for l in layers))
+            rows.append(row)
+        import pandas as pd
+
+        out = Path(args.output)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        pd.DataFrame(rows).to_csv(out, index=False)
+        print(f"wrote {len(rows)} rows to {out}")
+        return
+    if not args.arch:
+        raise NasError("give an architecture or --archs IN.csv", where="nas arch info",
+                       fix="e.g. nas arch info --space nas-bench-macro 01202110")
+    arch = space.parse(args.arch)
+    layers = plan(arch, space)
+    rows = []
+    for l in layers:
+        ho, wo = l.out_hw
+        detail = ""
+        if l.op in ("conv", "ir"):
+            detail = f"k{l.kernel} s{l.stride}"
+        if l.op == "ir":
+            detail += f" e{l.expand} mid{l.mid}" + (f" g{l.groups}" if l.groups > 1 else "") + (" se" if l.se else "")
+        if l.op == "skip":
+            detail = "1x1 projection" if l.projects else "identity"
+        act = l.act if l.op in ("conv", "ir", "linear") else ""
+        bits = f"w{l.wbits}a{l.abits}" if l.op in ("conv", "ir", "linear") or l.projects else ""
+        rows.append((l.name, l.op, f"{l.h}x{l.w}x{l.cin}", f"{ho}x{wo}x{l.cout}", detail, act, bits,
+                     f"{l.params():,}", f"{l.macs():,}"))
+    print(f"space {space.name}: {space.format(arch)}")
+    if space.native:
+        print(f"native: {space.to_native(arch)}")
+    print_table(("layer", "op", "input", "output", "shape", "act", "bits", "params", "MACs"), rows)
+    print(f"total: {sum(l.params() for l in layers):,} params, {sum(l.macs() for l in layers):,} MACs "
+          f"({sum(l.macs() for l in layers) / 1e6:.2f} M)")

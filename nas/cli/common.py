@@ -1,0 +1,43 @@
+"""What every command shares: printing tables, and turning API errors into flag errors."""
+from __future__ import annotations
+
+
+def print_table(header, rows) -> None:
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
+    print("  ".join(str(h).ljust(w) for h, w in zip(header, widths)).rstrip())
+    for r in rows:
+        print("  ".join(str(x).ljust(w) for x, w in zip(r, widths)).rstrip())
+
+
+def flag_of(argument: str, flags: dict[str, str], dests: set[str]) -> str | None:
+    """The command-line flag of an API argument: the command's own mapping, else --the-same-name if the
+    command has that option."""
+    if argument in flags:
+        return flags[argument]
+    return "--" + argument.replace("_", "-") if argument in dests else None
+
+
+def flag_error(exc, flags: dict[str, str], dests: set[str]):
+    """The same NasError in the command line's terms: ``argument`` becomes its flag (as ``where``), and
+    ``name=value`` / bare ``name`` mentions of API arguments in the fix become ``--flag value``."""
+    import re
+
+    from nas.errors import NasError
+
+    where = exc.where
+    if exc.argument and not where:
+        where = flag_of(exc.argument, flags, dests) or f"argument '{exc.argument}'"
+    fix = exc.fix
+
+    def to_flag(m):
+        flag = flag_of(m.group(1), flags, dests)
+        if flag is None:
+            return m.group(0)
+        value = (m.group(2) or "").strip("'\"")
+        return flag if value in ("", "True") else f"{flag} {value}"
+
+    if fix:
+        names = "|".join(re.escape(n) for n in sorted(set(flags) | dests, key=len, reverse=True) if "_" in n or n in flags)
+        if names:
+            fix = re.sub(rf"\b({names})(?:=('[^']*'|\S+?))?(?=[\s,;)]|$)", to_flag, fix)
+    return NasError(exc.problem, where=where, fix=fix)

@@ -1,0 +1,184 @@
+"""`nas search` and `nas pareto`: flags -> SearchConfig -> nas.search; Ctrl-C, worker processes and the progress
+bar live here (the library has no signal handlers and sets no global torch state)."""
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import signal
+import threading
+import time
+from dataclasses import asdict
+
+from nas.errors import NasError
+from nas.search.storage import DEFAULT_STORAGE
+
+
+class StopOnCtrlC:
+    """First Ctrl-C sets ``event`` (the running trial finishes, then the search stops); a second one raises
+    KeyboardInterrupt (the trial is aborted and marked FAIL by Optuna). Restores the old handler on exit."""
+
+    def __init__(self):
+        self.event = threading.Event()
+        self._previous = None
+
+    def _handler(self, signum, frame):
+        if self.event.is_set():
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+            raise KeyboardInterrupt
+        self.event.set()
+
+    def __enter__(self) -> "StopOnCtrlC":
+        self._previous = signal.getsignal(signal.SIGINT)
+        signal.signal(signal.SIGINT, self._handler)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        signal.signal(signal.SIGINT, self._previous)
+
+
+def _worker_main(cfg_dict: dict, worker: int) -> None:
+    """Entry point of one worker process (spawned): its own Ctrl-C handling and torch threads."""
+    import torch
+
+    from nas.search import SearchConfig
+    from nas.search.run import search_from_config
+
+    cfg = SearchConfig(**cfg_dict)
+    torch.set_num_threads(cfg.threads)
+    with StopOnCtrlC() as ctrl_c:
+        try:
+            search_from_config(cfg, worker=worker).optimize(cfg.trials, stop=ctrl_c.event)
+        except KeyboardInterrupt:
+            pass
+
+
+class _Progress:
+    """A tqdm bar over the study's finished trials, refreshed at most once a second (reading the study is not
+    free), with the no-feasible warning after 20 trials."""
+
+    def __init__(self, run, cfg, enabled: bool):
+        from tqdm import tqdm
+
+        self.run, self.cfg, self.last, self.warned = run, cfg, 0.0, False
+        self.bar = tqdm(total=cfg.trials, desc=f"search {cfg.study}", unit="trial", disable=not enabled,
+                        dynamic_ncols=True)
+
+    def __call__(self, _frozen=None, force: bool = False) -> None:
+        from nas.search.run import NO_FEASIBLE_CHECK_AFTER, format_latencies
+
+        if not force and time.time() - self.last < 1.0:
+            return
+        self.last = time.time()
+        status = self.run.status()
+        self.bar.n = min(status["complete"], self.cfg.trials)
+        self.bar.set_postfix(feasible=status["feasible"], front=status["front"], refresh=False)
+        self.bar.refresh()
+        if (not self.warned and status["complete"] >= NO_FEASIBLE_CHECK_AFTER and status["feasible"] == 0
+                and self.cfg.latency_budget_ms is not None):
+            self.warned = True
+            self.bar.write(f"warning: no architecture met the budget in the first {status['complete']} trials; "
+                           f"smallest latency seen: {format_latencies(status['smallest_latency_ms'])}")
+
+
+def run_search(cfg, *, progress: bool = True):
+    """Run (or resume) the configured study, in ``cfg.workers`` processes when more than one."""
+    import torch
+
+    from nas.search.run import search_from_config, summarize
+
+    cfg = cfg.resolved()
+    torch.set_num_threads(cfg.threads)
+    run = search_from_config(cfg)  # creates the study and fails early (device, table coverage) before workers
+    start = time.time()
+    bar = _Progress(run, cfg, progress)
+    with StopOnCtrlC() as ctrl_c:
+        try:
+            bar(force=True)
+            if cfg.workers == 1:
+                run.optimize(cfg.trials, stop=ctrl_c.event, callback=bar)
+            else:
+                _run_workers(cfg, ctrl_c.event, bar)
+            bar(force=True)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            bar.bar.close()
+    return summarize(run, cfg, time.time() - start)
+
+
+def _run_workers(cfg, stop: threading.Event, bar) -> None:
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=_worker_main, args=(asdict(cfg), w), daemon=False) for w in range(cfg.workers)]
+    for p in procs:
+        p.start()
+    while any(p.is_alive() for p in procs):
+        time.sleep(1.0)
+        bar(force=True)
+    failed = [p.exitcode for p in procs if p.exitcode not in (0, None)]
+    if failed and not stop.is_set():
+        raise NasError(f"{len(failed)} worker process(es) failed (exit codes {failed})", where="--workers",
+                       fix="rerun the same command to resume; run with --workers 1 to see the error")
+
+
+def cmd_search(args: argparse.Namespace) -> None:
+    from nas.search import SearchConfig
+
+    cfg = SearchConfig(
+        space=args.space, devices=args.device, trials=args.trials, latency_budget_ms=args.latency_budget,
+        size_budget_mb=args.size_budget, objectives=[o.strip() for o in args.objectives.split(",") if o.strip()],
+        sampler=args.sampler, proxy=args.proxy, data=args.data, seed=args.seed, storage=args.storage,
+        study=args.study, workers=args.workers, allow_estimate=args.allow_estimate, latency_dtype=args.latency_dtype,
+        threads=args.threads,
+    )
+    summary = run_search(cfg, progress=not args.quiet)
+    print(f"study '{summary.study}' in {summary.storage}: {summary.trials} trials, {summary.feasible} feasible, "
+          f"Pareto front {summary.front_size} ({summary.seconds:.1f} s this run)")
+    print(f"next: nas pareto --storage {summary.storage} --study {summary.study} -o pareto-{summary.study}")
+
+
+def cmd_pareto(args: argparse.Namespace) -> None:
+    from nas.search.report import write_report
+
+    paths = write_report(args.storage, args.study, args.output)
+    for name, path in paths.items():
+        print(f"wrote {path}")
+
+
+# API argument -> flag, for errors raised by nas.search (see nas.cli.common.flag_error)
+FLAGS = {"devices": "--device", "latency_budget_ms": "--latency-budget", "size_budget_mb": "--size-budget",
+         "study_name": "--study", "scorer": "--proxy", "latency": "--device"}
+
+
+def register(sub) -> None:
+    p = sub.add_parser("search", help="multi-objective architecture search (Optuna study)",
+                       description="Search a space for architectures that are accurate (proxy) and fast on the "
+                                   "target device(s). Re-running the same command resumes the study.")
+    p.add_argument("--space", required=True, help="search space name or YAML path")
+    p.add_argument("--device", action="append", required=True,
+                   help="latency table (device name or path); repeat for several devices")
+    p.add_argument("--trials", type=int, default=100, help="total finished trials the study should hold")
+    p.add_argument("--latency-budget", type=float, help="ms; on every device")
+    p.add_argument("--size-budget", type=float, help="MB at the architecture's bit-widths")
+    p.add_argument("--objectives", default="proxy,latency", help="comma-separated: proxy, latency, size, macs")
+    p.add_argument("--sampler", default="nsga2", help="nsga2 (default), tpe or random")
+    p.add_argument("--proxy", help="accuracy proxy (default: the benchmark-chosen one; see `nas score --help`)")
+    p.add_argument("--data", default="digits", help="proxy input data: fashion-mnist, digits or noise")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--storage", help=f"Optuna storage URL (default {DEFAULT_STORAGE}; with --workers > 1: "
+                                     "journal:///nas-studies.journal); postgresql://... for many machines")
+    p.add_argument("--study", help="study name (default: <space>-<devices>)")
+    p.add_argument("--workers", type=int, default=1, help="processes working on the study")
+    p.add_argument("--threads", type=int, default=1, help="torch threads per worker for the proxy (default 1)")
+    p.add_argument("--allow-estimate", action="store_true",
+                   help="fill latency-table gaps with the documented estimator (flagged per trial)")
+    p.add_argument("--latency-dtype", choices=("arch", "fp32", "int8"),
+                   help="deployment precision for the latency tables: arch (default: each layer at the bits the "
+                        "architecture chose), fp32 or int8 (every layer)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_search, flags=FLAGS)
+
+    p = sub.add_parser("pareto", help="Pareto front of a study: CSV, PNG and HTML")
+    p.add_argument("--storage", default=DEFAULT_STORAGE)
+    p.add_argument("--study", required=True)
+    p.add_argument("-o", "--output", required=True, help="output folder")
+    p.set_defaults(func=cmd_pareto, flags=FLAGS)

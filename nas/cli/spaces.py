@@ -1,0 +1,45 @@
+"""`nas spaces list|show`."""
+from __future__ import annotations
+
+import argparse
+
+from nas.cli.common import print_table
+
+
+def cmd_spaces_list(args: argparse.Namespace) -> None:
+    from nas.space import list_spaces, load_space
+
+    rows = []
+    for name in list_spaces():
+        s = load_space(name)
+        res = s.resolutions[0] if len(s.resolutions) == 1 else f"{s.resolutions[0]}..{s.resolutions[-1]}"
+        rows.append((name, f"10^{s.log10_count():.1f}", str(res), str(s.num_classes), s.description.split(". ")[0]))
+    print_table(("space", "archs", "px", "classes", "description"), rows)
+
+
+def cmd_spaces_show(args: argparse.Namespace) -> None:
+    from nas.space import load_space
+
+    s = load_space(args.name)
+    print(f"{s.name}  ({s.path})")
+    print(f"  {s.description}")
+    if s.source:
+        print(f"  source: {s.source}")
+    print(f"  distinct architectures: {s.count():,} (10^{s.log10_count():.2f})")
+    print(f"  input: {'/'.join(map(str, s.resolutions)) if len(s.resolutions) < 6 else f'{s.resolutions[0]}..{s.resolutions[-1]} ({len(s.resolutions)} choices)'}"
+          f" px x {s.in_channels} ch; classes: {s.num_classes}; native encoding: {s.native or '-'}")
+    for i, l in enumerate(s.stem):
+        print(f"  stem[{i}]: conv k{l.kernel} s{l.stride} -> {l.width} {l.act} w{l.wbits}a{l.abits}")
+    for i, st in enumerate(s.stages):
+        print(f"  stage {i}: width {_choices(st.widths)} depth {_choices(st.depths)} stride {st.stride}")
+        if st.first_block is not st.block:
+            print(f"    first block: {st.first_block.describe()}")
+        print(f"    blocks: {st.block.describe()}")
+    for i, l in enumerate(s.head):
+        desc = {"conv": f"conv k{l.kernel} -> {l.width} {l.act}", "pool": "global average pool",
+                "linear": f"linear -> {l.width}{'' if l.act == 'none' else ' ' + l.act}"}[l.op]
+        print(f"  head[{i}]: {desc}")
+
+
+def _choices(values) -> str:
+    return str(values[0]) if len(values) == 1 else "{" + ",".join(map(str, values)) + "}"

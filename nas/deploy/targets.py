@@ -1,0 +1,85 @@
+"""Which models to export: an architecture given directly, the top of a study's Pareto front, or one trial."""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from nas.errors import NasError
+
+
+@dataclass
+class Target:
+    """One model to export: its architecture, where it came from and which latency tables predict it."""
+
+    name: str
+    space: str
+    arch: str  # canonical text
+    devices: list[str] = field(default_factory=list)
+    latency_dtype: str = "arch"
+    provenance: dict[str, Any] = field(default_factory=dict)
+
+
+def target_from_arch(space_name: str, arch_text: str, devices: list[str] | None = None) -> Target:
+    from nas.space import load_space
+
+    space = load_space(space_name)
+    try:
+        arch = space.parse(arch_text)
+    except NasError as exc:
+        raise NasError(f"not an architecture of space '{space.name}': {exc.problem}", where="--arch",
+                       fix=exc.fix or f"sample valid ones with `nas arch sample --space {space.name}`") from None
+    text = space.format(arch)
+    name = "arch-" + hashlib.sha1(text.encode()).hexdigest()[:10]
+    return Target(name=name, space=space.name, arch=text, devices=list(devices or []),
+                  provenance={"source": "--arch"})
+
+
+def targets_from_study(storage: str, study_name: str, *, top_k: int | None = None,
+                       trial: int | None = None) -> list[Target]:
+    """The first ``top_k`` members of the Pareto front (sorted by latency), or one trial (any finished one)."""
+    from nas.search.front import front, load_trials
+
+    _, cfg, df = load_trials(storage, study_name)
+    common = dict(space=cfg["space"], devices=list(cfg.get("devices", [])),
+                  latency_dtype=cfg.get("latency_dtype") or "arch")
+    if trial is not None:
+        rows = df[df["trial"] == trial] if not df.empty else df
+        if rows.empty:
+            have = f"{len(df)} finished trials, numbers {df['trial'].min()}..{df['trial'].max()}" if len(df) else "none"
+            raise NasError(f"no finished trial {trial} in study '{study_name}' ({have})", where=f"--trial {trial}",
+                           fix="pick a trial from `nas pareto` output (pareto.csv / trials.csv)")
+        chosen = rows
+    else:
+        if top_k is None or top_k < 1:
+            raise NasError(f"--top-k must be at least 1, got {top_k}", where="--top-k")
+        best = front(df, cfg)[0] if not df.empty else df
+        if best.empty:
+            raise NasError(f"study '{study_name}' has an empty Pareto front ({len(df)} finished trials, none "
+                           "feasible)", where=f"--study {study_name}",
+                           fix="run more trials or relax the budgets, or export one with --trial N")
+        chosen = best.head(top_k)
+    return [Target(name=f"trial{int(r['trial'])}", arch=str(r["arch"]), **common,
+                   provenance={"source": "study", "storage": storage, "study": study_name, "trial": int(r["trial"]),
+                               "metrics": {k: _plain(v) for k, v in r.items() if k not in ("trial", "arch")}})
+            for _, r in chosen.iterrows()]
+
+
+def _trial_attrs(storage: str, study_name: str, number: int) -> dict:
+    """The stored user attributes of a trial (its provenance), for the card."""
+    import optuna
+
+    from nas.search.storage import open_storage
+
+    study = optuna.load_study(study_name=study_name, storage=open_storage(storage, heartbeat=False))
+    t = study.trials[number] if number < len(study.trials) and study.trials[number].number == number else \
+        next(t for t in study.trials if t.number == number)
+    return {k: v for k, v in t.user_attrs.items() if k in ("provenance", "metrics")}
+
+
+def _plain(v):
+    if isinstance(v, (np.generic,)):
+        return v.item()
+    return v

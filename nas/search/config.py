@@ -1,0 +1,70 @@
+"""What a search is asked to do, as plain data: the recipe the CLI builds from its flags, that worker processes
+receive, and that :func:`nas.search.run.search_from_config` turns into objects (tables, scorer, sampler,
+storage) for :func:`nas.search.run.create_search`."""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+
+from nas.errors import NasError
+from nas.search.objectives import OBJECTIVES, Budgets, Objectives
+from nas.search.storage import DEFAULT_JOURNAL, DEFAULT_STORAGE
+
+SAMPLERS = ("nsga2", "tpe", "random")
+
+
+@dataclass
+class SearchConfig:
+    space: str
+    devices: list[str]
+    trials: int = 100
+    latency_budget_ms: float | None = None
+    size_budget_mb: float | None = None
+    objectives: list[str] = field(default_factory=lambda: ["proxy", "latency"])
+    sampler: str = "nsga2"
+    proxy: str | None = None  # None: the benchmark-chosen default (nas.proxies.DEFAULT_PROXY)
+    data: str = "digits"
+    seed: int = 0
+    storage: str | None = None
+    study: str | None = None
+    workers: int = 1
+    allow_estimate: bool = False
+    latency_dtype: str | None = None  # None/"arch": each layer at its own bit-widths; "fp32" / "int8": all layers
+    threads: int = 1  # torch threads per worker: small proxy nets gain nothing from more, and oversubscribe
+
+    def resolved(self) -> "SearchConfig":
+        """Fill defaults and check every option before anything is created; errors name the field."""
+        from nas.proxies import DEFAULT_PROXY, available
+
+        cfg = SearchConfig(**asdict(self))
+        if not cfg.devices:
+            raise NasError("at least one device is needed", argument="devices", fix="e.g. devices=['raspi4']")
+        for name in ("trials", "workers", "threads"):
+            if getattr(cfg, name) < 1:
+                raise NasError(f"must be >= 1, got {getattr(cfg, name)}", argument=name)
+        if cfg.sampler not in SAMPLERS:
+            raise NasError(f"unknown sampler '{cfg.sampler}'", argument="sampler", fix=f"use one of {', '.join(SAMPLERS)}")
+        bad = [o for o in cfg.objectives if o not in OBJECTIVES]
+        if bad or not cfg.objectives or len(set(cfg.objectives)) != len(cfg.objectives):
+            raise NasError(f"bad objectives {','.join(cfg.objectives)}", argument="objectives",
+                           fix=f"a subset of {', '.join(OBJECTIVES)} without repeats")
+        for name in ("latency_budget_ms", "size_budget_mb"):
+            v = getattr(cfg, name)
+            if v is not None and not (v > 0 and math.isfinite(v)):
+                raise NasError(f"must be a positive number, got {v}", argument=name)
+        cfg.proxy = cfg.proxy or DEFAULT_PROXY
+        if cfg.proxy not in available():
+            raise NasError(f"unknown proxy '{cfg.proxy}'", argument="proxy", fix=f"use one of {', '.join(available())}")
+        cfg.study = cfg.study or f"{cfg.space}-{'+'.join(cfg.devices)}"
+        cfg.storage = cfg.storage or (DEFAULT_JOURNAL if cfg.workers > 1 else DEFAULT_STORAGE)
+        return cfg
+
+    @property
+    def objective_spec(self) -> Objectives:
+        from nas.proxies import DEFAULT_PROXY
+
+        return Objectives(tuple(self.objectives), tuple(self.devices), self.proxy or DEFAULT_PROXY)
+
+    @property
+    def budgets(self) -> Budgets:
+        return Budgets(self.latency_budget_ms, self.size_budget_mb)

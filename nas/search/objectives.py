@@ -1,0 +1,73 @@
+"""What a search optimises and under which budgets: objective columns, their directions and values, and the
+constraint values of a scored architecture. One definition shared by the run, the Pareto front and reports,
+rebuilt from a study's stored configuration alone."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+OBJECTIVES = ("proxy", "latency", "size", "macs")
+
+
+@dataclass(frozen=True)
+class Objectives:
+    """``kinds`` (a subset of :data:`OBJECTIVES`, in order); latency is one objective per device."""
+
+    kinds: tuple[str, ...]
+    devices: tuple[str, ...]
+    proxy: str
+
+    @classmethod
+    def from_config(cls, cfg: dict) -> "Objectives":
+        """From a study's stored configuration (``study.user_attrs['config']``)."""
+        return cls(tuple(cfg["objectives"]), tuple(cfg["devices"]), str(cfg["proxy"]))
+
+    @property
+    def directions(self) -> list[str]:
+        out = []
+        for o in self.kinds:
+            if o == "latency":
+                out += ["minimize"] * len(self.devices)
+            else:
+                out.append("maximize" if o == "proxy" else "minimize")
+        return out
+
+    @property
+    def columns(self) -> list[str]:
+        """Metric names of the objective values, in Optuna's order."""
+        out = []
+        for o in self.kinds:
+            if o == "latency":
+                out += [f"latency_ms.{d}" for d in self.devices]
+            else:
+                out.append({"proxy": f"proxy.{self.proxy}", "size": "size_mb", "macs": "macs"}[o])
+        return out
+
+    def values(self, metrics: dict[str, Any]) -> list[float]:
+        """Objective values of a scored architecture; a degenerate network (NaN) is ranked last."""
+        values = []
+        for name, direction in zip(self.columns, self.directions):
+            v = float(metrics[name])
+            if math.isnan(v) or math.isinf(v):
+                v = -1e300 if direction == "maximize" else 1e300
+            values.append(v)
+        return values
+
+
+@dataclass(frozen=True)
+class Budgets:
+    """Upper bounds: latency (ms, on every device) and size (MB at the architecture's bit-widths)."""
+
+    latency_ms: float | None = None
+    size_mb: float | None = None
+
+    def constraints(self, metrics: dict[str, Any], devices) -> dict[str, float]:
+        """Optuna constraint values: <= 0 means satisfied."""
+        out = {}
+        if self.latency_ms is not None:
+            for d in devices:
+                out[f"latency.{d}"] = metrics[f"latency_ms.{d}"] - self.latency_ms
+        if self.size_mb is not None:
+            out["size"] = metrics["size_mb"] - self.size_mb
+        return out

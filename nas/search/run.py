@@ -1,0 +1,261 @@
+"""Multi-objective architecture search: an Optuna study whose trials sample, score and constrain Architectures.
+
+    import nas, optuna
+    space = nas.load_space("fbnet-c100")
+    search = nas.search.create_search(space, latency=[nas.latency.load("raspi4")],
+                                      scorer=nas.proxies.Scorer(space, ["naswot"], data="digits"),
+                                      budgets=nas.search.Budgets(latency_ms=30),
+                                      sampler=optuna.samplers.NSGAIISampler(seed=0), storage="sqlite:///s.db")
+    search.optimize(200)            # until the study holds 200 finished trials (re-running resumes)
+    search.front()                  # DataFrame of the feasible Pareto front; search.study is the Optuna study
+
+Everything a later step needs (canonical architecture, every metric, the latency tables' identities) is
+stored in the trial's user attributes, so the storage alone is enough to plot, report and export. The library
+installs no signal handler and sets no global state: stopping is a ``threading.Event`` passed to ``optimize``
+(the CLI sets it on Ctrl-C), torch threads are the caller's choice.
+"""
+from __future__ import annotations
+
+import math
+import threading
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from nas.errors import NasError
+from nas.search.config import SearchConfig
+from nas.search.evaluator import Evaluator
+from nas.search.front import front_of, pareto_mask
+from nas.search.objectives import Budgets, Objectives
+from nas.search.storage import TrialHeartbeat, fail_stale_trials, open_storage
+
+NO_FEASIBLE_CHECK_AFTER = 20
+# a proxy that scores NaN this often is broken, not the architectures (degenerate networks are rare)
+NAN_SHARE_LIMIT, NAN_CHECK_AFTER, NAN_ALL_FIRST = 0.20, 20, 10
+
+
+def make_sampler(name: str, *, seed: int = 0, trials: int = 100):
+    """An Optuna sampler by name (the CLI's ``--sampler``), with the settings chosen for ``trials``."""
+    import optuna
+
+    if name == "nsga2":
+        # Optuna's default population (50) leaves a 100-trial study two generations; aim for >= 10
+        return optuna.samplers.NSGAIISampler(seed=seed, population_size=min(50, max(10, trials // 10)))
+    if name == "tpe":
+        return optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True)
+    if name == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    from nas.search.config import SAMPLERS
+
+    raise NasError(f"unknown sampler '{name}'", argument="sampler", fix=f"use one of {', '.join(SAMPLERS)}")
+
+
+class Search:
+    """A study plus what scores its trials. Build it with :func:`create_search`."""
+
+    def __init__(self, study, space, evaluator: Evaluator, objectives: Objectives, budgets: Budgets, *,
+                 worker: int = 0):
+        self.study, self.space, self.evaluator = study, space, evaluator
+        self.objectives, self.budgets, self.worker = objectives, budgets, worker
+        self._identities = evaluator.lut_identities()
+        evaluator.seed_cache(study)
+
+    def complete(self) -> int:
+        from optuna.trial import TrialState
+
+        return len(self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
+
+    def _objective(self, trial) -> list[float]:
+        beat = TrialHeartbeat(self.study._storage, trial._trial_id)
+        try:
+            arch = self.space.sample(lambda name, options: trial.suggest_categorical(name, options))
+            key = self.space.format(arch)
+            duplicate = key in self.evaluator.cache
+            metrics = self.evaluator.evaluate(arch)
+            cons = self.budgets.constraints(metrics, self.objectives.devices)
+            for k, v in cons.items():
+                trial.set_constraint(k, v)
+            # three attributes (each is a storage write): what to plot, what to rebuild, where it came from
+            trial.set_user_attr("arch", key)
+            trial.set_user_attr("metrics", {**metrics, "feasible": all(v <= 0 for v in cons.values()),
+                                            "duplicate": duplicate})
+            trial.set_user_attr("provenance", {"space": self.space.name, "arch_json": arch.to_json(),
+                                               "latency_tables": self._identities, "worker": self.worker})
+            return self.objectives.values(metrics)
+        finally:
+            beat.stop()
+
+    def optimize(self, n_trials: int, *, stop: threading.Event | None = None,
+                 callback: Callable[[Any], None] | None = None) -> None:
+        """Run trials until the study holds ``n_trials`` finished trials (so re-running resumes), or until
+        ``stop`` is set (the running trial finishes first). ``callback(frozen_trial)`` runs after each trial.
+
+        Raises a NasError naming the proxy when it scores NaN too often (a broken proxy, not degenerate
+        architectures): over 20 % of the trials after 20, or all of the first 10.
+        """
+        from optuna.trial import TrialState
+
+        def after_trial(study, frozen) -> None:
+            fail_stale_trials(study)
+            if callback is not None:
+                callback(frozen)
+            trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+            self._check_nan_share(trials)
+            if (stop is not None and stop.is_set()) or len(trials) >= n_trials:
+                study.stop()
+
+        fail_stale_trials(self.study)
+        if self.complete() >= n_trials:
+            return
+        self.study.optimize(self._objective, n_trials=None, callbacks=[after_trial], catch=())
+
+    def _check_nan_share(self, trials) -> None:
+        column = f"proxy.{self.objectives.proxy}"
+        scored = [t.user_attrs["metrics"].get(column) for t in trials if "metrics" in t.user_attrs]
+        nan = sum(1 for v in scored if v is None or not math.isfinite(v))
+        n = len(scored)
+        if (n >= NAN_CHECK_AFTER and nan > NAN_SHARE_LIMIT * n) or (n == NAN_ALL_FIRST and nan == n):
+            raise NasError(f"proxy '{self.objectives.proxy}' scored NaN on {nan} of {n} trials: the proxy is "
+                           "broken for this space, not the architectures", argument="scorer",
+                           fix="score a few architectures with it alone (Scorer.score) to see why, or use "
+                               "another proxy; the study is kept")
+
+    def front(self):
+        """The feasible, non-duplicate Pareto front as a DataFrame (sorted by the first latency objective)."""
+        return front_of(self.study, self.objectives)
+
+    def status(self) -> dict[str, Any]:
+        """Counts for progress and summaries: complete, feasible, Pareto-front size, smallest latency."""
+        return study_status(self.study, self.objectives)
+
+
+def create_search(space, *, latency: list, scorer, objectives=("proxy", "latency"), budgets: Budgets | None = None,
+                  sampler=None, storage=None, study_name: str | None = None, allow_estimate: bool = False,
+                  load_if_exists: bool = True, worker: int = 0, evaluator: Evaluator | None = None) -> Search:
+    """A new (or resumed) search of ``space``.
+
+    ``latency``: LatencyModels (``nas.latency.load``), one objective each; ``scorer``: a ``nas.proxies.Scorer``
+    (its first proxy is the accuracy objective); ``objectives``: a subset of proxy, latency, size, macs;
+    ``budgets``: :class:`Budgets` (Optuna constraints); ``sampler``: an Optuna sampler or a name (nsga2, tpe,
+    random; default nsga2); ``storage``: an Optuna storage or a URL (sqlite:///..., journal:///...,
+    postgresql://...; default in memory). A resumed study must have been created with the same options.
+    ``evaluator`` may be shared between searches of one process (benchmarks) so scores are computed once.
+    """
+    import optuna
+
+    from nas.space import load_space
+
+    space = load_space(space) if isinstance(space, str) else space
+    models = {m.device: m for m in latency}
+    if not models:
+        raise NasError("at least one latency model is needed", argument="latency",
+                       fix="e.g. latency=[nas.latency.load('raspi4')]")
+    spec = Objectives(tuple(objectives), tuple(models), scorer.proxies[0])
+    budgets = budgets or Budgets()
+    evaluator = evaluator or Evaluator(space, models, scorer, allow_estimate=allow_estimate)
+    sampler = make_sampler(sampler or "nsga2", seed=scorer.seed) if sampler is None or isinstance(sampler, str) \
+        else sampler
+    if isinstance(storage, str):
+        storage = open_storage(storage)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study_name = study_name or f"{space.name}-{'+'.join(models)}"
+    study = optuna.create_study(study_name=study_name, storage=storage, directions=spec.directions,
+                                sampler=sampler, load_if_exists=load_if_exists)
+    attrs = {"space": space.name, "devices": list(models), "objectives": list(spec.kinds),
+             "latency_budget_ms": budgets.latency_ms, "size_budget_mb": budgets.size_mb, "proxy": spec.proxy,
+             "data": scorer.data, "latency_dtype": getattr(next(iter(models.values())), "dtype", "arch")}
+    stored = study.user_attrs.get("config")
+    if stored is None:
+        study.set_user_attr("config", attrs)
+    else:
+        for key, value in attrs.items():
+            if stored.get(key) != value:
+                raise NasError(f"study '{study_name}' was created with {key}={stored.get(key)!r}, this run asks "
+                               f"for {value!r}", argument="study_name",
+                               fix="rerun with the study's options to resume it, or give a new study_name")
+    return Search(study, space, evaluator, spec, budgets, worker=worker)
+
+
+def build_evaluator(cfg: SearchConfig) -> Evaluator:
+    """The latency models and scorer a :class:`SearchConfig` names, as an Evaluator."""
+    from nas.latency.load import load as load_latency
+    from nas.proxies import Scorer
+    from nas.space import load_space
+
+    cfg = cfg.resolved()
+    space = load_space(cfg.space)
+    latency = {d: load_latency(d, dtype=cfg.latency_dtype) for d in cfg.devices}
+    return Evaluator(space, latency, Scorer(space, [cfg.proxy], data=cfg.data, seed=cfg.seed),
+                     allow_estimate=cfg.allow_estimate)
+
+
+def search_from_config(cfg: SearchConfig, *, worker: int = 0, evaluator: Evaluator | None = None) -> Search:
+    """The :class:`Search` a :class:`SearchConfig` describes (what the CLI and each worker process build)."""
+    cfg = cfg.resolved()
+    evaluator = evaluator or build_evaluator(cfg)
+    latency = list(evaluator.latency.values())
+    return create_search(evaluator.space, latency=latency, scorer=evaluator.scorer, objectives=cfg.objectives,
+                         budgets=cfg.budgets, sampler=make_sampler(cfg.sampler, seed=cfg.seed + 1000 * worker,
+                                                                   trials=cfg.trials),
+                         storage=cfg.storage, study_name=cfg.study, allow_estimate=cfg.allow_estimate,
+                         worker=worker, evaluator=evaluator)
+
+
+@dataclass
+class SearchSummary:
+    study: str
+    storage: str
+    trials: int
+    feasible: int
+    front_size: int
+    smallest_latency_ms: dict[str, float]
+    seconds: float
+
+
+def search(cfg: SearchConfig, *, evaluator: Evaluator | None = None, stop: threading.Event | None = None,
+           callback: Callable[[Any], None] | None = None) -> SearchSummary:
+    """Run (or resume) the study ``cfg`` describes in this process until it holds ``cfg.trials`` finished
+    trials; raises a NasError (study kept) when no trial met the budgets."""
+    import time
+
+    cfg = cfg.resolved()
+    run = search_from_config(cfg, evaluator=evaluator)
+    start = time.time()
+    run.optimize(cfg.trials, stop=stop, callback=callback)
+    return summarize(run, cfg, time.time() - start)
+
+
+def summarize(run: Search, cfg: SearchConfig, seconds: float) -> SearchSummary:
+    """The summary of a finished run; an error (study kept) when it ended with no feasible trial."""
+    status = run.status()
+    summary = SearchSummary(study=cfg.study, storage=cfg.storage, trials=status["complete"],
+                            feasible=status["feasible"], front_size=status["front"],
+                            smallest_latency_ms=status["smallest_latency_ms"], seconds=seconds)
+    if status["complete"] and status["feasible"] == 0:
+        raise NasError(f"no architecture met the budget in {status['complete']} trials (smallest latency seen: "
+                       f"{format_latencies(status['smallest_latency_ms'])}; study kept in {cfg.storage})",
+                       argument="latency_budget_ms" if cfg.latency_budget_ms is not None else "size_budget_mb",
+                       fix="raise the budget and use a new study name")
+    return summary
+
+
+def format_latencies(values: dict[str, float]) -> str:
+    return ", ".join(f"{d} {v:.3f} ms" for d, v in values.items()) or "n/a"
+
+
+def study_status(study, objectives: Objectives) -> dict[str, Any]:
+    """Counts for the progress bar and summary: complete, feasible, Pareto-front size, smallest latency."""
+    import numpy as np
+    from optuna.trial import TrialState
+
+    trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    feasible = [t for t in trials if t.user_attrs.get("metrics", {}).get("feasible", True)]
+    smallest = {}
+    for d in objectives.devices:
+        lats = [t.user_attrs["metrics"][f"latency_ms.{d}"] for t in trials if "metrics" in t.user_attrs]
+        if lats:
+            smallest[d] = min(lats)
+    front = 0
+    if feasible:
+        values = np.array([t.values for t in feasible], dtype=float)
+        front = int(pareto_mask(values, objectives.directions).sum())
+    return {"complete": len(trials), "feasible": len(feasible), "front": front, "smallest_latency_ms": smallest}

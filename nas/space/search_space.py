@@ -1,0 +1,210 @@
+"""The SearchSpace value and its parts: what each block position allows, sampling (define-by-run, with any
+``choose(name, options)`` callback: a seeded RNG or an Optuna trial), the canonical text form (delegated to
+:mod:`nas.space.grammar`) and validation of Architectures. Built from YAML by :mod:`nas.space.schema`.
+"""
+from __future__ import annotations
+
+import itertools
+import math
+import random
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any, Callable, Sequence
+
+from nas.errors import NasError
+from nas.space import grammar
+from nas.space.arch import IR_FIELDS, Architecture, Block, Stage
+
+Chooser = Callable[[str, Sequence[Any]], Any]
+
+
+# --------------------------------------------------------------------------------------------------------
+# value objects
+# --------------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Alternative:
+    """One way to fill a block: an op (or named preset) plus the allowed values of each applicable field."""
+
+    name: str
+    op: str
+    choices: tuple[tuple[str, tuple], ...]  # (field, allowed values) for every field of the op
+
+    def allowed(self, name: str) -> tuple:
+        return dict(self.choices)[name]
+
+    def count(self) -> int:
+        return math.prod(len(v) for _, v in self.choices)
+
+    def contains(self, block: Block) -> bool:
+        if block.op != self.op:
+            return False
+        return all(getattr(block, f) in vals for f, vals in self.choices)
+
+
+@dataclass(frozen=True)
+class BlockSpace:
+    """The blocks allowed at one position: a union of alternatives."""
+
+    alternatives: tuple[Alternative, ...]
+
+    def count(self) -> int:
+        return sum(a.count() for a in self.alternatives)
+
+    @cache
+    def varying_fields(self, op: str) -> tuple[str, ...]:
+        """Fields that the canonical text must spell out for a block of this op."""
+        out = []
+        for f in IR_FIELDS:
+            values = set()
+            for a in self.alternatives:
+                if a.op == op:
+                    values.update(dict(a.choices).get(f, ()))
+            if len(values) > 1:
+                out.append(f)
+        return tuple(out)
+
+    def contains(self, block: Block) -> bool:
+        return any(a.contains(block) for a in self.alternatives)
+
+    def blocks(self) -> list[Block]:
+        """Every distinct block allowed here (for enumerating the layer signatures a space needs)."""
+        out = []
+        for a in self.alternatives:
+            names = [f for f, _ in a.choices]
+            for values in itertools.product(*(v for _, v in a.choices)):
+                out.append(Block(op=a.op, **dict(zip(names, values))))
+        return out
+
+    def describe(self) -> str:
+        parts = []
+        for a in self.alternatives:
+            inner = ", ".join(f"{f}={grammar.fmt_choices(v) if len(v) > 1 else v[0]}" for f, v in a.choices)
+            parts.append(f"{a.name}({inner})" if inner else a.name)
+        return " | ".join(parts)
+
+
+@dataclass(frozen=True)
+class StageSpace:
+    widths: tuple[int, ...]
+    depths: tuple[int, ...]
+    stride: int
+    block: BlockSpace
+    first_block: BlockSpace
+
+    def block_space(self, index: int) -> BlockSpace:
+        return self.first_block if index == 0 else self.block
+
+    def count(self) -> int:
+        per_depth = sum(self.first_block.count() * self.block.count() ** (d - 1) for d in self.depths)
+        return len(self.widths) * per_depth
+
+
+@dataclass(frozen=True)
+class FixedLayer:
+    """A stem or head layer: ``conv`` (conv+BN+act), ``pool`` (global average) or ``linear``."""
+
+    op: str
+    width: int = 0
+    kernel: int = 1
+    stride: int = 1
+    act: str = "none"
+    groups: int = 1
+    bn: bool = True
+    bias: bool = False
+    wbits: int = 32
+    abits: int = 32
+
+
+@dataclass(frozen=True)
+class SearchSpace:
+    name: str
+    description: str
+    source: str
+    path: str
+    resolutions: tuple[int, ...]
+    in_channels: int
+    num_classes: int
+    expand_conv: str  # "when_expanding" (MobileNetV2: e=1 has no 1x1 expand conv) or "always" (FBNet)
+    stem: tuple[FixedLayer, ...]
+    stages: tuple[StageSpace, ...]
+    head: tuple[FixedLayer, ...]
+    native: str | None = None  # "digits" (NAS-Bench-Macro) or "names" (FBNet op names joined by '|')
+    presets: tuple[str, ...] = field(default=())
+
+    # --- size -------------------------------------------------------------------------------------------
+    def count(self) -> int:
+        """Exact number of distinct architectures."""
+        return len(self.resolutions) * math.prod(s.count() for s in self.stages)
+
+    def log10_count(self) -> float:
+        return math.log10(self.count())
+
+    # --- sampling ---------------------------------------------------------------------------------------
+    def sample(self, choose: Chooser) -> Architecture:
+        """Draw one architecture, asking ``choose(name, options)`` for every open choice (define-by-run)."""
+
+        def pick(name: str, options: Sequence[Any]) -> Any:
+            return options[0] if len(options) == 1 else choose(name, list(options))
+
+        resolution = pick("resolution", self.resolutions)
+        stages = []
+        for i, st in enumerate(self.stages):
+            width = pick(f"s{i}.width", st.widths)
+            depth = pick(f"s{i}.depth", st.depths)
+            blocks = []
+            for j in range(depth):
+                bs = st.block_space(j)
+                names = [a.name for a in bs.alternatives]
+                alt = bs.alternatives[names.index(pick(f"s{i}.b{j}.op", names))]
+                prefix = f"s{i}.b{j}." + (f"{alt.name}." if len(names) > 1 else "")
+                values = {f: pick(prefix + f, vals) for f, vals in alt.choices}
+                blocks.append(Block(op=alt.op, **values))
+            stages.append(Stage(width=width, blocks=tuple(blocks)))
+        return Architecture(space=self.name, resolution=resolution, stages=tuple(stages))
+
+    def random(self, rng: random.Random) -> Architecture:
+        return self.sample(lambda _name, options: options[rng.randrange(len(options))])
+
+    def sample_many(self, n: int, seed: int = 0) -> list[Architecture]:
+        rng = random.Random(seed)
+        return [self.random(rng) for _ in range(n)]
+
+    # --- canonical text (nas.space.grammar) ----------------------------------------------------------------
+    def format(self, arch: Architecture) -> str:
+        """The canonical text form: every open choice spelled out, fixed choices left out."""
+        self.validate(arch)
+        return grammar.format_arch(self, arch)
+
+    def parse(self, text: str) -> Architecture:
+        """Canonical text, JSON, or the space's native encoding -> a validated Architecture."""
+        return grammar.parse_arch(self, text)
+
+    def to_native(self, arch: Architecture) -> str | None:
+        """The benchmark's own encoding (digits or op names), or None if the space has none."""
+        return grammar.to_native(self, arch)
+
+    # --- validation -------------------------------------------------------------------------------------
+    def validate(self, arch: Architecture, *, where: str | None = None) -> None:
+        where = where or f"architecture in space {self.name}"
+        if arch.space != self.name:
+            raise NasError(f"belongs to space '{arch.space}', not '{self.name}'", where=where,
+                           fix=f"use --space {arch.space}")
+        if arch.resolution not in self.resolutions:
+            raise NasError(f"resolution {arch.resolution} is not allowed", where=where,
+                           fix=f"use one of {grammar.fmt_choices(self.resolutions)}")
+        if len(arch.stages) != len(self.stages):
+            raise NasError(f"has {len(arch.stages)} stages, the space has {len(self.stages)}", where=where)
+        for i, (st_space, st) in enumerate(zip(self.stages, arch.stages)):
+            if st.width not in st_space.widths:
+                raise NasError(f"stage {i}: width {st.width} is not allowed", where=where,
+                               fix=f"use one of {grammar.fmt_choices(st_space.widths)}")
+            if st.depth not in st_space.depths:
+                raise NasError(f"stage {i}: depth {st.depth} is not allowed", where=where,
+                               fix=f"use one of {grammar.fmt_choices(st_space.depths)}")
+            for j, b in enumerate(st.blocks):
+                bs = st_space.block_space(j)
+                if not bs.contains(b):
+                    raise NasError(f"stage {i} block {j}: {b.to_dict()} is outside the space", where=where,
+                                   fix=f"allowed here: {bs.describe()}")
+
+

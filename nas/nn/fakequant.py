@@ -23,18 +23,16 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-FLOAT_BITS = 32
-
+from nas.bits import FLOAT_BITS, symmetric_weights
 
 def quantize_weight(w: torch.Tensor, bits: int) -> torch.Tensor:
-    """Per-output-channel symmetric fake quantization (dimension 0 is the output channel)."""
+    """Per-output-channel symmetric fake quantization (dimension 0 is the output channel): the weights
+    :mod:`nas.nn.quantize` deploys (one rounding, :func:`nas.bits.symmetric_weights`)."""
     if bits >= FLOAT_BITS:
         return w
-    qmax = 2 ** (bits - 1) - 1
-    flat = w.reshape(w.shape[0], -1)
-    scale = flat.abs().amax(dim=1).clamp_min(1e-12) / qmax
+    levels, scale = symmetric_weights(w.detach().cpu().numpy(), bits, axis=0)
     shape = (-1,) + (1,) * (w.dim() - 1)
-    return (torch.round(w / scale.reshape(shape)).clamp(-qmax, qmax) * scale.reshape(shape)).to(w.dtype)
+    return (torch.from_numpy(levels).float() * torch.from_numpy(scale).reshape(shape)).to(w.dtype)
 
 
 def quantize_activation(x: torch.Tensor, bits: int) -> torch.Tensor:
@@ -57,10 +55,6 @@ def _act_hook(bits: int):
 
     return hook
 
-
-def is_quantized(model) -> bool:
-    """Whether any layer of a Network asks for fewer than 32 bits."""
-    return any(s.wbits < FLOAT_BITS or s.abits < FLOAT_BITS for s in model.specs)
 
 
 def apply(model, *, weights: bool = True, activations: bool = True) -> list:

@@ -32,17 +32,33 @@ def export_onnx(model, path: str | Path | None = None, *, batch: int = 1, input_
     return data
 
 
-def ort_session(model_bytes_or_path, *, threads: int = 1):
-    """An onnxruntime CPU session with a fixed thread count (latency depends on it)."""
+def session_options(*, threads: int = 1, optimize: bool = True, optimized_path: str | Path | None = None):
+    """The one onnxruntime configuration every session uses: ``threads`` intra-op threads (latency depends on
+    it), one inter-op thread, sequential execution, quiet logs; all graph optimizations unless ``optimize`` is
+    False (the profiler's Q/DQ boundary model must run unfused)."""
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = threads
     opts.inter_op_num_threads = 1
     opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    opts.graph_optimization_level = (ort.GraphOptimizationLevel.ORT_ENABLE_ALL if optimize
+                                     else ort.GraphOptimizationLevel.ORT_DISABLE_ALL)
     opts.log_severity_level = 3
+    if optimized_path is not None:
+        opts.optimized_model_filepath = str(optimized_path)
+    return opts
+
+
+def ort_session(model_bytes_or_path, *, threads: int = 1, optimize: bool = True,
+                optimized_path: str | Path | None = None):
+    """An onnxruntime CPU session (see :func:`session_options`) for model bytes or a file."""
+    import onnxruntime as ort
+
     src = model_bytes_or_path if isinstance(model_bytes_or_path, bytes) else str(model_bytes_or_path)
-    return ort.InferenceSession(src, sess_options=opts, providers=["CPUExecutionProvider"])
+    return ort.InferenceSession(src, sess_options=session_options(threads=threads, optimize=optimize,
+                                                                  optimized_path=optimized_path),
+                                providers=["CPUExecutionProvider"])
 
 
 def run_onnx(session, x: np.ndarray) -> np.ndarray:

@@ -37,53 +37,17 @@ import logging
 import re
 import warnings
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
 import numpy as np
 
+from nas.bits import FLOAT_BITS, Bits, check_bits, parse_label, symmetric_weights  # noqa: F401 (re-exported)
 from nas.errors import NasError
 
-FLOAT = 32
-WEIGHT_BITS = (4, 8, 16, 32)
-ACT_BITS = (8, 16, 32)
 WEIGHT_OPS = ("Conv", "Gemm", "MatMul", "ConvTranspose")  # ops whose initializer inputs are weights
 _LAYER_RE = re.compile(r"(?:^|/)layers\.(\d+)(?:/|\.|$)")
-
-
-@dataclass(frozen=True)
-class Bits:
-    wbits: int
-    abits: int
-
-    @property
-    def label(self) -> str:
-        return "fp32" if self.is_float else ("int8" if (self.wbits, self.abits) == (8, 8) else
-                                              f"w{self.wbits}a{self.abits}")
-
-    @property
-    def is_float(self) -> bool:
-        return self.wbits == FLOAT and self.abits == FLOAT
-
-
-def check_bits(wbits: int, abits: int, where: str = "bit-widths") -> Bits:
-    if wbits not in WEIGHT_BITS or abits not in ACT_BITS:
-        raise NasError(f"w{wbits}a{abits} cannot be deployed", where=where,
-                       fix=f"weights {'/'.join(map(str, WEIGHT_BITS))}, activations {'/'.join(map(str, ACT_BITS))} bits")
-    return Bits(wbits, abits)
-
-
-def parse_label(label: str) -> Bits:
-    """'fp32', 'int8' or 'w<W>a<A>' -> Bits."""
-    if label == "fp32":
-        return Bits(FLOAT, FLOAT)
-    if label == "int8":
-        return Bits(8, 8)
-    m = re.fullmatch(r"w(\d+)a(\d+)", label)
-    if not m:
-        raise NasError(f"unknown precision '{label}'", where="precision", fix="use fp32, int8 or w<W>a<A>")
-    return check_bits(int(m.group(1)), int(m.group(2)))
+FLOAT = FLOAT_BITS
 
 
 def _qtype(bits: int, *, weight: bool):
@@ -166,10 +130,7 @@ def _weight_only(model, node_names: set[str], bits_of: dict[str, Bits]) -> None:
         w = numpy_helper.to_array(inits[wname]).astype(np.float32)
         bits = bits_of[node.name].wbits
         axis = _weight_axis(node)
-        qmax = 2 ** (bits - 1) - 1
-        red = tuple(d for d in range(w.ndim) if d != axis)
-        scale = np.maximum(np.abs(w).max(axis=red), 1e-12).astype(np.float32) / qmax
-        q = np.clip(np.round(w / np.expand_dims(scale, red)), -qmax, qmax).astype(np.int32)
+        q, scale = symmetric_weights(w, bits, axis)
         qname = f"{wname}_w{bits}"
         g.initializer.append(helper.make_tensor(qname, dtype[bits], w.shape, q.flatten().tolist()))
         g.initializer.append(numpy_helper.from_array(scale, f"{qname}_scale"))
@@ -349,13 +310,6 @@ def calibration_batches(x: np.ndarray) -> list[np.ndarray]:
     return [x[i:i + 1] for i in range(len(x))]
 
 
-def initializer_types(path_or_model) -> dict[str, int]:
-    """Initializer name -> ONNX TensorProto data type (to check what a quantized file really stores)."""
-    import onnx
-
-    model = path_or_model if hasattr(path_or_model, "graph") else onnx.load(str(path_or_model), load_external_data=False)
-    return {i.name: i.data_type for i in model.graph.initializer}
-
 
 def fused_ops(path: str | Path, threads: int = 1) -> dict[str, int]:
     """Op-type counts of the graph onnxruntime actually runs (after its optimizations) - e.g. how many convs
@@ -364,13 +318,11 @@ def fused_ops(path: str | Path, threads: int = 1) -> dict[str, int]:
     import tempfile
 
     import onnx
-    import onnxruntime as ort
+
+    from nas.nn.onnx import ort_session
 
     with tempfile.TemporaryDirectory(prefix="nas-fused-") as tmp:
-        so = ort.SessionOptions()
-        so.intra_op_num_threads = threads
-        so.log_severity_level = 3
-        so.optimized_model_filepath = str(Path(tmp) / "opt.onnx")
-        ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
-        model = onnx.load(so.optimized_model_filepath)
+        optimized = Path(tmp) / "opt.onnx"
+        ort_session(path, threads=threads, optimized_path=optimized)
+        model = onnx.load(str(optimized))
     return dict(collections.Counter(n.op_type for n in model.graph.node))

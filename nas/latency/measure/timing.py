@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from nas.bits import check_bits, parse_label
 from nas.errors import NasError
 from nas.layers import LayerSpec
 from nas.nn.onnx import OPSET, export_onnx
@@ -32,9 +33,7 @@ def calibration_inputs(input_shape: tuple[int, ...], samples: int, seed: int) ->
 
 def precision(spec: LayerSpec) -> str:
     """How a layer is deployed (``nas.nn.quantize``): 'fp32' (w32a32), 'int8' (w8a8) or 'w<W>a<A>' (w4a8, w8a32, ...)."""
-    from nas.nn.quantize import check_bits
-
-    return check_bits(spec.wbits, spec.abits, where=f"{spec.key} (--dtype)").label
+    return check_bits(spec.wbits, spec.abits, where=spec.key).label
 
 
 def build_onnx(module, input_shape: tuple[int, ...], prec, workdir: Path, stem: str, *,
@@ -48,7 +47,7 @@ def build_onnx(module, input_shape: tuple[int, ...], prec, workdir: Path, stem: 
     if isinstance(prec, str):
         if prec == "fp32":
             return path
-        layers = Q.parse_label(prec)
+        layers = parse_label(prec)
     else:
         layers = Q.layer_bits(prec)
         if all(b.is_float for b in layers):
@@ -62,16 +61,9 @@ class Timer:
     """One InferenceSession with its input bound once; ``times(n)`` returns n per-call durations in ms."""
 
     def __init__(self, onnx_path: Path, input_shape: tuple[int, ...], threads: int, *, optimize: bool = True):
-        import onnxruntime as ort
+        from nas.nn.onnx import ort_session
 
-        so = ort.SessionOptions()
-        so.intra_op_num_threads = threads
-        so.inter_op_num_threads = 1
-        so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        so.graph_optimization_level = (ort.GraphOptimizationLevel.ORT_ENABLE_ALL if optimize
-                                       else ort.GraphOptimizationLevel.ORT_DISABLE_ALL)
-        so.log_severity_level = 3
-        self.session = ort.InferenceSession(str(onnx_path), so, providers=["CPUExecutionProvider"])
+        self.session = ort_session(onnx_path, threads=threads, optimize=optimize)
         x = np.random.default_rng(0).standard_normal(input_shape).astype(np.float32)
         self.binding = self.session.io_binding()
         self.binding.bind_cpu_input(self.session.get_inputs()[0].name, x)

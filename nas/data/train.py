@@ -68,7 +68,7 @@ def evaluate(model: nn.Module, data="fashion-mnist", *, split: str = "test", ind
     return correct / max(1, len(idx))
 
 
-def train(model: nn.Module, *, epochs: int, data="fashion-mnist", space=None, seed: int = 0,
+def train(model: nn.Module, *, epochs: int, data="fashion-mnist", seed: int = 0,
           n_train: int | None = 5000, n_val: int = 2000, batch_size: int = 128, lr: float = 0.1,
           weight_decay: float = 5e-4, label_smoothing: float = 0.1, augment: bool = True,
           progress: bool = False) -> dict:
@@ -76,7 +76,7 @@ def train(model: nn.Module, *, epochs: int, data="fashion-mnist", space=None, se
 
     ``n_train`` caps the training examples (None: the whole split minus validation); ``n_val`` examples of the
     train split are held out for validation. Returns accuracy (validation, 0..1), final train loss, epochs,
-    steps, seconds, n_train, n_val. ``space`` is accepted for symmetry with the Scorer and not needed.
+    steps, seconds, n_train, n_val.
     """
     if epochs < 1:
         raise NasError(f"epochs must be at least 1, got {epochs}", where="train:E")

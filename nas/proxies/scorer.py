@@ -97,7 +97,7 @@ class Scorer:
 
         model = build_model(arch, self.space, seed=self.seed)
         opts = {"data": self.data, "seed": self.seed, **self.train_options}
-        return finite_or_nan(train(model, epochs=epochs, space=self.space, **opts)["accuracy"])
+        return finite_or_nan(train(model, epochs=epochs, **opts)["accuracy"])
 
     # --- many ---------------------------------------------------------------------------------------------
     def score_many(self, archs, progress: bool = True):

@@ -44,7 +44,7 @@ def fashion_dir() -> Path:
 
 def check_name(name: str) -> str:
     if name not in DATASETS:
-        raise NasError(f"unknown dataset '{name}'", where="--data", fix=f"use one of {', '.join(DATASETS)}")
+        raise NasError(f"unknown dataset '{name}'", argument="data", fix=f"use one of {', '.join(DATASETS)}")
     return name
 
 
@@ -72,9 +72,9 @@ def _fashion(split: str) -> tuple[np.ndarray, np.ndarray]:
     missing = [n for n in (img_name, lbl_name) if not (root / n).is_file()]
     if missing:
         raise NasError(
-            f"Fashion-MNIST is not installed (missing {', '.join(missing)} in {root})", where="--data fashion-mnist",
+            f"Fashion-MNIST is not installed (missing {', '.join(missing)} in {root})", argument="data",
             fix=f"install the Debian package {FASHION_PACKAGE}: sudo apt-get update && sudo apt-get install -y "
-                f"{FASHION_PACKAGE} (or set NAS_FASHION_MNIST_DIR, or use --data digits / --data noise)")
+                f"{FASHION_PACKAGE} (or set NAS_FASHION_MNIST_DIR, or use data='digits' / data='noise')")
     x = _read_idx(root / img_name)
     y = _read_idx(root / lbl_name).astype(np.int64)
     return x[:, None, :, :], y
@@ -94,8 +94,8 @@ def _digits_all() -> tuple[np.ndarray, np.ndarray]:
         try:
             from sklearn.datasets import load_digits
         except ImportError:
-            raise NasError("scikit-learn is not installed", where="--data digits",
-                           fix="pip install scikit-learn, or use --data noise") from None
+            raise NasError("scikit-learn is not installed (needed for data 'digits')", argument="data",
+                           fix="pip install scikit-learn, or use data='noise'") from None
         d = load_digits()
         images, target = d.images, d.target
     x = np.clip(np.round(images * (255.0 / 16.0)), 0, 255).astype(np.uint8)[:, None, :, :]
@@ -186,9 +186,9 @@ def load(name: str, *, split: str = "train", resolution: int = 32, channels: int
     """
     check_name(name)
     if split not in SPLITS:
-        raise NasError(f"unknown split '{split}'", where="data split", fix=f"use one of {', '.join(SPLITS)}")
+        raise NasError(f"unknown split '{split}'", argument="split", fix=f"use one of {', '.join(SPLITS)}")
     if resolution < 1 or channels < 1:
-        raise NasError(f"bad input shape {resolution}x{resolution}x{channels}", where="data")
+        raise NasError(f"bad input shape {resolution}x{resolution}x{channels}", argument="resolution")
     if name == "noise":
         return ImageData(name, split, resolution, channels, num_classes, None, None,
                          noise_seed=seed * 2 + (split == "test"))

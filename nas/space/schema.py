@@ -169,19 +169,8 @@ def load_space_file(path: str | Path) -> SearchSpace:
     """Parse and validate one YAML search-space file."""
     path = Path(path)
     r = _Reader(path)
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
-        raise NasError("file not found", where=str(path), fix="check the path or run `nas spaces list`") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        loc = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise NasError(f"malformed YAML{loc}: {problem}", where=str(path),
-                       fix="check indentation and brackets on that line") from None
-    data = r.check_keys("", data, TOP_KEYS, required=("name", "input", "num_classes", "block", "stem", "stages", "head"))
+    data = r.check_keys("", _read_yaml(path), TOP_KEYS,
+                        required=("name", "input", "num_classes", "block", "stem", "stages", "head"))
     name = r.scalar("name", data["name"], lambda v: isinstance(v, str) and re.fullmatch(r"[a-z0-9][a-z0-9_.-]*", v),
                     "a lower-case identifier (letters, digits, '-', '_', '.')")
     inp = r.check_keys("input", data["input"], INPUT_KEYS, required=("resolution",))
@@ -190,29 +179,63 @@ def load_space_file(path: str | Path) -> SearchSpace:
     num_classes = r.scalar("num_classes", data["num_classes"], _pos_int, "a positive integer")
     expand_conv = r.scalar("expand_conv", data.get("expand_conv", "when_expanding"),
                            lambda v: v in ("when_expanding", "always"), "'when_expanding' or 'always'")
-    presets_raw = data.get("presets") or {}
-    if not isinstance(presets_raw, dict):
+    presets = _presets(r, data.get("presets") or {})
+    block_default = r.check_keys("block", data["block"], BLOCK_KEYS)
+    stem = _stem(r, data["stem"], num_classes)
+    stages = _stages(r, data["stages"], block_default, presets)
+    head = _head(r, data["head"], num_classes)
+    native = _native(r, data.get("native"), stages, resolutions, block_default, presets)
+    space = SearchSpace(
+        name=name, description=str(data.get("description", "")).strip(), source=str(data.get("source", "")).strip(),
+        path=str(path), resolutions=resolutions, in_channels=in_channels, num_classes=num_classes,
+        expand_conv=expand_conv, stem=stem, stages=stages, head=head, native=native,
+        presets=tuple(block_default.get("preset", ()) if isinstance(block_default.get("preset"), list) else ()),
+    )
+    _check_buildable(r, space)
+    return space
+
+
+def _read_yaml(path: Path) -> Any:
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise NasError("file not found", where=str(path), fix="check the path or run `nas spaces list`") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        loc = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise NasError(f"malformed YAML{loc}: {problem}", where=str(path),
+                       fix="check indentation and brackets on that line") from None
+
+
+def _presets(r: _Reader, raw: Any) -> dict[str, dict]:
+    if not isinstance(raw, dict):
         r.fail("presets", "must be a mapping of name -> block fields")
     presets: dict[str, dict] = {}
-    for pname, pdata in presets_raw.items():
+    for pname, pdata in raw.items():
         pdata = r.check_keys(f"presets.{pname}", pdata, set(BLOCK_FIELDS))
         for f, v in pdata.items():
             r.scalar(f"presets.{pname}.{f}", v, *FIELD_CHECKS[f])
         presets[str(pname)] = {f: normalize_number(v) for f, v in pdata.items()}
-    block_default = r.check_keys("block", data["block"], BLOCK_KEYS)
+    return presets
 
-    stem_raw = data["stem"]
-    if not isinstance(stem_raw, list) or not stem_raw:
+
+def _stem(r: _Reader, raw: Any, num_classes: int) -> tuple[FixedLayer, ...]:
+    if not isinstance(raw, list) or not raw:
         r.fail("stem", "must be a non-empty list of layers", "e.g. - {op: conv, kernel: 3, stride: 2, width: 32, act: relu6}")
-    stem = tuple(_fixed_layer(r, f"stem[{i}]", l, num_classes, False) for i, l in enumerate(stem_raw))
+    stem = tuple(_fixed_layer(r, f"stem[{i}]", l, num_classes, False) for i, l in enumerate(raw))
     if any(l.op != "conv" for l in stem):
         r.fail("stem", "stem layers must be 'conv'")
+    return stem
 
-    stages_raw = data["stages"]
-    if not isinstance(stages_raw, list) or not stages_raw:
+
+def _stages(r: _Reader, raw: Any, block_default: dict, presets: dict[str, dict]) -> tuple[StageSpace, ...]:
+    if not isinstance(raw, list) or not raw:
         r.fail("stages", "must be a non-empty list of stages")
     stages = []
-    for i, st in enumerate(stages_raw):
+    for i, st in enumerate(raw):
         key = f"stages[{i}]"
         st = r.check_keys(key, st, STAGE_KEYS, required=("width", "depth", "stride"))
         widths = r.choices(f"{key}.width", st["width"], _pos_int, "a positive integer (channels)")
@@ -224,11 +247,13 @@ def load_space_file(path: str | Path) -> SearchSpace:
         block = _block_space(r, f"{key}.block", stage_block, presets)
         first = _block_space(r, f"{key}.first_block", _merge(stage_block, first_over), presets) if first_over else block
         stages.append(StageSpace(widths=widths, depths=depths, stride=stride, block=block, first_block=first))
+    return tuple(stages)
 
-    head_raw = data["head"]
-    if not isinstance(head_raw, list) or not head_raw:
+
+def _head(r: _Reader, raw: Any, num_classes: int) -> tuple[FixedLayer, ...]:
+    if not isinstance(raw, list) or not raw:
         r.fail("head", "must be a non-empty list of layers", "e.g. conv 1x1, pool, linear")
-    head = tuple(_fixed_layer(r, f"head[{i}]", l, num_classes, i == len(head_raw) - 1) for i, l in enumerate(head_raw))
+    head = tuple(_fixed_layer(r, f"head[{i}]", l, num_classes, i == len(raw) - 1) for i, l in enumerate(raw))
     ops = [l.op for l in head]
     if ops.count("pool") != 1 or any(o != "conv" for o in ops[: ops.index("pool")]) or \
             any(o != "linear" for o in ops[ops.index("pool") + 1:]) or ops[-1] != "linear":
@@ -236,23 +261,18 @@ def load_space_file(path: str | Path) -> SearchSpace:
     if head[-1].width != num_classes:
         r.fail(f"head[{len(head) - 1}].width", f"the last linear layer has width {head[-1].width}, "
                f"num_classes is {num_classes}", "make them equal")
+    return head
 
-    native = data.get("native")
-    if native is not None:
-        r.scalar("native", native, lambda v: v in ("digits", "names"), "'digits' or 'names'")
-        if any(len(s.depths) > 1 or len(s.widths) > 1 for s in stages) or len(resolutions) > 1:
-            r.fail("native", "a native encoding needs fixed depths, widths and resolution")
-        if native == "digits" and ("preset" not in block_default or len(presets) > 10):
-            r.fail("native", "'digits' needs block.preset with at most 10 presets (digit = index)")
 
-    space = SearchSpace(
-        name=name, description=str(data.get("description", "")).strip(), source=str(data.get("source", "")).strip(),
-        path=str(path), resolutions=resolutions, in_channels=in_channels, num_classes=num_classes,
-        expand_conv=expand_conv, stem=stem, stages=tuple(stages), head=head, native=native,
-        presets=tuple(block_default.get("preset", ()) if isinstance(block_default.get("preset"), list) else ()),
-    )
-    _check_buildable(r, space)
-    return space
+def _native(r: _Reader, native: Any, stages, resolutions, block_default: dict, presets: dict) -> str | None:
+    if native is None:
+        return None
+    r.scalar("native", native, lambda v: v in ("digits", "names"), "'digits' or 'names'")
+    if any(len(s.depths) > 1 or len(s.widths) > 1 for s in stages) or len(resolutions) > 1:
+        r.fail("native", "a native encoding needs fixed depths, widths and resolution")
+    if native == "digits" and ("preset" not in block_default or len(presets) > 10):
+        r.fail("native", "'digits' needs block.preset with at most 10 presets (digit = index)")
+    return native
 
 
 def _merge(base: dict, over: dict) -> dict:

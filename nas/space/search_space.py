@@ -188,7 +188,7 @@ class SearchSpace:
         where = where or f"architecture in space {self.name}"
         if arch.space != self.name:
             raise NasError(f"belongs to space '{arch.space}', not '{self.name}'", where=where,
-                           fix=f"use --space {arch.space}")
+                           fix=f"use space {arch.space}")
         if arch.resolution not in self.resolutions:
             raise NasError(f"resolution {arch.resolution} is not allowed", where=where,
                            fix=f"use one of {grammar.fmt_choices(self.resolutions)}")

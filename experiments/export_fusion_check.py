@@ -1,4 +1,4 @@
-"""Why a lone int8 block was slower than fp32, and the fix (nas.quantize.unshare): timed side by side.
+"""Why a lone int8 block was slower than fp32, and the fix (nas.nn.quantize.unshare): timed side by side.
 
 For a few mobilenet-c10 blocks (untrained, as the profiler builds them) it times, interleaved, 1 thread:
 fp32, int8 quantized the old way (ORT quantize_static on the exported file as is: equal BN biases shared
@@ -9,6 +9,7 @@ onnxruntime's graph optimizations. Also whole untrained networks (int8 everywher
 """
 from __future__ import annotations
 
+import argparse
 import tempfile
 from pathlib import Path
 
@@ -50,6 +51,7 @@ def variants(module, shape, work: Path, stem: str):
 
 
 def main() -> None:
+    argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args()
     torch.set_num_threads(1)
     blocks = {
         "dw k5 relu6 e1 (stage-0 like)": LayerSpec(name="b", op="ir", h=32, w=32, cin=32, cout=16, kernel=5,

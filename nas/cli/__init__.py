@@ -40,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     spaces.add_parser("list", help="list shipped search spaces").set_defaults(func=cmd_spaces_list)
     show = spaces.add_parser("show", help="show the choices of one space")
     show.add_argument("name", help="space name or path to a YAML file")
-    show.set_defaults(func=cmd_spaces_show)
+    show.set_defaults(func=cmd_spaces_show, flags={"space": "NAME"})
 
     arch = sub.add_parser("arch", help="sample and describe architectures").add_subparsers(dest="sub", required=True)
     sample = arch.add_parser("sample", help="print random architectures (canonical strings)")

@@ -1,11 +1,7 @@
 """train:E: a real, deterministic training loop that learns (digits, tiny budget)."""
-import math
-
 import pytest
 
-from nas.errors import NasError
 from nas.nn.build import build_model
-from nas.proxies import Scorer
 from nas.space import load_space
 from nas.data.train import evaluate, split_indices, train
 
@@ -46,11 +42,3 @@ def test_train_learns_and_is_deterministic(space):
 def test_validation_is_held_out():
     tr, val = split_indices(100, 20, seed=0)
     assert len(set(tr) & set(val)) == 0 and len(tr) == 80 and len(val) == 20
-
-
-def test_train_proxy_through_scorer(space):
-    s = Scorer(space, ["train:1"], data="digits", train_options={"n_train": 300, "n_val": 200})
-    v = s.score("ir_e1")["train:1"]
-    assert 0.0 <= v <= 1.0 and not math.isnan(v)
-    with pytest.raises(NasError, match="train:EPOCHS"):
-        Scorer(space, ["train:0"])

@@ -1,0 +1,74 @@
+"""Scorer and `nas score`: columns, errors, train:E."""
+import math
+
+import pandas as pd
+import pytest
+
+from nas.errors import NasError
+from nas.proxies import Scorer
+from nas.space import load_space
+
+from conftest import run_cli
+from test_proxies_common import FLOAT, tiny  # noqa: F401  (fixtures)
+
+TINY_TRAIN = """\
+name: tiny-train
+description: Small space for training tests.
+input: {resolution: 8, channels: 1}
+num_classes: 10
+block: {op: ir, kernel: 3, expand: [1, 2], act: relu}
+stem:
+  - {op: conv, kernel: 3, stride: 1, width: 8, act: relu}
+stages:
+  - {width: 16, depth: 1, stride: 2}
+head:
+  - {op: pool}
+  - {op: linear}
+"""
+
+
+@pytest.fixture(scope="module")
+def space(tmp_path_factory):
+    p = tmp_path_factory.mktemp("spaces") / "tiny_train.yaml"
+    p.write_text(TINY_TRAIN)
+    return load_space(p)
+
+
+# --------------------------------------------------------------------------------------------------------
+# CLI
+# --------------------------------------------------------------------------------------------------------
+def test_cli_score_writes_columns(tiny, tmp_path, capsys):
+    inp = tmp_path / "in.csv"
+    pd.DataFrame({"arch": [FLOAT, "ir_e2_hswish_w4_a8", FLOAT]}).to_csv(inp, index=False)
+    out = tmp_path / "out.csv"
+    rc, stdout, err = run_cli(capsys, "score", "--space", tiny.path, "--archs", inp, "--proxy", "macs,synflow",
+                              "--data", "digits", "--seed", "1", "--quiet", "-o", out)
+    assert rc == 0, err
+    df = pd.read_csv(out)
+    assert list(df.columns) == ["arch", "canonical", "macs", "synflow", "score"]
+    assert len(df) == 3 and df["score"].notna().all()
+    assert df.loc[0, "synflow"] == df.loc[2, "synflow"]
+    assert "wrote 3 rows" in stdout
+
+
+def test_cli_score_errors(tiny, tmp_path, capsys):
+    inp = tmp_path / "in.csv"
+    pd.DataFrame({"arch": [FLOAT]}).to_csv(inp, index=False)
+    rc, _, err = run_cli(capsys, "score", "--space", tiny.path, "--archs", inp, "--proxy", "nasw0t",
+                         "-o", tmp_path / "o.csv")
+    assert rc == 2 and "unknown proxy 'nasw0t'" in err and len(err.strip().splitlines()) == 1
+    pd.DataFrame({"arch": ["ir_e9"]}).to_csv(inp, index=False)
+    rc, _, err = run_cli(capsys, "score", "--space", tiny.path, "--archs", inp, "--proxy", "macs",
+                         "-o", tmp_path / "o.csv")
+    assert rc == 2 and "row 1" in err
+    rc, out, _ = run_cli(capsys, "score", "--list")
+    assert rc == 0 and "naswot" in out and "(default)" in out
+
+
+
+def test_train_proxy_through_scorer(space):
+    s = Scorer(space, ["train:1"], data="digits", train_options={"n_train": 300, "n_val": 200})
+    v = s.score("ir_e1")["train:1"]
+    assert 0.0 <= v <= 1.0 and not math.isnan(v)
+    with pytest.raises(NasError, match="train:EPOCHS"):
+        Scorer(space, ["train:0"])

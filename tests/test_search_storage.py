@@ -21,3 +21,71 @@ def test_trial_killed_before_its_first_heartbeat_is_failed_and_retried(tmp_path,
     states = [t.state for t in study.get_trials()]
     assert states == [TrialState.FAIL, TrialState.WAITING]
     assert study.get_trials()[1].system_attrs["fixed_params"] == {"x": orphan.params["x"]}
+
+
+class FlakyStorage:
+    """An Optuna storage whose heartbeat writes fail ``failures`` times in a row, after the first beat."""
+
+    def __init__(self, storage, failures: int):
+        self.storage, self.failures, self.beats = storage, failures, 0
+
+    def __getattr__(self, name):
+        return getattr(self.storage, name)
+
+    def set_trial_system_attr(self, trial_id, key, value):
+        if key == "heartbeat":
+            self.beats += 1
+            if 1 < self.beats <= 1 + self.failures:
+                raise RuntimeError("database is locked")  # a transient error (OperationalError in sqlalchemy)
+        self.storage.set_trial_system_attr(trial_id, key, value)
+
+
+def test_heartbeat_survives_transient_storage_errors_and_stops_with_its_trial(monkeypatch, caplog):
+    """Regression (bug 4): one failed write ended the heartbeat thread silently, so the live trial went stale
+    and was failed and retried by another worker."""
+    import logging
+
+    import optuna
+
+    from nas.search import storage as st
+
+    from test_search_common import wait_for
+
+    monkeypatch.setattr(st, "HEARTBEAT_INTERVAL_S", 0.05)
+    study = optuna.create_study(storage=optuna.storages.InMemoryStorage())
+    trial = study.ask()
+    flaky = FlakyStorage(study._storage, failures=3)
+    with caplog.at_level(logging.WARNING, logger="nas.search.storage"):
+        beat = st.TrialHeartbeat(flaky, trial._trial_id)
+        assert wait_for(lambda: flaky.beats >= 8, timeout=10), "the heartbeat stopped after a storage error"
+        assert beat._thread.is_alive()
+        last = study._storage.get_trial(trial._trial_id).system_attrs["heartbeat"]
+        assert wait_for(lambda: study._storage.get_trial(trial._trial_id).system_attrs["heartbeat"] > last, 10)
+        study.tell(trial, 1.0)  # the trial ends without stop(): its heartbeat ends with it, without a warning
+        assert wait_for(lambda: not beat._thread.is_alive(), timeout=10)
+    warnings = [r for r in caplog.records if r.name == "nas.search.storage"]
+    assert len(warnings) == 1 and "database is locked" in warnings[0].getMessage()
+    assert f"trial {trial.number}" in warnings[0].getMessage()
+
+
+def test_heartbeat_stops_when_stopped(monkeypatch):
+    import optuna
+
+    from nas.search import storage as st
+
+    monkeypatch.setattr(st, "HEARTBEAT_INTERVAL_S", 0.05)
+    study = optuna.create_study(storage=optuna.storages.InMemoryStorage())
+    trial = study.ask()
+    beat = st.TrialHeartbeat(study._storage, trial._trial_id)
+    first = study._storage.get_trial(trial._trial_id).system_attrs["heartbeat"]
+    beat.stop()
+    assert not beat._thread.is_alive()
+    assert study._storage.get_trial(trial._trial_id).state == optuna.trial.TrialState.RUNNING
+    assert study._storage.get_trial(trial._trial_id).system_attrs["heartbeat"] >= first
+
+
+def test_heartbeat_back_off_never_spaces_beats_beyond_the_interval(monkeypatch):
+    from nas.search import storage as st
+
+    monkeypatch.setattr(st, "HEARTBEAT_INTERVAL_S", 2)
+    assert [st.retry_delay(k) for k in range(6)] == [2, 0.25, 0.5, 1.0, 2, 2]

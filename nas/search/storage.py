@@ -13,6 +13,7 @@ RUNNING trial Optuna never fails.
 """
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import time
@@ -26,6 +27,8 @@ HEARTBEAT_INTERVAL_S = max(1, GRACE_PERIOD_S // 5)
 MAX_RETRY = 3
 DEFAULT_STORAGE = "sqlite:///nas-studies.db"
 DEFAULT_JOURNAL = "journal:///nas-studies.journal"
+
+logger = logging.getLogger(__name__)
 
 
 def is_journal(url: str) -> bool:
@@ -124,25 +127,60 @@ def _sqlite_wal(engine) -> None:
     engine.dispose()  # connections opened before the listener are dropped
 
 
+def retry_delay(failures: int) -> float:
+    """Seconds to the next beat after ``failures`` failed writes in a row: the interval when none, else an
+    eighth of it, doubling per failure, at most the interval."""
+    if failures == 0:
+        return HEARTBEAT_INTERVAL_S
+    return min(HEARTBEAT_INTERVAL_S, HEARTBEAT_INTERVAL_S / 8 * 2 ** (failures - 1))
+
+
 class TrialHeartbeat:
-    """Heartbeat for one running trial (a daemon thread; stop() when the trial ends)."""
+    """Heartbeat for one running trial: a daemon thread that writes ``heartbeat`` every HEARTBEAT_INTERVAL_S.
+
+    It ends with its trial: when ``stop()`` is called, or when a write fails because the trial is no longer
+    RUNNING (finished, or failed as stale by another worker). Any other failed write is transient (a locked
+    database, a dropped connection): it is logged once per trial and retried with exponential back-off from
+    an eighth of the interval up to the interval, so the beats never space out further than usual and the
+    trial stays fresh as long as the storage answers within the grace period.
+    """
 
     def __init__(self, storage, trial_id: int):
         self.storage, self.trial_id = storage, trial_id
         self._stop = threading.Event()
-        self._beat()
-        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._warned = False
+        failures = 0 if self._beat() else 1
+        self._thread = threading.Thread(target=self._run, args=(failures,), daemon=True,
+                                        name=f"nas-heartbeat-{trial_id}")
         self._thread.start()
 
-    def _beat(self) -> None:
-        self.storage.set_trial_system_attr(self.trial_id, "heartbeat", time.time())
+    def _beat(self) -> bool | None:
+        """True: beaten; False: a transient failure; None: the trial is over (nothing left to keep alive)."""
+        from optuna.trial import TrialState
 
-    def _run(self) -> None:
-        while not self._stop.wait(HEARTBEAT_INTERVAL_S):
+        try:
+            self.storage.set_trial_system_attr(self.trial_id, "heartbeat", time.time())
+            return True
+        except Exception as exc:  # storages raise many types; the trial's state tells which kind this is
             try:
-                self._beat()
-            except Exception:  # trial already finished: nothing left to keep alive
+                trial = self.storage.get_trial(self.trial_id)
+            except Exception:  # the storage is unreachable: the trial is presumed alive, keep beating
+                trial = None
+            if self._stop.is_set() or (trial is not None and trial.state != TrialState.RUNNING):
+                return None
+            if not self._warned:
+                self._warned = True
+                text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+                logger.warning("heartbeat of trial %s: storage error (%s: %s); retrying with back-off",
+                               trial.number if trial is not None else f"id {self.trial_id}", type(exc).__name__, text)
+            return False
+
+    def _run(self, failures: int) -> None:
+        while not self._stop.wait(retry_delay(failures)):
+            beaten = self._beat()
+            if beaten is None:
                 return
+            failures = 0 if beaten else failures + 1
 
     def stop(self) -> None:
         self._stop.set()

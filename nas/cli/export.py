@@ -1,9 +1,17 @@
-"""`nas export`: a thin wrapper over nas.export."""
+"""`nas export`: a thin wrapper over nas.deploy.export."""
 from __future__ import annotations
 
 import argparse
 
 from nas.errors import NasError
+from nas.search.storage import DEFAULT_STORAGE
+
+# API argument names (nas.deploy targets / ExportConfig fields) whose flag is not --<the same name>. Names equal
+# to their option dest (epochs, dtype, storage, top_k, calib_samples, n_train, bn_samples, test_samples) map by
+# themselves; "data" and "trial" are listed only so that fixes saying data='digits' / trial=N read --data digits /
+# --trial N (a name without "_" is translated in fixes only when listed here)
+FLAGS = {"arch_text": "--arch", "space_name": "--space", "study_name": "--study", "devices": "--device",
+         "data": "--data", "trial": "--trial"}
 
 
 def cmd_export(args: argparse.Namespace) -> None:
@@ -17,12 +25,13 @@ def cmd_export(args: argparse.Namespace) -> None:
                            fix="e.g. nas export --space mobilenet-c10 --arch '...' -o out")
         targets = [target_from_arch(args.space, args.arch, args.device)]
     else:
-        if not (args.storage and args.study):
-            raise NasError("give --storage URL --study NAME, or --space S --arch ARCH", where="nas export")
+        if not args.study:
+            raise NasError(f"give --study NAME (and --storage URL, default {DEFAULT_STORAGE}), or --space S "
+                           "--arch ARCH", where="nas export")
         if args.top_k is not None and args.trial is not None:
             raise NasError("give --top-k or --trial, not both", where="nas export")
         top_k = None if args.trial is not None else (args.top_k or 3)
-        targets = targets_from_study(args.storage, args.study, top_k=top_k, trial=args.trial)
+        targets = targets_from_study(args.storage or DEFAULT_STORAGE, args.study, top_k=top_k, trial=args.trial)
         if args.device:
             for t in targets:
                 t.devices = list(args.device)
@@ -48,7 +57,7 @@ def register(sub) -> None:
                        description="Build, train E epochs, export fp32 ONNX, quantize at the architecture's "
                                    "bit-widths (onnxruntime static QDQ), evaluate and time both; writes "
                                    "DIR/<name>/{model.onnx,model.quant.onnx,card.json} and DIR/summary.csv.")
-    p.add_argument("--storage", help="Optuna storage URL of a `nas search` study")
+    p.add_argument("--storage", help=f"Optuna storage URL of a `nas search` study (default {DEFAULT_STORAGE})")
     p.add_argument("--study", help="study name")
     p.add_argument("--top-k", type=int, help="export the first K Pareto members (default 3)")
     p.add_argument("--trial", type=int, help="export this trial number")
@@ -70,4 +79,4 @@ def register(sub) -> None:
     p.add_argument("--rounds", type=int, default=5, help="interleaved timing rounds")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quiet", action="store_true", help="no progress bars")
-    p.set_defaults(func=cmd_export)
+    p.set_defaults(func=cmd_export, flags=FLAGS)

@@ -54,18 +54,84 @@ def _image_data(model, data, split: str, seed: int):
     return datamod.load(data, split=split, resolution=h, channels=c, num_classes=model.specs[-1].cout, seed=seed)
 
 
+def accuracy(predict, data, indices=None, batch_size: int = 256, *, progress: bool = False,
+             desc: str = "evaluate") -> float:
+    """Top-1 accuracy of ``predict`` on ``data`` (an ImageData), the one accuracy loop of the package.
+
+    ``predict`` maps an input batch (a torch tensor, N x C x H x W) to logits (N x classes) or predicted labels
+    (N), as a torch tensor or a numpy array: a model in eval mode, or an onnxruntime session wrapped by the
+    caller. ``indices`` (default: the whole split) are taken in batches of ``batch_size``.
+    """
+    idx = np.arange(len(data)) if indices is None else np.asarray(indices)
+    correct = 0
+    starts = range(0, len(idx), batch_size)
+    if progress:
+        from tqdm import tqdm
+
+        starts = tqdm(starts, desc=desc, unit="batch", leave=False)
+    for start in starts:
+        x, y = data.batch(idx[start:start + batch_size])
+        out = torch.as_tensor(predict(x))
+        pred = out.argmax(1) if out.ndim == 2 else out
+        correct += int((pred == y).sum())
+    return correct / max(1, len(idx))
+
+
 @torch.no_grad()
 def evaluate(model: nn.Module, data="fashion-mnist", *, split: str = "test", indices=None, batch_size: int = 256,
              seed: int = 0) -> float:
     """Top-1 accuracy of ``model`` (eval mode) on a split (or the given indices of it)."""
     d = _image_data(model, data, split, seed)
-    idx = np.arange(len(d)) if indices is None else np.asarray(indices)
     model.eval()
-    correct = 0
-    for start in range(0, len(idx), batch_size):
-        x, y = d.batch(idx[start:start + batch_size])
-        correct += int((model(x).argmax(1) == y).sum())
-    return correct / max(1, len(idx))
+    return accuracy(model, d, indices, batch_size)
+
+
+def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
+    """SGD parameter groups: weight decay on conv/linear weights only (not on BN affine pairs or biases)."""
+    decay, no_decay = [], []
+    for m in model.modules():
+        for name, p in m.named_parameters(recurse=False):
+            (decay if name == "weight" and isinstance(m, (nn.Conv2d, nn.Linear)) else no_decay).append(p)
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0}]
+
+
+def lr_schedule(lr: float, total: int):
+    """Per-step learning rate: linear warm-up over the first 3% of ``total`` steps, then cosine decay to 0."""
+    warm = max(1, int(0.03 * total))
+
+    def lr_at(step: int) -> float:
+        if step < warm:
+            return lr * (step + 1) / warm
+        return 0.5 * lr * (1 + math.cos(math.pi * (step - warm) / max(1, total - warm)))
+
+    return lr_at
+
+
+def train_epoch(model: nn.Module, d, order: np.ndarray, opt, lr_at, step: int, *, batch_size: int,
+                label_smoothing: float, augment: bool, flip: bool, g: torch.Generator, bar=None
+                ) -> tuple[int, float, int]:
+    """One pass over ``order`` (indices of ``d``) from global step ``step``; stops early at a non-finite loss.
+    Returns (step after the epoch, summed loss, examples seen)."""
+    model.train()
+    loss_sum, seen = 0.0, 0
+    for start in range(0, len(order), batch_size):
+        x, y = d.batch(order[start:start + batch_size])
+        if augment and d.x is not None:
+            x = _augment(x, flip, g)
+        for group in opt.param_groups:
+            group["lr"] = lr_at(step)
+        loss = F.cross_entropy(model(x), y, label_smoothing=label_smoothing)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        step += 1
+        loss_sum += float(loss.detach()) * len(y)
+        seen += len(y)
+        if bar is not None:
+            bar.update(1)
+        if not math.isfinite(float(loss.detach())):
+            break
+    return step, loss_sum, seen
 
 
 def train(model: nn.Module, *, epochs: int, data="fashion-mnist", seed: int = 0,
@@ -79,7 +145,7 @@ def train(model: nn.Module, *, epochs: int, data="fashion-mnist", seed: int = 0,
     steps, seconds, n_train, n_val.
     """
     if epochs < 1:
-        raise NasError(f"epochs must be at least 1, got {epochs}", where="train:E")
+        raise NasError(f"epochs must be at least 1, got {epochs}", argument="epochs")
     d = _image_data(model, data, "train", seed)
     n_val = min(n_val, len(d) // 5)
     tr_idx, val_idx = split_indices(len(d), n_val, seed)
@@ -88,20 +154,9 @@ def train(model: nn.Module, *, epochs: int, data="fashion-mnist", seed: int = 0,
     flip = augment and d.name == "fashion-mnist"
     g = torch.Generator().manual_seed(seed)
     rng = np.random.default_rng(seed)
-    decay, no_decay = [], []
-    for m in model.modules():
-        for name, p in m.named_parameters(recurse=False):
-            (decay if name == "weight" and isinstance(m, (nn.Conv2d, nn.Linear)) else no_decay).append(p)
-    opt = torch.optim.SGD([{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0}],
-                          lr=lr, momentum=0.9, nesterov=True)
-    steps_per_epoch = max(1, math.ceil(len(tr_idx) / batch_size))
-    total = epochs * steps_per_epoch
-    warm = max(1, int(0.03 * total))
-
-    def lr_at(step: int) -> float:
-        if step < warm:
-            return lr * (step + 1) / warm
-        return 0.5 * lr * (1 + math.cos(math.pi * (step - warm) / max(1, total - warm)))
+    opt = torch.optim.SGD(param_groups(model, weight_decay), lr=lr, momentum=0.9, nesterov=True)
+    total = epochs * max(1, math.ceil(len(tr_idx) / batch_size))
+    lr_at = lr_schedule(lr, total)
 
     t0 = time.perf_counter()
     step, loss_sum, seen = 0, 0.0, 0
@@ -113,26 +168,9 @@ def train(model: nn.Module, *, epochs: int, data="fashion-mnist", seed: int = 0,
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         for _epoch in range(epochs):
-            model.train()
-            order = rng.permutation(tr_idx)
-            loss_sum, seen = 0.0, 0
-            for start in range(0, len(order), batch_size):
-                x, y = d.batch(order[start:start + batch_size])
-                if augment and d.x is not None:
-                    x = _augment(x, flip, g)
-                for group in opt.param_groups:
-                    group["lr"] = lr_at(step)
-                loss = F.cross_entropy(model(x), y, label_smoothing=label_smoothing)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                step += 1
-                loss_sum += float(loss.detach()) * len(y)
-                seen += len(y)
-                if bar is not None:
-                    bar.update(1)
-                if not math.isfinite(float(loss.detach())):
-                    break
+            step, loss_sum, seen = train_epoch(model, d, rng.permutation(tr_idx), opt, lr_at, step,
+                                               batch_size=batch_size, label_smoothing=label_smoothing,
+                                               augment=augment, flip=flip, g=g, bar=bar)
     if bar is not None:
         bar.close()
     acc = evaluate(model, d, indices=val_idx)

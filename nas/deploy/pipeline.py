@@ -2,22 +2,27 @@
 
 For each target (an architecture given directly, the top-k of a study's Pareto front, or one trial):
 
-1. build it (``nas.nn.build``) and train it ``epochs`` on the data with ``nas.data.train`` (E=0: untrained);
-2. export fp32 ONNX (``nas.nn.onnx``, one file, opset 21) and check onnxruntime against PyTorch;
+1. build it (``nas.nn.build``) at the architecture's own resolution and train it ``epochs`` on the data with
+   ``nas.data.train``, then recompute its BatchNorm statistics (E=0: untrained) — :func:`train_model`;
+2. export fp32 ONNX (``nas.nn.onnx``, one file, opset 21) and check onnxruntime against PyTorch —
+   :func:`export_checked`;
 3. quantize it at the architecture's per-layer bit-widths with :mod:`nas.nn.quantize`, calibrated on
-   ``calib_samples`` images of the training split;
-4. evaluate fp32 (PyTorch) and quantized (onnxruntime) accuracy on the same test images; time both files end to
-   end with the profiler's protocol (``nas.latency.validate.measure_onnx``: interleaved, batch 1, overhead
-   subtracted) and compare with the latency table(s) of the study's device(s);
-5. write ``DIR/<name>/model.onnx``, ``model.quant.onnx``, ``card.json`` and rewrite ``DIR/summary.csv``.
+   ``calib_samples`` images of the training split — :func:`quantize_model`;
+4. evaluate fp32 (PyTorch) and quantized (onnxruntime) accuracy on the same test images with the one accuracy
+   loop ``nas.data.train.accuracy`` — :func:`evaluate_both`;
+5. time both files end to end with the profiler's protocol (``nas.latency.measure.timing.measure_onnx``:
+   interleaved, batch 1, overhead subtracted) and compare with the latency table(s) of the study's device(s) —
+   :func:`measure_latency`;
+6. write ``DIR/<name>/model.onnx``, ``model.quant.onnx``, ``card.json`` (:mod:`nas.deploy.card`) and rewrite
+   ``DIR/summary.csv``.
 
 Each model is written as soon as it is done; a failing model is recorded in summary.csv (status ``error``) and
-the others go on. :func:`export` returns the rows; the CLI exits non-zero when any row failed.
+the others go on. :func:`export` returns the rows; the CLI exits non-zero when any row failed. Within one
+:func:`export` call the same architecture trained with the same recipe is trained once (a ``trained`` dict
+passed to several calls shares it between them, e.g. one deployment as ``arch`` and one as ``int8``).
 """
 from __future__ import annotations
 
-import datetime as _dt
-import json
 import time
 import traceback
 from dataclasses import dataclass
@@ -27,10 +32,13 @@ from typing import Any
 import numpy as np
 
 from nas.errors import NasError
-from nas.deploy.card import CARD_NAME, FP32_NAME, QUANT_NAME, SUMMARY_NAME, _bit_histogram, summary_row
-from nas.deploy.targets import Target, _plain, _trial_attrs
+from nas.deploy.card import FP32_NAME, QUANT_NAME, SUMMARY_NAME, build_card, summary_row, write_card
+from nas.deploy.targets import Target
 
-CARD_VERSION = 1
+QUANT_METHOD = ("onnxruntime static quantization, QDQ, per-channel symmetric weights, QUInt8 activations, "
+                "MinMax calibration")
+TIMING_PROTOCOL = ("nas.latency.measure.timing.measure_onnx: interleaved rounds, I/O binding, calls paired with "
+                   "the reference kernel (this session's speed), per-call overhead subtracted")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -50,91 +58,28 @@ class ExportConfig:
     progress: bool = True
 
 
-# --------------------------------------------------------------------------------------------------------
-# choosing targets
-# --------------------------------------------------------------------------------------------------------
+# trained weights of one export() call: training_key -> (state dict, the card's training section)
+TrainedModels = dict[tuple, tuple[dict, dict]]
 
 
 # --------------------------------------------------------------------------------------------------------
-# one model
+# 1. train
 # --------------------------------------------------------------------------------------------------------
-def _ort_accuracy(session, data, idx: np.ndarray, desc: str, progress: bool) -> float:
-    from tqdm import tqdm
-
-    from nas.nn.onnx import run_onnx
-
-    correct = 0
-    for start in tqdm(range(0, len(idx), 256), desc=desc, unit="batch", disable=not progress, leave=False):
-        x, y = data.batch(idx[start:start + 256])
-        x = x.numpy()
-        pred = np.array([int(np.argmax(run_onnx(session, x[i:i + 1]))) for i in range(len(x))])
-        correct += int((pred == y.numpy()).sum())
-    return correct / max(1, len(idx))
+def training_key(space_name: str, arch_text: str, cfg: ExportConfig) -> tuple:
+    """Everything that decides the trained weights: the architecture and the whole training recipe."""
+    return (space_name, arch_text, cfg.epochs, cfg.data, cfg.n_train, cfg.bn_samples, cfg.seed)
 
 
-def _predict(target: Target, arch, space, dtype: str) -> dict:
-    from nas.latency.load import load as load_latency
+def train_model(model, train_data, cfg: ExportConfig, *, key: tuple, trained: TrainedModels) -> dict:
+    """Train ``model`` in place by ``cfg`` (E=0: leave it untrained) and recompute its BatchNorm statistics;
+    returns the card's training section. A ``key`` already in ``trained`` loads those weights instead."""
+    from nas.data.train import train
 
-    out = {}
-    for device in target.devices:
-        entry = {}
-        for key, d in (("quantized_ms", dtype), ("fp32_ms", "fp32")):
-            try:
-                entry[key] = float(load_latency(device, dtype=d).predict(arch, space).latency_ms)
-            except NasError as exc:
-                entry[key] = None
-                entry[key.replace("_ms", "_error")] = str(exc)
-        out[device] = entry
-    return out
-
-
-def _table_protocol(devices: list[str], threads: int) -> tuple[int, str]:
-    """(threads, statistic) of the first readable table, so measured and predicted are comparable."""
-    from nas.latency import read_table
-
-    for d in devices:
-        try:
-            meta = read_table(d).meta
-        except (NasError, OSError, ValueError):
-            continue
-        t = str(meta.get("threads", ""))
-        return (int(t) if t.isdigit() else threads), str(meta.get("stat", "median"))
-    return threads, "median"
-
-
-_TRAINED: dict[tuple, tuple[dict, dict]] = {}  # same arch + recipe in one process: train once (e.g. int8 and arch)
-
-
-def export_one(target: Target, out_dir: Path, cfg: ExportConfig) -> dict:
-    """Export one target into ``out_dir/target.name``; returns its card (also written as card.json)."""
-    import torch
-
-    from nas.data import datasets as datamod
-    from nas.nn import quantize as Q
-    from nas.latency.measure.profile import runtime_info
-    from nas.latency.signatures import check_dtype, deploy
-    from nas.latency.measure.validate import measure_onnx
-    from nas.layers import plan
-    from nas.nn.build import build_model
-    from nas.nn.onnx import export_onnx, ort_session, run_onnx
-    from nas.space import load_space
-    from nas.data.train import evaluate, train
-
-    check_dtype(cfg.dtype)
-    space = load_space(target.space)
-    arch = space.parse(target.arch)
-    specs = [deploy(s, cfg.dtype) for s in plan(arch, space)]
-    train_data = datamod.for_space(space, cfg.data, split="train", seed=cfg.seed)
-    test_data = datamod.for_space(space, cfg.data, split="test", seed=cfg.seed)
-    folder = out_dir / target.name
-    folder.mkdir(parents=True, exist_ok=True)
-
-    model = build_model(arch, space, seed=cfg.seed)
     training: dict[str, Any] = {"epochs": cfg.epochs, "data": cfg.data, "seed": cfg.seed}
-    key = (space.name, target.arch, cfg.epochs, cfg.data, cfg.n_train, cfg.seed)
-    if cfg.epochs > 0 and key in _TRAINED:
-        model.load_state_dict(_TRAINED[key][0])
-        training.update(_TRAINED[key][1])
+    if cfg.epochs > 0 and key in trained:
+        state, record = trained[key]
+        model.load_state_dict(state)
+        training.update(record)
     elif cfg.epochs > 0:
         result = train(model, epochs=cfg.epochs, data=train_data, seed=cfg.seed, n_train=cfg.n_train,
                        progress=cfg.progress)
@@ -143,85 +88,9 @@ def export_one(target: Target, out_dir: Path, cfg: ExportConfig) -> dict:
         if cfg.bn_samples > 0:
             recalibrate_bn(model, train_data, cfg.bn_samples, seed=cfg.seed)
             training["bn_recalibration_samples"] = cfg.bn_samples
-        _TRAINED[key] = ({k: v.clone() for k, v in model.state_dict().items()}, dict(training))
+        trained[key] = ({k: v.clone() for k, v in model.state_dict().items()}, dict(training))
     model.eval()
-
-    fp32_path, quant_path = folder / FP32_NAME, folder / QUANT_NAME
-    export_onnx(model, fp32_path)
-    x_check, _ = test_data.sample(8, seed=cfg.seed)
-    with torch.no_grad():
-        ref = model(x_check).numpy()
-    session = ort_session(fp32_path)
-    got = np.concatenate([run_onnx(session, x_check[i:i + 1].numpy()) for i in range(len(x_check))])
-    max_diff = float(np.abs(got - ref).max())
-    tol = 1e-4 + 1e-3 * float(np.abs(ref).max())
-    if not max_diff <= tol:
-        raise NasError(f"onnxruntime output differs from PyTorch by {max_diff:.3g} (tolerance {tol:.3g})",
-                       where=str(fp32_path), fix="report this architecture: an op does not export faithfully")
-
-    calib, _ = train_data.sample(cfg.calib_samples, seed=cfg.seed + 1)
-    t0 = time.perf_counter()
-    qsummary = Q.quantize(fp32_path, quant_path, specs,
-                          _progress(Q.calibration_batches(calib.numpy()), "calibrate", cfg.progress))
-    q_seconds = time.perf_counter() - t0
-
-    n_test = len(test_data) if cfg.test_samples is None else min(cfg.test_samples, len(test_data))
-    idx = np.sort(np.random.default_rng(cfg.seed).choice(len(test_data), size=n_test, replace=False))
-    fp32_acc = evaluate(model, test_data, indices=idx)
-    quant_acc = _ort_accuracy(ort_session(quant_path), test_data, idx, "evaluate quantized", cfg.progress)
-
-    threads, stat = _table_protocol(target.devices, cfg.threads)
-    shape = (1, *model.input_shape)
-    measured = measure_onnx([(fp32_path, shape), (quant_path, shape)], threads=threads, rounds=cfg.rounds,
-                            warmup=cfg.warmup, repeats=cfg.repeats, stat=stat, progress=cfg.progress)
-    (fp_ms, fp_iqr), (q_ms, q_iqr) = measured.values
-    predicted = _predict(target, arch, space, cfg.dtype)
-    info = runtime_info(threads)
-
-    sizes = {FP32_NAME: fp32_path.stat().st_size, QUANT_NAME: quant_path.stat().st_size}
-    provenance = dict(target.provenance)
-    if provenance.get("source") == "study":
-        try:
-            provenance["trial_attrs"] = _trial_attrs(provenance["storage"], provenance["study"], provenance["trial"])
-        except Exception as exc:  # provenance is best effort; the export itself is valid
-            provenance["trial_attrs_error"] = str(exc)
-    card = {
-        "card_version": CARD_VERSION,
-        "name": target.name,
-        "space": space.name,
-        "arch": space.format(arch),
-        "deployment": cfg.dtype,
-        "arch_json": json.loads(arch.to_json()),
-        "params": sum(s.params() for s in specs),
-        "macs": sum(s.macs() for s in specs),
-        "size_bytes_analytic": sum(s.size_bytes() for s in specs),
-        "layers": [{"name": s.name, "op": s.op, "key": s.key, "wbits": s.wbits, "abits": s.abits,
-                    "deployed": Q.Bits(s.wbits, s.abits).label if s.weight_params() or s.op != "skip" else "-"}
-                   for s in specs],
-        "bit_widths": _bit_histogram(specs),
-        "files": {**sizes, "size_ratio": sizes[QUANT_NAME] / sizes[FP32_NAME]},
-        "training": training,
-        "onnx_check": {"samples": int(len(x_check)), "max_abs_diff": max_diff, "tolerance": tol},
-        "quantization": {"method": "onnxruntime static quantization, QDQ, per-channel symmetric weights, "
-                                   "QUInt8 activations, MinMax calibration", "calib_samples": cfg.calib_samples,
-                         "calib_data": f"{cfg.data} train split", "seconds": round(q_seconds, 2), **qsummary},
-        "accuracy": {"split": "test", "data": cfg.data, "n": int(n_test), "fp32": fp32_acc, "quantized": quant_acc,
-                     "drop_points": 100 * (fp32_acc - quant_acc), "fp32_runtime": "pytorch",
-                     "quantized_runtime": "onnxruntime"},
-        "latency": {"measured_ms": {"fp32": fp_ms, "quantized": q_ms},
-                    "measured_iqr_ms": {"fp32": fp_iqr, "quantized": q_iqr},
-                    "speedup": fp_ms / q_ms if q_ms > 0 else None,
-                    "predicted_ms": predicted,
-                    "conditions": {**info, "batch": 1, "rounds": cfg.rounds, "repeats": cfg.repeats,
-                                   "warmup": cfg.warmup, "stat": stat,
-                                   "reference_kernel_ms": measured.session_reference_ms,
-                                   "protocol": "nas.latency.validate.measure_onnx: interleaved rounds, I/O binding, "
-                                               "calls paired with the reference kernel (this session's speed), "
-                                               "per-call overhead subtracted"}},
-        "provenance": {**provenance, "exported": _dt.datetime.now().isoformat(timespec="seconds")},
-    }
-    (folder / CARD_NAME).write_text(json.dumps(card, indent=2, default=_plain) + "\n")
-    return card
+    return training
 
 
 def recalibrate_bn(model, data, n: int, *, seed: int = 0, batch: int = 128) -> None:
@@ -250,6 +119,164 @@ def recalibrate_bn(model, data, n: int, *, seed: int = 0, batch: int = 128) -> N
     model.eval()
 
 
+# --------------------------------------------------------------------------------------------------------
+# 2. export fp32 + check, 3. quantize
+# --------------------------------------------------------------------------------------------------------
+def ort_predictor(session):
+    """``predict`` for :func:`nas.data.train.accuracy`: a batch-1 onnxruntime session run image by image."""
+    from nas.nn.onnx import run_onnx
+
+    def predict(x):
+        x = x.numpy()
+        return np.concatenate([run_onnx(session, x[i:i + 1]) for i in range(len(x))])
+
+    return predict
+
+
+def export_checked(model, path: Path, x_check) -> dict:
+    """Export ``model`` (eval mode) to fp32 ONNX at ``path`` and check onnxruntime against PyTorch on the
+    images ``x_check``; returns the card's onnx_check section."""
+    import torch
+
+    from nas.nn.onnx import export_onnx, ort_session
+
+    export_onnx(model, path)
+    with torch.no_grad():
+        ref = model(x_check).numpy()
+    got = ort_predictor(ort_session(path))(x_check)
+    max_diff = float(np.abs(got - ref).max())
+    tol = 1e-4 + 1e-3 * float(np.abs(ref).max())
+    if not max_diff <= tol:
+        raise NasError(f"onnxruntime output differs from PyTorch by {max_diff:.3g} (tolerance {tol:.3g})",
+                       where=str(path), fix="report this architecture: an op does not export faithfully")
+    return {"samples": int(len(x_check)), "max_abs_diff": max_diff, "tolerance": tol}
+
+
+def quantize_model(fp32_path: Path, quant_path: Path, specs, calib, cfg: ExportConfig) -> dict:
+    """Quantize the fp32 file at the layers' bit-widths, calibrated on the images ``calib``; returns the card's
+    quantization section."""
+    from nas.nn import quantize as Q
+
+    t0 = time.perf_counter()
+    qsummary = Q.quantize(fp32_path, quant_path, specs,
+                          _progress(Q.calibration_batches(calib.numpy()), "calibrate", cfg.progress))
+    return {"method": QUANT_METHOD, "calib_samples": cfg.calib_samples, "calib_data": f"{cfg.data} train split",
+            "seconds": round(time.perf_counter() - t0, 2), **qsummary}
+
+
+# --------------------------------------------------------------------------------------------------------
+# 4. accuracy, 5. latency
+# --------------------------------------------------------------------------------------------------------
+def accuracy_indices(n: int, test_samples: int | None, seed: int) -> np.ndarray:
+    """The sorted test images every accuracy of one model is taken on (all of them when None)."""
+    n_test = n if test_samples is None else min(test_samples, n)
+    return np.sort(np.random.default_rng(seed).choice(n, size=n_test, replace=False))
+
+
+def evaluate_both(model, quant_path: Path, test_data, cfg: ExportConfig) -> dict:
+    """fp32 (PyTorch) and quantized (onnxruntime) accuracy on the same test images: the card's accuracy section."""
+    from nas.data.train import accuracy, evaluate
+    from nas.nn.onnx import ort_session
+
+    idx = accuracy_indices(len(test_data), cfg.test_samples, cfg.seed)
+    fp32_acc = evaluate(model, test_data, indices=idx)
+    quant_acc = accuracy(ort_predictor(ort_session(quant_path)), test_data, idx, 256, progress=cfg.progress,
+                         desc="evaluate quantized")
+    return {"split": "test", "data": cfg.data, "n": int(len(idx)), "fp32": fp32_acc, "quantized": quant_acc,
+            "drop_points": 100 * (fp32_acc - quant_acc), "fp32_runtime": "pytorch",
+            "quantized_runtime": "onnxruntime"}
+
+
+def predicted_latency(target: Target, arch, space, dtype: str) -> dict:
+    """Per device of the target: the tables' predictions for the deployed and the fp32 network (or why not)."""
+    from nas.latency.load import load as load_latency
+
+    out = {}
+    for device in target.devices:
+        entry = {}
+        for key, d in (("quantized_ms", dtype), ("fp32_ms", "fp32")):
+            try:
+                entry[key] = float(load_latency(device, dtype=d).predict(arch, space).latency_ms)
+            except NasError as exc:
+                entry[key] = None
+                entry[key.replace("_ms", "_error")] = str(exc)
+        out[device] = entry
+    return out
+
+
+def table_protocol(devices: list[str], threads: int) -> tuple[int, str]:
+    """(threads, statistic) of the first readable table, so measured and predicted are comparable."""
+    from nas.latency import read_table
+
+    for d in devices:
+        try:
+            meta = read_table(d).meta
+        except (NasError, OSError, ValueError):
+            continue
+        t = str(meta.get("threads", ""))
+        return (int(t) if t.isdigit() else threads), str(meta.get("stat", "median"))
+    return threads, "median"
+
+
+def measure_latency(target: Target, arch, space, paths: tuple[Path, Path], shape: tuple, cfg: ExportConfig
+                    ) -> dict:
+    """Time the fp32 and the quantized file (``paths``) on input ``shape`` and predict both from the target's
+    tables: the card's latency section."""
+    from nas.latency.measure.timing import measure_onnx, runtime_info
+
+    threads, stat = table_protocol(target.devices, cfg.threads)
+    measured = measure_onnx([(p, shape) for p in paths], threads=threads, rounds=cfg.rounds, warmup=cfg.warmup,
+                            repeats=cfg.repeats, stat=stat, progress=cfg.progress)
+    (fp_ms, fp_iqr), (q_ms, q_iqr) = measured.values
+    return {"measured_ms": {"fp32": fp_ms, "quantized": q_ms},
+            "measured_iqr_ms": {"fp32": fp_iqr, "quantized": q_iqr},
+            "speedup": fp_ms / q_ms if q_ms > 0 else None,
+            "predicted_ms": predicted_latency(target, arch, space, cfg.dtype),
+            "conditions": {**runtime_info(threads), "batch": 1, "rounds": cfg.rounds, "repeats": cfg.repeats,
+                           "warmup": cfg.warmup, "stat": stat, "reference_kernel_ms": measured.session_reference_ms,
+                           "protocol": TIMING_PROTOCOL}}
+
+
+# --------------------------------------------------------------------------------------------------------
+# one model
+# --------------------------------------------------------------------------------------------------------
+def export_one(target: Target, out_dir: Path, cfg: ExportConfig, trained: TrainedModels | None = None) -> dict:
+    """Export one target into ``out_dir/target.name``; returns its card (also written as card.json).
+
+    ``trained``: weights already trained in this export (see :func:`train_model`); None trains afresh.
+    """
+    from nas.data.datasets import for_space
+    from nas.latency.signatures import check_dtype, deploy
+    from nas.layers import plan
+    from nas.nn.build import build_model
+    from nas.space import load_space
+
+    check_dtype(cfg.dtype)
+    space = load_space(target.space)
+    arch = space.parse(target.arch)
+    specs = [deploy(s, cfg.dtype) for s in plan(arch, space)]
+    train_data, test_data = (for_space(space, cfg.data, split=split, resolution=arch.resolution, seed=cfg.seed)
+                             for split in ("train", "test"))
+    folder = out_dir / target.name
+    folder.mkdir(parents=True, exist_ok=True)
+
+    model = build_model(arch, space, seed=cfg.seed)
+    training = train_model(model, train_data, cfg, key=training_key(space.name, target.arch, cfg),
+                           trained={} if trained is None else trained)
+    fp32_path, quant_path = folder / FP32_NAME, folder / QUANT_NAME
+    x_check, _ = test_data.sample(8, seed=cfg.seed)
+    onnx_check = export_checked(model, fp32_path, x_check)
+    calib, _ = train_data.sample(cfg.calib_samples, seed=cfg.seed + 1)
+    quantization = quantize_model(fp32_path, quant_path, specs, calib, cfg)
+    accuracy = evaluate_both(model, quant_path, test_data, cfg)
+    latency = measure_latency(target, arch, space, (fp32_path, quant_path), (1, *model.input_shape), cfg)
+    card = build_card(target, space, arch, specs, deployment=cfg.dtype, folder=folder,
+                      sections={"training": training, "onnx_check": onnx_check, "quantization": quantization,
+                                "accuracy": accuracy, "latency": latency})
+    write_card(folder, card)
+    return card
+
+
 def _progress(items, desc: str, progress: bool):
     from tqdm import tqdm
 
@@ -259,26 +286,34 @@ def _progress(items, desc: str, progress: bool):
 # --------------------------------------------------------------------------------------------------------
 # many models
 # --------------------------------------------------------------------------------------------------------
-
-
-def export(targets: list[Target], out_dir: str | Path, cfg: ExportConfig = ExportConfig()) -> list[dict]:
-    """Export every target; summary.csv is rewritten after each one. Returns the summary rows."""
-    import pandas as pd
-    from tqdm import tqdm
-
+def check_config(cfg: ExportConfig) -> None:
+    """Fail before any work: a bad setting, or a dataset that is not installed."""
     from nas.data import datasets as datamod
-
     from nas.latency.signatures import check_dtype
 
     datamod.check_name(cfg.data)
     check_dtype(cfg.dtype)
     if cfg.epochs < 0:
-        raise NasError(f"--epochs must be 0 or more, got {cfg.epochs}", where="--epochs")
+        raise NasError(f"must be 0 or more, got {cfg.epochs}", argument="epochs")
     if cfg.calib_samples < 1:
-        raise NasError(f"--calib-samples must be at least 1, got {cfg.calib_samples}", where="--calib-samples")
+        raise NasError(f"must be at least 1, got {cfg.calib_samples}", argument="calib_samples")
     if cfg.data == "noise":
-        raise NasError("noise has no meaningful accuracy", where="--data", fix="use fashion-mnist or digits")
+        raise NasError("noise has no meaningful accuracy", argument="data", fix="use fashion-mnist or digits")
     datamod.load(cfg.data, split="train", resolution=8, channels=1)  # a missing dataset fails before any work
+
+
+def export(targets: list[Target], out_dir: str | Path, cfg: ExportConfig = ExportConfig(), *,
+           trained: TrainedModels | None = None) -> list[dict]:
+    """Export every target; summary.csv is rewritten after each one. Returns the summary rows.
+
+    The same architecture and training recipe is trained once per call; pass one ``trained`` dict to several
+    calls to share the trainings between them too (it is filled in place).
+    """
+    import pandas as pd
+    from tqdm import tqdm
+
+    check_config(cfg)
+    trained = {} if trained is None else trained
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     rows: list[dict] = []
@@ -287,7 +322,7 @@ def export(targets: list[Target], out_dir: str | Path, cfg: ExportConfig = Expor
         bar.set_postfix_str(target.name)
         card, error = None, None
         try:
-            card = export_one(target, out, cfg)
+            card = export_one(target, out, cfg, trained)
         except NasError as exc:
             error = str(exc)
         except Exception as exc:  # one broken model must not lose the others

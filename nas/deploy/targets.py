@@ -29,7 +29,7 @@ def target_from_arch(space_name: str, arch_text: str, devices: list[str] | None 
     try:
         arch = space.parse(arch_text)
     except NasError as exc:
-        raise NasError(f"not an architecture of space '{space.name}': {exc.problem}", where="--arch",
+        raise NasError(f"not an architecture of space '{space.name}': {exc.problem}", argument="arch_text",
                        fix=exc.fix or f"sample valid ones with `nas arch sample --space {space.name}`") from None
     text = space.format(arch)
     name = "arch-" + hashlib.sha1(text.encode()).hexdigest()[:10]
@@ -49,25 +49,25 @@ def targets_from_study(storage: str, study_name: str, *, top_k: int | None = Non
         rows = df[df["trial"] == trial] if not df.empty else df
         if rows.empty:
             have = f"{len(df)} finished trials, numbers {df['trial'].min()}..{df['trial'].max()}" if len(df) else "none"
-            raise NasError(f"no finished trial {trial} in study '{study_name}' ({have})", where=f"--trial {trial}",
+            raise NasError(f"no finished trial {trial} in study '{study_name}' ({have})", argument="trial",
                            fix="pick a trial from `nas pareto` output (pareto.csv / trials.csv)")
         chosen = rows
     else:
         if top_k is None or top_k < 1:
-            raise NasError(f"--top-k must be at least 1, got {top_k}", where="--top-k")
+            raise NasError(f"must be at least 1, got {top_k}", argument="top_k")
         best = front(df, cfg)[0] if not df.empty else df
         if best.empty:
             raise NasError(f"study '{study_name}' has an empty Pareto front ({len(df)} finished trials, none "
-                           "feasible)", where=f"--study {study_name}",
-                           fix="run more trials or relax the budgets, or export one with --trial N")
+                           "feasible)", argument="study_name",
+                           fix="run more trials or relax the budgets, or export one with trial=N")
         chosen = best.head(top_k)
     return [Target(name=f"trial{int(r['trial'])}", arch=str(r["arch"]), **common,
                    provenance={"source": "study", "storage": storage, "study": study_name, "trial": int(r["trial"]),
-                               "metrics": {k: _plain(v) for k, v in r.items() if k not in ("trial", "arch")}})
+                               "metrics": {k: plain(v) for k, v in r.items() if k not in ("trial", "arch")}})
             for _, r in chosen.iterrows()]
 
 
-def _trial_attrs(storage: str, study_name: str, number: int) -> dict:
+def trial_attrs(storage: str, study_name: str, number: int) -> dict:
     """The stored user attributes of a trial (its provenance), for the card."""
     import optuna
 
@@ -79,7 +79,8 @@ def _trial_attrs(storage: str, study_name: str, number: int) -> dict:
     return {k: v for k, v in t.user_attrs.items() if k in ("provenance", "metrics")}
 
 
-def _plain(v):
+def plain(v):
+    """A numpy scalar as the Python number it holds (for JSON); anything else unchanged."""
     if isinstance(v, (np.generic,)):
         return v.item()
     return v

@@ -89,3 +89,32 @@ def test_heartbeat_back_off_never_spaces_beats_beyond_the_interval(monkeypatch):
 
     monkeypatch.setattr(st, "HEARTBEAT_INTERVAL_S", 2)
     assert [st.retry_delay(k) for k in range(6)] == [2, 0.25, 0.5, 1.0, 2, 2]
+
+
+def test_stale_trial_retry_is_found_by_its_own_id_when_another_worker_enqueues(monkeypatch):
+    """Regression (bug 5): after re-queuing a stale trial the retry count went to the last WAITING trial,
+    which is another worker's when it enqueued one in between."""
+    import optuna
+
+    from nas.search import storage as st
+
+    study = optuna.create_study(storage=optuna.storages.InMemoryStorage(), study_name="t")
+    orphan = study.ask()
+    orphan.suggest_int("x", 0, 9)
+    storage = study._storage
+    real_create = storage.create_new_trial
+
+    def create_then_another_worker_enqueues(study_id, template_trial=None):
+        trial_id = real_create(study_id, template_trial=template_trial)
+        if template_trial is not None and template_trial.state == TrialState.WAITING:
+            real_create(study_id, template_trial=optuna.trial.create_trial(
+                state=TrialState.WAITING, system_attrs={"fixed_params": {"x": 99}}))
+        return trial_id
+
+    monkeypatch.setattr(storage, "create_new_trial", create_then_another_worker_enqueues)
+    monkeypatch.setattr(st, "GRACE_PERIOD_S", -1)
+    assert st.fail_stale_trials(study) == [orphan.number]
+    retry, other = study.get_trials(states=(TrialState.WAITING,))
+    assert retry.system_attrs["fixed_params"] == {"x": orphan.params["x"]}
+    assert retry.system_attrs["retry_count"] == 1 and retry.user_attrs["retried_from"] == orphan.number
+    assert "retry_count" not in other.system_attrs and "retried_from" not in other.user_attrs

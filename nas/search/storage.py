@@ -189,7 +189,7 @@ class TrialHeartbeat:
 
 def fail_stale_trials(study) -> list[int]:
     """Fail RUNNING trials whose heartbeat stopped (or never started); re-enqueue their parameters (up to
-    MAX_RETRY)."""
+    MAX_RETRY). Returns the numbers of the trials it failed."""
     from optuna.trial import TrialState
 
     storage = study._storage
@@ -209,8 +209,18 @@ def fail_stale_trials(study) -> list[int]:
         failed.append(t.number)
         retries = int(t.system_attrs.get("retry_count", 0))
         if retries < MAX_RETRY:
-            study.enqueue_trial(t.params, user_attrs={"retried_from": t.number}, skip_if_exists=False)
-            # carry the retry count so a trial that always kills its worker is not retried forever
-            queued = study.get_trials(deepcopy=False, states=(TrialState.WAITING,))[-1]
-            storage.set_trial_system_attr(queued._trial_id, "retry_count", retries + 1)
+            requeue(study, t, retries + 1)
     return failed
+
+
+def requeue(study, trial, retry_count: int) -> int:
+    """A new WAITING trial with ``trial``'s parameters; returns its id.
+
+    One storage call creates it with every attribute (the parameters to re-run, ``retry_count`` so a trial
+    that always kills its worker is not retried forever, ``retried_from``), so no other worker can pick it or
+    enqueue in between and no search for "the last waiting trial" is needed."""
+    from optuna.trial import TrialState, create_trial
+
+    template = create_trial(state=TrialState.WAITING, user_attrs={"retried_from": trial.number},
+                            system_attrs={"fixed_params": dict(trial.params), "retry_count": retry_count})
+    return study._storage.create_new_trial(study._study_id, template_trial=template)

@@ -1,0 +1,100 @@
+"""nas.data.train: a real, deterministic training loop that learns (digits, tiny budget), and the one accuracy
+loop that both PyTorch models and onnxruntime sessions are scored with."""
+import numpy as np
+import pytest
+import torch
+
+from nas.data import datasets
+from nas.errors import NasError
+from nas.nn.build import build_model
+from nas.space import load_space
+from nas.data.train import accuracy, evaluate, lr_schedule, param_groups, split_indices, train
+
+
+TINY = """\
+name: tiny-train
+description: Small space for training tests.
+input: {resolution: 8, channels: 1}
+num_classes: 10
+block: {op: ir, kernel: 3, expand: [1, 2], act: relu}
+stem:
+  - {op: conv, kernel: 3, stride: 1, width: 8, act: relu}
+stages:
+  - {width: 16, depth: 1, stride: 2}
+head:
+  - {op: pool}
+  - {op: linear}
+"""
+
+
+@pytest.fixture(scope="module")
+def space(tmp_path_factory):
+    p = tmp_path_factory.mktemp("spaces") / "tiny_train.yaml"
+    p.write_text(TINY)
+    return load_space(p)
+
+
+def test_train_learns_and_is_deterministic(space):
+    arch = space.parse("ir_e2")
+    untrained = evaluate(build_model(arch, space, seed=0), "digits", split="train")
+    r1 = train(build_model(arch, space, seed=0), epochs=3, data="digits", n_train=800, n_val=300, batch_size=32)
+    r2 = train(build_model(arch, space, seed=0), epochs=3, data="digits", n_train=800, n_val=300, batch_size=32)
+    assert r1["accuracy"] == r2["accuracy"] and r1["loss"] == r2["loss"]
+    assert r1["accuracy"] > max(0.4, untrained + 0.2)
+    assert r1["n_train"] == 800 and r1["n_val"] == 287 and r1["steps"] == 3 * 25  # n_val capped at 1/5 of 1437
+
+
+def test_validation_is_held_out():
+    tr, val = split_indices(100, 20, seed=0)
+    assert len(set(tr) & set(val)) == 0 and len(tr) == 80 and len(val) == 20
+
+
+def test_accuracy_takes_logits_or_labels_from_torch_or_numpy_in_batches():
+    d = datasets.load("digits", split="test", resolution=8, channels=1)
+    idx = np.arange(0, 100, 3)  # 34 images, batches of 8: the last one short
+    labels = d.batch(idx)[1]
+    seen = []
+
+    def oracle_logits(x):  # right on the first 20 images it sees, wrong afterwards
+        seen.append(len(x))
+        y = [int(v) for v in d.y[idx[sum(seen) - len(x):sum(seen)]]]
+        out = torch.zeros(len(x), 10)
+        for i, v in enumerate(y):
+            out[i, v if sum(seen) - len(x) + i < 20 else (v + 1) % 10] = 1.0
+        return out
+
+    assert accuracy(oracle_logits, d, idx, 8) == pytest.approx(20 / 34)
+    assert seen == [8, 8, 8, 8, 2]
+    assert accuracy(lambda x: np.zeros((len(x), 10), np.float32), d, idx, 8) == pytest.approx(
+        float((labels == 0).float().mean()))  # numpy logits: argmax 0
+    assert accuracy(lambda x: np.full(len(x), 3), d, idx, 5) == pytest.approx(float((labels == 3).float().mean()))
+    assert accuracy(lambda x: torch.zeros(len(x), 10), d, [], 8) == 0.0  # no images: 0, not a division error
+
+
+def test_evaluate_is_the_accuracy_loop_on_the_model(space):
+    model = build_model(space.parse("ir_e2"), space, seed=0)
+    d = datasets.load("digits", split="test", resolution=8, channels=1)
+    idx = np.arange(50)
+    with torch.no_grad():
+        expected = float((model.eval()(d.batch(idx)[0]).argmax(1) == d.batch(idx)[1]).float().mean())
+    assert evaluate(model, d, indices=idx, batch_size=7) == pytest.approx(expected)
+    assert evaluate(model, "digits", indices=idx) == evaluate(model, d, indices=idx)
+    with torch.no_grad():
+        assert accuracy(model, d, idx, 256) == evaluate(model, d, indices=idx)
+
+
+def test_recipe_parts_param_groups_and_schedule(space):
+    model = build_model(space.parse("ir_e2"), space, seed=0)
+    decay, no_decay = param_groups(model, 5e-4)
+    assert decay["weight_decay"] == 5e-4 and no_decay["weight_decay"] == 0
+    assert all(p.dim() > 1 for p in decay["params"]) and all(p.dim() == 1 for p in no_decay["params"])
+    assert len(decay["params"]) + len(no_decay["params"]) == len(list(model.parameters()))
+    lr_at = lr_schedule(0.1, 100)  # warm-up 3 steps, cosine to 0
+    assert [lr_at(s) for s in range(3)] == pytest.approx([0.1 / 3, 0.2 / 3, 0.1])
+    assert lr_at(3) == pytest.approx(0.1) and lr_at(99) == pytest.approx(0.5 * 0.1 * (1 + np.cos(np.pi * 96 / 97)))
+
+
+def test_train_needs_an_epoch_and_names_the_argument(space):
+    with pytest.raises(NasError, match="epochs must be at least 1, got 0") as e:
+        train(build_model(space.parse("ir_e1"), space, seed=0), epochs=0, data="digits")
+    assert e.value.argument == "epochs" and "--" not in str(e.value)

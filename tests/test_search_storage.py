@@ -118,3 +118,47 @@ def test_stale_trial_retry_is_found_by_its_own_id_when_another_worker_enqueues(m
     assert retry.system_attrs["fixed_params"] == {"x": orphan.params["x"]}
     assert retry.system_attrs["retry_count"] == 1 and retry.user_attrs["retried_from"] == orphan.number
     assert "retry_count" not in other.system_attrs and "retried_from" not in other.user_attrs
+
+
+@pytest.mark.parametrize("url, package, install", [
+    ("mysql://u@127.0.0.1:1/db", "mysqlclient", "pip install mysqlclient"),
+    ("mysql+pymysql://u@127.0.0.1:1/db", "PyMySQL", "pip install PyMySQL"),
+    ("postgresql+psycopg2://u@127.0.0.1:1/db", "psycopg2", "pip install psycopg2-binary"),
+])
+def test_missing_driver_names_the_driver_the_url_needs(url, package, install):
+    """Regression (bug 9): every missing driver was reported as psycopg's."""
+    import importlib.util
+
+    from nas.errors import NasError
+    from nas.search.storage import open_storage
+
+    module = {"mysqlclient": "MySQLdb", "PyMySQL": "pymysql", "psycopg2": "psycopg2"}[package]
+    if importlib.util.find_spec(module):
+        pytest.skip(f"{module} is installed here")
+    with pytest.raises(NasError) as err:
+        open_storage(url)
+    text = str(err.value)
+    assert err.value.argument == "storage" and url in text
+    assert f"needs the {package} driver" in text and install in text and "psycopg[binary]" not in text
+
+
+def test_driver_hint_follows_the_urls_dialect_and_driver():
+    from nas.search.storage import driver_hint
+
+    assert driver_hint("postgresql://u@h/db") == ("psycopg", "pip install 'psycopg[binary]' (or: pip install -e '.[postgres]')")
+    assert driver_hint("postgresql+psycopg://u@h/db")[0] == "psycopg"
+    assert driver_hint("mysql+mysqlconnector://u@h/db") == ("mysql-connector-python", "pip install mysql-connector-python")
+    assert driver_hint("mysql+mysqldb://u@h/db")[0] == "mysqlclient"
+
+
+def test_storage_errors_name_the_argument_not_a_flag(tmp_path):
+    from nas.errors import NasError
+    from nas.search.storage import open_storage
+
+    with pytest.raises(NasError, match="unsupported storage URL") as err:
+        open_storage("redis://h/0")
+    assert err.value.argument == "storage" and "--" not in str(err.value)
+    (tmp_path / "file").write_text("")
+    with pytest.raises(NasError, match="cannot create the folder") as err:
+        open_storage(f"sqlite:///{tmp_path}/file/sub/s.db")
+    assert err.value.argument == "storage" and "--storage" not in str(err.value)

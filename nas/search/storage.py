@@ -58,7 +58,7 @@ def open_storage(url: str, *, heartbeat: bool = True):
         lock = JournalFileSymlinkLock(str(path), grace_period=GRACE_PERIOD_S)
         return optuna.storages.JournalStorage(_journal_backend_class()(str(path), lock_obj=lock))
     if not url.startswith(("sqlite:", "postgresql", "mysql")):
-        raise NasError("unsupported storage URL", where=f"--storage {url}",
+        raise NasError(f"unsupported storage URL {url}", argument="storage",
                        fix="use sqlite:///FILE.db, journal:///FILE.journal or postgresql://USER@HOST/DB")
     if url.startswith("sqlite:///"):
         _make_parent(Path(url.removeprefix("sqlite:///")), url)
@@ -72,13 +72,39 @@ def open_storage(url: str, *, heartbeat: bool = True):
     except Exception as exc:  # sqlalchemy raises many types; all mean "cannot use this URL"
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         if "Failed to import DB access module" in first:
-            raise NasError("the database driver is not installed", where=f"--storage {url}",
-                           fix="pip install 'psycopg[binary]' (or: pip install -e '.[postgres]')") from None
-        raise NasError(f"cannot open storage ({first})", where=f"--storage {url}",
+            package, install = driver_hint(url)
+            raise NasError(f"storage {url} needs the {package} driver, which is not installed",
+                           argument="storage", fix=install) from None
+        raise NasError(f"cannot open storage {url} ({first})", argument="storage",
                        fix="check that the server is running and the URL, user and database are right") from None
     if url.startswith("sqlite:"):
         _sqlite_wal(storage.engine)
     return storage
+
+
+# SQLAlchemy's name of a DB-API driver -> (the package that provides it, how to install it)
+DRIVER_PACKAGES = {
+    "psycopg": ("psycopg", "pip install 'psycopg[binary]' (or: pip install -e '.[postgres]')"),
+    "psycopg2": ("psycopg2", "pip install psycopg2-binary"),
+    "pg8000": ("pg8000", "pip install pg8000"),
+    "mysqldb": ("mysqlclient", "pip install mysqlclient"),
+    "pymysql": ("PyMySQL", "pip install PyMySQL"),
+    "mysqlconnector": ("mysql-connector-python", "pip install mysql-connector-python"),
+    "mariadbconnector": ("mariadb", "pip install mariadb"),
+}
+
+
+def driver_hint(url: str) -> tuple[str, str]:
+    """(package, install command) of the DB-API driver a database URL needs: the one named after ``+`` in
+    ``dialect+driver://``, else the dialect's default (SQLAlchemy's choice: postgresql -> psycopg, mysql ->
+    mysqlclient)."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        driver = make_url(url).get_dialect().driver
+    except Exception:  # a malformed URL or an unknown dialect/driver: name what the URL says
+        driver = url.split("://", 1)[0].partition("+")[2] or url.split(":", 1)[0]
+    return DRIVER_PACKAGES.get(driver, (driver, f"install the Python DB-API module '{driver}'"))
 
 
 def _journal_backend_class():
@@ -108,8 +134,8 @@ def _make_parent(path: Path, url: str) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise NasError(f"cannot create the folder {path.parent} ({exc.strerror})", where=f"--storage {url}",
-                       fix="choose a writable location") from None
+        raise NasError(f"cannot create the folder {path.parent} for storage {url} ({exc.strerror})",
+                       argument="storage", fix="choose a writable location") from None
 
 
 def _sqlite_wal(engine) -> None:

@@ -1,0 +1,78 @@
+"""nas.deploy.card: the model card (sums, layers, bit-widths, sections, provenance) and the summary row."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from nas.deploy import Target
+from nas.deploy.card import (CARD_NAME, CARD_VERSION, FP32_NAME, QUANT_NAME, bit_histogram, build_card, layer_rows,
+                             provenance, summary_row, write_card)
+from nas.latency.signatures import deploy
+from nas.layers import count, plan
+from nas.space import load_space
+from test_deploy_common import CARD_KEYS, SPACE, TINY, space_file
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    return load_space(space_file(tmp_path_factory))
+
+
+def test_bit_histogram_counts_layers_with_weights_per_label():
+    space = load_space(SPACE)
+    specs = plan(space.parse(TINY), space)
+    assert bit_histogram(specs) == {"int8": 9, "w4a8": 1, "w8a32": 1, "w4a32": 1, "w32a8": 1, "fp32": 1}
+    assert bit_histogram([deploy(s, "int8") for s in specs]) == {"int8": 14}
+    assert bit_histogram([deploy(s, "fp32") for s in specs]) == {"fp32": 14}
+
+
+def test_layer_rows_label_what_computes_and_dash_an_identity_skip(tiny):
+    specs = plan(tiny.parse("skip-skip"), tiny)  # a projecting skip (stride 2, 8 -> 16), then an identity
+    rows = layer_rows(specs)
+    assert [r["op"] for r in rows] == ["conv", "skip", "skip", "pool", "linear"]
+    assert [r["deployed"] for r in rows] == ["fp32", "fp32", "-", "fp32", "fp32"]
+    assert [r["key"] for r in rows] == [s.key for s in specs]
+    assert bit_histogram(specs) == {"fp32": 3}  # the identity skip and the pool have no weights
+
+
+def test_build_card_sums_through_count_and_keeps_the_section_order(tiny, tmp_path):
+    arch = tiny.parse("ir_e2")
+    specs = plan(arch, tiny)
+    (tmp_path / FP32_NAME).write_bytes(b"x" * 400)
+    (tmp_path / QUANT_NAME).write_bytes(b"x" * 100)
+    target = Target(name="m", space=tiny.name, arch=tiny.format(arch), provenance={"source": "--arch"})
+    sections = {k: {"k": k} for k in ("training", "onnx_check", "quantization", "accuracy", "latency")}
+    card = build_card(target, tiny, arch, specs, deployment="arch", folder=tmp_path, sections=sections)
+    cost = count(arch, tiny)
+    assert (card["params"], card["macs"], card["size_bytes_analytic"]) == (cost.params, cost.macs, cost.size_bytes)
+    assert set(card) == CARD_KEYS | {"card_version"} and card["card_version"] == CARD_VERSION
+    assert list(card)[-6:] == ["training", "onnx_check", "quantization", "accuracy", "latency", "provenance"]
+    assert card["files"] == {FP32_NAME: 400, QUANT_NAME: 100, "size_ratio": 0.25}
+    assert card["arch"] == "ir_e2" and card["arch_json"]["resolution"] == 8 and card["deployment"] == "arch"
+    assert card["provenance"]["source"] == "--arch" and "exported" in card["provenance"]
+    card["training"]["loss"] = np.float32(0.5)  # numpy scalars are written as plain numbers
+    write_card(tmp_path, card)
+    assert json.loads((tmp_path / CARD_NAME).read_text())["training"]["loss"] == 0.5
+
+
+def test_provenance_of_a_lost_study_is_best_effort(tmp_path):
+    t = Target(name="trial3", space=SPACE, arch=TINY, provenance={"source": "study", "storage":
+                                                                   f"sqlite:///{tmp_path}/none.db", "study": "s",
+                                                                   "trial": 3})
+    prov = provenance(t)
+    assert prov["trial"] == 3 and "trial_attrs_error" in prov and "trial_attrs" not in prov
+
+
+def test_summary_row_of_a_failed_and_of_an_exported_model():
+    t = Target(name="trial1", space=SPACE, arch=TINY, provenance={"trial": 1})
+    assert summary_row(t, None, "boom") == {"name": "trial1", "status": "error", "error": "boom", "trial": 1,
+                                            "arch": TINY}
+    card = {"params": 10, "macs": 20, "files": {FP32_NAME: 400, QUANT_NAME: 100, "size_ratio": 0.25},
+            "accuracy": {"fp32": 0.9, "quantized": 0.8, "drop_points": 10.0},
+            "latency": {"measured_ms": {"fp32": 2.0, "quantized": 1.0}, "speedup": 2.0,
+                        "predicted_ms": {"dev": {"quantized_ms": 1.1, "fp32_ms": None}}}}
+    row = summary_row(t, card, None)
+    assert row["status"] == "ok" and row["speedup"] == 2.0 and row["quant_bytes"] == 100
+    assert row["predicted_quant_ms.dev"] == 1.1 and row["predicted_fp32_ms.dev"] is None

@@ -9,28 +9,6 @@ from nas.nn.build import build_layer, build_model
 from nas.nn.onnx import export_onnx, ort_session, run_onnx
 
 
-MBV2 = "/".join([
-    "ir_k3_se0_relu6_w32_a32",
-    "c24:" + "-".join(["ir_k3_e6_se0_relu6_w32_a32"] * 2),
-    "c32:" + "-".join(["ir_k3_e6_se0_relu6_w32_a32"] * 3),
-    "c64:" + "-".join(["ir_k3_e6_se0_relu6_w32_a32"] * 4),
-    "c96:" + "-".join(["ir_k3_e6_se0_relu6_w32_a32"] * 3),
-    "c160:" + "-".join(["ir_k3_e6_se0_relu6_w32_a32"] * 3),
-    "c320:ir_k3_e6_se0_relu6_w32_a32",
-])
-# MobileNetV3-Large body in mobilenet-in1k (expansions 2.5 and 2.3 of stage 3 rounded to 3; stem/head are
-# the space's fixed MobileNetV2 ones: 32-ch ReLU6 stem, 1x1 conv to 1280, linear)
-MBV3_LARGE = "/".join([
-    "ir_k3_se0_relu_w32_a32",
-    "c24:ir_k3_e4_se0_relu_w32_a32-ir_k3_e3_se0_relu_w32_a32",
-    "c40:" + "-".join(["ir_k5_e3_se1_relu_w32_a32"] * 3),
-    "c80:ir_k3_e6_se0_hswish_w32_a32-" + "-".join(["ir_k3_e3_se0_hswish_w32_a32"] * 3),
-    "c112:" + "-".join(["ir_k3_e6_se1_hswish_w32_a32"] * 2),
-    "c160:" + "-".join(["ir_k5_e6_se1_hswish_w32_a32"] * 2),
-    "c160:ir_k5_e6_se1_hswish_w32_a32",
-])
-
-
 @pytest.mark.parametrize("name", ["fbnet-c100", "fbnet-in1k"])
 def test_every_fbnet_op_of_every_layer_builds_and_runs(name):
     space = load_space(name)

@@ -10,6 +10,9 @@ label smoothing 0.1. Augmentation: random crop with zero padding of 1/8 of the s
 Fashion-MNIST only, horizontal flips (digits are not mirror-symmetric; noise has nothing to augment).
 Validation is a held-out part of the *train* split (fixed, seeded), so the test split stays untouched for
 a final ``evaluate(model, data, split="test")``. Same seed, same result (single process, CPU).
+
+``accuracy(predict, data, indices, batch_size)`` is the one accuracy loop: ``evaluate`` passes the model, ``nas
+export`` also an onnxruntime session wrapped as a function of a torch batch (``nas.deploy.pipeline.ort_predictor``).
 """
 from __future__ import annotations
 

@@ -7,6 +7,10 @@ from pathlib import Path
 from nas.cli.common import print_table
 from nas.errors import NasError
 
+# API argument names (nas.latency) -> the flag that gives them, where the option's dest differs
+FLAGS = {"name_or_path": "--device", "archs_csv": "--archs", "sources": "--from", "measured_csv": "--measured",
+         "space_name": "--space", "dtypes": "--dtype", "measured_ms": "--calibrate"}
+
 
 def _model(args: argparse.Namespace, *, calibrated: bool = True):
     from nas.latency.load import load as load_latency
@@ -100,6 +104,10 @@ def cmd_predict(args: argparse.Namespace) -> None:
 
 
 def cmd_profile(args: argparse.Namespace) -> None:
+    import sys
+
+    import torch
+
     from nas.latency.measure.profile import ProfileConfig, profile_space
 
     if bool(args.archs) == bool(args.all):
@@ -108,17 +116,27 @@ def cmd_profile(args: argparse.Namespace) -> None:
     cfg = ProfileConfig(threads=args.threads, warmup=args.warmup, repeats=args.repeats, rounds=args.rounds,
                         stat=args.stat)
     dtypes = [d.strip() for d in args.dtype.split(",") if d.strip()]
-    paths = profile_space(args.space, args.device_name, dtypes=dtypes, archs_csv=args.archs, config=cfg,
-                          out_dir=args.out_dir, description=args.description)
-    print(f"table: {paths}")
+    torch.set_num_threads(1)  # layers are exported one by one; idle torch threads would compete with onnxruntime
+    r = profile_space(args.space, args.device_name, dtypes=dtypes, archs_csv=args.archs, config=cfg,
+                      out_dir=args.out_dir, description=args.description)
+    print(f"{r.measured} signature(s) measured in {r.seconds:.1f} s, {r.already_present} already in the table; "
+          f"{r.rows} rows in {r.path}")
+    if r.dropped:
+        print(f"nas: warning: {len(r.dropped)} signature(s) not written: measured twice, no slower than the "
+              "per-call overhead subtracted (value <= 0 ms); missing like unmeasured ones (a re-run measures them "
+              "again; --allow-estimate estimates them): " + ", ".join(s.key for s in r.dropped), file=sys.stderr)
+    print(f"table: {r.path}")
 
 
 def cmd_validate(args: argparse.Namespace) -> None:
+    import torch
+
     from nas.latency.measure.validate import validate
 
     source = args.table or args.device
     if not source:
         raise NasError("give --device NAME or --table PATH.csv", where="nas lut validate")
+    torch.set_num_threads(1)  # as when profiling: export with one thread, time with onnxruntime's
     report = validate(source, args.space, n=args.n, dtype=args.dtype, threads=args.threads, seed=args.seed,
                       calibrate=args.calibrate, output=args.output, archs_csv=args.archs, rounds=args.rounds)
     print(report.summary())
@@ -153,34 +171,44 @@ def cmd_suggest(args: argparse.Namespace) -> None:
 def register(subparsers) -> None:
     lut = subparsers.add_parser("lut", help="latency tables: list, show, predict, profile, validate, adapt, suggest")
     sub = lut.add_subparsers(dest="sub", required=True)
+    _register_tables(sub)
+    _register_measure(sub)
+    _register_transfer(sub)
 
-    sub.add_parser("list", help="devices with a shipped or profiled table").set_defaults(func=cmd_list)
+
+def _source(p) -> None:
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--device", help="device name (`nas lut list`)")
+    g.add_argument("--table", help="path to a table CSV (or its .meta.yaml)")
+    p.add_argument("--space", required=True)
+    p.add_argument("--dtype", default=None,
+                   help="deployment precision: arch (each layer at its own bits; default), fp32 or int8")
+
+
+def _register_tables(sub) -> None:
+    """list, show, predict: reading tables."""
+    sub.add_parser("list", help="devices with a shipped or profiled table").set_defaults(func=cmd_list, flags=FLAGS)
 
     show = sub.add_parser("show", help="metadata and first rows of one table")
     show.add_argument("name", help="device name or path to a table CSV")
     show.add_argument("--rows", type=int, default=10)
     show.add_argument("--space", help="also report coverage of this space")
     show.add_argument("--dtype", default=None, help="arch (default), fp32 or int8")
-    show.set_defaults(func=cmd_show)
-
-    def source(p):
-        g = p.add_mutually_exclusive_group()
-        g.add_argument("--device", help="device name (`nas lut list`)")
-        g.add_argument("--table", help="path to a table CSV (or its .meta.yaml)")
-        p.add_argument("--space", required=True)
-        p.add_argument("--dtype", default=None,
-                       help="deployment precision: arch (each layer at its own bits; default), fp32 or int8")
+    show.set_defaults(func=cmd_show, flags=FLAGS)
 
     pred = sub.add_parser("predict", help="latency of architectures from a table (sum of layers)")
-    source(pred)
+    _source(pred)
     pred.add_argument("arch", nargs="?", help="one architecture: prints its per-layer breakdown")
     pred.add_argument("--archs", help="CSV with a column 'arch'")
     pred.add_argument("-o", "--output", help="output CSV: arch, latency_ms[, energy_mJ]")
     pred.add_argument("--allow-estimate", action="store_true",
                       help="fill missing signatures from the documented estimator (rows flagged)")
     pred.add_argument("--no-calibration", action="store_true", help="ignore a stored calibration")
-    pred.set_defaults(func=cmd_predict)
+    pred.set_defaults(func=cmd_predict, flags=FLAGS)
 
+
+def _register_measure(sub) -> None:
+    """profile, validate: measuring on this machine."""
     prof = sub.add_parser("profile", help="measure layer signatures on this machine with onnxruntime")
     prof.add_argument("--space", required=True)
     prof.add_argument("--device-name", required=True, help="name of the table to write or extend")
@@ -195,10 +223,10 @@ def register(subparsers) -> None:
                       help="statistic of the paired ratios (validate uses the table's): median, or p10/min")
     prof.add_argument("--out-dir", default=None, help="directory of the table (default: latency_tables/)")
     prof.add_argument("--description", default=None)
-    prof.set_defaults(func=cmd_profile)
+    prof.set_defaults(func=cmd_profile, flags=FLAGS)
 
     val = sub.add_parser("validate", help="table vs end-to-end measured latency of random architectures")
-    source(val)
+    _source(val)
     val.add_argument("--n", type=int, default=50)
     val.add_argument("--seed", type=int, default=0)
     val.add_argument("--threads", type=int, default=None, help="default: the table's threads")
@@ -206,8 +234,11 @@ def register(subparsers) -> None:
     val.add_argument("--rounds", type=int, default=10, help="interleaved measurement rounds")
     val.add_argument("--calibrate", action="store_true", help="fit and store a correction from these measurements")
     val.add_argument("-o", "--output", help="per-architecture CSV")
-    val.set_defaults(func=cmd_validate)
+    val.set_defaults(func=cmd_validate, flags=FLAGS)
 
+
+def _register_transfer(sub) -> None:
+    """adapt, suggest: a latency model for a new device from whole-network measurements."""
     ad = sub.add_parser("adapt", help="latency model for a new device from k whole-network measurements")
     ad.add_argument("--space", required=True)
     ad.add_argument("--measured", required=True, help="CSV with columns arch, latency_ms (k >= 3 rows)")
@@ -218,7 +249,7 @@ def register(subparsers) -> None:
     ad.add_argument("--threads", type=int, default=None, help="threads the measurements used (recorded)")
     ad.add_argument("-o", "--output", required=True,
                     help="model file, e.g. latency_tables/NAME.transfer.yaml (found by name there)")
-    ad.set_defaults(func=cmd_adapt)
+    ad.set_defaults(func=cmd_adapt, flags=FLAGS)
 
     sg = sub.add_parser("suggest", help="which architectures to measure for `nas lut adapt`")
     sg.add_argument("--space", required=True)
@@ -230,4 +261,4 @@ def register(subparsers) -> None:
     sg.add_argument("--pool", type=int, default=None, help="random candidates to choose from (default max(2000, 40n))")
     sg.add_argument("--native", action="store_true", help="write the space's native encoding where it has one")
     sg.add_argument("-o", "--output", required=True, help="CSV with columns arch, latency_ms (empty)")
-    sg.set_defaults(func=cmd_suggest)
+    sg.set_defaults(func=cmd_suggest, flags=FLAGS)

@@ -1,9 +1,13 @@
-"""End-to-end correction of a table sum, fitted on whole-network measurements (``nas lut validate --calibrate``)."""
+"""End-to-end correction of a table sum, fitted on whole-network measurements
+(:func:`nas.latency.measure.validate.validate` with ``calibrate=True``; ``nas lut validate --calibrate``)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from nas.errors import NasError
+from nas.latency.metrics import loo_predictions
 
 
 @dataclass
@@ -53,12 +57,11 @@ class Calibration:
                        metrics=dict(d.get("metrics", {})))
         except (KeyError, TypeError, ValueError) as exc:
             raise NasError(f"calibration entry is malformed ({exc})", where=where,
-                           fix="re-run `nas lut validate --calibrate`") from None
+                           fix="delete the entry, or fit it again by validating the table with calibrate=True") from None
 
     @staticmethod
     def _solve(x, m):
-        import numpy as np
-
+        """Least squares on relative error: rows weighted by 1 / measured."""
         w = 1.0 / m
         coef, *_ = np.linalg.lstsq(x * w[:, None], m * w, rcond=None)
         return coef
@@ -66,24 +69,18 @@ class Calibration:
     @classmethod
     def loo_predict(cls, raw_ms, n_layers, measured_ms, form: str):
         """Leave-one-out predictions of ``form``: each measurement predicted by a fit on all the others."""
-        import numpy as np
-
         raw, n, m = (np.asarray(v, dtype=float) for v in (raw_ms, n_layers, measured_ms))
         x = np.column_stack([np.ones_like(raw), raw, n])[:, cls.FORMS[form]]
-        out = np.empty_like(m)
-        for i in range(len(m)):
-            keep = np.arange(len(m)) != i
-            out[i] = x[i] @ cls._solve(x[keep], m[keep])
-        return out
+        return loo_predictions(cls._solve, x, m)
 
     @classmethod
     def fit(cls, raw_ms, n_layers, measured_ms, *, dtype: str, date: str = "") -> "Calibration":
-        import numpy as np
-
+        """The form chosen by the one-SE rule (see the class docstring), fitted on all measurements;
+        ``metrics`` holds each form's leave-one-out MAPE and its standard error."""
         raw, n, m = (np.asarray(v, dtype=float) for v in (raw_ms, n_layers, measured_ms))
         if len(m) < 2 or np.any(m <= 0) or np.any(raw <= 0):
             raise NasError(f"calibration needs at least 2 positive measurements, got {len(m)}",
-                           where="--calibrate", fix="use --n 10 or more")
+                           argument="measured_ms", fix="fit on 10 or more architectures")
         full = np.column_stack([np.ones_like(raw), raw, n])
         loo: dict[str, float] = {}
         se: dict[str, float] = {}

@@ -1,4 +1,5 @@
-"""The explicit estimator behind ``--allow-estimate``: used only when asked, and every row it fills is flagged.
+"""The explicit estimator behind ``allow_estimate=True`` (``--allow-estimate``): used only when asked, and every
+row it fills is flagged.
 
 Model, fitted per table and per op type on the table's own measured rows (non-negative least squares):
 
@@ -15,8 +16,6 @@ import numpy as np
 
 from nas.layers import SIGNATURE_FIELDS, LayerSpec
 
-DESCRIPTION = ("per-op NNLS fit on the table's rows: ms = a + b*MACs + c*(input+output elements), floored at "
-               "the smallest positive measured latency of that op")
 _MIN_ROWS = 3
 
 
@@ -49,5 +48,6 @@ class Estimator:
         return self._fits[key]
 
     def estimate(self, spec: LayerSpec) -> float:
+        """The layer's estimated latency in ms (at ``spec``'s own bit-widths); never 0."""
         coef, floor = self._fit(spec)
         return max(float(np.dot(coef, _features(spec))), floor)

@@ -217,7 +217,7 @@ def import_proxyless(data: Path) -> LatencyTable:
 
 def import_all(data: Path = DEFAULT_DATA) -> dict[str, LatencyTable]:
     if not (data / "edge_luts").is_dir():
-        raise NasError("edge_luts/ not found", where=str(data), fix="pass --data path/to/shared/data")
+        raise NasError("edge_luts/ not found", where=str(data), fix="give the folder that holds edge_luts/ (../shared/data)")
     tables = import_hwnasbench(data)
     tables["note10"] = import_ofa(data)
     tables["proxyless-mobile"] = import_proxyless(data)

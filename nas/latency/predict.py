@@ -3,8 +3,8 @@
 ``LatencyModel`` is the small base class the search codes against (``predict``, ``check_covers``,
 ``identity``). ``TableLatencyModel`` is the measured-table kind: the sum of the table's entries over the
 architecture's layers (a lookup by signature tuple in a dict), optionally corrected by a calibration fitted
-by ``nas lut validate --calibrate`` (see :class:`Calibration`). Other kinds (e.g. a table transferred to a new
-device) subclass ``LatencyModel``.
+by ``validate(..., calibrate=True)`` (see :class:`Calibration`). Other kinds (e.g. a table transferred to a new
+device, :mod:`nas.latency.transfer.model`) subclass ``LatencyModel``.
 
 A missing signature is an error listing what is missing and the ``nas lut profile`` command that measures it;
 ``allow_estimate=True`` fills it from :mod:`nas.latency.estimate` instead and flags the row. Never 0, never a
@@ -15,13 +15,13 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
-from nas.space.arch import Architecture
 from nas.errors import NasError
-from nas.layers import LayerSpec, plan
-from nas.latency.signatures import check_dtype, deploy_signature, space_signatures
-from nas.latency.table import SCHEMA_VERSION, LatencyTable, signature_key
-from nas.space import SearchSpace
 from nas.latency.calibration import Calibration
+from nas.latency.signatures import check_dtype, deploy, deploy_signature, space_signatures
+from nas.latency.table import SCHEMA_VERSION, LatencyTable, signature_key
+from nas.layers import LayerSpec, plan
+from nas.space import SearchSpace
+from nas.space.arch import Architecture
 
 _SHOW_MISSING = 6
 
@@ -58,8 +58,14 @@ class LatencyModel(ABC):
     device: str
 
     @abstractmethod
-    def predict(self, arch: Architecture, space: SearchSpace, *, allow_estimate: bool = False) -> LatencyPrediction:
-        """Latency (and energy where known) of ``arch`` with a per-layer breakdown."""
+    def predict(self, arch: Architecture, space: SearchSpace, *, allow_estimate: bool = False,
+                calibrated: bool = True) -> LatencyPrediction:
+        """Latency (and energy where known) of ``arch`` with a per-layer breakdown.
+
+        A layer the model cannot price is an error listing every such layer, or, with ``allow_estimate=True``,
+        an estimated row (flagged, and the prediction's ``estimated`` set). ``calibrated=False`` leaves out an
+        end-to-end correction where the model has one; the prediction's ``calibrated`` says whether one was
+        applied."""
 
     @abstractmethod
     def check_covers(self, space: SearchSpace) -> None:
@@ -69,11 +75,6 @@ class LatencyModel(ABC):
     @abstractmethod
     def identity(self) -> dict:
         """Plain dict (device, file, schema version, content hash, calibrated, ...) to store with results."""
-
-
-# --------------------------------------------------------------------------------------------------------
-# calibration
-# --------------------------------------------------------------------------------------------------------
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -123,7 +124,7 @@ class TableLatencyModel(LatencyModel):
                 if not allow_estimate:
                     missing.append(spec)
                     continue
-                ms = self._estimate(spec, sig)
+                ms = self.estimate(spec)
                 rows.append(LayerLatency(spec.name, signature_key(sig), ms, True, None))
                 energy = None
                 estimated = True
@@ -135,7 +136,7 @@ class TableLatencyModel(LatencyModel):
                     energy = None if entry.energy_mJ is None else energy + entry.energy_mJ
             total += ms
         if missing:
-            raise self._missing_error(missing, space, arch)
+            raise self.missing_error(missing, space, arch)
         pred = LatencyPrediction(total, energy, rows, estimated, raw_ms=total)
         if calibrated and self.calibration is not None:
             pred = self._calibrate(pred, specs)
@@ -151,16 +152,18 @@ class TableLatencyModel(LatencyModel):
         total = sum(r.ms for r in rows)
         return LatencyPrediction(total, pred.energy_mJ, rows, pred.estimated, True, pred.raw_ms)
 
-    def _estimate(self, spec: LayerSpec, sig: tuple) -> float:
-        from dataclasses import replace
-
+    def estimate(self, spec: LayerSpec) -> float:
+        """The layer's latency (ms, at this model's dtype) by :mod:`nas.latency.estimate`, fitted on this table:
+        what ``allow_estimate=True`` fills a missing signature with."""
         from nas.latency.estimate import Estimator
 
         if self._estimator is None:
             self._estimator = Estimator({s: e.latency_ms for (_, s), e in self.table.entries.items()})
-        return self._estimator.estimate(replace(spec, wbits=sig[-2], abits=sig[-1]))
+        return self._estimator.estimate(deploy(spec, self.dtype))
 
-    def _missing_error(self, missing: list[LayerSpec], space: SearchSpace, arch: Architecture | None) -> NasError:
+    def missing_error(self, missing: list[LayerSpec], space: SearchSpace, arch: Architecture | None) -> NasError:
+        """The error for layers this table has no entry for: lists their signatures (at this model's dtype)
+        and the ``nas lut profile`` command that measures them (for ``arch``'s layers, or the whole space)."""
         keys = list(dict.fromkeys(signature_key(deploy_signature(s.signature, self.dtype)) for s in missing))
         shown = ", ".join(keys[:_SHOW_MISSING]) + (f" and {len(keys) - _SHOW_MISSING} more" if
                                                    len(keys) > _SHOW_MISSING else "")
@@ -170,7 +173,7 @@ class TableLatencyModel(LatencyModel):
             f"table '{self.device}' has no entry for {len(keys)} layer signature(s) of space {space.name}: {shown}",
             where=str(self.table.csv_path or self.device),
             fix=f"measure them with `nas lut profile --space {space.name} --device-name {self.device}{dtype} "
-                f"{target}` on that device, or pass --allow-estimate to fill them from the documented estimator")
+                f"{target}` on that device, or pass allow_estimate=True to fill them from the documented estimator")
 
     # --- coverage ---------------------------------------------------------------------------------------
     def missing_for(self, space: SearchSpace) -> list[LayerSpec]:
@@ -184,6 +187,4 @@ class TableLatencyModel(LatencyModel):
     def check_covers(self, space: SearchSpace) -> None:
         missing = self.missing_for(space)
         if missing:
-            raise self._missing_error(missing, space, None)
-
-
+            raise self.missing_error(missing, space, None)

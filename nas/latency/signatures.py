@@ -23,10 +23,11 @@ DTYPES = ("arch", "fp32", "int8")
 _DTYPE_BITS = {"fp32": (32, 32), "int8": (8, 8)}
 
 
-def check_dtype(dtype: str | None) -> str:
+def check_dtype(dtype: str | None, *, argument: str = "dtype") -> str:
+    """``dtype`` (None = ``arch``) checked against :data:`DTYPES`; ``argument``: the API argument it came in."""
     dtype = dtype or "arch"
     if dtype not in DTYPES:
-        raise NasError(f"unknown dtype '{dtype}'", where="--dtype", fix=f"use one of {', '.join(DTYPES)}")
+        raise NasError(f"unknown dtype '{dtype}'", argument=argument, fix=f"use one of {', '.join(DTYPES)}")
     return dtype
 
 

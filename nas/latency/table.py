@@ -32,7 +32,8 @@ from typing import Any, Iterable
 
 import yaml
 
-from nas.errors import NasError
+from nas.errors import NasError, did_you_mean
+from nas.fileio import atomic_write_text
 from nas.layers import SIGNATURE_FIELDS, LayerSpec
 
 SCHEMA_VERSION = 1
@@ -79,10 +80,6 @@ class LatencyTable:
     def meta_path(self) -> Path | None:
         return meta_path_for(self.csv_path) if self.csv_path else None
 
-    @property
-    def has_energy(self) -> bool:
-        return any(e.energy_mJ is not None for e in self.entries.values())
-
     def content_hash(self) -> str:
         """sha256 (first 16 hex) of the CSV text as written: identifies the measured values."""
         return hashlib.sha256(self.to_csv_text().encode()).hexdigest()[:16]
@@ -114,14 +111,13 @@ class LatencyTable:
         return buf.getvalue()
 
     def write(self, csv_path: str | Path) -> Path:
-        """Write CSV and metadata atomically (temp file + rename), so an interrupted profile loses nothing."""
+        """Write CSV and metadata, each atomically (``nas.fileio``), so an interrupted profile loses nothing."""
         csv_path = Path(csv_path)
-        csv_path.parent.mkdir(parents=True, exist_ok=True)
         meta = dict(self.meta)
         meta["schema_version"] = SCHEMA_VERSION
         meta["rows"] = len(self.entries)
-        _atomic_write(csv_path, self.to_csv_text())
-        _atomic_write(meta_path_for(csv_path), yaml.safe_dump(meta, sort_keys=False, allow_unicode=True))
+        atomic_write_text(csv_path, self.to_csv_text())
+        atomic_write_text(meta_path_for(csv_path), yaml.safe_dump(meta, sort_keys=False, allow_unicode=True))
         self.csv_path = csv_path
         self.meta = meta
         return csv_path
@@ -133,12 +129,6 @@ def _fmt(v: Any) -> str:
     if isinstance(v, float) and v.is_integer():
         return str(int(v))
     return str(v)
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 def signature_key(signature: tuple) -> str:
@@ -185,9 +175,9 @@ def list_transferred() -> dict[str, Path]:
     return found
 
 
-def resolve(device_or_path: str | Path) -> Path:
+def resolve(name_or_path: str | Path) -> Path:
     """A device name or a path to a table's CSV / metadata file -> the CSV path."""
-    text = str(device_or_path)
+    text = str(name_or_path)
     p = Path(text)
     if text.endswith(META_SUFFIX):
         return p.with_name(p.name[: -len(META_SUFFIX)] + ".csv")
@@ -195,11 +185,9 @@ def resolve(device_or_path: str | Path) -> Path:
         return p
     devices = list_devices()
     if text not in devices:
-        from nas.errors import did_you_mean as _suggest
-
         names = list(devices) + list(list_transferred())
-        raise NasError(f"unknown device '{text}'{_suggest(text, names)}", where="--device",
-                       fix=f"use one of {', '.join(names) or '(none)'} or --table PATH.csv; "
+        raise NasError(f"unknown device '{text}'{did_you_mean(text, names)}", argument="name_or_path",
+                       fix=f"use one of {', '.join(names) or '(none)'} or the path of a table's CSV; "
                            "`nas lut list` shows them")
     return devices[text]
 
@@ -207,9 +195,10 @@ def resolve(device_or_path: str | Path) -> Path:
 # --------------------------------------------------------------------------------------------------------
 # reading + validation
 # --------------------------------------------------------------------------------------------------------
-def read_table(device_or_path: str | Path) -> LatencyTable:
-    """Load and validate a table; every problem is a NasError naming the file, row and column."""
-    csv_path = resolve(device_or_path)
+def read_table(name_or_path: str | Path) -> LatencyTable:
+    """Load and validate a table (a device name, or a table's CSV / metadata path); every problem is a
+    NasError naming the file, row and column."""
+    csv_path = resolve(name_or_path)
     meta_path = meta_path_for(csv_path)
     if not csv_path.is_file():
         raise NasError("latency table CSV not found", where=str(csv_path),

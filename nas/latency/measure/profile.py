@@ -2,11 +2,11 @@
 
 Protocol (recorded in the table's metadata):
 
-* each signature is built alone (``nas.model.build_layer``), exported to ONNX (TorchScript exporter, opset 21,
+* each signature is built alone (``nas.nn.build.build_layer``), exported to ONNX (TorchScript exporter, opset 21,
   BN folded) and deployed at its bit-widths by ``nas.nn.quantize`` -- the quantizer ``nas export`` uses (int8:
   onnxruntime static QDQ, per-channel QInt8 weights, QUInt8 activations; w4: QInt4 weights; a32 with w<32:
   weight-only), calibrated with MinMax on a few seeded random inputs;
-* one InferenceSession per model (all graph optimizations, ``intra_op_num_threads`` = --threads, sequential),
+* one InferenceSession per model (all graph optimizations, ``intra_op_num_threads`` = ``threads``, sequential),
   input bound once with I/O binding, batch 1;
 * signatures are measured in batches, *interleaved*: every round times each model of the batch in turn
   (warm-up, then ``repeats`` calls timed one by one);
@@ -17,12 +17,20 @@ Protocol (recorded in the table's metadata):
   3.6-12 % per network in plain times, 2.4-2.8 % as ratios). The ratios become
   milliseconds through one constant per table, ``reference_ms`` (the reference's median time in the first
   batch, stored in the metadata), so later batches, resumed runs and ``nas lut validate`` all share one scale;
-* value = median (or ``--stat``) of the ratios minus the per-call overhead's (a 1-element Identity model timed the
+* value = median (or ``stat``) of the ratios minus the per-call overhead's (a 1-element Identity model timed the
   same way with each batch) and, for layers with quantized activations (a8), minus the
   Quantize/Dequantize boundary a layer alone pays and a quantized network does not (see ``boundary_timer``),
   times ``reference_ms``; spread = IQR;
+* a value that comes out at or below 0 (the layer ran no longer than what is subtracted) is measured once
+  more, in a batch after the others; if it stays non-positive the signature gets no row and is reported
+  (:attr:`ProfileResult.dropped`): it is missing like any unmeasured one (a prediction needing it fails, or
+  estimates it, flagged, with ``allow_estimate=True``). A table written here never holds a 0 or a negative
+  latency;
 * the table is rewritten atomically after every batch, so an interrupted run resumes where it stopped
   (a re-run measures only signatures not yet in the table).
+
+torch's thread count is the caller's (the CLI sets 1 thread: exports are small, and idle torch threads
+would only compete with onnxruntime's).
 
 Runs unchanged on a Raspberry Pi (or any board) with onnxruntime + torch installed: profile there, copy the
 table's ``.csv`` and ``.meta.yaml`` back into ``latency_tables/`` (or a directory on $NAS_LATENCY_TABLES).
@@ -30,18 +38,20 @@ table's ``.csv`` and ``.meta.yaml`` back into ``latency_tables/`` (or a director
 from __future__ import annotations
 
 import datetime as _dt
+import math
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
-
 from nas.errors import NasError
-from nas.layers import LayerSpec
+from nas.latency.measure.timing import (REFERENCE, Timer, boundary_timer, build_onnx, check_stat, input_shape,
+                                        measure_paired, output_shape, overhead_timer, precision, reference_timer,
+                                        runtime_info, summarize, value)
 from nas.latency.signatures import arch_layers, check_dtype, space_signatures
 from nas.latency.table import SHIPPED_DIR, Entry, LatencyTable, new_meta, read_table
-from nas.latency.measure.timing import REFERENCE, Timer, boundary_timer, build_onnx, input_shape, measure_paired, output_shape, overhead_timer, precision, reference_timer, runtime_info, summarize, value
+from nas.layers import LayerSpec
 
 PROTOCOL_VERSION = 2  # 2: every timed call paired with the reference kernel (1: plain times, no reference_ms)
 PROTOCOL = ("per signature: ONNX (opset 21, BN folded; quantized layers: nas.nn.quantize = ORT static QDQ, "
@@ -51,6 +61,7 @@ PROTOCOL = ("per signature: ONNX (opset 21, BN folded; quantized layers: nas.nn.
             "value = (median (or `stat`) ratio - per-call overhead ratio (1-element Identity model) - for quantized "
             "activations the Q/DQ boundary ratio (half Q+DQ at input + half at output shape)) * reference_ms, "
             "spread = IQR")
+REMEASURED = "; re-measured (the first value was not positive)"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -64,17 +75,47 @@ class ProfileConfig:
     seed: int = 0
     stat: str = "median"  # value statistic: median (default), or p10 / min on a machine shared with other jobs
 
+    def __post_init__(self):
+        for name, low in (("threads", 1), ("warmup", 0), ("repeats", 1), ("rounds", 1), ("batch", 1),
+                          ("calib_samples", 1)):
+            if getattr(self, name) < low:
+                raise NasError(f"{name} must be at least {low}, got {getattr(self, name)}", argument=name)
+        check_stat(self.stat)
 
-# --------------------------------------------------------------------------------------------------------
-# ONNX building blocks (torch and onnxruntime imported here only)
-# --------------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class LayerValue:
+    """One signature as measured in a batch (``ms`` may be <= 0: see :func:`profile_specs`)."""
+
+    spec: LayerSpec
+    ms: float
+    iqr_ms: float
+    n: int
+    note: str
+
+
+@dataclass
+class ProfileResult:
+    """What :func:`profile_space` did. ``str()`` / ``os.fspath()`` give the table's path, so the result can
+    stand where a table path is expected."""
+
+    path: Path
+    measured: int  # signatures measured and written by this run
+    already_present: int  # signatures the table already had
+    rows: int  # rows in the table now
+    seconds: float
+    dropped: list[LayerSpec] = field(default_factory=list)  # non-positive twice: no row written
+
+    def __fspath__(self) -> str:
+        return str(self.path)
+
+    def __str__(self) -> str:
+        return str(self.path)
 
 
 # --------------------------------------------------------------------------------------------------------
 # profiling a table
 # --------------------------------------------------------------------------------------------------------
-
-
 def open_table(path: Path, *, device: str, space: str, dtypes: list[str], config: ProfileConfig,
                description: str | None) -> LatencyTable:
     """The existing table at ``path`` (checked to use the same protocol) or a new, empty one."""
@@ -86,12 +127,12 @@ def open_table(path: Path, *, device: str, space: str, dtypes: list[str], config
             raise NasError(f"existing table was measured with profiler protocol "
                            f"{table.meta.get('protocol_version', 1)} (this is {PROTOCOL_VERSION}: calls paired with "
                            f"a reference kernel): mixing them would corrupt the table", where=str(path),
-                           fix="profile into another --device-name (or delete the table to re-measure it)")
+                           fix="profile into another device_name (or delete the table to re-measure it)")
         for key in ("runtime_version", "threads", "stat"):
             if str(table.meta.get(key, "median")) != str(info[key]):
                 raise NasError(f"existing table was measured with {key}={table.meta.get(key, 'median')}, this run "
                                f"uses {info[key]}: mixing them would corrupt the table", where=str(path),
-                               fix="use the same setting or another --device-name")
+                               fix="use the same setting or another device_name")
         table.meta["spaces"] = sorted(set(table.meta["spaces"]) | {space})
         done = set(str(table.meta["dtype"]).split(","))
         table.meta["dtype"] = ",".join(sorted(done | set(dtypes)))
@@ -108,26 +149,39 @@ def open_table(path: Path, *, device: str, space: str, dtypes: list[str], config
 
 
 def profile_specs(table: LatencyTable, specs: list[LayerSpec], config: ProfileConfig, path: Path, *,
-                  progress: bool = True) -> int:
-    """Measure ``specs`` not yet in ``table`` and save after every batch. Returns how many were measured."""
-    import torch
+                  progress: bool = True) -> tuple[int, list[LayerSpec]]:
+    """Measure ``specs`` not yet in ``table``, saving it after every batch.
+
+    A signature whose value comes out at or below 0 is not written; it is measured once more, with the
+    others that did, in batches after the rest. What stays non-positive gets no row.
+    Returns (signatures measured and written, signatures dropped).
+    """
     from tqdm import tqdm
 
     todo = [s for s in specs if (0, s.signature) not in table.entries]
-    torch.set_num_threads(1)
     bar = tqdm(total=len(todo), desc=f"profile {table.device}", unit="sig", disable=not progress)
+    retry: list[LayerSpec] = []
+    dropped: list[LayerSpec] = []
     with tempfile.TemporaryDirectory(prefix="nas-lut-ref-") as run_dir:  # built once, timed with every batch
         reference = reference_timer(Path(run_dir), config.threads)
         overhead = overhead_timer(Path(run_dir), config.threads)
         for start in range(0, len(todo), config.batch):
-            _profile_batch(table, todo[start:start + config.batch], config, path, reference, overhead, bar)
+            batch = todo[start:start + config.batch]
+            retry += _measure_and_save(table, batch, config, path, reference, overhead, bar)
+            bar.update(len(batch))
+        for start in range(0, len(retry), config.batch):  # once more, later than the first time
+            dropped += _measure_and_save(table, retry[start:start + config.batch], config, path, reference,
+                                         overhead, bar, remeasured=True)
     bar.close()
-    return len(todo)
+    return len(todo) - len(dropped), dropped
 
 
-def _profile_batch(table: LatencyTable, batch: list[LayerSpec], config: ProfileConfig, path: Path,
-                   reference: Timer, overhead_t: Timer, bar) -> None:
-    """Measure one batch of signatures (interleaved, paired with ``reference``) and save the table."""
+def measure_batch(batch: list[LayerSpec], config: ProfileConfig, reference: Timer, overhead_t: Timer,
+                  reference_ms: float | None = None, *, bar=None) -> tuple[float, list[LayerValue]]:
+    """Time one batch of signatures (interleaved rounds, every call paired with ``reference``).
+
+    Returns the reference kernel's median time in this batch and each signature's value in ms of
+    ``reference_ms`` (None: of this batch's reference time). Values are not clamped (may be <= 0)."""
     import torch
 
     from nas.nn.build import build_layer
@@ -143,16 +197,16 @@ def _profile_batch(table: LatencyTable, batch: list[LayerSpec], config: ProfileC
             onnx_path = build_onnx(module, input_shape(spec), precision(spec), workdir, f"l{i}",
                                    calib_samples=config.calib_samples, seed=config.seed)
             timers.append(Timer(onnx_path, input_shape(spec), config.threads))
-            bar.set_postfix_str(spec.key[:40])
+            if bar is not None:
+                bar.set_postfix_str(spec.key[:40])
         paired = measure_paired(timers, reference, warmup=config.warmup, repeats=config.repeats,
                                 rounds=config.rounds)
     batch_ref = value(paired.reference, "median")
-    if not table.meta.get("reference_ms"):
-        table.meta["reference_ms"] = batch_ref
-    ref_ms = float(table.meta["reference_ms"])
+    ref_ms = float(reference_ms or batch_ref)
     overhead = value(paired.ratios[0], config.stat)
     boundary = {sh: max(value(x, config.stat) - overhead, 0.0) for sh, x in zip(shapes, paired.ratios[1:])}
     speed = f"reference {batch_ref * 1000:.0f} us in this batch"
+    out = []
     for spec, r in zip(batch, paired.ratios[1 + len(shapes):]):
         sub = overhead
         note = f"overhead {overhead * ref_ms * 1000:.1f} us"
@@ -161,25 +215,40 @@ def _profile_batch(table: LatencyTable, batch: list[LayerSpec], config: ProfileC
             sub += qdq
             note += f" + Q/DQ boundary {qdq * ref_ms * 1000:.1f} us"
         ms, iqr, n = summarize(r, sub, ref_ms, config.stat)
-        table.add(spec.signature, Entry(ms, iqr, n, note=f"{note} subtracted; {speed}"))
+        out.append(LayerValue(spec, ms, iqr, n, f"{note} subtracted; {speed}"))
+    return batch_ref, out
+
+
+def _measure_and_save(table: LatencyTable, batch: list[LayerSpec], config: ProfileConfig, path: Path,
+                      reference: Timer, overhead: Timer, bar, *, remeasured: bool = False) -> list[LayerSpec]:
+    """Measure one batch, add its positive values to ``table`` and save it; returns the non-positive ones."""
+    batch_ref, values = measure_batch(batch, config, reference, overhead, table.meta.get("reference_ms"), bar=bar)
+    if not table.meta.get("reference_ms"):
+        table.meta["reference_ms"] = batch_ref
+    bad = []
+    for v in values:
+        if not (math.isfinite(v.ms) and v.ms > 0):
+            bad.append(v.spec)
+            continue
+        table.add(v.spec.signature, Entry(v.ms, v.iqr_ms, v.n, note=v.note + (REMEASURED if remeasured else "")))
     table.meta["date"] = _dt.date.today().isoformat()
-    table.write(path)
-    bar.update(len(batch))
+    if table.entries:  # a table without rows is not a table (read_table refuses it)
+        table.write(path)
+    return bad
 
 
 def profile_space(space_name: str, device_name: str, *, dtypes: Iterable[str] = ("fp32",),
                   archs_csv: str | None = None, config: ProfileConfig = ProfileConfig(),
                   out_dir: str | Path | None = None, description: str | None = None,
-                  progress: bool = True) -> Path:
-    """Measure what ``space`` (or the architectures in ``archs_csv``) needs, for every dtype; returns the CSV path."""
+                  progress: bool = True) -> ProfileResult:
+    """Measure what ``space`` (or the architectures in ``archs_csv``) needs, for every dtype, into the table
+    ``<out_dir>/<device_name>.csv`` (default ``latency_tables/``), created or extended."""
     from nas.space import load_space
 
     space = load_space(space_name)
-    dtypes = [check_dtype(d) for d in dtypes] or ["fp32"]
+    dtypes = [check_dtype(d, argument="dtypes") for d in dtypes] or ["fp32"]
     if not device_name or "/" in device_name or device_name.startswith("."):
-        raise NasError(f"invalid device name '{device_name}'", where="--device-name", fix="use e.g. my-pi4")
-    if config.threads < 1:
-        raise NasError("--threads must be at least 1", where="--threads")
+        raise NasError(f"invalid device name '{device_name}'", argument="device_name", fix="use e.g. my-pi4")
     archs = None
     if archs_csv:
         from nas.space.csv import read_archs
@@ -187,18 +256,15 @@ def profile_space(space_name: str, device_name: str, *, dtypes: Iterable[str] = 
         archs = read_archs(space, archs_csv)
     specs: dict[tuple, LayerSpec] = {}
     for d in dtypes:
-        found = arch_layers(archs, space, d) if archs is not None else space_signatures(space, d)
-        specs.update(found)
+        specs.update(arch_layers(archs, space, d) if archs is not None else space_signatures(space, d))
     for spec in specs.values():
         precision(spec)  # fail before measuring anything
     path = Path(out_dir or SHIPPED_DIR) / f"{device_name}.csv"
     table = open_table(path, device=device_name, space=space.name, dtypes=dtypes, config=config,
                        description=description)
     t0 = time.perf_counter()
-    n = profile_specs(table, list(specs.values()), config, path, progress=progress)
-    if n == 0:
+    measured, dropped = profile_specs(table, list(specs.values()), config, path, progress=progress)
+    if measured == 0 and not dropped:
         table.write(path)  # records the space / dtypes even when everything was already measured
-    if progress:
-        print(f"{n} signature(s) measured in {time.perf_counter() - t0:.1f} s, {len(specs) - n} already in the "
-              f"table; {len(table.entries)} rows in {path}")
-    return path
+    return ProfileResult(path, measured, len(specs) - measured - len(dropped), len(table.entries),
+                         time.perf_counter() - t0, dropped)

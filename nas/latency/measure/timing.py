@@ -1,7 +1,16 @@
-"""Timing ONNX models on this machine: the one protocol behind profiling, validation and export.
+"""Timing ONNX models on this machine: the one protocol behind profiling (:mod:`.profile`), validation
+(:mod:`.validate`) and ``nas export``.
 
-Interleaved rounds, batch 1, I/O binding; every timed call paired with a fixed reference kernel (the sample is
-the ratio), per-call overhead subtracted. See :mod:`nas.latency.measure.profile` for why.
+* a model is exported and deployed at its bit-widths (:func:`build_onnx`), run in one InferenceSession with its
+  input bound once (:class:`Timer`), batch 1;
+* models are timed in interleaved rounds, every timed call paired with a call of the fixed reference kernel
+  :data:`REFERENCE` just before it (:func:`measure_paired`: the sample is the ratio, which cancels most of a
+  shared machine's speed changes);
+* a value is a statistic of the ratios (:func:`value`) minus the per-call overhead's (:func:`overhead_timer`),
+  times a reference time in ms (:func:`summarize`); :func:`measure_onnx` does all of it for whole networks.
+
+Why this protocol, with the figures behind it: :mod:`nas.latency.measure.profile`. torch and onnxruntime are
+imported inside the functions that need them.
 """
 from __future__ import annotations
 
@@ -25,15 +34,28 @@ REFERENCE = LayerSpec(name="reference", op="ir", h=16, w=16, cin=32, cout=32, ke
                       mid=128, act="relu6", expand_conv=True, residual=True)
 
 
-def calibration_inputs(input_shape: tuple[int, ...], samples: int, seed: int) -> list[np.ndarray]:
-    """Seeded standard-normal inputs: a lone layer has no real data to calibrate on."""
-    rng = np.random.default_rng(seed)
-    return [rng.standard_normal(input_shape).astype(np.float32) for _ in range(samples)]
+def input_shape(spec: LayerSpec) -> tuple[int, int, int, int]:
+    """The NCHW input a layer is timed with, batch 1 (a linear layer: the pooled 1x1 features)."""
+    return (1, spec.cin, 1, 1) if spec.op == "linear" else (1, spec.cin, spec.h, spec.w)
+
+
+def output_shape(spec: LayerSpec) -> tuple[int, int, int, int]:
+    ho, wo = spec.out_hw
+    return (1, spec.cout, ho, wo)
 
 
 def precision(spec: LayerSpec) -> str:
     """How a layer is deployed (``nas.nn.quantize``): 'fp32' (w32a32), 'int8' (w8a8) or 'w<W>a<A>' (w4a8, w8a32, ...)."""
     return check_bits(spec.wbits, spec.abits, where=spec.key).label
+
+
+# --------------------------------------------------------------------------------------------------------
+# building and timing models
+# --------------------------------------------------------------------------------------------------------
+def calibration_inputs(input_shape: tuple[int, ...], samples: int, seed: int) -> list[np.ndarray]:
+    """Seeded standard-normal inputs: a lone layer has no real data to calibrate on."""
+    rng = np.random.default_rng(seed)
+    return [rng.standard_normal(input_shape).astype(np.float32) for _ in range(samples)]
 
 
 def build_onnx(module, input_shape: tuple[int, ...], prec, workdir: Path, stem: str, *,
@@ -159,34 +181,41 @@ def boundary_timer(workdir: Path, shape: tuple[int, ...], threads: int) -> Timer
     return Timer(path, shape, threads, optimize=False)
 
 
-def output_shape(spec: LayerSpec) -> tuple[int, int, int, int]:
-    ho, wo = spec.out_hw
-    return (1, spec.cout, ho, wo)
-
-
+# --------------------------------------------------------------------------------------------------------
+# values from paired ratios
+# --------------------------------------------------------------------------------------------------------
 STATS = {"median": 50, "p10": 10, "min": 0}
 
 
-def value(samples, stat: str = "median") -> float:
+def check_stat(stat: str) -> str:
     if stat not in STATS:
-        raise NasError(f"unknown statistic '{stat}'", where="--stat", fix=f"use one of {', '.join(STATS)}")
+        raise NasError(f"unknown statistic '{stat}'", argument="stat", fix=f"use one of {', '.join(STATS)}")
+    return stat
+
+
+def value(samples, stat: str = "median") -> float:
+    """The ``stat`` (:data:`STATS`: median, p10 or min) of ``samples``."""
+    check_stat(stat)
     return float(np.percentile(np.asarray(samples), STATS[stat]))
 
 
 def summarize(ratios: list[float], sub_ratio: float, reference_ms: float, stat: str = "median"
               ) -> tuple[float, float, int]:
     """(ms, IQR ms, count) from paired ratios: (``stat`` ratio - ``sub_ratio``) * ``reference_ms``, where
-    ``sub_ratio`` is what is subtracted (per-call overhead, Q/DQ boundary) in the same ratio units."""
+    ``sub_ratio`` is what is subtracted (per-call overhead, Q/DQ boundary) in the same ratio units.
+
+    The value is *not* clamped: a layer that runs no longer than what is subtracted comes out at or below 0,
+    and the caller decides (the profiler re-measures it and never writes such a value)."""
     arr = np.asarray(ratios)
     q1, q3 = np.percentile(arr, [25, 75])
-    return max(value(arr, stat) - sub_ratio, 0.0) * reference_ms, float(q3 - q1) * reference_ms, len(arr)
+    return (value(arr, stat) - sub_ratio) * reference_ms, float(q3 - q1) * reference_ms, len(arr)
 
 
-def input_shape(spec: LayerSpec) -> tuple[int, int, int, int]:
-    return (1, spec.cin, 1, 1) if spec.op == "linear" else (1, spec.cin, spec.h, spec.w)
-
-
+# --------------------------------------------------------------------------------------------------------
+# whole networks (validation, export)
+# --------------------------------------------------------------------------------------------------------
 def runtime_info(threads: int) -> dict:
+    """Runtime, its version, threads and a host description: what a table's metadata records."""
     import onnxruntime as ort
 
     return {"runtime": "onnxruntime (CPUExecutionProvider)", "runtime_version": ort.__version__,
@@ -224,9 +253,9 @@ def measure_onnx(models, *, threads: int, rounds: int = 10, warmup: int = 5, rep
     ``reference_ms``: a table's constant (its metadata ``reference_ms``), so the values are on that table's
     scale whatever speed the machine runs at now; None = this session's median reference time (plain
     milliseconds of this session, drift within the session removed). ``nas export`` times its files with it.
+    A network that comes out at or below the overhead is reported as 0 ms.
     """
     from tqdm import tqdm
-
 
     with tempfile.TemporaryDirectory(prefix="nas-measure-") as tmp:
         reference = reference_timer(Path(tmp), threads)
@@ -238,4 +267,5 @@ def measure_onnx(models, *, threads: int, rounds: int = 10, warmup: int = 5, rep
     session_ref = value(paired.reference, "median")
     ref_ms = float(reference_ms) if reference_ms else session_ref
     overhead = value(paired.ratios[0], stat)
-    return Measured([summarize(r, overhead, ref_ms, stat)[:2] for r in paired.ratios[1:]], ref_ms, session_ref)
+    values = [summarize(r, overhead, ref_ms, stat)[:2] for r in paired.ratios[1:]]
+    return Measured([(max(ms, 0.0), iqr) for ms, iqr in values], ref_ms, session_ref)

@@ -1,5 +1,5 @@
 """End-to-end check of a table: build whole networks, measure them in onnxruntime with the profiler's protocol,
-compare with the table's sum, and optionally fit + store a :class:`~nas.latency.model.Calibration`.
+compare with the table's sum, and optionally fit + store a :class:`~nas.latency.calibration.Calibration`.
 
 Whole networks are exported and quantized exactly like single layers (see :mod:`nas.latency.measure.profile`), then
 timed with the profiler's protocol: interleaved rounds, every call paired with the reference kernel, value =
@@ -18,12 +18,13 @@ from pathlib import Path
 import numpy as np
 
 from nas.errors import NasError
-from nas.latency.predict import Calibration, TableLatencyModel
+from nas.latency.calibration import Calibration
 from nas.latency.load import load as load_latency
+from nas.latency.measure.timing import Measured, build_onnx, measure_onnx, runtime_info
+from nas.latency.metrics import metrics
+from nas.latency.predict import LatencyModel, LatencyPrediction, TableLatencyModel
 from nas.latency.signatures import check_dtype, deploy
 from nas.layers import plan
-from nas.latency.measure.timing import Measured, measure_onnx
-from nas.latency.metrics import metrics
 
 
 # A session whose reference kernel ran more than this factor off its profiling-time speed gets a warning.
@@ -64,18 +65,14 @@ class Report:
         return "\n".join(out)
 
 
-
 def measure_networks(archs, space, dtype: str, *, threads: int, rounds: int = 10, warmup: int = 5,
                      repeats: int = 8, seed: int = 0, stat: str = "median", reference_ms: float | None = None,
                      progress: bool = True) -> Measured:
     """Each whole network at ``dtype`` exported, deployed like the profiler's layers and timed (``measure_onnx``)."""
-    import torch
     from tqdm import tqdm
 
-    from nas.latency.measure.profile import build_onnx
     from nas.nn.build import build_model
 
-    torch.set_num_threads(1)
     with tempfile.TemporaryDirectory(prefix="nas-validate-") as tmp:
         workdir = Path(tmp)
         models = []
@@ -88,44 +85,77 @@ def measure_networks(archs, space, dtype: str, *, threads: int, rounds: int = 10
                             reference_ms=reference_ms, progress=progress)
 
 
-def validate(source: str, space_name: str, *, n: int = 50, dtype: str | None = None, threads: int | None = None,
-             seed: int = 0, calibrate: bool = False, output: str | None = None, archs_csv: str | None = None,
-             rounds: int = 10, progress: bool = True) -> Report:
+def validate(name_or_path: str, space_name: str, *, n: int = 50, dtype: str | None = None,
+             threads: int | None = None, seed: int = 0, calibrate: bool = False, output: str | None = None,
+             archs_csv: str | None = None, rounds: int = 10, progress: bool = True) -> Report:
+    """Measure ``n`` random architectures (or those in ``archs_csv``) end to end on this machine and compare
+    them with the latency model ``name_or_path`` (its plain table sum, and a stored calibration if any).
+
+    ``calibrate=True`` fits a :class:`Calibration` on these measurements and stores it in the table's metadata
+    (measured tables only). ``threads`` defaults to the table's; ``output``: a per-architecture CSV."""
     from nas.space import load_space
 
     space = load_space(space_name)
     dtype = check_dtype(dtype)
-    raw_model = load_latency(source, dtype=dtype, calibrated=False)
-    if not isinstance(raw_model, TableLatencyModel):  # e.g. a transferred model (`nas lut adapt`)
-        if calibrate:
-            raise NasError(f"'{raw_model.device}' is not a measured table and cannot be calibrated",
-                           where="--calibrate", fix="adapt it again with these measurements added to --measured")
-        raw_model.check_covers(space)
-        table_meta = {"threads": getattr(raw_model, "threads", 1), "stat": "median",
-                      "reference_ms": getattr(raw_model, "reference_ms", None)}
-    else:
-        table_meta = raw_model.table.meta
+    model, table_meta = _load_source(name_or_path, space, dtype, calibrate=calibrate)
     if threads is None:
         threads = int(table_meta["threads"]) if str(table_meta["threads"]).isdigit() else 1
+    archs = _choose_archs(space, n=n, seed=seed, archs_csv=archs_csv, calibrate=calibrate)
+    preds = [model.predict(a, space) for a in archs]  # fails early, listing missing signatures
+    stored = TableLatencyModel(model.table, dtype=dtype).calibration if isinstance(model, TableLatencyModel) else None
+    t0 = time.perf_counter()
+    measured = measure_networks(archs, space, dtype, threads=threads, rounds=rounds, seed=seed,
+                                stat=str(table_meta.get("stat", "median")),
+                                reference_ms=table_meta.get("reference_ms"), progress=progress)
+    report = _compare(model.device, dtype, threads, archs, space, preds, measured, stored)
+    report.seconds = time.perf_counter() - t0
+    report.notes += _notes(measured, table_meta, threads)
+    if calibrate:
+        _calibrate(report, model.table, measured, table_meta, seed=seed)
+    if output:
+        import pandas as pd
+
+        Path(output).parent.mkdir(parents=True, exist_ok=True)
+        pd.DataFrame(report.rows).to_csv(output, index=False)
+        report.notes.append(f"per-architecture results written to {output}")
+    return report
+
+
+def _load_source(name_or_path: str, space, dtype: str, *, calibrate: bool) -> tuple[LatencyModel, dict]:
+    """The uncalibrated model and the metadata that says how to measure against it (threads, stat,
+    reference_ms; a transferred model has no reference_ms and cannot be calibrated)."""
+    model = load_latency(name_or_path, dtype=dtype, calibrated=False)
+    if isinstance(model, TableLatencyModel):
+        return model, model.table.meta
+    if calibrate:  # e.g. a transferred model (`nas lut adapt`)
+        raise NasError(f"'{model.device}' is not a measured table and cannot be calibrated", argument="calibrate",
+                       fix="adapt it again with these measurements added to measured_csv")
+    model.check_covers(space)
+    return model, {"threads": getattr(model, "threads", 1), "stat": "median",
+                   "reference_ms": getattr(model, "reference_ms", None)}
+
+
+def _choose_archs(space, *, n: int, seed: int, archs_csv: str | None, calibrate: bool) -> list:
     if archs_csv:
         from nas.space.csv import read_archs
 
         archs = read_archs(space, archs_csv)
     else:
         if n < 2:
-            raise NasError(f"--n must be at least 2, got {n}", where="--n")
+            raise NasError(f"must be at least 2, got {n}", argument="n")
         archs = space.sample_many(n, seed=seed)
-    preds = [raw_model.predict(a, space) for a in archs]  # fails early, listing missing signatures
-    stored = (TableLatencyModel(raw_model.table, dtype=dtype).calibration
-              if isinstance(raw_model, TableLatencyModel) else None)
-    t0 = time.perf_counter()
-    stat = str(table_meta.get("stat", "median"))
-    measured = measure_networks(archs, space, dtype, threads=threads, rounds=rounds, seed=seed, stat=stat,
-                                reference_ms=table_meta.get("reference_ms"), progress=progress)
-    seconds = time.perf_counter() - t0
-    n_layers = [sum(s.computes for s in plan(a, space)) for a in archs]
+    if calibrate and len(archs) < 2:
+        raise NasError(f"calibration needs at least 2 architectures, got {len(archs)}", argument="calibrate",
+                       fix="measure 10 or more (n=10, or more rows in archs_csv)")
+    return archs
+
+
+def _compare(device: str, dtype: str, threads: int, archs, space, preds: list[LatencyPrediction],
+             measured: Measured, stored: Calibration | None) -> Report:
+    """One row per architecture (table sum, measured, relative error; stored calibration if any) + metrics."""
     rows = []
-    for a, p, (ms, iqr), k in zip(archs, preds, measured.values, n_layers):
+    for a, p, (ms, iqr) in zip(archs, preds, measured.values):
+        k = sum(s.computes for s in plan(a, space))
         row = {"arch": space.format(a), "table_ms": p.latency_ms, "measured_ms": ms, "measured_iqr_ms": iqr,
                "n_layers": k, "rel_err_table": (p.latency_ms - ms) / ms}
         if stored is not None:
@@ -133,52 +163,51 @@ def validate(source: str, space_name: str, *, n: int = 50, dtype: str | None = N
             row["rel_err_calibrated"] = (row["calibrated_ms"] - ms) / ms
         rows.append(row)
     meas = [r["measured_ms"] for r in rows]
-    report = Report(raw_model.device, dtype, threads, rows, metrics([r["table_ms"] for r in rows], meas),
-                    seconds=seconds)
+    report = Report(device, dtype, threads, rows, metrics([r["table_ms"] for r in rows], meas))
     if stored is not None:
         report.calibrated = metrics([r["calibrated_ms"] for r in rows], meas)
         report.calibration = stored
-    drifted = False
-    if table_meta.get("reference_ms"):
-        report.notes.append(measured.speed_note())
-        drifted = abs(np.log(measured.slowdown)) > np.log(DRIFT_WARN)
-    else:
-        report.notes.append("the table records no reference_ms (not profiled by `nas lut profile` protocol 2): "
-                            "whole-network times are plain milliseconds of this session")
-    host = (table_meta.get("provenance") or {}).get("host")
-    from nas.latency.measure.profile import runtime_info
-
-    if host and host != runtime_info(threads)["host"]:
-        report.notes.append(f"the table was profiled on '{host}', this is '{runtime_info(threads)['host']}'")
-    elif not host:
-        report.notes.append("the table was not profiled by `nas lut profile` on this machine: measured here, "
-                            "the comparison says how well it transfers to this machine only")
-    if calibrate:
-        cal = Calibration.fit([r["table_ms"] for r in rows], n_layers, meas, dtype=dtype,
-                              date=_dt.date.today().isoformat())
-        loo = Calibration.loo_predict([r["table_ms"] for r in rows], n_layers, meas, cal.form)
-        for r, p in zip(rows, loo):
-            r["calibrated_loo_ms"] = float(p)
-        cal.metrics.update(in_sample=metrics([cal.apply(r["table_ms"], r["n_layers"]) for r in rows], meas),
-                           leave_one_out=metrics(loo, meas), raw=report.raw, threads=threads, seed=seed)
-        table = raw_model.table
-        table.meta.setdefault("calibration", {})[dtype] = cal.to_dict()
-        table.write(table.csv_path)
-        cal.metrics["reference_slowdown"] = measured.slowdown if table_meta.get("reference_ms") else None
-        if drifted:
-            report.notes.append(
-                f"WARNING: the machine ran at {measured.slowdown:.2f}x its profiling-time speed during these "
-                f"measurements; the reference kernel corrects most of that, not all, and this calibration may carry "
-                f"the difference (the benchmark in the README saw a calibration fitted at 1.52x put 8 % of later "
-                f"architectures within ±10 %, against 98 % for the plain table sum). Re-run --calibrate on an idle "
-                f"machine, or check with `nas lut predict --no-calibration`")
-        report.calibration, report.stored_calibration = cal, True
-        report.calibrated = cal.metrics["in_sample"]
-        report.calibrated_loo = cal.metrics["leave_one_out"]
-    if output:
-        import pandas as pd
-
-        Path(output).parent.mkdir(parents=True, exist_ok=True)
-        pd.DataFrame(rows).to_csv(output, index=False)
-        report.notes.append(f"per-architecture results written to {output}")
     return report
+
+
+def _notes(measured: Measured, table_meta: dict, threads: int) -> list[str]:
+    """How this session's speed and host compare with the table's."""
+    if table_meta.get("reference_ms"):
+        notes = [measured.speed_note()]
+    else:
+        notes = ["the table records no reference_ms (not profiled by `nas lut profile` protocol 2): "
+                 "whole-network times are plain milliseconds of this session"]
+    host, here = (table_meta.get("provenance") or {}).get("host"), runtime_info(threads)["host"]
+    if host and host != here:
+        notes.append(f"the table was profiled on '{host}', this is '{here}'")
+    elif not host:
+        notes.append("the table was not profiled by `nas lut profile` on this machine: measured here, "
+                     "the comparison says how well it transfers to this machine only")
+    return notes
+
+
+def _calibrate(report: Report, table, measured: Measured, table_meta: dict, *, seed: int) -> None:
+    """Fit a Calibration on the report's rows, store it (with every metric) in the table's metadata on disk,
+    and add it, its leave-one-out metrics and a drift warning to the report."""
+    rows = report.rows
+    table_ms, n_layers, meas = ([r[k] for r in rows] for k in ("table_ms", "n_layers", "measured_ms"))
+    cal = Calibration.fit(table_ms, n_layers, meas, dtype=report.dtype, date=_dt.date.today().isoformat())
+    loo = Calibration.loo_predict(table_ms, n_layers, meas, cal.form)
+    for r, p in zip(rows, loo):
+        r["calibrated_loo_ms"] = float(p)
+    slowdown = measured.slowdown if table_meta.get("reference_ms") else None
+    cal.metrics.update(in_sample=metrics([cal.apply(t, k) for t, k in zip(table_ms, n_layers)], meas),
+                       leave_one_out=metrics(loo, meas), raw=report.raw, threads=report.threads, seed=seed,
+                       reference_slowdown=slowdown)
+    table.meta.setdefault("calibration", {})[report.dtype] = cal.to_dict()
+    table.write(table.csv_path)  # after every metric is in: what is on disk is what the report shows
+    if slowdown is not None and abs(np.log(slowdown)) > np.log(DRIFT_WARN):
+        report.notes.append(
+            f"WARNING: the machine ran at {slowdown:.2f}x its profiling-time speed during these "
+            f"measurements; the reference kernel corrects most of that, not all, and this calibration may carry "
+            f"the difference (the benchmark in the README saw a calibration fitted at 1.52x put 8 % of later "
+            f"architectures within ±10 %, against 98 % for the plain table sum). Re-run --calibrate on an idle "
+            f"machine, or check with `nas lut predict --no-calibration`")
+    report.calibration, report.stored_calibration = cal, True
+    report.calibrated = cal.metrics["in_sample"]
+    report.calibrated_loo = cal.metrics["leave_one_out"]

@@ -34,14 +34,14 @@ from pathlib import Path
 
 import numpy as np
 
-from nas.space.arch import Architecture
 from nas.errors import NasError
+from nas.latency.metrics import loo_predictions, plain_metrics
 from nas.latency.predict import TableLatencyModel
 from nas.latency.signatures import check_dtype
-from nas.latency.table import read_table
-from nas.space import SearchSpace
-from nas.latency.metrics import loo_predictions, plain_metrics
+from nas.latency.table import SHIPPED_DIR, list_devices, read_table
 from nas.latency.transfer.model import KIND, NETWORK_FEATURE, SCHEMA_VERSION, Features, TransferredLatencyModel
+from nas.space import SearchSpace
+from nas.space.arch import Architecture
 
 MIN_K = 3
 MODEL_TEXT = ("latency_ms = network_ms + sum over layers of sum_f coef_f * feature_f(layer); features: each source "
@@ -59,14 +59,10 @@ FEATURE_DOC = {
 
 
 # --------------------------------------------------------------------------------------------------------
-# features
+# source tables
 # --------------------------------------------------------------------------------------------------------
-
-
 def default_sources(space: SearchSpace, dtype: str | None = None) -> list[str]:
     """Every shipped or profiled table (not transferred models) that lists ``space`` and covers it."""
-    from nas.latency.table import list_devices
-
     out = []
     for name, path in list_devices().items():
         try:
@@ -81,9 +77,16 @@ def default_sources(space: SearchSpace, dtype: str | None = None) -> list[str]:
 
 
 def load_sources(names, space: SearchSpace, dtype: str | None) -> list[TableLatencyModel]:
+    """The named tables (the ``sources`` argument of adapt / suggest), each checked to cover ``space``."""
     sources = []
     for name in names:
-        model = TableLatencyModel(read_table(name), dtype=dtype, use_calibration=False)
+        try:
+            table = read_table(name)
+        except NasError as exc:  # an unknown name is a bad `sources` entry
+            if exc.argument != "name_or_path":
+                raise
+            raise NasError(exc.problem, argument="sources", fix=exc.fix) from None
+        model = TableLatencyModel(table, dtype=dtype, use_calibration=False)
         model.check_covers(space)  # space mismatch: names what is missing
         sources.append(model)
     return sources
@@ -112,7 +115,6 @@ def fit_scaled(F: np.ndarray, y: np.ndarray, col: int) -> np.ndarray:
     coef = np.zeros(F.shape[1])
     coef[col] = float(np.sum(x) / np.sum(x * x)) if np.any(x) else 0.0
     return coef
-
 
 
 @dataclass
@@ -166,11 +168,6 @@ def _warnings(q: dict, k: int) -> list[str]:
 
 
 # --------------------------------------------------------------------------------------------------------
-# the model
-# --------------------------------------------------------------------------------------------------------
-
-
-# --------------------------------------------------------------------------------------------------------
 # adapt
 # --------------------------------------------------------------------------------------------------------
 def read_measurements(path: str, space: SearchSpace) -> tuple[list[Architecture], np.ndarray, list[str]]:
@@ -199,15 +196,15 @@ def read_measurements(path: str, space: SearchSpace) -> tuple[list[Architecture]
     if len(by_arch) < MIN_K:
         raise NasError(f"{len(by_arch)} distinct measured architecture(s); at least {MIN_K} are needed "
                        "(10-20 recommended)", where=path,
-                       fix=f"measure more: `nas lut suggest --space {space.name} --n 10 -o {path}`")
+                       fix="measure more (10-20 architectures; `nas lut suggest` picks which)")
     archs = list(by_arch)
     return archs, np.array([float(np.median(by_arch[a])) for a in archs]), [texts[a] for a in archs]
 
 
 def adapt(space_name: str, measured_csv: str, device_name: str, *, sources: list[str] | None = None,
           dtype: str | None = None, threads: int | None = None) -> TransferredLatencyModel:
-    """Fit a transferred model from measured whole networks (not written; call ``.write(path)``)."""
-    from nas.latency.table import SHIPPED_DIR, list_devices
+    """Fit a transferred model from measured whole networks (``measured_csv``: columns arch, latency_ms) over
+    ``sources`` (default: every table that covers the space); not written, call ``.write(path)``."""
     from nas.space import load_space
 
     space = load_space(space_name)
@@ -215,7 +212,7 @@ def adapt(space_name: str, measured_csv: str, device_name: str, *, sources: list
     archs, y, texts = read_measurements(measured_csv, space)
     names = sources or default_sources(space, dtype)
     if not names:
-        raise NasError(f"no table covers space {space.name}", where="--space",
+        raise NasError(f"no table covers space {space.name}", argument="space_name",
                        fix="profile one (`nas lut profile`) or choose a space that `nas lut list` shows")
     models = load_sources(names, space, dtype)
     feats = Features(models, space)

@@ -1,32 +1,33 @@
 """The transferred latency model: a new device's latency from source tables, with coefficients fitted by
-:mod:`nas.latency.transfer.fit`; read from and written to plain YAML (``<name>.transfer.yaml``)."""
+:mod:`nas.latency.transfer.fit`; read from and written to plain YAML (``<name>.transfer.yaml``).
+
+A prediction is ``network_ms + Σ_layers coef · features(layer)``, the features being each source table's
+latency of the layer and table-free counts (:func:`layer_features`). A layer a source table lacks is an error
+listing the missing signatures, or, with ``allow_estimate=True``, that table's estimate
+(:meth:`TableLatencyModel.estimate`) and the row is flagged. A transferred model has no calibration: its
+coefficients are themselves fitted on whole networks, so ``calibrated=True`` and ``False`` give the same
+fitted prediction, whose ``calibrated`` is False (``raw_ms`` = ``latency_ms``).
+"""
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
 import yaml
+
 from nas.errors import NasError
+from nas.fileio import atomic_write_text
 from nas.latency.predict import LatencyModel, LatencyPrediction, LayerLatency, TableLatencyModel
 from nas.latency.signatures import check_dtype, deploy_signature
-from nas.latency.table import read_table
+from nas.latency.table import PROJECT_ROOT, list_transferred, read_table
 from nas.layers import LayerSpec, plan
 from nas.space import SearchSpace
 from nas.space.arch import Architecture
 
-
 KIND = "transferred"
-
-
 SCHEMA_VERSION = 1
-
-
 TRANSFER_SUFFIX = ".transfer.yaml"
-
-
 LAYER_FEATURES = ("macs_M", "params_M", "kernels", "activations_M", "layers")
-
-
 NETWORK_FEATURE = "network_ms"
 
 
@@ -50,30 +51,47 @@ class Features:
 
     def __init__(self, sources: list[TableLatencyModel], space: SearchSpace):
         if not sources:
-            raise NasError(f"no source table covers space {space.name}", where="--from",
-                           fix="give --from DEVICE for tables that cover it (`nas lut list`)")
+            raise NasError(f"no source table covers space {space.name}", argument="sources",
+                           fix="list tables that cover it in sources (`nas lut list` shows them)")
         self.sources = sources
         self.space = space
         self.names = [f"table:{s.device}" for s in sources] + list(LAYER_FEATURES)
-        self._cache: dict[tuple, np.ndarray] = {}
+        self._cache: dict[tuple, tuple[np.ndarray, bool]] = {}
 
-    def layers(self, arch: Architecture) -> tuple[list[LayerSpec], np.ndarray]:
+    def layers(self, arch: Architecture, *, allow_estimate: bool = False
+               ) -> tuple[list[LayerSpec], np.ndarray, list[bool]]:
+        """The layers of ``arch``, their feature rows and whether each row holds an estimate (a source table
+        lacked the layer; only with ``allow_estimate=True``, else that table's error lists what it lacks)."""
         specs = plan(arch, self.space)
-        rows = []
+        rows, estimated = [], []
+        missing: dict[int, list[LayerSpec]] = {}  # source index -> layers it lacks
         for spec in specs:
             key = (arch.resolution, spec.signature)
-            row = self._cache.get(key)
-            if row is None:
-                row = np.array([self._table_ms(src, spec, arch) for src in self.sources] + list(layer_features(spec)))
-                self._cache[key] = row
-            rows.append(row)
-        return specs, np.vstack(rows)
+            hit = self._cache.get(key)
+            if hit is None or (hit[1] and not allow_estimate):
+                ms = [self._table_ms(src, spec, arch.resolution, allow_estimate) for src in self.sources]
+                for i, m in enumerate(ms):
+                    if m is None:
+                        missing.setdefault(i, []).append(spec)
+                if any(m is None for m in ms):
+                    continue
+                hit = (np.array([m for m, _ in ms] + list(layer_features(spec))), any(e for _, e in ms))
+                self._cache[key] = hit
+            rows.append(hit[0])
+            estimated.append(hit[1])
+        if missing:
+            i = min(missing)
+            raise self.sources[i].missing_error(missing[i], self.space, arch)
+        return specs, np.vstack(rows), estimated
 
-    def _table_ms(self, src: TableLatencyModel, spec: LayerSpec, arch: Architecture) -> float:
-        entry = src.table.lookup(deploy_signature(spec.signature, src.dtype), arch.resolution)
-        if entry is None:
-            raise src._missing_error([spec], self.space, arch)
-        return entry.latency_ms
+    @staticmethod
+    def _table_ms(src: TableLatencyModel, spec: LayerSpec, resolution: int,
+                  allow_estimate: bool) -> tuple[float, bool] | None:
+        """(ms, estimated) of the layer in one source table; None when it lacks it and estimates are not allowed."""
+        entry = src.table.lookup(deploy_signature(spec.signature, src.dtype), resolution)
+        if entry is not None:
+            return entry.latency_ms, False
+        return (src.estimate(spec), True) if allow_estimate else None
 
     def network(self, arch: Architecture) -> np.ndarray:
         """Whole-network features: the layer features summed, then 1 for the network constant."""
@@ -103,7 +121,7 @@ class TransferredLatencyModel(LatencyModel):
                            fix="re-create it with `nas lut adapt`") from None
         if dtype is not None and check_dtype(dtype) != self.dtype:
             raise NasError(f"transferred model was fitted at dtype {self.dtype}, not {dtype}", where=where,
-                           fix=f"use --dtype {self.dtype} or adapt again from measurements at {dtype}")
+                           fix=f"load it with dtype='{self.dtype}' or adapt again from measurements at {dtype}")
         self.sources = list(sources or [])
         for s in source_docs if sources is None else []:
             table = read_table(_source_path(s))
@@ -138,13 +156,9 @@ class TransferredLatencyModel(LatencyModel):
         return cls(doc, path=path, dtype=dtype)
 
     def write(self, path: str | Path) -> Path:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(yaml.safe_dump(self.doc, sort_keys=False, allow_unicode=True))
-        tmp.replace(path)
-        self.path = path
-        return path
+        """Write the model as YAML, atomically (``nas.fileio``)."""
+        self.path = atomic_write_text(path, yaml.safe_dump(self.doc, sort_keys=False, allow_unicode=True))
+        return self.path
 
     @property
     def identity(self) -> dict:
@@ -164,7 +178,8 @@ class TransferredLatencyModel(LatencyModel):
         if space.name != self.space_name:
             raise NasError(f"transferred model '{self.device}' was fitted for space {self.space_name}, "
                            f"not {space.name}", where=str(self.path or self.device),
-                           fix=f"use --space {self.space_name} or adapt from measurements in {space.name}")
+                           fix=f"predict architectures of {self.space_name}, or adapt from measurements in "
+                               f"{space.name}")
 
     def features(self, space: SearchSpace) -> Features:
         self._check_space(space)
@@ -174,12 +189,18 @@ class TransferredLatencyModel(LatencyModel):
 
     def predict(self, arch: Architecture, space: SearchSpace, *, allow_estimate: bool = False,
                 calibrated: bool = True) -> LatencyPrediction:
-        specs, rows = self.features(space).layers(arch)
+        """The fitted model's latency with a per-layer breakdown plus a ``network constant`` row.
+
+        ``allow_estimate=True``: a layer a source table lacks is priced with that table's estimate and its
+        row flagged (else the error lists the missing signatures). ``calibrated`` changes nothing: a
+        transferred model has no calibration (it is fitted end to end); the prediction says
+        ``calibrated=False``."""
+        specs, rows, estimated = self.features(space).layers(arch, allow_estimate=allow_estimate)
         per_layer = rows @ self.coef[:-1]
-        out = [LayerLatency(s.name, s.key, float(ms)) for s, ms in zip(specs, per_layer)]
+        out = [LayerLatency(s.name, s.key, float(ms), est) for s, ms, est in zip(specs, per_layer, estimated)]
         out.append(LayerLatency("network constant", NETWORK_FEATURE, float(self.coef[-1])))
         total = float(sum(r.ms for r in out))
-        return LatencyPrediction(total, None, out, False, False, total)
+        return LatencyPrediction(total, None, out, any(estimated), False, total)
 
     def check_covers(self, space: SearchSpace) -> None:
         self._check_space(space)
@@ -189,8 +210,6 @@ class TransferredLatencyModel(LatencyModel):
 
 def _source_path(src: dict) -> str:
     """A source's table: its recorded path (relative = to the project root) if present, else its device name."""
-    from nas.latency.table import PROJECT_ROOT
-
     p = Path(str(src["table"]))
     p = p if p.is_absolute() else PROJECT_ROOT / p
     return str(p) if p.is_file() else str(src["device"])
@@ -203,6 +222,4 @@ def is_transferred_ref(device_or_path: str) -> Path | None:
         return Path(text)
     if "/" in text or text.endswith(".csv"):
         return None
-    from nas.latency.table import list_transferred
-
     return list_transferred().get(text)

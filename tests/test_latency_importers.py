@@ -1,0 +1,89 @@
+"""Published tables converted into our schema (nas.latency.importers): our sum equals each source's own
+estimator on its raw table, and the shipped files are what the converter writes."""
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from nas.errors import NasError
+from nas.latency.load import load as load_latency
+from nas.latency.table import SHIPPED_DIR
+from nas.layers import make_divisible
+from nas.space import load_space
+from test_latency_common import EXPECTED
+
+
+# --- OFA / ProxylessNAS: our sum vs their estimators' algorithm on their raw tables -----------------------
+def _ofa_reference(arch, lut: dict) -> float:
+    """OFA's MBv3LatencyTable.predict_network_latency_given_config, transcribed: keys built OFA's way."""
+    r = arch.resolution
+    q = lambda k: lut[r][k]  # noqa: E731  (OFA keeps one table per resolution)
+    fs = (r + 1) // 2
+    lat = q(f"Conv-input:{r}x{r}x3-output:{fs}x{fs}x24")
+    lat += q(f"expanded_conv-input:{fs}x{fs}x24-output:{fs}x{fs}x24-expand:24-kernel:3-stride:1-idskip:1-se:0-hs:0")
+    cin = 24
+    for st, stride, se, hs in zip(arch.stages[1:], [2, 2, 2, 1, 2], [0, 1, 0, 1, 1], [0, 0, 1, 1, 1]):
+        for j, b in enumerate(st.blocks):
+            s = stride if j == 0 else 1
+            out = (fs - 1) // s + 1
+            mid = make_divisible(round(cin * b.expand), 8)
+            idskip = int(s == 1 and cin == st.width)
+            lat += q(f"expanded_conv-input:{fs}x{fs}x{cin}-output:{out}x{out}x{st.width}-expand:{mid}-kernel:"
+                     f"{b.kernel}-stride:{s}-idskip:{idskip}-se:{se}-hs:{hs}")
+            fs, cin = out, st.width
+    lat += q(f"Conv_1-input:{fs}x{fs}x192-output:{fs}x{fs}x1152")
+    lat += q(f"AvgPool2D-input:{fs}x{fs}x1152-output:1x1x1152")
+    lat += q("Conv_2-input:1x1x1152-output:1x1x1536")
+    lat += q("Logits-input:1x1x1536-output:1000")
+    return lat
+
+
+def test_note10_sum_equals_ofa_estimator(shared_data):
+    raw = pd.read_csv(shared_data / "edge_luts" / "ofa_note10_mbv3_op_lut.csv")
+    lut: dict = {}
+    for r, k, v in zip(raw["resolution"], raw["op_key"], raw["mean_ms"]):
+        lut.setdefault(int(r), {})[k] = v
+    s = load_space("ofa-mbv3")
+    model = load_latency("note10")
+    archs = s.sample_many(300, seed=7)
+    for res in s.resolutions:  # every resolution at least once
+        archs.append(s.parse("r%d/" % res + s.format(archs[0]).split("/", 1)[1]))
+    for arch in archs:
+        assert model.predict(arch, s).latency_ms == pytest.approx(_ofa_reference(arch, lut), rel=1e-12)
+
+
+def test_proxyless_sum_equals_ofa_proxyless_estimator(shared_data):
+    raw = pd.read_csv(shared_data / "edge_luts" / "proxylessnas_mobile_trim_op_lut.csv")
+    lut = dict(zip(raw["op_key"], raw["mean_ms"]))
+    s = load_space("proxylessnas-mobile")
+    model = load_latency("proxyless-mobile")
+    for arch in s.sample_many(200, seed=5):
+        fs, cin = 112, 32
+        ref = lut["Conv-input:224x224x3-output:112x112x32"]
+        for st, stride in zip(arch.stages, [1, 2, 2, 2, 1, 2, 1]):
+            for j, b in enumerate(st.blocks):
+                s_ = stride if j == 0 else 1
+                if b.op == "skip":  # zero op: block absent (ProxylessNASLatencyTable skips it)
+                    continue
+                out = (fs - 1) // s_ + 1
+                ref += lut[f"expanded_conv-input:{fs}x{fs}x{cin}-output:{out}x{out}x{st.width}-expand:{b.expand}"
+                           f"-kernel:{b.kernel}-stride:{s_}-idskip:{int(s_ == 1 and cin == st.width)}"]
+                fs, cin = out, st.width
+        ref += lut[f"Conv_1-input:{fs}x{fs}x320-output:{fs}x{fs}x1280"] + lut[f"Logits-input:{fs}x{fs}x1280-output:1000"]
+        assert model.predict(arch, s).latency_ms == pytest.approx(ref, rel=1e-12)
+
+
+def test_shipped_tables_match_regenerated(shared_data, tmp_path):
+    from nas.latency.importers import main
+
+    assert main(["--data", str(shared_data), "--out", str(tmp_path)]) == 0
+    for dev in EXPECTED:
+        assert (tmp_path / f"{dev}.csv").read_text() == (SHIPPED_DIR / f"{dev}.csv").read_text(), dev
+
+
+def test_missing_data_folder_is_one_error(tmp_path):
+    from nas.latency.importers import import_all
+
+    with pytest.raises(NasError, match="edge_luts/ not found") as exc:
+        import_all(tmp_path)
+    assert exc.value.where == str(tmp_path) and "--" not in str(exc.value)

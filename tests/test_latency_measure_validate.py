@@ -1,0 +1,108 @@
+"""Whole networks measured against a table (nas.latency.measure.validate), on the session's profiled table:
+the comparison, a calibration stored on disk, the drift warning."""
+from __future__ import annotations
+
+import shutil
+
+import pandas as pd
+import pytest
+import yaml
+
+from conftest import run_cli
+from nas.errors import NasError
+from nas.latency import read_table
+from nas.latency.load import load as load_latency
+from nas.latency.measure import validate as V
+from nas.space import load_space
+from test_latency_common import PROFILE_SPACE, profiled_once
+
+SPACE = PROFILE_SPACE
+
+
+@pytest.fixture(scope="module")
+def profiled(tmp_path_factory):
+    result, csv, archs = profiled_once(tmp_path_factory)
+    return result.path, csv, archs
+
+
+def _copy(path, tmp_path):
+    shutil.copy(path, tmp_path / "v.csv")
+    shutil.copy(path.with_name("unit-cpu.meta.yaml"), tmp_path / "v.meta.yaml")
+    return tmp_path / "v.csv"
+
+
+def _fake_measurements(monkeypatch, session_ref):
+    """Whole networks 'measured' at 1, 2, ... ms, with the reference kernel at ``session_ref`` ms."""
+    monkeypatch.setattr(V, "measure_networks", lambda archs, *a, **k: V.Measured(
+        [(1.0 + i, 0.1) for i in range(len(archs))], k["reference_ms"], session_ref))
+
+
+@pytest.mark.slow
+def test_validate_calibrate_stores_and_predict_uses_it(profiled, tmp_path):
+    path, csv, archs = profiled
+    _copy(path, tmp_path)
+    out = tmp_path / "val.csv"
+    rep = V.validate(str(tmp_path / "v.csv"), SPACE, dtype="fp32", archs_csv=str(csv), calibrate=True, rounds=1,
+                     output=str(out), progress=False)
+    df = pd.read_csv(out)
+    assert list(df.columns[:4]) == ["arch", "table_ms", "measured_ms", "measured_iqr_ms"] and len(df) == 2
+    assert (df["measured_ms"] > 0).all()
+    assert {"mape_pct", "within10_pct", "spearman"} <= set(rep.raw)
+    meta = yaml.safe_load((tmp_path / "v.meta.yaml").read_text())
+    cal = meta["calibration"]["fp32"]
+    assert cal["n"] == 2 and cal["scale"] > 0 and "table_sum" in cal["model"] and cal["form"] == "scale"
+    assert set(cal["metrics"]) >= {"in_sample", "leave_one_out", "loo_mape_pct"}
+    assert "calibrated_loo_ms" in df.columns
+    assert any("reference kernel ran" in n for n in rep.notes)
+    s = load_space(SPACE)
+    model = load_latency(str(tmp_path / "v.csv"), dtype="fp32")
+    pred = model.predict(archs[0], s)
+    assert pred.calibrated and model.identity["calibrated"]
+    assert pred.latency_ms == pytest.approx(cal["scale"] * pred.raw_ms)
+    assert "calibration" not in (load_latency(str(tmp_path / "v.csv"), dtype="int8").identity)
+    assert "summary" not in rep.summary() and "calibration stored" in rep.summary()
+
+
+@pytest.mark.slow
+def test_calibrating_on_a_drifted_machine_warns(profiled, tmp_path, monkeypatch):
+    """When the reference kernel ran far off its profiling-time speed, --calibrate stores the fit but warns."""
+    path, csv, archs = profiled
+    _copy(path, tmp_path)
+    ref = read_table(tmp_path / "v.csv").meta["reference_ms"]
+    for session_ref, warned in ((ref * 1.5, True), (ref * 1.02, False)):
+        _fake_measurements(monkeypatch, session_ref)
+        rep = V.validate(str(tmp_path / "v.csv"), SPACE, dtype="fp32", archs_csv=str(csv), calibrate=True,
+                         progress=False)
+        assert any(n.startswith("WARNING: the machine ran at") for n in rep.notes) == warned
+        assert rep.calibration.metrics["reference_slowdown"] == pytest.approx(session_ref / ref)
+
+
+@pytest.mark.slow
+def test_calibration_on_disk_records_the_reference_slowdown(profiled, tmp_path, monkeypatch, capsys):
+    """Bug 2: reference_slowdown was set after the table was written, so it never reached the .meta.yaml."""
+    path, csv, _ = profiled
+    table = _copy(path, tmp_path)
+    ref = read_table(table).meta["reference_ms"]
+    _fake_measurements(monkeypatch, ref * 1.3)
+    rep = V.validate(str(table), SPACE, dtype="fp32", archs_csv=str(csv), calibrate=True, progress=False)
+    on_disk = yaml.safe_load((tmp_path / "v.meta.yaml").read_text())["calibration"]["fp32"]["metrics"]
+    assert on_disk["reference_slowdown"] == pytest.approx(1.3)
+    assert on_disk == yaml.safe_load(yaml.safe_dump(rep.calibration.metrics))  # disk = what the report shows
+    # the same through the command line
+    _fake_measurements(monkeypatch, ref * 0.8)
+    rc, out, err = run_cli(capsys, "lut", "validate", "--table", table, "--space", SPACE, "--dtype", "fp32",
+                           "--archs", csv, "--calibrate")
+    assert rc == 0, err and "calibration stored" in out
+    on_disk = yaml.safe_load((tmp_path / "v.meta.yaml").read_text())["calibration"]["fp32"]["metrics"]
+    assert on_disk["reference_slowdown"] == pytest.approx(0.8)
+
+
+def test_bad_arguments_name_api_arguments_and_the_cli_its_flags(capsys):
+    with pytest.raises(NasError, match="must be at least 2, got 1") as exc:
+        V.validate("raspi4", "fbnet-c100", n=1, progress=False)
+    assert exc.value.argument == "n" and "--" not in str(exc.value)
+    rc, _, err = run_cli(capsys, "lut", "validate", "--device", "raspi4", "--space", "fbnet-c100", "--n", 1)
+    assert rc == 2 and err.startswith("nas: error: --n: must be at least 2, got 1")
+    with pytest.raises(NasError, match="unknown device 'raspi5'") as exc:
+        V.validate("raspi5", "fbnet-c100", progress=False)
+    assert exc.value.argument == "name_or_path"

@@ -68,11 +68,11 @@ def main() -> None:
                   config=PROFILE, out_dir=TABLES)
     t_prof = time.perf_counter() - t0
 
-    rows = []
+    rows, trained = [], {}  # one training per member, shared by both deployments
     for dtype in ("arch", "int8"):
         ecfg = ExportConfig(epochs=args.epochs, data="fashion-mnist", n_train=args.n_train, test_samples=args.test,
                             calib_samples=128, dtype=dtype, rounds=7, repeats=20)
-        for r in export(targets, out / dtype, ecfg):
+        for r in export(targets, out / dtype, ecfg, trained=trained):
             r["deployment"] = dtype
             rows.append(r)
     df = pd.DataFrame(rows)

@@ -27,8 +27,9 @@ from pathlib import Path
 import pandas as pd
 
 from nas.latency.measure.profile import ProfileConfig, profile_space
-from nas.latency.predict import Calibration
-from nas.latency.measure.validate import metrics, validate
+from nas.latency import Calibration
+from nas.latency.measure.validate import validate
+from nas.latency.metrics import metrics
 from nas.space import load_space
 
 ROOT = Path(__file__).resolve().parent
@@ -44,6 +45,9 @@ def main() -> None:
     p.add_argument("--device-name", default="bench-cpu")
     p.add_argument("--dtypes", default="fp32,int8")
     args = p.parse_args()
+    import torch
+
+    torch.set_num_threads(1)  # exports for profiling and timing: one thread, as the tables are measured
 
     space = load_space(SPACE)
     cal = space.sample_many(args.n_cal, seed=1)
@@ -60,7 +64,7 @@ def main() -> None:
     cfg = ProfileConfig(threads=1, warmup=10, repeats=20, rounds=2, stat=args.stat)
     t0 = time.perf_counter()
     table = profile_space(SPACE, args.device_name, dtypes=dtypes, archs_csv=str(files["all"]), config=cfg,
-                          out_dir=tables, description="benchmark table for experiments/latency_benchmark.py")
+                          out_dir=tables, description="benchmark table for experiments/latency_benchmark.py").path
     profile_s = time.perf_counter() - t0
     n_rows = sum(1 for _ in open(table)) - 1
 

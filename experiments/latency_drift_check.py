@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from nas.latency.measure.profile import Timer, build_onnx, measure_paired, reference_timer
+from nas.latency.measure.timing import Timer, build_onnx, measure_paired, reference_timer
 from nas.latency.signatures import deploy
 from nas.layers import plan
 from nas.nn.build import build_model

@@ -58,7 +58,8 @@ def local(args) -> None:
     from nas.latency.load import load as load_latency
     from nas.latency.transfer.suggest import suggest
     from nas.latency.transfer.fit import adapt
-    from nas.latency.measure.validate import measure_networks, metrics
+    from nas.latency.measure.validate import measure_networks
+    from nas.latency.metrics import metrics
 
     t0 = time.time()
     space = load_space("fbnet-c100")
@@ -113,6 +114,9 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--profile-table", default="x86-2vcpu")
     args = ap.parse_args()
+    import torch
+
+    torch.set_num_threads(1)  # exports for profiling and timing: one thread, as the tables are measured
     if args.local:
         return local(args)
     t0 = time.time()

@@ -20,6 +20,9 @@ def test_fix_mentions_of_api_arguments_become_flags():
     text = str(flag_error(exc, flags, dests))
     assert text == ("t.csv: table lacks rows (fix: pass --allow-estimate, or price every layer at --latency-dtype "
                     "fp32; or a new --study)")
+    plain = NasError("fitted at dtype int8", fix="load it with dtype='arch', or give data a name")
+    assert str(flag_error(plain, {}, {"dtype", "data"})) == ("fitted at dtype int8 (fix: load it with --dtype arch, "
+                                                              "or give data a name)")
 
 
 def test_unknown_argument_keeps_the_api_name_and_where_wins():

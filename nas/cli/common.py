@@ -37,7 +37,12 @@ def flag_error(exc, flags: dict[str, str], dests: set[str]):
         return flag if value in ("", "True") else f"{flag} {value}"
 
     if fix:
-        names = "|".join(re.escape(n) for n in sorted(set(flags) | dests, key=len, reverse=True) if "_" in n or n in flags)
-        if names:
-            fix = re.sub(rf"\b({names})(?:=('[^']*'|\S+?))?(?=[\s,;)]|$)", to_flag, fix)
+        known = sorted(set(flags) | dests, key=len, reverse=True)
+        # name=value for any argument; a bare name only where it cannot be an ordinary word
+        assigned = "|".join(re.escape(n) for n in known)
+        bare = "|".join(re.escape(n) for n in known if "_" in n or n in flags)
+        if assigned:
+            fix = re.sub(rf"\b({assigned})=('[^']*'|\[[^\]]*\]|[^\s,;)]+)", to_flag, fix)
+        if bare:
+            fix = re.sub(rf"(?<![-\w])({bare})()(?![\w=-])", to_flag, fix)
     return NasError(exc.problem, where=where, fix=fix)

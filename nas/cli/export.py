@@ -10,7 +10,7 @@ from nas.search.storage import DEFAULT_STORAGE
 # to their option dest (epochs, dtype, storage, top_k, calib_samples, n_train, bn_samples, test_samples) map by
 # themselves; "data" and "trial" are listed only so that fixes saying data='digits' / trial=N read --data digits /
 # --trial N (a name without "_" is translated in fixes only when listed here)
-FLAGS = {"arch_text": "--arch", "space_name": "--space", "study_name": "--study", "devices": "--device",
+FLAGS = {"name_or_path": "--device", "arch_text": "--arch", "space_name": "--space", "study_name": "--study", "devices": "--device",
          "data": "--data", "trial": "--trial"}
 
 

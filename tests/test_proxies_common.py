@@ -62,7 +62,8 @@ def ones_model(monkeypatch):
 
 def probe_for(space, text, batch=None, *, batch_size=None, data="digits", seed=0):
     inputs = Inputs(space, data, seed)
+    arch = space.parse(text)
     if batch is not None:
-        inputs._cache[("data", len(batch[0]))] = batch
+        inputs._cache[("data", len(batch[0]), arch.resolution)] = batch
         batch_size = len(batch[0])
-    return Probe(space.parse(text), space, inputs, seed=seed, batch_size=batch_size)
+    return Probe(arch, space, inputs, seed=seed, batch_size=batch_size)

@@ -67,7 +67,10 @@ def test_degenerate_network_scores_nan_and_ranks_last(tiny, monkeypatch):
         assert rank(df[col]).tolist() == [2.0, 1.0]
 
 
-def test_proxy_returning_inf_or_raising_becomes_nan(tiny):
+def test_proxy_returning_inf_scores_nan_but_raising_is_an_error(tiny):
+    """inf (or NaN) from a proxy is a degenerate network's score: NaN, ranked last. An exception from proxy
+    code on a network whose activations are finite is the proxy's fault. Regression (bug 6): it became NaN,
+    then the worst objective value, so a broken proxy still gave a "working" search."""
     calls = []
 
     @register_proxy("_test_bad", input="none")
@@ -79,11 +82,61 @@ def test_proxy_returning_inf_or_raising_becomes_nan(tiny):
         raise RuntimeError("linalg failed")
 
     try:
-        df = Scorer(tiny, ["_test_bad"]).score_many([FLOAT, "ir_e2_relu_w32_a32"], progress=False)
-        assert df["_test_bad"].isna().all()
+        s = Scorer(tiny, ["_test_bad"])
+        assert math.isnan(s.score(FLOAT)["_test_bad"])
+        with pytest.raises(NasError, match=r"proxy '_test_bad' failed on architecture ir_e2_relu_w32_a32 "
+                                           r"\(RuntimeError: linalg failed\)") as err:
+            s.score("ir_e2_relu_w32_a32")
+        assert err.value.argument == "proxies" and isinstance(err.value.__cause__, RuntimeError)
         assert rank(pd.Series([1.0, math.nan, -math.inf, 3.0])).tolist() == [2.0, 3.0, 3.0, 1.0]
     finally:
         del PROXIES["_test_bad"]
+
+
+def test_proxy_raising_on_a_degenerate_network_scores_nan(tiny, monkeypatch):
+    """The same exception (a torch.linalg error) is NaN when the network it was computed on produced NaN: the
+    activations decide, not the exception type."""
+    real = nas.nn.build.build_model
+
+    def nan_weights(arch, space=None, *, seed=0):
+        m = real(arch, space, seed=seed)
+        if arch.stages[0].blocks[0].act == "hswish":
+            with torch.no_grad():
+                for p in m.parameters():
+                    p.fill_(math.nan)
+        return m
+
+    monkeypatch.setattr(nas.nn.build, "build_model", nan_weights)
+
+    @register_proxy("_test_eig", input="batch", batch_size=4, bn="train")
+    def eig(probe):
+        """Test proxy: smallest eigenvalue of the logits' Gram matrix (torch.linalg raises on NaN)."""
+        x, _ = probe.batch(4)
+        with torch.no_grad():
+            f = probe.model(bn="train")(x).double()
+        return float(torch.linalg.eigvalsh(f @ f.T)[0])
+
+    try:
+        with pytest.raises(RuntimeError):  # what the proxy raises on a NaN matrix
+            torch.linalg.eigvalsh(torch.full((4, 4), math.nan, dtype=torch.float64))
+        df = Scorer(tiny, ["_test_eig"], data="digits").score_many(["ir_e1_hswish_w32_a32", FLOAT], progress=False)
+        assert math.isnan(df.loc[0, "_test_eig"]) and math.isfinite(df.loc[1, "_test_eig"])
+    finally:
+        del PROXIES["_test_eig"]
+
+
+def test_proxy_returning_a_non_number_is_an_error(tiny):
+    @register_proxy("_test_text", input="none")
+    def text(probe):
+        """Test proxy: not a number."""
+        return "high"
+
+    try:
+        with pytest.raises(NasError, match=r"proxy '_test_text' failed on architecture ir_e1_relu_w32_a32 "
+                                           r"\(ValueError"):
+            Scorer(tiny, ["_test_text"]).score(FLOAT)
+    finally:
+        del PROXIES["_test_text"]
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -112,3 +165,48 @@ def test_quantized_twin_in_a_real_space():
     s = Scorer(space, ["synflow"], data="noise")
     f, q = s.score(with_bits(32, 32))["synflow"], s.score(with_bits(4, 8))["synflow"]
     assert math.isfinite(f) and math.isfinite(q) and f != q
+
+
+# --------------------------------------------------------------------------------------------------------
+# inputs at each architecture's own resolution
+# --------------------------------------------------------------------------------------------------------
+MULTI_RES_YAML = """\
+name: tiny-res
+description: Tiny space with two input resolutions.
+input: {resolution: [4, 8], channels: 1}
+num_classes: 2
+block: {op: ir, kernel: 3, expand: [1, 2], act: relu}
+stem:
+  - {op: conv, kernel: 1, stride: 1, width: 2, act: relu}
+stages:
+  - {width: 3, depth: 1, stride: 1}
+head:
+  - {op: pool}
+  - {op: linear}
+"""
+
+
+def test_every_architecture_gets_inputs_at_its_own_resolution(tmp_path):
+    """Regression (bug 1): proxies fed every architecture images at the space's first resolution, so an r8
+    candidate of a space with resolutions 4 and 8 was scored on 4-px images."""
+    from nas.data.datasets import for_space
+    from nas.proxies.registry import Inputs, Probe, evaluate
+
+    path = tmp_path / "tiny_res.yaml"
+    path.write_text(MULTI_RES_YAML)
+    space = load_space(path)
+    inputs = Inputs(space, "digits", 0)
+    probes = {text: Probe(space.parse(text), space, inputs, seed=0)
+              for text in ("r4/ir_e1", "r8/ir_e1", "r8/ir_e2")}
+    for text, probe in probes.items():
+        res = int(text[1])
+        assert probe.batch(6)[0].shape == (6, 1, res, res) and probe.noise(6)[0].shape == (6, 1, res, res)
+    # one resolution, one set of images (same seed): every r8 architecture sees the same batch
+    assert torch.equal(probes["r8/ir_e1"].batch(6)[0], probes["r8/ir_e2"].batch(6)[0])
+    assert torch.equal(probes["r8/ir_e1"].batch(6)[0], for_space(space, "digits", resolution=8).sample(6, seed=0)[0])
+    # and the proxy value is the one computed on 8-px images
+    naswot_8px = Probe(space.parse("r8/ir_e1"), space, inputs, seed=0)
+    naswot_4px = Probe(space.parse("r8/ir_e1"), space, inputs, seed=0)
+    naswot_4px.batch = lambda n: for_space(space, "digits", resolution=4).sample(n, seed=0)
+    assert evaluate(PROXIES["naswot"], naswot_8px) != evaluate(PROXIES["naswot"], naswot_4px)
+    assert Scorer(space, ["naswot"], data="digits").score("r8/ir_e1")["naswot"] == evaluate(PROXIES["naswot"], naswot_8px)

@@ -8,8 +8,8 @@ from nas.errors import NasError
 
 
 def cmd_score(args: argparse.Namespace) -> None:
-    from nas.space.csv import read_arch_csv
     from nas.space import load_space
+    from nas.space.csv import parse_arch_row, read_arch_csv
 
     if args.list:
         _list_proxies()
@@ -31,12 +31,7 @@ def cmd_score(args: argparse.Namespace) -> None:
         torch.set_num_threads(args.threads)
     names = parse_proxies(args.proxy or DEFAULT_PROXY)
     wanted = names if DEFAULT_PROXY in names else [*names, DEFAULT_PROXY]
-    archs = []
-    for i, text in enumerate(df["arch"]):
-        try:
-            archs.append(space.parse(text))
-        except NasError as exc:
-            raise NasError(str(exc), where=f"{args.archs} row {i + 1}") from None
+    archs = [parse_arch_row(space, text, args.archs, i) for i, text in enumerate(df["arch"])]
     scorer = Scorer(space, wanted, data=args.data, seed=args.seed, batch_size=args.batch_size)
     out = scorer.score_many(archs, progress=not args.quiet)
     import pandas as pd
@@ -67,6 +62,10 @@ def _list_proxies() -> None:
     print(f"{'train:E':<20} input batch+labels  batch 128 BN train E epochs of real CPU training; validation accuracy")
 
 
+# API argument -> flag, for errors raised by nas.proxies (see nas.cli.common.flag_error)
+FLAGS = {"proxies": "--proxy"}
+
+
 def register(subparsers) -> None:
     p = subparsers.add_parser(
         "score", help="score architectures with training-free accuracy proxies",
@@ -85,4 +84,4 @@ def register(subparsers) -> None:
     p.add_argument("-o", "--output", help="output CSV (or .parquet)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--list", action="store_true", help="list the proxies and exit")
-    p.set_defaults(func=cmd_score)
+    p.set_defaults(func=cmd_score, flags=FLAGS)

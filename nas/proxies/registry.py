@@ -4,7 +4,9 @@ A proxy is a function ``fn(probe) -> float`` (higher = better) registered with `
 together with what it needs: its input (``none``: the layer plan only; ``noise``: Gaussian images;
 ``batch``: real images, labels unused; ``batch+labels``), its default batch size and the BatchNorm mode it
 runs the network in. The Probe gives it fresh, fake-quantized copies of the network (so a proxy may
-mutate weights) and inputs that are identical for every architecture scored under one seed.
+mutate weights) and inputs at the architecture's resolution, identical for every architecture of that
+resolution scored under one seed. A proxy that raises is an error, unless the network itself computes NaN/inf
+(a degenerate architecture scores NaN; see :func:`evaluate`).
 """
 from __future__ import annotations
 
@@ -13,7 +15,13 @@ import math
 from dataclasses import dataclass, field
 from typing import Callable
 
+import torch
+from torch import nn
+
+from nas.data import datasets
 from nas.errors import NasError
+from nas.layers import plan
+from nas.nn import build, fakequant
 
 INPUTS = ("none", "noise", "batch", "batch+labels")
 
@@ -51,47 +59,37 @@ def register_proxy(name: str, *, input: str, batch_size: int = 0, bn: str = "-",
 
 def get_proxy(name: str) -> Proxy:
     if name not in PROXIES:
-        raise NasError(f"unknown proxy '{name}'", where="--proxy",
+        raise NasError(f"unknown proxy '{name}'", argument="proxies",
                        fix=f"use one of {', '.join(sorted(PROXIES))} or train:EPOCHS")
     return PROXIES[name]
 
 
-def finite_or_nan(value) -> float:
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        return math.nan
+def finite_or_nan(value: float) -> float:
+    v = float(value)
     return v if math.isfinite(v) else math.nan
 
 
 class Inputs:
-    """Inputs shared by every architecture under one (data, seed): the same batch for everyone."""
+    """Input batches shared by every architecture under one (data, seed): each architecture gets them at its
+    own resolution, and every architecture of one resolution gets the same images (the same draw, resized
+    per resolution). Cached per (kind, batch size, resolution)."""
 
     def __init__(self, space, data: str, seed: int):
-        from nas.data import datasets as datamod
-
         self.space = space
-        self.data_name = datamod.check_name(data)
+        self.data_name = datasets.check_name(data)
         self.seed = seed
-        self._data = None
-        self._noise = None
-        self._cache: dict = {}
+        self._sources: dict = {}  # (dataset, resolution) -> ImageData
+        self._cache: dict = {}  # (kind, n, resolution) -> (x, y)
 
-    def _source(self, kind: str):
-        from nas.data import datasets as datamod
-
-        if kind == "noise":
-            if self._noise is None:
-                self._noise = datamod.for_space(self.space, "noise", seed=self.seed)
-            return self._noise
-        if self._data is None:
-            self._data = datamod.for_space(self.space, self.data_name, seed=self.seed)
-        return self._data
-
-    def get(self, kind: str, n: int):
-        key = (kind, n)
+    def get(self, kind: str, n: int, resolution: int):
+        """(x, y): ``n`` images of ``kind`` ("data": the chosen dataset, or "noise") at ``resolution``."""
+        key = (kind, n, resolution)
         if key not in self._cache:
-            self._cache[key] = self._source(kind).sample(n, seed=self.seed)
+            name = "noise" if kind == "noise" else self.data_name
+            if (name, resolution) not in self._sources:
+                self._sources[name, resolution] = datasets.for_space(self.space, name, resolution=resolution,
+                                                                     seed=self.seed)
+            self._cache[key] = self._sources[name, resolution].sample(n, seed=self.seed)
         return self._cache[key]
 
 
@@ -100,8 +98,6 @@ class Probe:
 
     def __init__(self, arch, space, inputs: Inputs, *, seed: int, batch_size: int | None = None,
                  values: dict | None = None, reference=None):
-        from nas.layers import plan
-
         self.arch = arch
         self.space = space
         self.specs = plan(arch, space)
@@ -122,17 +118,12 @@ class Probe:
         proxies defined on that initialisation (Zen-NAS). The first call hands out the built network itself
         (no copy: most probes need one model); later calls deep-copy a pristine build.
         """
-        import torch
-
-        from nas.nn import fakequant as quant
-        from nas.nn.build import build_model
-
         if self._base is None and not self._handed_out:
             self._handed_out = True
-            m = build_model(self.arch, self.space, seed=self.seed)
+            m = build.build_model(self.arch, self.space, seed=self.seed)
         else:
             if self._base is None:
-                self._base = build_model(self.arch, self.space, seed=self.seed)
+                self._base = build.build_model(self.arch, self.space, seed=self.seed)
             m = copy.deepcopy(self._base)
         if init == "gaussian":
             gaussian_init(m, self.seed)
@@ -141,25 +132,45 @@ class Probe:
         if dtype is not None and dtype != torch.float32:
             m = m.to(dtype)
         if quantize:
-            quant.apply(m)
+            fakequant.apply(m)
         m.train(bn == "train")
         return m
 
-    @property
-    def quantized(self) -> bool:
-        return any(s.wbits < 32 or s.abits < 32 for s in self.specs)
+    def computes_nonfinite(self, proxy: Proxy) -> bool:
+        """Whether the network itself is degenerate: a fresh model (in ``proxy``'s BN mode) run on ``proxy``'s
+        kind of input produces NaN/inf in any layer's output. A forward pass that fails is not degeneracy."""
+        model = self.model(bn="train" if proxy.bn == "train" else "eval")
+        x, _ = (self.batch if proxy.input.startswith("batch") else self.noise)(max(2, self.n(proxy.batch_size)))
+        finite = []
+
+        def check(_module, _inputs, out):
+            if isinstance(out, torch.Tensor):
+                finite.append(bool(torch.isfinite(out).all()))
+
+        hooks = [m.register_forward_hook(check) for m in model.modules() if next(m.children(), None) is None]
+        try:
+            with torch.no_grad():
+                model(x)
+        except Exception:  # the network cannot run at all: an error for the caller, not a NaN score
+            return False
+        finally:
+            for h in hooks:
+                h.remove()
+        return not all(finite)
 
     # --- inputs -----------------------------------------------------------------------------------------
     def n(self, default: int) -> int:
         return self.batch_size or default
 
     def batch(self, n: int):
-        """(x, y): ``n`` real images of the chosen dataset, the same for every architecture."""
-        return self.inputs.get("data", n)
+        """(x, y): ``n`` real images of the chosen dataset at the architecture's resolution, the same for
+        every architecture of that resolution."""
+        return self.inputs.get("data", n, self.arch.resolution)
 
     def noise(self, n: int):
-        """(x, y): ``n`` standard-Gaussian images (and random labels), the same for every architecture."""
-        return self.inputs.get("noise", n)
+        """(x, y): ``n`` standard-Gaussian images (and random labels) at the architecture's resolution, the
+        same for every architecture of that resolution."""
+        return self.inputs.get("noise", n, self.arch.resolution)
 
     def memo(self, key, fn: Callable):
         """Share an expensive intermediate (e.g. gradients) between proxies of the same architecture."""
@@ -176,9 +187,6 @@ class Probe:
 
 def gaussian_init(model, seed: int) -> None:
     """Zen-NAS's initialisation: conv/linear weights N(0, 1), biases 0, BN weight 1 and bias 0 (seeded)."""
-    import torch
-    from torch import nn
-
     g = torch.Generator().manual_seed(int(seed))
     with torch.no_grad():
         for m in model.modules():
@@ -192,13 +200,21 @@ def gaussian_init(model, seed: int) -> None:
 
 
 def evaluate(proxy: Proxy, probe: Probe) -> float:
-    """Run one proxy; a degenerate network's NaN/inf or numerical failure becomes NaN, never an exception."""
-    import torch
-
-    try:
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(probe.seed)
+    """Run one proxy on one architecture. NaN only for a degenerate network: the proxy's value is NaN/inf, or
+    it raised and the network itself computes NaN/inf (a torch.linalg error on a NaN matrix, say). Any other
+    exception is the proxy's fault: a NasError naming the proxy and the architecture (the exception chained).
+    The network is checked only after an exception, so scoring costs nothing extra."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(probe.seed)
+        try:
             return finite_or_nan(proxy.fn(probe))
-    except (RuntimeError, FloatingPointError, ValueError, ZeroDivisionError, OverflowError):
-        # torch.linalg errors are RuntimeErrors; a network that produces NaN ends up here or as NaN
-        return math.nan
+        except NasError:
+            raise
+        except Exception as exc:  # which exceptions a proxy may raise is open; the network tells whose fault
+            if probe.computes_nonfinite(proxy):
+                return math.nan
+            text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            raise NasError(f"proxy '{proxy.name}' failed on architecture {probe.space.format(probe.arch)} "
+                           f"({type(exc).__name__}: {text})", argument="proxies",
+                           fix="only a degenerate network (NaN/inf activations) scores NaN and this one is not: "
+                               "fix the proxy, or score with another one") from exc

@@ -5,8 +5,12 @@ import math
 import re
 import time
 
+from nas.data.train import train
 from nas.errors import NasError
+from nas.nn import build
 from nas.proxies.registry import Inputs, Probe, evaluate, finite_or_nan, get_proxy
+from nas.space import SearchSpace, load_space
+from nas.space.arch import Architecture
 
 REFERENCE_SIZE = 32  # architectures in the ensemble's reference sample
 REFERENCE_SEED = 0  # they are space.sample_many(REFERENCE_SIZE, seed=REFERENCE_SEED), whatever the user seed
@@ -16,19 +20,19 @@ TRAIN_RE = re.compile(r"train:(\d+)")
 def parse_proxies(proxies) -> list[str]:
     """'a,b' or ['a', 'b'] -> validated names (``train:E`` allowed)."""
     if isinstance(proxies, str):
-        proxies = [p for p in proxies.split(",")]
+        proxies = proxies.split(",")
     names = [str(p).strip() for p in proxies]
     if not names or any(not n for n in names):
-        raise NasError("empty proxy name", where="--proxy", fix="e.g. --proxy synflow,naswot")
+        raise NasError("empty proxy name", argument="proxies", fix="e.g. proxies='synflow,naswot'")
     for n in names:
         m = TRAIN_RE.fullmatch(n)
         if n.startswith("train"):
             if not m or int(m.group(1)) < 1:
-                raise NasError(f"'{n}' is not train:EPOCHS", where="--proxy", fix="e.g. train:1 or train:3")
+                raise NasError(f"'{n}' is not train:EPOCHS", argument="proxies", fix="e.g. train:1 or train:3")
         else:
             get_proxy(n)
     if len(set(names)) != len(names):
-        raise NasError("a proxy is listed twice", where="--proxy")
+        raise NasError("a proxy is listed twice", argument="proxies")
     return names
 
 
@@ -45,12 +49,10 @@ class Scorer:
 
     def __init__(self, space, proxies, *, data: str = "fashion-mnist", seed: int = 0, batch_size: int | None = None,
                  train_options: dict | None = None):
-        from nas.space import SearchSpace, load_space
-
         self.space = space if isinstance(space, SearchSpace) else load_space(space)
         self.proxies = parse_proxies(proxies)
         if batch_size is not None and batch_size < 2:
-            raise NasError(f"batch size must be at least 2, got {batch_size}", where="--batch-size")
+            raise NasError(f"batch size must be at least 2, got {batch_size}", argument="batch_size")
         self.data = data
         self.seed = int(seed)
         self.batch_size = batch_size
@@ -63,8 +65,6 @@ class Scorer:
 
     # --- one architecture ------------------------------------------------------------------------------
     def _arch(self, arch):
-        from nas.space.arch import Architecture
-
         if isinstance(arch, Architecture):
             self.space.validate(arch)
             return arch
@@ -92,10 +92,7 @@ class Scorer:
                      reference=self.reference)
 
     def _train(self, arch, epochs: int) -> float:
-        from nas.nn.build import build_model
-        from nas.data.train import train
-
-        model = build_model(arch, self.space, seed=self.seed)
+        model = build.build_model(arch, self.space, seed=self.seed)
         opts = {"data": self.data, "seed": self.seed, **self.train_options}
         return finite_or_nan(train(model, epochs=epochs, **opts)["accuracy"])
 

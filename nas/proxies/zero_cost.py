@@ -12,6 +12,7 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
+from nas.layers import count
 from nas.proxies.registry import register_proxy
 
 ACT_TYPES = (nn.ReLU, nn.ReLU6, nn.Hardswish, nn.SiLU)
@@ -36,13 +37,13 @@ def _pool_index(specs) -> int:
 @register_proxy("params", input="none", log_scale=True)
 def params(probe) -> float:
     """Number of parameters (exact, from the layer plan; BN included). No input, no model."""
-    return float(sum(s.params() for s in probe.specs))
+    return float(count(probe.specs).params)
 
 
 @register_proxy("macs", input="none", log_scale=True)
 def macs(probe) -> float:
     """Multiply-accumulates of conv and linear layers for one image (exact, from the layer plan)."""
-    return float(sum(s.macs() for s in probe.specs))
+    return float(count(probe.specs).macs)
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -110,8 +111,8 @@ def zen(probe) -> float:
         for hk in hooks:
             hk.remove()
         b = features(x + 0.01 * e)
-    diff = (a - b).abs().sum(dim=(1, 2, 3)).mean()
-    return math.log(float(diff)) + sum(log_bn)
+    diff = float((a - b).abs().sum(dim=(1, 2, 3)).mean())
+    return math.log(diff) + sum(log_bn) if diff > 0 else -math.inf  # no response to the perturbation: dead
 
 
 # --------------------------------------------------------------------------------------------------------

@@ -25,37 +25,53 @@ def _colour_key(df, space) -> tuple[str, Any]:
     return "activation", np.array(acts)
 
 
-def write_report(storage: str, study_name: str, out_dir: str | Path) -> dict[str, Path]:
-    """pareto.csv, trials.csv, pareto.png, hypervolume.png and pareto.html for one study."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+def write_report(storage, study_name: str, out_dir: str | Path) -> dict[str, Path]:
+    """pareto.csv, trials.csv, pareto.png, hypervolume.png and pareto.html for one study (``storage``: a URL or
+    an Optuna storage)."""
     from nas.space import load_space
 
-    study, cfg, df = load_trials(storage, study_name)
+    _, cfg, df = load_trials(storage, study_name)
     if df.empty:
-        raise NasError("the study has no finished trials yet", where=f"--study {study_name}",
+        raise NasError(f"study '{study_name}' has no finished trials yet", argument="study_name",
                        fix="run `nas search` first (re-running the same command resumes it)")
     best, cols, dirs = front(df, cfg)
     if best.empty:
-        raise NasError("no feasible trial: the Pareto front is empty", where=f"--study {study_name}",
-                       fix="raise the budget in a new study")
+        raise NasError(f"study '{study_name}' has no feasible trial: the Pareto front is empty",
+                       argument="study_name", fix="raise the budget in a new study")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    space = load_space(cfg["space"])
-    paths = {"pareto.csv": out / "pareto.csv", "trials.csv": out / "trials.csv"}
+    paths = {name: out / name for name in ("pareto.csv", "trials.csv", "pareto.png", "hypervolume.png",
+                                           "pareto.html")}
     best.to_csv(paths["pareto.csv"], index=False)
     df.to_csv(paths["trials.csv"], index=False)
+    axes = plot_axes(cols, cfg, df)
+    label, colour = _colour_key(df, load_space(cfg["space"]))
+    title = f"{study_name}: {len(df)} trials, {int(df['feasible'].sum())} feasible, front {len(best)}"
+    plot_front(df, best, axes, label, colour, paths["pareto.png"], title=title,
+               latency_budget_ms=cfg.get("latency_budget_ms"))
+    order = df.sort_values("trial")
+    plot_hypervolume(order["trial"], hypervolume_history(order, cols, dirs), cols, paths["hypervolume.png"])
+    _write_html(df, best, *axes, label, colour, paths["pareto.html"], study_name)
+    return paths
 
+
+def plot_axes(cols: list[str], cfg: dict, df) -> tuple[str, str]:
+    """(x, y) columns of the front plot: the first latency objective (else MACs) against the proxy."""
     x_col = next((c for c in cols if c.startswith("latency_ms.")), "macs")
     y_col = f"proxy.{cfg['proxy']}"
-    if y_col not in df.columns:
-        y_col = cols[0]
-    label, colour = _colour_key(df, space)
+    return x_col, (y_col if y_col in df.columns else cols[0])
+
+
+def plot_front(df, best, axes: tuple[str, str], label: str, colour, path: Path, *, title: str,
+               latency_budget_ms: float | None = None) -> None:
+    """pareto.png: every trial (infeasible grey, feasible coloured by ``colour``), the front in red, the
+    latency budget dashed. Drawn on a bare Figure: no pyplot, no backend switch, no global state."""
+    from matplotlib.figure import Figure
+
+    x_col, y_col = axes
     feasible = df["feasible"].to_numpy()
-    fig, ax = plt.subplots(figsize=(7, 5))
+    fig = Figure(figsize=(7, 5))
+    ax = fig.subplots()
     ax.scatter(df.loc[~feasible, x_col], df.loc[~feasible, y_col], c="lightgrey", s=12, label="infeasible")
     if np.issubdtype(colour.dtype, np.number):
         sc = ax.scatter(df.loc[feasible, x_col], df.loc[feasible, y_col], c=colour[feasible], cmap="viridis", s=14,
@@ -66,39 +82,38 @@ def write_report(storage: str, study_name: str, out_dir: str | Path) -> dict[str
             sel = feasible & (colour == value)
             ax.scatter(df.loc[sel, x_col], df.loc[sel, y_col], s=14, label=f"{label}: {value}")
     ax.plot(best[x_col], best[y_col], "r-o", ms=5, lw=1.2, label="Pareto front", zorder=5)
-    if cfg.get("latency_budget_ms") and x_col.startswith("latency_ms."):
-        ax.axvline(cfg["latency_budget_ms"], color="k", ls="--", lw=0.8, label="latency budget")
+    if latency_budget_ms and x_col.startswith("latency_ms."):
+        ax.axvline(latency_budget_ms, color="k", ls="--", lw=0.8, label="latency budget")
     ax.set_xlabel(x_col.replace("latency_ms.", "latency (ms) on "))
     ax.set_ylabel(y_col)
-    ax.set_title(f"{study_name}: {len(df)} trials, {int(feasible.sum())} feasible, front {len(best)}")
+    ax.set_title(title)
     ax.legend(fontsize=8, loc="best")
     fig.tight_layout()
-    paths["pareto.png"] = out / "pareto.png"
-    fig.savefig(paths["pareto.png"], dpi=120)
-    plt.close(fig)
+    fig.savefig(path, dpi=120)
 
-    # hypervolume of the feasible front after each trial, reference = worst feasible value seen (+5%)
-    order = df.sort_values("trial")
-    vals = order[cols].to_numpy(dtype=float)
-    ok = order["feasible"].to_numpy() & np.isfinite(vals).all(axis=1)
+
+def hypervolume_history(trials, cols: list[str], dirs: list[str]) -> list[float]:
+    """Hypervolume of the feasible front after each of ``trials`` (in trial order); the reference point is
+    the worst feasible value seen, pushed 5 % out (fixed for the whole history)."""
+    vals = trials[cols].to_numpy(dtype=float)
+    ok = trials["feasible"].to_numpy() & np.isfinite(vals).all(axis=1)
     ref = reference_point(vals[ok], dirs)
-    history = []
-    for i in range(len(order)):
-        sel = ok[: i + 1]
-        history.append(hypervolume(vals[: i + 1][sel], dirs, ref) if sel.any() else 0.0)
-    fig, ax = plt.subplots(figsize=(6, 4))
-    ax.plot(order["trial"], history)
+    return [hypervolume(vals[: i + 1][ok[: i + 1]], dirs, ref) if ok[: i + 1].any() else 0.0
+            for i in range(len(trials))]
+
+
+def plot_hypervolume(trial_numbers, history: list[float], cols: list[str], path: Path) -> None:
+    """hypervolume.png: the feasible front's hypervolume against the trial number."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(6, 4))
+    ax = fig.subplots()
+    ax.plot(trial_numbers, history)
     ax.set_xlabel("trial")
     ax.set_ylabel("hypervolume (" + " x ".join(cols) + ")")
     ax.set_title("hypervolume of the feasible front")
     fig.tight_layout()
-    paths["hypervolume.png"] = out / "hypervolume.png"
-    fig.savefig(paths["hypervolume.png"], dpi=120)
-    plt.close(fig)
-
-    paths["pareto.html"] = out / "pareto.html"
-    _write_html(df, best, x_col, y_col, label, colour, paths["pareto.html"], study_name)
-    return paths
+    fig.savefig(path, dpi=120)
 
 
 def _write_html(df, best, x_col, y_col, label, colour, path: Path, title: str) -> None:

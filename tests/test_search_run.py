@@ -13,7 +13,7 @@ from nas import NasError
 from nas.search.report import write_report
 from nas.search.run import search
 
-from conftest import ROOT
+from conftest import ROOT, run_cli
 from test_search_common import count_state, fast_cfg, search_cmd, stored_trials, wait_for
 
 
@@ -155,3 +155,162 @@ def test_postgres_workers(tmp_path):
     assert len({t.number for t in trials}) == len(trials) >= 30
     assert all(t.state == TrialState.COMPLETE for t in trials)
     assert {t.user_attrs["provenance"]["worker"] for t in trials} == {0, 1, 2}
+
+
+# --------------------------------------------------------------------------------------------------------
+# the Python object API: Optuna's own samplers and storages, no side effects on the caller's process
+# --------------------------------------------------------------------------------------------------------
+def _api_search(storage, sampler, **kw):
+    import nas
+    from nas.search import Budgets, create_search
+
+    space = nas.load_space("fbnet-c100")
+    return create_search(space, latency=[nas.latency.load("raspi4")],
+                         scorer=nas.proxies.Scorer(space, ["params"], data="noise"), budgets=Budgets(latency_ms=30.0),
+                         sampler=sampler, storage=storage, study_name="api", **kw)
+
+
+@pytest.mark.parametrize("backend", ["memory", "journal"])
+def test_create_search_with_optuna_sampler_and_storage_objects(tmp_path, backend):
+    import optuna
+    from optuna.storages.journal import JournalFileBackend
+
+    from nas.search.front import pareto_mask, trials_frame
+
+    storage = optuna.storages.InMemoryStorage() if backend == "memory" else \
+        optuna.storages.JournalStorage(JournalFileBackend(str(tmp_path / "api.journal")))
+    sampler = optuna.samplers.RandomSampler(seed=0)
+    run = _api_search(storage, sampler)
+    run.optimize(10)
+    assert isinstance(run.study, optuna.Study) and run.study.sampler is sampler
+    assert len(optuna.load_study(study_name="api", storage=storage).get_trials(states=(TrialState.COMPLETE,))) == 10
+    front = run.front()
+    assert isinstance(front, pd.DataFrame) and len(front) >= 1 and front["feasible"].all()
+    assert (front["latency_ms.raspi4"] <= 30.0).all()
+    cols, dirs = run.objectives.columns, run.objectives.directions
+    pool = trials_frame(run.study)
+    pool = pool[pool["feasible"] & ~pool["duplicate"]]
+    assert set(front["trial"]) == set(pool["trial"][pareto_mask(pool[cols].to_numpy(), dirs)])
+    assert run.status()["complete"] == 10 and run.status()["front"] == len(front)
+    run.optimize(12)  # resumes: the study holds 12 finished trials, not 22
+    assert run.status()["complete"] == 12
+
+
+def test_optimize_stops_when_its_event_is_set():
+    import threading
+
+    import optuna
+
+    stop = threading.Event()
+    run = _api_search(optuna.storages.InMemoryStorage(), optuna.samplers.RandomSampler(seed=0))
+    run.optimize(50, stop=stop, callback=lambda frozen: frozen.number >= 2 and stop.set())
+    assert run.status()["complete"] == 3
+
+
+def test_search_installs_no_signal_handler_and_leaves_torch_threads(tmp_path, monkeypatch):
+    """The library runs off the main thread and inside a user's program without side effects: no SIGINT
+    handler (signal.signal would even fail off the main thread), no global torch threads."""
+    import signal
+    import threading
+
+    import optuna
+    import torch
+
+    torch.set_num_threads(2)  # not the configured 1 thread (the autouse fixture restores it afterwards)
+    handler = signal.getsignal(signal.SIGINT)
+    calls = []
+    monkeypatch.setattr(signal, "signal", lambda *a: calls.append(a))
+    monkeypatch.setattr(torch, "set_num_threads", lambda n: calls.append(("set_num_threads", n)))
+    search(fast_cfg(tmp_path, trials=3))
+    _api_search(optuna.storages.InMemoryStorage(), None).optimize(3)
+    errors = []
+    worker = threading.Thread(target=lambda: _safely(errors, lambda: search(fast_cfg(tmp_path, study="thread", trials=3))))
+    worker.start()
+    worker.join(120)
+    assert errors == [] and calls == []
+    assert signal.getsignal(signal.SIGINT) is handler and torch.get_num_threads() == 2
+
+
+def _safely(errors, fn):
+    try:
+        fn()
+    except Exception as exc:  # reported to the test's thread
+        errors.append(exc)
+
+
+# --------------------------------------------------------------------------------------------------------
+# a proxy that fails: an error naming it, never a "working" search on NaN scores
+# --------------------------------------------------------------------------------------------------------
+@pytest.fixture
+def nan_proxy():
+    """Registers '_test_nan': NaN for the architectures whose canonical text hashes into the first ``share``
+    of 100 buckets (set ``nan_proxy.share`` to 0..100)."""
+    import math
+    import zlib
+
+    from nas.proxies import PROXIES, register_proxy
+
+    class Share:
+        share = 75
+
+    @register_proxy("_test_nan", input="none")
+    def nan_for_some(probe):
+        """Test proxy: NaN for a share of the architectures."""
+        return math.nan if zlib.crc32(probe.space.format(probe.arch).encode()) % 100 < Share.share else 1.0
+
+    yield Share
+    del PROXIES["_test_nan"]
+
+
+def test_search_stops_when_the_proxy_scores_nan_too_often(tmp_path, nan_proxy):
+    nan_proxy.share = 75
+    with pytest.raises(NasError, match=r"proxy '_test_nan' scored NaN on \d+ of 20 trials") as err:
+        search(fast_cfg(tmp_path, proxy="_test_nan", trials=60))
+    assert err.value.argument == "scorer"
+    assert len([t for t in stored_trials(fast_cfg(tmp_path).storage) if t.state == TrialState.COMPLETE]) == 20
+
+
+def test_search_stops_when_its_first_ten_trials_are_all_nan(tmp_path, nan_proxy, capsys):
+    nan_proxy.share = 100
+    with pytest.raises(NasError, match=r"proxy '_test_nan' scored NaN on 10 of 10 trials"):
+        search(fast_cfg(tmp_path, proxy="_test_nan", trials=60))
+    rc, _, err = run_cli(capsys, "search", "--space", "fbnet-c100", "--device", "raspi4", "--proxy", "_test_nan",
+                         "--trials", "60", "--storage", f"journal:///{tmp_path}/cli.journal", "--quiet")
+    assert rc == 2 and err.startswith("nas: error: --proxy: proxy '_test_nan' scored NaN on 10 of 10 trials")
+
+
+def test_search_with_a_few_degenerate_architectures_runs_on(tmp_path, nan_proxy):
+    nan_proxy.share = 5
+    summary = search(fast_cfg(tmp_path, proxy="_test_nan", trials=30))
+    assert summary.trials == 30
+
+
+def test_search_with_a_raising_proxy_fails_naming_it(tmp_path):
+    from nas.proxies import PROXIES, register_proxy
+
+    @register_proxy("_test_raises", input="none")
+    def raises(probe):
+        """Test proxy: a bug."""
+        raise ValueError("bug in the proxy")
+
+    try:
+        with pytest.raises(NasError, match=r"proxy '_test_raises' failed on architecture \S+ \(ValueError: bug"):
+            search(fast_cfg(tmp_path, proxy="_test_raises", trials=5))
+    finally:
+        del PROXIES["_test_raises"]
+
+
+def test_worker_hands_its_error_to_the_parent_as_one_line(tmp_path, nan_proxy):
+    """A worker process reports a NasError through the queue (the parent raises it: one line, no child
+    traceback). Run in-process here: spawned children cannot see a proxy registered by a test."""
+    import multiprocessing
+    from dataclasses import asdict
+
+    from nas.cli.search import worker_main
+
+    nan_proxy.share = 100
+    errors = multiprocessing.get_context("spawn").SimpleQueue()
+    with pytest.raises(SystemExit) as exit_:
+        worker_main(asdict(fast_cfg(tmp_path, proxy="_test_nan", trials=20).resolved()), 0, errors)
+    problem, where, fix, argument = errors.get()
+    assert exit_.value.code == 2 and "scored NaN on 10 of 10 trials" in problem and argument == "scorer"

@@ -36,8 +36,16 @@ class StopOnCtrlC:
         signal.signal(signal.SIGINT, self._previous)
 
 
-def _worker_main(cfg_dict: dict, worker: int) -> None:
-    """Entry point of one worker process (spawned): its own Ctrl-C handling and torch threads."""
+def _quiet_optuna() -> None:
+    """Optuna logs every finished trial at INFO; the command shows a progress bar instead."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+def worker_main(cfg_dict: dict, worker: int, errors) -> None:
+    """Entry point of one worker process (spawned): its own Ctrl-C handling and torch threads. A NasError is
+    handed to the parent (``errors``, a queue) to be reported as one line, not as the child's traceback."""
     import torch
 
     from nas.search import SearchConfig
@@ -45,11 +53,15 @@ def _worker_main(cfg_dict: dict, worker: int) -> None:
 
     cfg = SearchConfig(**cfg_dict)
     torch.set_num_threads(cfg.threads)
+    _quiet_optuna()
     with StopOnCtrlC() as ctrl_c:
         try:
             search_from_config(cfg, worker=worker).optimize(cfg.trials, stop=ctrl_c.event)
         except KeyboardInterrupt:
             pass
+        except NasError as exc:
+            errors.put((exc.problem, exc.where, exc.fix, exc.argument))
+            raise SystemExit(2) from None
 
 
 class _Progress:
@@ -88,6 +100,7 @@ def run_search(cfg, *, progress: bool = True):
 
     cfg = cfg.resolved()
     torch.set_num_threads(cfg.threads)
+    _quiet_optuna()
     run = search_from_config(cfg)  # creates the study and fails early (device, table coverage) before workers
     start = time.time()
     bar = _Progress(run, cfg, progress)
@@ -108,12 +121,17 @@ def run_search(cfg, *, progress: bool = True):
 
 def _run_workers(cfg, stop: threading.Event, bar) -> None:
     ctx = multiprocessing.get_context("spawn")
-    procs = [ctx.Process(target=_worker_main, args=(asdict(cfg), w), daemon=False) for w in range(cfg.workers)]
+    errors = ctx.SimpleQueue()
+    procs = [ctx.Process(target=worker_main, args=(asdict(cfg), w, errors), daemon=False)
+             for w in range(cfg.workers)]
     for p in procs:
         p.start()
     while any(p.is_alive() for p in procs):
         time.sleep(1.0)
         bar(force=True)
+    if not errors.empty():  # the first worker's error, as the user would have seen it with --workers 1
+        problem, where, fix, argument = errors.get()
+        raise NasError(problem, where=where, fix=fix, argument=argument)
     failed = [p.exitcode for p in procs if p.exitcode not in (0, None)]
     if failed and not stop.is_set():
         raise NasError(f"{len(failed)} worker process(es) failed (exit codes {failed})", where="--workers",
@@ -139,14 +157,13 @@ def cmd_search(args: argparse.Namespace) -> None:
 def cmd_pareto(args: argparse.Namespace) -> None:
     from nas.search.report import write_report
 
-    paths = write_report(args.storage, args.study, args.output)
-    for name, path in paths.items():
+    for path in write_report(args.storage, args.study, args.output).values():
         print(f"wrote {path}")
 
 
 # API argument -> flag, for errors raised by nas.search (see nas.cli.common.flag_error)
 FLAGS = {"devices": "--device", "latency_budget_ms": "--latency-budget", "size_budget_mb": "--size-budget",
-         "study_name": "--study", "scorer": "--proxy", "latency": "--device"}
+         "study_name": "--study", "scorer": "--proxy", "proxies": "--proxy", "latency": "--device"}
 
 
 def register(sub) -> None:

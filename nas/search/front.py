@@ -46,7 +46,6 @@ def load_trials(storage, study_name: str):
 
     from nas.search.storage import open_storage
 
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
     store = open_storage(storage, heartbeat=False) if isinstance(storage, str) else storage
     names = [s.study_name for s in optuna.get_all_study_summaries(store)]
     if study_name not in names:

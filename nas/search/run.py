@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from nas.errors import NasError
-from nas.search.config import SearchConfig
+from nas.search.config import SAMPLERS, SearchConfig
 from nas.search.evaluator import Evaluator
 from nas.search.front import front_of, pareto_mask
 from nas.search.objectives import Budgets, Objectives
@@ -44,8 +44,6 @@ def make_sampler(name: str, *, seed: int = 0, trials: int = 100):
         return optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True)
     if name == "random":
         return optuna.samplers.RandomSampler(seed=seed)
-    from nas.search.config import SAMPLERS
-
     raise NasError(f"unknown sampler '{name}'", argument="sampler", fix=f"use one of {', '.join(SAMPLERS)}")
 
 
@@ -152,11 +150,10 @@ def create_search(space, *, latency: list, scorer, objectives=("proxy", "latency
     spec = Objectives(tuple(objectives), tuple(models), scorer.proxies[0])
     budgets = budgets or Budgets()
     evaluator = evaluator or Evaluator(space, models, scorer, allow_estimate=allow_estimate)
-    sampler = make_sampler(sampler or "nsga2", seed=scorer.seed) if sampler is None or isinstance(sampler, str) \
-        else sampler
+    if sampler is None or isinstance(sampler, str):
+        sampler = make_sampler(sampler or "nsga2", seed=scorer.seed)
     if isinstance(storage, str):
         storage = open_storage(storage)
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
     study_name = study_name or f"{space.name}-{'+'.join(models)}"
     study = optuna.create_study(study_name=study_name, storage=storage, directions=spec.directions,
                                 sampler=sampler, load_if_exists=load_if_exists)

@@ -40,35 +40,48 @@ def journal_path(url: str) -> Path:
 
 
 def open_storage(url: str, *, heartbeat: bool = True):
-    """An Optuna storage for ``url``; unreachable or malformed URLs raise a one-line NasError."""
-    import warnings
-
-    import optuna
-    from optuna.storages import RetryHeartbeatStaleTrialCallback
-
-    # heartbeat and its retry callback are marked experimental in Optuna 5; they are what we rely on
-    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
-
+    """An Optuna storage for ``url``; unreachable or malformed URLs raise a one-line NasError. ``heartbeat``
+    (RDB storages): Optuna's heartbeat and retry of stale trials, for storages a search writes to."""
     if is_journal(url):
-        from optuna.storages.journal import JournalFileSymlinkLock
-
-        path = journal_path(url)
-        _make_parent(path, url)
-        # a worker killed while holding the file lock leaves it behind; it is stale after the grace period
-        lock = JournalFileSymlinkLock(str(path), grace_period=GRACE_PERIOD_S)
-        return optuna.storages.JournalStorage(_journal_backend_class()(str(path), lock_obj=lock))
+        return _open_journal(url)
     if not url.startswith(("sqlite:", "postgresql", "mysql")):
         raise NasError(f"unsupported storage URL {url}", argument="storage",
                        fix="use sqlite:///FILE.db, journal:///FILE.journal or postgresql://USER@HOST/DB")
     if url.startswith("sqlite:///"):
         _make_parent(Path(url.removeprefix("sqlite:///")), url)
-    kwargs = {}
-    if heartbeat:
-        kwargs = dict(heartbeat_interval=HEARTBEAT_INTERVAL_S, grace_period=GRACE_PERIOD_S,
-                      heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRY))
+    storage = _open_rdb(url, heartbeat)
+    if url.startswith("sqlite:"):
+        _sqlite_wal(storage.engine)
+    return storage
+
+
+def _open_journal(url: str):
+    import optuna
+    from optuna.storages.journal import JournalFileSymlinkLock
+
+    path = journal_path(url)
+    _make_parent(path, url)
+    # a worker killed while holding the file lock leaves it behind; it is stale after the grace period
+    lock = JournalFileSymlinkLock(str(path), grace_period=GRACE_PERIOD_S)
+    return optuna.storages.JournalStorage(_journal_backend_class()(str(path), lock_obj=lock))
+
+
+def _open_rdb(url: str, heartbeat: bool):
+    import warnings
+
+    import optuna
+    from optuna.storages import RetryHeartbeatStaleTrialCallback
+
     engine_kwargs = {"connect_args": {"connect_timeout": 5}} if url.startswith("postgresql") else None
     try:
-        storage = optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, **kwargs)
+        # heartbeat and its retry callback are marked experimental in Optuna 5; they are what we rely on
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", category=optuna.exceptions.ExperimentalWarning)
+            kwargs = {}
+            if heartbeat:
+                kwargs = dict(heartbeat_interval=HEARTBEAT_INTERVAL_S, grace_period=GRACE_PERIOD_S,
+                              heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRY))
+            return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, **kwargs)
     except Exception as exc:  # sqlalchemy raises many types; all mean "cannot use this URL"
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         if "Failed to import DB access module" in first:
@@ -77,9 +90,6 @@ def open_storage(url: str, *, heartbeat: bool = True):
                            argument="storage", fix=install) from None
         raise NasError(f"cannot open storage {url} ({first})", argument="storage",
                        fix="check that the server is running and the URL, user and database are right") from None
-    if url.startswith("sqlite:"):
-        _sqlite_wal(storage.engine)
-    return storage
 
 
 # SQLAlchemy's name of a DB-API driver -> (the package that provides it, how to install it)

@@ -314,3 +314,11 @@ def test_worker_hands_its_error_to_the_parent_as_one_line(tmp_path, nan_proxy):
         worker_main(asdict(fast_cfg(tmp_path, proxy="_test_nan", trials=20).resolved()), 0, errors)
     problem, where, fix, argument = errors.get()
     assert exit_.value.code == 2 and "scored NaN on 10 of 10 trials" in problem and argument == "scorer"
+
+
+def test_create_search_checks_its_objectives():
+    import optuna
+
+    with pytest.raises(NasError, match="bad objectives proxy,speed") as err:
+        _api_search(optuna.storages.InMemoryStorage(), None, objectives=("proxy", "speed"))
+    assert err.value.argument == "objectives"

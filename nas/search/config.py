@@ -7,7 +7,7 @@ import math
 from dataclasses import asdict, dataclass, field
 
 from nas.errors import NasError
-from nas.search.objectives import OBJECTIVES, Budgets, Objectives
+from nas.search.objectives import Budgets, Objectives, check_objectives
 from nas.search.storage import DEFAULT_JOURNAL, DEFAULT_STORAGE
 
 SAMPLERS = ("nsga2", "tpe", "random")
@@ -44,10 +44,7 @@ class SearchConfig:
                 raise NasError(f"must be >= 1, got {getattr(cfg, name)}", argument=name)
         if cfg.sampler not in SAMPLERS:
             raise NasError(f"unknown sampler '{cfg.sampler}'", argument="sampler", fix=f"use one of {', '.join(SAMPLERS)}")
-        bad = [o for o in cfg.objectives if o not in OBJECTIVES]
-        if bad or not cfg.objectives or len(set(cfg.objectives)) != len(cfg.objectives):
-            raise NasError(f"bad objectives {','.join(cfg.objectives)}", argument="objectives",
-                           fix=f"a subset of {', '.join(OBJECTIVES)} without repeats")
+        check_objectives(cfg.objectives)
         for name in ("latency_budget_ms", "size_budget_mb"):
             v = getattr(cfg, name)
             if v is not None and not (v > 0 and math.isfinite(v)):

@@ -7,7 +7,18 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from nas.errors import NasError
+
 OBJECTIVES = ("proxy", "latency", "size", "macs")
+
+
+def check_objectives(kinds) -> tuple[str, ...]:
+    """``kinds`` as a tuple when it is a non-empty subset of :data:`OBJECTIVES` without repeats."""
+    kinds = tuple(kinds)
+    if not kinds or any(k not in OBJECTIVES for k in kinds) or len(set(kinds)) != len(kinds):
+        raise NasError(f"bad objectives {','.join(map(str, kinds))}", argument="objectives",
+                       fix=f"a subset of {', '.join(OBJECTIVES)} without repeats")
+    return kinds
 
 
 @dataclass(frozen=True)

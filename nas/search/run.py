@@ -25,7 +25,7 @@ from nas.errors import NasError
 from nas.search.config import SAMPLERS, SearchConfig
 from nas.search.evaluator import Evaluator
 from nas.search.front import front_of, pareto_mask
-from nas.search.objectives import Budgets, Objectives
+from nas.search.objectives import Budgets, Objectives, check_objectives
 from nas.search.storage import TrialHeartbeat, fail_stale_trials, open_storage
 
 NO_FEASIBLE_CHECK_AFTER = 20
@@ -65,7 +65,7 @@ class Search:
     def _objective(self, trial) -> list[float]:
         beat = TrialHeartbeat(self.study._storage, trial._trial_id)
         try:
-            arch = self.space.sample(lambda name, options: trial.suggest_categorical(name, options))
+            arch = self.space.sample(trial.suggest_categorical)
             key = self.space.format(arch)
             duplicate = key in self.evaluator.cache
             metrics = self.evaluator.evaluate(arch)
@@ -147,7 +147,7 @@ def create_search(space, *, latency: list, scorer, objectives=("proxy", "latency
     if not models:
         raise NasError("at least one latency model is needed", argument="latency",
                        fix="e.g. latency=[nas.latency.load('raspi4')]")
-    spec = Objectives(tuple(objectives), tuple(models), scorer.proxies[0])
+    spec = Objectives(check_objectives(objectives), tuple(models), scorer.proxies[0])
     budgets = budgets or Budgets()
     evaluator = evaluator or Evaluator(space, models, scorer, allow_estimate=allow_estimate)
     if sampler is None or isinstance(sampler, str):

@@ -210,3 +210,14 @@ def test_every_architecture_gets_inputs_at_its_own_resolution(tmp_path):
     naswot_4px.batch = lambda n: for_space(space, "digits", resolution=4).sample(n, seed=0)
     assert evaluate(PROXIES["naswot"], naswot_8px) != evaluate(PROXIES["naswot"], naswot_4px)
     assert Scorer(space, ["naswot"], data="digits").score("r8/ir_e1")["naswot"] == evaluate(PROXIES["naswot"], naswot_8px)
+
+
+def test_ofa_candidates_are_scored_on_their_own_resolution():
+    """Bug 1 as a search met it: ofa-mbv3 (resolutions 160..224) fed every candidate 160-px images."""
+    from nas.proxies.registry import Inputs, Probe
+
+    space = load_space("ofa-mbv3")
+    inputs = Inputs(space, "noise", 0)
+    for arch in space.sample_many(6, seed=0):
+        assert Probe(arch, space, inputs, seed=0).noise(2)[0].shape == (2, 3, arch.resolution, arch.resolution)
+    assert len({a.resolution for a in space.sample_many(6, seed=0)}) > 1

@@ -5,8 +5,10 @@
     scorer.score("01202110")            # {'synflow': ..., 'naswot': ...}
     scorer.score_many(archs)            # DataFrame: arch + one column per proxy
 
-Every proxy is higher-is-better; a degenerate network scores NaN, which ``rank`` puts last. Architectures
-with 4/8/16-bit weights or 8/16-bit activations are scored on a fake-quantized copy (``nas.nn.fakequant``).
+Every proxy is higher-is-better; a degenerate network (NaN/inf activations or value) scores NaN, which ``rank``
+puts last, while a proxy that raises on a network with finite activations is a NasError naming the proxy and
+the architecture. Each architecture is fed images at its own resolution. Architectures with 4/8/16-bit
+weights or 8/16-bit activations are scored on a fake-quantized copy (``nas.nn.fakequant``).
 ``train:E`` (E epochs of real CPU training, validation accuracy) is accepted by the Scorer beside them.
 """
 from __future__ import annotations

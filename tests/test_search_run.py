@@ -17,7 +17,6 @@ from conftest import ROOT, run_cli
 from test_search_common import count_state, fast_cfg, search_cmd, stored_trials, wait_for
 
 
-@pytest.mark.slow
 def test_search_stores_everything_and_respects_budget(tmp_path):
     cfg = fast_cfg(tmp_path, latency_budget_ms=30.0, devices=["raspi4", "pixel3"])
     summary = search(cfg)

@@ -12,7 +12,7 @@ from nas.deploy.card import (CARD_NAME, CARD_VERSION, FP32_NAME, QUANT_NAME, bit
 from nas.latency.signatures import deploy
 from nas.layers import count, plan
 from nas.space import load_space
-from test_deploy_common import CARD_KEYS, SPACE, TINY, space_file
+from helpers_deploy import CARD_KEYS, SPACE, TINY, space_file
 
 
 @pytest.fixture(scope="module")

@@ -20,7 +20,7 @@ from nas.latency.measure.profile import ProfileConfig, profile_space
 from nas.layers import plan
 from nas.nn.onnx import ort_session, run_onnx
 from nas.space import load_space
-from test_deploy_common import (CARD_KEYS, FAST, MULTIRES_SPACE, OTHER, SPACE, TINY, TINY_FAST, WTYPE, make_study,
+from helpers_deploy import (CARD_KEYS, FAST, MULTIRES_SPACE, OTHER, SPACE, TINY, TINY_FAST, WTYPE, make_study,
                                 space_file)
 
 

@@ -13,7 +13,7 @@ from nas.deploy import target_from_arch, targets_from_study
 from nas.deploy.targets import plain
 from nas.errors import NasError
 from nas.search.storage import DEFAULT_STORAGE
-from test_deploy_common import OTHER, SPACE, TINY, make_study
+from helpers_deploy import OTHER, SPACE, TINY, make_study
 
 
 def test_unknown_study_trial_and_empty_front(tmp_path, capsys):

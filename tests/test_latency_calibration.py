@@ -14,7 +14,7 @@ from nas.latency.load import load as load_latency
 from nas.latency.metrics import loo_predictions
 from nas.layers import plan
 from nas.space import load_space
-from test_latency_common import ROW0, copy_table
+from helpers_latency import ROW0, copy_table
 
 
 def test_calibration_fit_recovers_coefficients():

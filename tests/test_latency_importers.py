@@ -10,7 +10,7 @@ from nas.latency.load import load as load_latency
 from nas.latency.table import SHIPPED_DIR
 from nas.layers import make_divisible
 from nas.space import load_space
-from test_latency_common import EXPECTED
+from helpers_latency import EXPECTED
 
 
 # --- OFA / ProxylessNAS: our sum vs their estimators' algorithm on their raw tables -----------------------

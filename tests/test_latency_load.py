@@ -10,7 +10,7 @@ from nas.errors import NasError
 from nas.latency import TableLatencyModel, load
 from nas.latency.transfer.model import TransferredLatencyModel
 from nas.space import load_space
-from test_latency_common import TRANSFER_SPACE, adapt_synthetic, copy_table
+from helpers_latency import TRANSFER_SPACE, adapt_synthetic, copy_table
 
 
 def test_public_api():

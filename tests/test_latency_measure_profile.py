@@ -18,7 +18,7 @@ from nas.latency.measure.profile import ProfileConfig, ProfileResult, profile_sp
 from nas.latency.measure.timing import REFERENCE, Paired
 from nas.latency.signatures import arch_layers
 from nas.space import load_space
-from test_latency_common import FAST, PROFILE_SPACE, profiled_once
+from helpers_latency import FAST, PROFILE_SPACE, profiled_once
 
 SPACE = PROFILE_SPACE
 

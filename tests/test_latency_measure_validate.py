@@ -14,7 +14,7 @@ from nas.latency import read_table
 from nas.latency.load import load as load_latency
 from nas.latency.measure import validate as V
 from nas.space import load_space
-from test_latency_common import PROFILE_SPACE, profiled_once
+from helpers_latency import PROFILE_SPACE, profiled_once
 
 SPACE = PROFILE_SPACE
 

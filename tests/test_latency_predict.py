@@ -10,7 +10,7 @@ from nas.errors import NasError
 from nas.latency.load import load as load_latency
 from nas.layers import plan
 from nas.space import load_space
-from test_latency_common import ROW0
+from helpers_latency import ROW0
 
 
 def test_energy_only_where_published():

@@ -13,7 +13,7 @@ from nas.latency import read_table
 from nas.latency.load import load as load_latency
 from nas.latency.table import META_SUFFIX, SHIPPED_DIR, list_devices
 from nas.space import load_space
-from test_latency_common import EXPECTED, copy_table, edit_csv
+from helpers_latency import EXPECTED, copy_table, edit_csv
 
 SHIPPED = sorted(p.name[: -len(META_SUFFIX)] for p in SHIPPED_DIR.glob("*" + META_SUFFIX))
 

@@ -13,7 +13,7 @@ from nas.errors import NasError
 from nas.latency.load import load as load_latency
 from nas.latency.transfer.fit import adapt
 from nas.space import load_space
-from test_latency_common import FBNET, FROM, TRANSFER_SPACE, adapt_synthetic, true_latency, write_measured
+from helpers_latency import FBNET, FROM, TRANSFER_SPACE, adapt_synthetic, true_latency, write_measured
 
 SPACE = TRANSFER_SPACE
 

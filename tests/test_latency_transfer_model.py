@@ -13,7 +13,7 @@ from nas.latency.signatures import deploy_signature
 from nas.latency.transfer.model import TransferredLatencyModel, layer_features
 from nas.layers import plan
 from nas.space import load_space
-from test_latency_common import FBNET, TRANSFER_SPACE, adapt_synthetic
+from helpers_latency import FBNET, TRANSFER_SPACE, adapt_synthetic
 
 SPACE = TRANSFER_SPACE
 

@@ -10,7 +10,7 @@ from nas.errors import NasError
 from nas.latency.load import load as load_latency
 from nas.latency.transfer.suggest import suggest
 from nas.space import load_space
-from test_latency_common import FBNET, FROM, TRANSFER_SPACE
+from helpers_latency import FBNET, FROM, TRANSFER_SPACE
 
 SPACE = TRANSFER_SPACE
 

@@ -1,7 +1,7 @@
 """The ensemble proxy: one architecture at a time, independent of what else was scored."""
 from nas.proxies import Scorer
 
-from test_proxies_common import small_reference, tiny  # noqa: F401  (fixtures)
+from helpers_proxies import small_reference, tiny  # noqa: F401  (fixtures)
 
 
 def test_cache_and_single_architecture_ensemble(tiny):

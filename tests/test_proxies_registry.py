@@ -11,7 +11,7 @@ from nas.errors import NasError
 from nas.proxies import DEFAULT_PROXY, PROXIES, Scorer, available, rank, register_proxy
 from nas.space import load_space
 
-from test_proxies_common import FLOAT, small_reference, tiny  # noqa: F401  (fixtures)
+from helpers_proxies import FLOAT, small_reference, tiny  # noqa: F401  (fixtures)
 
 
 # --------------------------------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ from nas.proxies import Scorer
 from nas.space import load_space
 
 from conftest import run_cli
-from test_proxies_common import FLOAT, tiny  # noqa: F401  (fixtures)
+from helpers_proxies import FLOAT, tiny  # noqa: F401  (fixtures)
 
 TINY_TRAIN = """\
 name: tiny-train

@@ -9,7 +9,7 @@ import nas.nn.build
 from nas.proxies import PROXIES
 from nas.proxies.registry import evaluate
 
-from test_proxies_common import BN, FLOAT, ones_model, probe_for, tiny  # noqa: F401  (fixtures)
+from helpers_proxies import BN, FLOAT, ones_model, probe_for, tiny  # noqa: F401  (fixtures)
 
 
 # --------------------------------------------------------------------------------------------------------

@@ -1,5 +1,5 @@
 """Scoring architectures for a search: metrics cached by canonical architecture."""
-from test_search_common import fast_cfg
+from helpers_search import fast_cfg
 
 
 def test_identical_architectures_are_scored_once(tmp_path):

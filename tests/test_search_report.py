@@ -2,7 +2,7 @@
 from nas.search import search
 
 from conftest import run_cli
-from test_search_common import fast_cfg
+from helpers_search import fast_cfg
 
 
 def test_pareto_unknown_study(tmp_path, capsys):

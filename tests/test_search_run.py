@@ -14,7 +14,7 @@ from nas.search.report import write_report
 from nas.search.run import search
 
 from conftest import ROOT, run_cli
-from test_search_common import count_state, fast_cfg, search_cmd, stored_trials, wait_for
+from helpers_search import count_state, fast_cfg, search_cmd, stored_trials, wait_for
 
 
 def test_search_stores_everything_and_respects_budget(tmp_path):

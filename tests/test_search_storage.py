@@ -49,7 +49,7 @@ def test_heartbeat_survives_transient_storage_errors_and_stops_with_its_trial(mo
 
     from nas.search import storage as st
 
-    from test_search_common import wait_for
+    from helpers_search import wait_for
 
     monkeypatch.setattr(st, "HEARTBEAT_INTERVAL_S", 0.05)
     study = optuna.create_study(storage=optuna.storages.InMemoryStorage())

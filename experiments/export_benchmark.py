@@ -48,6 +48,9 @@ def main() -> None:
     ap.add_argument("--trials", type=int, default=60)
     ap.add_argument("--out", default="/tmp/nas-export-benchmark")
     args = ap.parse_args()
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # the library leaves Optuna's logging alone
     import torch
 
     torch.set_num_threads(1)  # exports for profiling and timing: one thread, as the tables are measured

@@ -96,6 +96,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true")
     args = ap.parse_args()
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # the library leaves Optuna's logging alone
     RESULTS.mkdir(parents=True, exist_ok=True)
     n_cheap, n_default = (60, 10) if args.quick else (300, 40)
     seeds = [0, 1] if args.quick else [0, 1, 2]

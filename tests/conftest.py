@@ -37,3 +37,29 @@ def run_cli(capsys, *argv):
     rc = main([str(a) for a in argv])
     out, err = capsys.readouterr()
     return rc, out, err
+
+
+TINY_TRAIN_YAML = """\
+name: tiny-train
+description: Small space for training tests.
+input: {resolution: 8, channels: 1}
+num_classes: 10
+block: {op: ir, kernel: 3, expand: [1, 2], act: relu}
+stem:
+  - {op: conv, kernel: 3, stride: 1, width: 8, act: relu}
+stages:
+  - {width: 16, depth: 1, stride: 2}
+head:
+  - {op: pool}
+  - {op: linear}
+"""
+
+
+@pytest.fixture(scope="module")
+def train_space(tmp_path_factory):
+    """An 8-px, one-channel space whose networks train on digits in a second (training and train:E tests)."""
+    from nas.space import load_space
+
+    p = tmp_path_factory.mktemp("spaces") / "tiny_train.yaml"
+    p.write_text(TINY_TRAIN_YAML)
+    return load_space(p)

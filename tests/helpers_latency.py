@@ -6,6 +6,7 @@ from __future__ import annotations
 import shutil
 
 import pandas as pd
+import pytest
 
 from nas.latency.load import load as load_latency
 from nas.latency.measure.profile import ProfileConfig, profile_space
@@ -94,3 +95,16 @@ def adapt_synthetic(d, space):
     model = adapt(TRANSFER_SPACE, str(csv), "synthetic", sources=FBNET)
     model.write(d / "synthetic.transfer.yaml")
     return model
+
+
+@pytest.fixture(scope="module")
+def space():
+    """The space the transfer tests fit in (fbnet-c100: five shipped source tables cover it)."""
+    return load_space(TRANSFER_SPACE)
+
+
+@pytest.fixture(scope="module")
+def adapted(tmp_path_factory, space):
+    """(folder, model): a transferred model fitted on synthetic measurements (see adapt_synthetic)."""
+    d = tmp_path_factory.mktemp("adapt")
+    return d, adapt_synthetic(d, space)

@@ -7,31 +7,12 @@ import torch
 from nas.data import datasets
 from nas.errors import NasError
 from nas.nn.build import build_model
-from nas.space import load_space
 from nas.data.train import accuracy, evaluate, lr_schedule, param_groups, split_indices, train
 
 
-TINY = """\
-name: tiny-train
-description: Small space for training tests.
-input: {resolution: 8, channels: 1}
-num_classes: 10
-block: {op: ir, kernel: 3, expand: [1, 2], act: relu}
-stem:
-  - {op: conv, kernel: 3, stride: 1, width: 8, act: relu}
-stages:
-  - {width: 16, depth: 1, stride: 2}
-head:
-  - {op: pool}
-  - {op: linear}
-"""
-
-
 @pytest.fixture(scope="module")
-def space(tmp_path_factory):
-    p = tmp_path_factory.mktemp("spaces") / "tiny_train.yaml"
-    p.write_text(TINY)
-    return load_space(p)
+def space(train_space):
+    return train_space
 
 
 def test_train_learns_and_is_deterministic(space):

@@ -13,7 +13,7 @@ import pytest
 
 import nas.data.train
 from conftest import run_cli
-from nas.deploy import ExportConfig, Target, export, targets_from_study
+from nas.deploy import Target, export, targets_from_study
 from nas.deploy.pipeline import accuracy_indices, check_config, training_key
 from nas.errors import NasError
 from nas.latency.measure.profile import ProfileConfig, profile_space

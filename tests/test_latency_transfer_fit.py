@@ -13,20 +13,9 @@ from nas.errors import NasError
 from nas.latency.load import load as load_latency
 from nas.latency.transfer.fit import adapt
 from nas.space import load_space
-from helpers_latency import FBNET, FROM, TRANSFER_SPACE, adapt_synthetic, true_latency, write_measured
+from helpers_latency import adapted, space, FBNET, FROM, TRANSFER_SPACE, adapt_synthetic, true_latency, write_measured  # noqa: F401 (fixtures)
 
 SPACE = TRANSFER_SPACE
-
-
-@pytest.fixture(scope="module")
-def space():
-    return load_space(SPACE)
-
-
-@pytest.fixture(scope="module")
-def adapted(tmp_path_factory, space):
-    d = tmp_path_factory.mktemp("adapt")
-    return d, adapt_synthetic(d, space)
 
 
 def test_adapt_recovers_a_device_built_from_the_tables(adapted, space):

@@ -12,21 +12,9 @@ from nas.latency.load import load as load_latency
 from nas.latency.signatures import deploy_signature
 from nas.latency.transfer.model import TransferredLatencyModel, layer_features
 from nas.layers import plan
-from nas.space import load_space
-from helpers_latency import FBNET, TRANSFER_SPACE, adapt_synthetic
+from helpers_latency import adapted, space, FBNET, TRANSFER_SPACE, adapt_synthetic  # noqa: F401 (fixtures)
 
 SPACE = TRANSFER_SPACE
-
-
-@pytest.fixture(scope="module")
-def space():
-    return load_space(SPACE)
-
-
-@pytest.fixture(scope="module")
-def adapted(tmp_path_factory, space):
-    d = tmp_path_factory.mktemp("adapt")
-    return d, adapt_synthetic(d, space)
 
 
 def test_breakdown_sums_to_total_and_identity_says_transferred(adapted, space):

@@ -6,32 +6,13 @@ import pytest
 
 from nas.errors import NasError
 from nas.proxies import Scorer
-from nas.space import load_space
 
 from conftest import run_cli
 from helpers_proxies import FLOAT, tiny  # noqa: F401  (fixtures)
 
-TINY_TRAIN = """\
-name: tiny-train
-description: Small space for training tests.
-input: {resolution: 8, channels: 1}
-num_classes: 10
-block: {op: ir, kernel: 3, expand: [1, 2], act: relu}
-stem:
-  - {op: conv, kernel: 3, stride: 1, width: 8, act: relu}
-stages:
-  - {width: 16, depth: 1, stride: 2}
-head:
-  - {op: pool}
-  - {op: linear}
-"""
-
-
 @pytest.fixture(scope="module")
-def space(tmp_path_factory):
-    p = tmp_path_factory.mktemp("spaces") / "tiny_train.yaml"
-    p.write_text(TINY_TRAIN)
-    return load_space(p)
+def space(train_space):
+    return train_space
 
 
 # --------------------------------------------------------------------------------------------------------

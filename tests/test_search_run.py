@@ -165,7 +165,7 @@ def _api_search(storage, sampler, **kw):
 
     space = nas.load_space("fbnet-c100")
     return create_search(space, latency=[nas.latency.load("raspi4")],
-                         scorer=nas.proxies.Scorer(space, ["params"], data="noise"), budgets=Budgets(latency_ms=30.0),
+                         scorer=nas.proxies.Scorer(space, ["params"], data="noise"), constraints=Budgets(latency_ms=30.0),
                          sampler=sampler, storage=storage, study_name="api", **kw)
 
 
@@ -193,6 +193,24 @@ def test_create_search_with_optuna_sampler_and_storage_objects(tmp_path, backend
     assert run.status()["complete"] == 10 and run.status()["front"] == len(front)
     run.optimize(12)  # resumes: the study holds 12 finished trials, not 22
     assert run.status()["complete"] == 12
+
+
+def test_constraints_as_a_mapping_and_bad_constraints():
+    import optuna
+
+    run = _api_search(optuna.storages.InMemoryStorage(), optuna.samplers.RandomSampler(seed=1))
+    assert run.budgets.latency_ms == 30.0 and run.budgets.size_mb is None
+    import nas
+    from nas.search import create_search
+
+    space = nas.load_space("fbnet-c100")
+    scorer = nas.proxies.Scorer(space, ["params"], data="noise")
+    run = create_search(space, latency=[nas.latency.load("raspi4")], scorer=scorer, study_name="m",
+                        constraints={"latency_ms": 25, "size_mb": 4.0}, sampler="random")
+    assert (run.budgets.latency_ms, run.budgets.size_mb) == (25, 4.0)
+    assert run.study.user_attrs["config"]["size_budget_mb"] == 4.0
+    with pytest.raises(NasError, match=r"argument 'constraints': constraints must be a Budgets or a mapping"):
+        create_search(space, latency=[nas.latency.load("raspi4")], scorer=scorer, constraints={"latency": 3})
 
 
 def test_optimize_stops_when_its_event_is_set():

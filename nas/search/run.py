@@ -4,7 +4,7 @@
     space = nas.load_space("fbnet-c100")
     search = nas.search.create_search(space, latency=[nas.latency.load("raspi4")],
                                       scorer=nas.proxies.Scorer(space, ["naswot"], data="digits"),
-                                      budgets=nas.search.Budgets(latency_ms=30),
+                                      constraints=nas.search.Budgets(latency_ms=30),
                                       sampler=optuna.samplers.NSGAIISampler(seed=0), storage="sqlite:///s.db")
     search.optimize(200)            # until the study holds 200 finished trials (re-running resumes)
     search.front()                  # DataFrame of the feasible Pareto front; search.study is the Optuna study
@@ -126,14 +126,15 @@ class Search:
         return study_status(self.study, self.objectives)
 
 
-def create_search(space, *, latency: list, scorer, objectives=("proxy", "latency"), budgets: Budgets | None = None,
+def create_search(space, *, latency: list, scorer, objectives=("proxy", "latency"), constraints=None,
                   sampler=None, storage=None, study_name: str | None = None, allow_estimate: bool = False,
                   load_if_exists: bool = True, worker: int = 0, evaluator: Evaluator | None = None) -> Search:
     """A new (or resumed) search of ``space``.
 
     ``latency``: LatencyModels (``nas.latency.load``), one objective each; ``scorer``: a ``nas.proxies.Scorer``
     (its first proxy is the accuracy objective); ``objectives``: a subset of proxy, latency, size, macs;
-    ``budgets``: :class:`Budgets` (Optuna constraints); ``sampler``: an Optuna sampler or a name (nsga2, tpe,
+    ``constraints``: budgets as :class:`Budgets` or a mapping ``{'latency_ms': 30, 'size_mb': 2}`` (Optuna
+    constraints: latency on every device, size at the chosen bit-widths); ``sampler``: an Optuna sampler or a name (nsga2, tpe,
     random; default nsga2); ``storage``: an Optuna storage or a URL (sqlite:///..., journal:///...,
     postgresql://...; default in memory). A resumed study must have been created with the same options.
     ``evaluator`` may be shared between searches of one process (benchmarks) so scores are computed once.
@@ -148,7 +149,7 @@ def create_search(space, *, latency: list, scorer, objectives=("proxy", "latency
         raise NasError("at least one latency model is needed", argument="latency",
                        fix="e.g. latency=[nas.latency.load('raspi4')]")
     spec = Objectives(check_objectives(objectives), tuple(models), scorer.proxies[0])
-    budgets = budgets or Budgets()
+    budgets = _budgets(constraints)
     evaluator = evaluator or Evaluator(space, models, scorer, allow_estimate=allow_estimate)
     if sampler is None or isinstance(sampler, str):
         sampler = make_sampler(sampler or "nsga2", seed=scorer.seed)
@@ -185,13 +186,24 @@ def build_evaluator(cfg: SearchConfig) -> Evaluator:
                      allow_estimate=cfg.allow_estimate)
 
 
+def _budgets(constraints) -> Budgets:
+    if constraints is None or isinstance(constraints, Budgets):
+        return constraints or Budgets()
+    try:
+        return Budgets(**dict(constraints))
+    except (TypeError, ValueError):
+        raise NasError(f"constraints must be a Budgets or a mapping with latency_ms and/or size_mb, got "
+                       f"{constraints!r}", argument="constraints",
+                       fix="e.g. constraints={'latency_ms': 30} or nas.search.Budgets(latency_ms=30)") from None
+
+
 def search_from_config(cfg: SearchConfig, *, worker: int = 0, evaluator: Evaluator | None = None) -> Search:
     """The :class:`Search` a :class:`SearchConfig` describes (what the CLI and each worker process build)."""
     cfg = cfg.resolved()
     evaluator = evaluator or build_evaluator(cfg)
     latency = list(evaluator.latency.values())
     return create_search(evaluator.space, latency=latency, scorer=evaluator.scorer, objectives=cfg.objectives,
-                         budgets=cfg.budgets, sampler=make_sampler(cfg.sampler, seed=cfg.seed + 1000 * worker,
+                         constraints=cfg.budgets, sampler=make_sampler(cfg.sampler, seed=cfg.seed + 1000 * worker,
                                                                    trials=cfg.trials),
                          storage=cfg.storage, study_name=cfg.study, allow_estimate=cfg.allow_estimate,
                          worker=worker, evaluator=evaluator)

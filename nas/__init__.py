@@ -6,28 +6,17 @@ params+MACs / latency-table signatures -> Optuna study -> Pareto front -> export
 A lazy facade: ``import nas`` loads nothing heavy; each name below is imported on first use, so
 ``nas --help`` stays fast and torch is loaded only where models live.
 """
-import importlib
+from nas.lazy import lazy_attributes
 
 __version__ = "0.1.0"
 
 _NAMES = {
-    "NasError": "nas.errors", "Architecture": "nas.space", "Block": "nas.space", "Stage": "nas.space",
-    "SearchSpace": "nas.space", "load_space": "nas.space", "list_spaces": "nas.space",
-    "plan": "nas.layers", "count": "nas.layers", "LayerSpec": "nas.layers", "build_model": "nas.nn.build",
+    "NasError": "nas.errors:NasError", "Architecture": "nas.space:Architecture", "Block": "nas.space:Block",
+    "Stage": "nas.space:Stage", "SearchSpace": "nas.space:SearchSpace", "load_space": "nas.space:load_space",
+    "list_spaces": "nas.space:list_spaces", "plan": "nas.layers:plan", "count": "nas.layers:count",
+    "LayerSpec": "nas.layers:LayerSpec", "build_model": "nas.nn.build:build_model",
+    **{p: f"nas.{p}" for p in ("space", "layers", "nn", "data", "latency", "proxies", "search", "deploy", "cli",
+                               "errors", "bits")},
 }
-_PACKAGES = ("space", "layers", "nn", "data", "latency", "proxies", "search", "deploy", "cli", "errors", "bits")
-
-
-def __getattr__(name: str):
-    if name in _NAMES:
-        return getattr(importlib.import_module(_NAMES[name]), name)
-    if name in _PACKAGES:
-        return importlib.import_module(f"nas.{name}")
-    raise AttributeError(f"module 'nas' has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted([*_NAMES, *_PACKAGES, "__version__"])
-
-
-__all__ = sorted(_NAMES)
+__getattr__, __dir__ = lazy_attributes(__name__, _NAMES)
+__all__ = sorted(k for k in _NAMES if not _NAMES[k].startswith("nas.") or ":" in _NAMES[k])

@@ -7,8 +7,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-import numpy as np
-
 from nas.errors import NasError
 
 FLOAT_BITS = 32
@@ -53,12 +51,15 @@ def parse_label(label: str) -> Bits:
     return check_bits(int(m.group(1)), int(m.group(2)))
 
 
-def symmetric_weights(w: np.ndarray, bits: int, axis: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def symmetric_weights(w, bits: int, axis: int = 0):
     """Per-channel symmetric rounding: (integer levels in ``[-qmax, qmax]``, scale per channel along ``axis``).
 
     ``qmax = 2**(bits-1) - 1`` and scale = max|w| of the channel / qmax, so a channel's largest weight is exact
     and small weights round to zero at 4 bits. ``levels * scale`` (broadcast along ``axis``) is the deployed weight.
+    (numpy is imported here, not at module level: the space schema imports this module at CLI start-up.)
     """
+    import numpy as np
+
     w = np.asarray(w, dtype=np.float32)
     qmax = 2 ** (bits - 1) - 1
     red = tuple(d for d in range(w.ndim) if d != axis)

@@ -7,7 +7,7 @@ import pytest
 
 from conftest import ROOT
 
-HEAVY = ("torch", "optuna", "onnxruntime")
+HEAVY = ("torch", "optuna", "onnxruntime", "numpy", "pandas")
 
 
 def _run(code: str) -> str:

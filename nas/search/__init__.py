@@ -1,8 +1,15 @@
 """Multi-objective architecture search on Optuna: configuration, objectives, the evaluator, the run (object API
-``create_search``), crash-safe storage, the Pareto front and reports."""
-from nas.search.config import SAMPLERS, SearchConfig
-from nas.search.objectives import OBJECTIVES, Budgets, Objectives
-from nas.search.run import Search, SearchSummary, create_search, make_sampler, search, search_from_config
+``create_search``), crash-safe storage, the Pareto front and reports. Names are imported on first use (the CLI
+reads ``nas.search.storage`` at start-up without loading the rest)."""
+from nas.lazy import lazy_attributes
 
-__all__ = ["OBJECTIVES", "SAMPLERS", "Budgets", "Objectives", "Search", "SearchConfig", "SearchSummary",
-           "create_search", "make_sampler", "search", "search_from_config"]
+_NAMES = {
+    "SAMPLERS": "nas.search.config:SAMPLERS", "SearchConfig": "nas.search.config:SearchConfig",
+    "OBJECTIVES": "nas.search.objectives:OBJECTIVES", "Budgets": "nas.search.objectives:Budgets",
+    "Objectives": "nas.search.objectives:Objectives", "Search": "nas.search.run:Search",
+    "SearchSummary": "nas.search.run:SearchSummary", "create_search": "nas.search.run:create_search",
+    "make_sampler": "nas.search.run:make_sampler", "search": "nas.search.run:search",
+    "search_from_config": "nas.search.run:search_from_config",
+}
+__getattr__, __dir__ = lazy_attributes(__name__, _NAMES)
+__all__ = sorted(_NAMES)

@@ -71,3 +71,18 @@ def test_console_script_end_to_end(tmp_path):
                           text=True, cwd=ROOT)
     assert proc.returncode == 2
     assert "malformed YAML" in proc.stderr and "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("argv, start", [
+    (["search", "--space", "fbnet-c100", "--device", "raspi5", "--trials", "2", "--quiet"], "nas: error: --device: unknown device 'raspi5'"),
+    (["export", "--space", "fbnet-c100", "--arch", "x", "--device", "raspi5", "-o", "OUT"], "nas: error: --arch:"),
+    (["lut", "predict", "--device", "raspi5", "--space", "fbnet-c100", "x"], "nas: error: --device: unknown device 'raspi5'"),
+    (["search", "--space", "fbnet-c100", "--device", "raspi4", "--trials", "0", "--quiet"], "nas: error: --trials: must be >= 1"),
+])
+def test_api_errors_read_with_the_commands_flags(tmp_path, capsys, argv, start):
+    """Library errors name API arguments (name_or_path, trials, arch_text); each command shows its own flag."""
+    argv = [str(tmp_path / a) if a == "OUT" else a for a in argv]
+    if argv[0] == "search":
+        argv += ["--storage", f"journal:///{tmp_path}/s.journal"]
+    rc, _, err = run_cli(capsys, *argv)
+    assert rc == 2 and err.startswith(start), err

@@ -164,7 +164,7 @@ def cmd_pareto(args: argparse.Namespace) -> None:
 # API argument -> flag, for errors raised by nas.search (see nas.cli.common.flag_error)
 # ("latency" is left out: flag_error would turn the bare word in any fix into --device)
 FLAGS = {"devices": "--device", "latency_budget_ms": "--latency-budget", "size_budget_mb": "--size-budget",
-         "study_name": "--study", "scorer": "--proxy", "proxies": "--proxy"}
+         "study_name": "--study", "scorer": "--proxy", "proxies": "--proxy", "name_or_path": "--device"}
 
 
 def register(sub) -> None:

@@ -5,6 +5,7 @@ import optuna
 from onnx import TensorProto
 
 from nas.deploy import ExportConfig
+from conftest import TINY_TRAIN_YAML
 
 SPACE = "mobilenet-c10"
 # smallest widths and depths, every bit-width pair of the space somewhere
@@ -23,20 +24,9 @@ CARD_KEYS = {"name", "space", "arch", "arch_json", "deployment", "params", "macs
              "bit_widths", "files", "training", "onnx_check", "quantization", "accuracy", "latency", "provenance"}
 
 # 8 px, one channel: a network that exports in well under a second; MULTIRES has two resolutions (8 first)
-TINY_SPACE = """\
-name: tiny-deploy
-description: Small space for export tests.
-input: {resolution: 8, channels: 1}
-num_classes: 10
-block: {op: ir, kernel: 3, expand: [1, 2], act: relu}
-stem:
-  - {op: conv, kernel: 3, stride: 1, width: 8, act: relu}
-stages:
-  - {width: 16, depth: [1, 2], stride: 2, block: {op: [ir, skip]}}
-head:
-  - {op: pool}
-  - {op: linear}
-"""
+TINY_SPACE = (TINY_TRAIN_YAML.replace("name: tiny-train", "name: tiny-deploy")
+              .replace("Small space for training tests.", "Small space for export tests.")
+              .replace("{width: 16, depth: 1, stride: 2}", "{width: 16, depth: [1, 2], stride: 2, block: {op: [ir, skip]}}"))
 MULTIRES_SPACE = TINY_SPACE.replace("name: tiny-deploy", "name: tiny-multires").replace(
     "input: {resolution: 8,", "input: {resolution: [8, 16],")
 

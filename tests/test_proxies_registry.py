@@ -11,7 +11,7 @@ from nas.errors import NasError
 from nas.proxies import DEFAULT_PROXY, PROXIES, Scorer, available, rank, register_proxy
 from nas.space import load_space
 
-from helpers_proxies import FLOAT, small_reference, tiny  # noqa: F401  (fixtures)
+from helpers_proxies import TINY_YAML, FLOAT, small_reference, tiny  # noqa: F401  (fixtures)
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -170,20 +170,10 @@ def test_quantized_twin_in_a_real_space():
 # --------------------------------------------------------------------------------------------------------
 # inputs at each architecture's own resolution
 # --------------------------------------------------------------------------------------------------------
-MULTI_RES_YAML = """\
-name: tiny-res
-description: Tiny space with two input resolutions.
-input: {resolution: [4, 8], channels: 1}
-num_classes: 2
-block: {op: ir, kernel: 3, expand: [1, 2], act: relu}
-stem:
-  - {op: conv, kernel: 1, stride: 1, width: 2, act: relu}
-stages:
-  - {width: 3, depth: 1, stride: 1}
-head:
-  - {op: pool}
-  - {op: linear}
-"""
+MULTI_RES_YAML = (TINY_YAML.replace("name: tiny\n", "name: tiny-res\n")
+                  .replace("Tiny space for proxy tests.", "Tiny space with two input resolutions.")
+                  .replace("input: {resolution: 4,", "input: {resolution: [4, 8],")
+                  .replace("act: [relu, hswish], wbits: [4, 8, 32], abits: [8, 32]}", "act: relu}"))
 
 
 def test_every_architecture_gets_inputs_at_its_own_resolution(tmp_path):

@@ -43,9 +43,11 @@ def _quiet_optuna() -> None:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 
-def worker_main(cfg_dict: dict, worker: int, errors) -> None:
+def worker_main(cfg_dict: dict, worker: int, errors, ready=None) -> None:
     """Entry point of one worker process (spawned): its own Ctrl-C handling and torch threads. A NasError is
-    handed to the parent (``errors``, a queue) to be reported as one line, not as the child's traceback."""
+    handed to the parent (``errors``, a queue) to be reported as one line, not as the child's traceback.
+    ``ready`` (a barrier of all workers) makes them start trials together once each has loaded its tables and
+    scorer, so a fast first worker does not run a short study alone while the others are still importing."""
     import torch
 
     from nas.search import SearchConfig
@@ -56,12 +58,24 @@ def worker_main(cfg_dict: dict, worker: int, errors) -> None:
     _quiet_optuna()
     with StopOnCtrlC() as ctrl_c:
         try:
-            search_from_config(cfg, worker=worker).optimize(cfg.trials, stop=ctrl_c.event)
+            run = search_from_config(cfg, worker=worker)
+            _wait_for_all(ready)
+            run.optimize(cfg.trials, stop=ctrl_c.event)
         except KeyboardInterrupt:
             pass
         except NasError as exc:
             errors.put((exc.problem, exc.where, exc.fix, exc.argument))
             raise SystemExit(2) from None
+
+
+def _wait_for_all(ready, timeout_s: float = 120.0) -> None:
+    """Wait at the start barrier; a worker that never arrives (it failed) does not hold the others."""
+    if ready is None:
+        return
+    try:
+        ready.wait(timeout_s)
+    except threading.BrokenBarrierError:
+        pass
 
 
 class _Progress:
@@ -121,8 +135,8 @@ def run_search(cfg, *, progress: bool = True):
 
 def _run_workers(cfg, stop: threading.Event, bar) -> None:
     ctx = multiprocessing.get_context("spawn")
-    errors = ctx.SimpleQueue()
-    procs = [ctx.Process(target=worker_main, args=(asdict(cfg), w, errors), daemon=False)
+    errors, ready = ctx.SimpleQueue(), ctx.Barrier(cfg.workers)
+    procs = [ctx.Process(target=worker_main, args=(asdict(cfg), w, errors, ready), daemon=False)
              for w in range(cfg.workers)]
     for p in procs:
         p.start()

@@ -30,6 +30,12 @@ class NasError(Exception):
         return text.replace("\n", " ")
 
 
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (its type name when it has none): what a one-line error quotes."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 def did_you_mean(word: str, options: Sequence[str]) -> str:
     """' (did you mean 'x'?)' for the closest option, or '' when none is close."""
     close = difflib.get_close_matches(word, list(dict.fromkeys(options)), n=1)

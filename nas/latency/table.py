@@ -33,7 +33,7 @@ from typing import Any, Iterable
 import yaml
 
 from nas.errors import NasError, did_you_mean
-from nas.fileio import atomic_write_text
+from nas.fileio import atomic_write_text, read_yaml
 from nas.layers import SIGNATURE_FIELDS, LayerSpec
 
 SCHEMA_VERSION = 1
@@ -253,10 +253,7 @@ def read_table(name_or_path: str | Path) -> LatencyTable:
 
 
 def read_meta(meta_path: Path) -> dict:
-    try:
-        meta = yaml.safe_load(meta_path.read_text())
-    except yaml.YAMLError as exc:
-        raise NasError(f"not valid YAML ({str(exc).splitlines()[0]})", where=str(meta_path)) from None
+    meta = read_yaml(meta_path)
     if not isinstance(meta, dict):
         raise NasError("metadata must be a mapping", where=str(meta_path))
     missing = [k for k in REQUIRED_META if k not in meta]

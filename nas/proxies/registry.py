@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from nas.data import datasets
-from nas.errors import NasError
+from nas.errors import NasError, first_line
 from nas.layers import plan
 from nas.nn import build, fakequant
 
@@ -213,8 +213,7 @@ def evaluate(proxy: Proxy, probe: Probe) -> float:
         except Exception as exc:  # which exceptions a proxy may raise is open; the network tells whose fault
             if probe.computes_nonfinite(proxy):
                 return math.nan
-            text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
             raise NasError(f"proxy '{proxy.name}' failed on architecture {probe.space.format(probe.arch)} "
-                           f"({type(exc).__name__}: {text})", argument="proxies",
+                           f"({type(exc).__name__}: {first_line(exc)})", argument="proxies",
                            fix="only a degenerate network (NaN/inf activations) scores NaN and this one is not: "
                                "fix the proxy, or score with another one") from exc

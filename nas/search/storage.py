@@ -19,7 +19,7 @@ import threading
 import time
 from pathlib import Path
 
-from nas.errors import NasError
+from nas.errors import NasError, first_line
 
 # A trial whose worker has not beaten for GRACE_PERIOD_S is stale. Raise it on slow shared file systems.
 GRACE_PERIOD_S = int(os.environ.get("NAS_HEARTBEAT_GRACE_S", "10"))
@@ -83,7 +83,7 @@ def _open_rdb(url: str, heartbeat: bool):
                               heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRY))
             return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, **kwargs)
     except Exception as exc:  # sqlalchemy raises many types; all mean "cannot use this URL"
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        first = first_line(exc)
         if "Failed to import DB access module" in first:
             package, install = driver_hint(url)
             raise NasError(f"storage {url} needs the {package} driver, which is not installed",
@@ -206,9 +206,9 @@ class TrialHeartbeat:
                 return None
             if not self._warned:
                 self._warned = True
-                text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
                 logger.warning("heartbeat of trial %s: storage error (%s: %s); retrying with back-off",
-                               trial.number if trial is not None else f"id {self.trial_id}", type(exc).__name__, text)
+                               trial.number if trial is not None else f"id {self.trial_id}", type(exc).__name__,
+                               first_line(exc))
             return False
 
     def _run(self, failures: int) -> None:

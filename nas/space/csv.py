@@ -1,7 +1,7 @@
 """Architectures read from a user's CSV (a column ``arch``): one place for the file and row errors."""
 from __future__ import annotations
 
-from nas.errors import NasError
+from nas.errors import NasError, first_line
 
 
 def read_arch_csv(path: str):
@@ -13,7 +13,7 @@ def read_arch_csv(path: str):
     except FileNotFoundError:
         raise NasError("file not found", where=str(path)) from None
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise NasError(f"not a readable CSV ({str(exc).splitlines()[0]})", where=str(path)) from None
+        raise NasError(f"not a readable CSV ({first_line(exc)})", where=str(path)) from None
     if "arch" not in df.columns:
         raise NasError(f"no column 'arch' (columns: {', '.join(df.columns) or 'none'})", where=str(path),
                        fix="name the architecture column 'arch'")

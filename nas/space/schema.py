@@ -11,10 +11,10 @@ import re
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-import yaml
 
 from nas.bits import ACT_BITS, WEIGHT_BITS
 from nas.errors import NasError, did_you_mean
+from nas.fileio import read_yaml
 from nas.space.arch import (ACTIVATIONS, BLOCK_DEFAULTS, BLOCK_FIELDS, IR_FIELDS, LAYER_ACTIVATIONS, OPS, STRIDES,
                             normalize_number)
 from nas.space.search_space import Alternative, BlockSpace, FixedLayer, SearchSpace, StageSpace
@@ -169,7 +169,7 @@ def load_space_file(path: str | Path) -> SearchSpace:
     """Parse and validate one YAML search-space file."""
     path = Path(path)
     r = _Reader(path)
-    data = r.check_keys("", _read_yaml(path), TOP_KEYS,
+    data = r.check_keys("", read_yaml(path, not_found_fix="check the path or run `nas spaces list`"), TOP_KEYS,
                         required=("name", "input", "num_classes", "block", "stem", "stages", "head"))
     name = r.scalar("name", data["name"], lambda v: isinstance(v, str) and re.fullmatch(r"[a-z0-9][a-z0-9_.-]*", v),
                     "a lower-case identifier (letters, digits, '-', '_', '.')")
@@ -193,21 +193,6 @@ def load_space_file(path: str | Path) -> SearchSpace:
     )
     _check_buildable(r, space)
     return space
-
-
-def _read_yaml(path: Path) -> Any:
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
-        raise NasError("file not found", where=str(path), fix="check the path or run `nas spaces list`") from None
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        loc = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise NasError(f"malformed YAML{loc}: {problem}", where=str(path),
-                       fix="check indentation and brackets on that line") from None
 
 
 def _presets(r: _Reader, raw: Any) -> dict[str, dict]:

@@ -16,7 +16,7 @@ import numpy as np
 import yaml
 
 from nas.errors import NasError
-from nas.fileio import atomic_write_text
+from nas.fileio import atomic_write_text, read_yaml
 from nas.latency.predict import LatencyModel, LatencyPrediction, LayerLatency, TableLatencyModel
 from nas.latency.signatures import check_dtype, deploy_signature
 from nas.latency.table import PROJECT_ROOT, list_transferred, read_table
@@ -144,10 +144,7 @@ class TransferredLatencyModel(LatencyModel):
         if not path.is_file():
             raise NasError("transferred model file not found", where=str(path),
                            fix="give the file written by `nas lut adapt -o PATH`")
-        try:
-            doc = yaml.safe_load(path.read_text())
-        except yaml.YAMLError as exc:
-            raise NasError(f"not valid YAML ({str(exc).splitlines()[0]})", where=str(path)) from None
+        doc = read_yaml(path)
         if not isinstance(doc, dict) or doc.get("kind") != KIND:
             raise NasError(f"not a transferred latency model (kind: {KIND} missing)", where=str(path))
         if doc.get("schema_version") != SCHEMA_VERSION:

@@ -10,8 +10,10 @@ from dataclasses import dataclass
 from nas.errors import NasError
 
 FLOAT_BITS = 32
-WEIGHT_BITS = (4, 8, 16, 32)
-ACT_BITS = (8, 16, 32)
+# 6-bit weights and 4/6-bit activations are deployed in 8-bit containers holding 6 / 4 bits of levels (onnxruntime
+# has no 6-bit type and runs 4-bit activations unfused); 4-bit weights as QInt4 (see nas.nn.quantize)
+WEIGHT_BITS = (4, 6, 8, 16, 32)
+ACT_BITS = (4, 6, 8, 16, 32)
 # deployment precisions that put every layer at one pair of bit-widths (``arch`` keeps each layer's own)
 PRECISION_BITS = {"fp32": (FLOAT_BITS, FLOAT_BITS), "int8": (8, 8)}
 

@@ -28,7 +28,8 @@ def conv_out(size: int, kernel: int, stride: int) -> int:
 
 # signature fields, in the order latency tables store them
 SIGNATURE_FIELDS = ("op", "h", "w", "cin", "cout", "kernel", "stride", "expand", "mid", "groups", "se", "act",
-                    "wbits", "abits")
+                    "wbits", "abits", "dw_wbits", "dw_abits")
+BIT_FIELDS = ("wbits", "abits", "dw_wbits", "dw_abits")  # the last four signature fields
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,8 @@ class LayerSpec:
 
     op: ``conv`` (kxk conv + BN + act), ``ir`` (inverted residual), ``skip`` (identity, or 1x1 conv + BN
     where stride or width change), ``pool`` (global average), ``linear`` (fully connected).
+    ``wbits`` / ``abits``: the layer's bits (an ``ir`` block's point-wise convs); ``dw_wbits`` / ``dw_abits``:
+    an ``ir`` block's depth-wise conv (0 when created = the same as ``wbits`` / ``abits``; always resolved).
     """
 
     name: str
@@ -54,10 +57,27 @@ class LayerSpec:
     act: str = "none"
     wbits: int = 32
     abits: int = 32
+    dw_wbits: int = 0
+    dw_abits: int = 0
     expand_conv: bool = False  # ir: whether the 1x1 expansion conv exists
     residual: bool = False  # ir/skip: whether the input is added back
     bn: bool = True  # conv: followed by BatchNorm
     bias: bool = False  # conv/linear: has a bias
+
+    def __post_init__(self):
+        if not self.dw_wbits:
+            object.__setattr__(self, "dw_wbits", self.wbits)
+        if not self.dw_abits:
+            object.__setattr__(self, "dw_abits", self.abits)
+
+    @property
+    def per_role(self) -> bool:
+        """Whether the depth-wise conv runs at other bits than the point-wise convs."""
+        return (self.dw_wbits, self.dw_abits) != (self.wbits, self.abits)
+
+    def role_bits(self, depthwise: bool) -> tuple[int, int]:
+        """(weight bits, activation bits) of one conv of the layer: its depth-wise conv's or the others'."""
+        return (self.dw_wbits, self.dw_abits) if depthwise else (self.wbits, self.abits)
 
     # --- derived shapes --------------------------------------------------------------------------------
     @property
@@ -101,7 +121,8 @@ class LayerSpec:
             s += f"-g{self.groups}"
         if self.op in ("conv", "ir", "linear") and self.act != "none":
             s += f"-{self.act}"
-        return s + f"-w{self.wbits}a{self.abits}"
+        s += f"-w{self.wbits}a{self.abits}"
+        return s + (f"-dw{self.dw_wbits}a{self.dw_abits}" if self.per_role else "")
 
     # --- analytic cost ---------------------------------------------------------------------------------
     def params(self) -> int:
@@ -115,8 +136,17 @@ class LayerSpec:
         return sum(wp for wp, _, _ in self.parts())
 
     def size_bytes(self) -> float:
-        """Deployed size: weights at ``wbits``; biases (BN folds into them) and scales stay 32-bit."""
-        return sum(wp * self.wbits / 8 + 4 * other for wp, other, _ in self.parts())
+        """Deployed size: weights at their conv's bits (a 6-bit weight counts 0.75 byte, as a bit-flexible
+        accelerator stores it; the ONNX file holds it in a byte); biases (BN folds into them) and scales 32-bit."""
+        return sum(wp * self.role_bits(dw)[0] / 8 + 4 * other
+                   for (wp, other, _), dw in zip(self.parts(), self.depthwise_parts()))
+
+    def depthwise_parts(self) -> list[bool]:
+        """For each entry of :meth:`parts`, whether it is the depth-wise conv."""
+        n = len(self.parts())
+        if self.op != "ir":
+            return [False] * n
+        return [i == (1 if self.expand_conv else 0) for i in range(n)]
 
     def parts(self) -> list[tuple[int, int, int]]:
         """(weight params, other params, MACs) of each conv/linear inside the layer.
@@ -150,6 +180,25 @@ class LayerSpec:
         parts.append((wp, 2 * self.cout, wp * ho * wo))
         return parts
 
+    def convs(self) -> list["LayerSpec"]:
+        """The layer as single convs, for tables keyed per conv (APQ's BitFusion table): an ``ir`` block is its
+        1x1 expand (if any), depth-wise and 1x1 project convs, each at its role's bits; other layers are
+        themselves. Squeeze-excite and the residual add are not convs: a per-conv table prices neither."""
+        if self.op != "ir":
+            return [self]
+        ho, wo = self.out_hw
+        out = []
+        if self.expand_conv:
+            out.append(LayerSpec(name=f"{self.name}.expand", op="conv", h=self.h, w=self.w, cin=self.cin,
+                                 cout=self.mid, kernel=1, groups=self.groups, act=self.act, wbits=self.wbits,
+                                 abits=self.abits))
+        out.append(LayerSpec(name=f"{self.name}.dw", op="conv", h=self.h, w=self.w, cin=self.mid, cout=self.mid,
+                             kernel=self.kernel, stride=self.stride, groups=self.mid, act=self.act,
+                             wbits=self.dw_wbits, abits=self.dw_abits))
+        out.append(LayerSpec(name=f"{self.name}.project", op="conv", h=ho, w=wo, cin=self.mid, cout=self.cout,
+                             kernel=1, groups=self.groups, wbits=self.wbits, abits=self.abits))
+        return out
+
     def to_dict(self) -> dict:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
@@ -175,7 +224,8 @@ def block_spec(space: SearchSpace, name: str, h: int, w: int, c: int, width: int
     return LayerSpec(
         name=name, op="ir", h=h, w=w, cin=c, cout=width, kernel=block.kernel, stride=stride,
         expand=block.expand, mid=int(round(c * block.expand)), groups=block.groups, se=block.se, act=block.act,
-        wbits=block.wbits, abits=block.abits, expand_conv=(space.expand_conv == "always" or block.expand != 1),
+        wbits=block.wbits, abits=block.abits, dw_wbits=block.dw_wbits or 0, dw_abits=block.dw_abits or 0,
+        expand_conv=(space.expand_conv == "always" or block.expand != 1),
         residual=residual,
     )
 

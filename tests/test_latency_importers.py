@@ -87,3 +87,89 @@ def test_missing_data_folder_is_one_error(tmp_path):
     with pytest.raises(NasError, match="edge_luts/ not found") as exc:
         import_all(tmp_path)
     assert exc.value.where == str(tmp_path) and "--" not in str(exc.value)
+
+
+# --------------------------------------------------------------------------------------------------------
+# APQ / BitFusion: an independent implementation of APQ's lookup rule (utils/latency_predictor.py), checked
+# against the shipped per-conv table on random APQ specs
+# --------------------------------------------------------------------------------------------------------
+APQ_CIN = [16, 24, 40, 80, 96, 192]
+APQ_COUT = [24, 40, 80, 96, 192, 320]
+APQ_SIZE_IN = [112, 56, 28, 14, 14, 7]
+APQ_SIZE_OUT = [56, 28, 14, 14, 7, 7]
+
+
+def _apq_make_divisible(v, divisor=8):
+    x = max(divisor, int(v + divisor / 2) // divisor * divisor)
+    return x + divisor if x < 0.9 * v else x
+
+
+def _apq_rule(spec, lut, kind):
+    """Network latency/energy as APQ sums it: head + tail + three convs per present layer."""
+    total = lut["head"][kind] + lut["tail"][kind]
+    for layer in range(21):
+        stage, slot = layer // 4, layer % 4
+        if slot >= spec["d"][stage]:
+            continue
+        first = slot == 0
+        size = APQ_SIZE_IN[stage] if first else APQ_SIZE_OUT[stage]
+        cin = APQ_CIN[stage] if first else APQ_COUT[stage]
+        stride = 1 if size == APQ_SIZE_OUT[stage] else 2
+        mid = _apq_make_divisible(spec["e"][layer] * cin)
+        k = spec["ks"][layer]
+        pw = f"W{spec['pw_w_bits_setting'][layer]}A{spec['pw_a_bits_setting'][layer]}"
+        dw = f"W{spec['dw_w_bits_setting'][layer]}A{spec['dw_a_bits_setting'][layer]}"
+        total += lut[f"({cin}, {mid}, {size}, 1, 1, 0, 1)-{pw}"][kind]
+        total += lut[f"({mid}, {mid}, {size}, {k}, {stride}, {k // 2}, {mid})-{dw}"][kind]
+        total += lut[f"({mid}, {APQ_COUT[stage]}, {size // stride}, 1, 1, 0, 1)-{pw}"][kind]
+    return total
+
+
+def _random_apq_spec(rng):
+    cins = [16] + [24] * 4 + [40] * 4 + [80] * 4 + [96] * 4 + [192] * 4
+    spec = {"wid": None, "d": [int(rng.integers(2, 5)) for _ in range(6)], "ks": [], "e": [],
+            "pw_w_bits_setting": [], "pw_a_bits_setting": [], "dw_w_bits_setting": [], "dw_a_bits_setting": []}
+    for i in range(21):
+        t = cins[i]
+        spec["e"].append(float(rng.choice(list(range(4 * t, 6 * t + 8, 8)))) / t)
+        for key in ("pw_w_bits_setting", "pw_a_bits_setting", "dw_w_bits_setting", "dw_a_bits_setting"):
+            spec[key].append(int(rng.choice([4, 6, 8])))
+        spec["ks"].append(int(rng.choice([3, 5] if spec["dw_a_bits_setting"][i] == 4 else [3, 5, 7])))
+    return spec
+
+
+def _lut_from_shipped(table):
+    lut = {e.source_key: {"latency": e.latency_ms, "energy": e.energy_mJ} for e in table.entries.values()}
+    for g in table.meta["fixed"]:
+        lut[g["source_key"]] = {"latency": g["latency_ms"], "energy": g["energy_mJ"]}
+    return lut
+
+
+def test_bitfusion_prediction_equals_apq_rule_on_random_specs():
+    import json
+
+    import numpy as np
+
+    from nas.latency import load
+    from nas.space import load_space
+
+    space = load_space("apq")
+    model = load("bitfusion")
+    lut = _lut_from_shipped(model.table)
+    rng = np.random.default_rng(0)
+    for _ in range(40):
+        spec = _random_apq_spec(rng)
+        arch = space.parse(json.dumps(spec))
+        pred = model.predict(arch, space)
+        assert pred.latency_ms == pytest.approx(_apq_rule(spec, lut, "latency"), rel=1e-12)
+        assert pred.energy_mJ == pytest.approx(_apq_rule(spec, lut, "energy"), rel=1e-12)
+        assert not pred.estimated
+
+
+def test_bitfusion_table_is_apq_file_exactly(shared_data):
+    import json
+
+    from nas.latency import load
+
+    raw = json.loads((shared_data / "edge_luts" / "apq_bitfusion_b1.json").read_text())
+    assert _lut_from_shipped(load("bitfusion").table) == raw  # every entry used, none altered

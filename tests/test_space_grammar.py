@@ -1,5 +1,6 @@
 """The canonical text form and native encodings round-trip; bad strings get precise errors."""
 import random
+import re
 
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
@@ -75,3 +76,44 @@ def test_typo_and_out_of_space_choices_name_the_place():
     with pytest.raises(NasError, match=r"belongs to space 'nas-bench-macro'"):
         space.validate(load_space("nas-bench-macro").parse("00000000"))
 
+
+
+# --- APQ's JSON spec (native form of the apq space) -------------------------------------------------------
+def _apq_spec(**over):
+    spec = {"wid": None, "d": [2, 3, 4, 2, 3, 1], "ks": [3] * 21, "e": [4] * 21, "pw_w_bits_setting": [8] * 21,
+            "pw_a_bits_setting": [8] * 21, "dw_w_bits_setting": [6] * 21, "dw_a_bits_setting": [4] * 21}
+    spec.update(over)
+    return spec
+
+
+def test_apq_spec_round_trips_and_reads_per_role_bits():
+    import json
+
+    space = load_space("apq")
+    arch = space.parse(json.dumps(_apq_spec(e=[4.333333] * 21)))  # APQ's rounding: mid = make_divisible(e * cin, 8)
+    assert [st.depth for st in arch.stages] == [1, 2, 3, 4, 2, 3, 1]
+    block = arch.stages[2].blocks[1]  # stage 2 (40 channels), second layer: cin 40 -> mid 176
+    assert (block.wbits, block.abits, block.dw_wbits, block.dw_abits) == (8, 8, 6, 4)
+    assert int(round(40 * block.expand)) == 176
+    assert space.parse(space.to_native(arch)) == arch
+    assert space.parse(space.format(arch)) == arch
+    assert "_dw6_da4" in space.format(arch)
+
+
+@pytest.mark.parametrize("over, message", [
+    ({"ks": [7] * 21}, "ks[0] = 7 with dw_a_bits_setting[0] = 4"),
+    ({"d": [5, 3, 4, 2, 3, 1]}, None),  # APQ reads d = 5 as 'all four slots'
+    ({"d": [1, 3, 4, 2, 3, 1]}, "d[0] = 1"),
+    ({"e": [3] * 21}, "e = 3 gives"),
+    ({"pw_w_bits_setting": [5] * 21}, "pw_w_bits_setting[0] = 5"),
+    ({"ks": [3] * 20}, "'ks' must be a list of 21"),
+])
+def test_apq_spec_errors_name_the_key(over, message):
+    import json
+
+    space = load_space("apq")
+    if message is None:
+        assert space.parse(json.dumps(_apq_spec(**over))).stages[1].depth == 4
+        return
+    with pytest.raises(NasError, match=re.escape(message)):
+        space.parse(json.dumps(_apq_spec(**over)))

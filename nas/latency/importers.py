@@ -17,6 +17,11 @@ Key schemes translated here (and nowhere else):
 * ProxylessNAS mobile: the same scheme with the expansion *ratio* in ``expand`` and no se/hs (ReLU6);
   ``Logits`` covers pooling + classifier, so the pool gets a 0 ms row noted as folded into Logits; the
   'zero' op (our identity ``skip``) is absent from the network and gets a 0 ms row noted as such.
+* APQ BitFusion (``lut/BitFusion_new.b1.dict``): ``(cin, cout, input_size, kernel, stride, padding, groups)-W<w>A<a>``
+  per conv, with ``latency`` (ms) and ``energy`` (mJ); ``head`` and ``tail`` are constants for the layers APQ's
+  spec never varies (stem conv + the fixed MBConv1; final 1x1 conv + pool + classifier). Imported as a per-conv
+  table (``granularity: conv``: an MBConv = its expand, depth-wise and project convs, at its point-wise and
+  depth-wise bits, as APQ's ``predict_lat`` sums them) with ``head`` / ``tail`` as ``fixed`` groups.
 """
 from __future__ import annotations
 
@@ -48,6 +53,14 @@ HWNB_FILES = {"fbnet-c100": "hwnasbench_fbnet_layer_lut_cifar100.csv",
               "fbnet-in1k": "hwnasbench_fbnet_layer_lut_ImageNet.csv"}
 OFA_FILE = "ofa_note10_mbv3_op_lut.csv"
 PROXYLESS_FILE = "proxylessnas_mobile_trim_op_lut.csv"
+APQ_FILE = "apq_bitfusion_b1.json"
+APQ_PROVENANCE = {"source": "APQ (mit-han-lab/apq), lut/BitFusion_new.b1.dict, read by utils/latency_predictor.py",
+                  "commit": "428190a",
+                  "license": "BSD-style, redistributed with its notice: Copyright (c) 2020, Tianzhe Wang, Kuan Wang, "
+                             "Han Cai, Ji Lin, Zhijian Liu, Song Han",
+                  "paper": "Wang et al., APQ: Joint Search for Network Architecture, Pruning and Quantization "
+                           "Policy, CVPR 2020", "files": [APQ_FILE], "converter": CONVERTER}
+APQ_FIXED = {"head": ["stem.0", "stage0.block0"], "tail": ["head.0", "head.1", "head.2"]}
 
 
 def _spec(**kw) -> LayerSpec:
@@ -215,12 +228,59 @@ def import_proxyless(data: Path) -> LatencyTable:
     return table
 
 
+def apq_key(conv: LayerSpec) -> str:
+    """APQ's BitFusion key of one conv (``LayerSpec.convs()``): padding k // 2 as APQ's convs use."""
+    return (f"({conv.cin}, {conv.cout}, {conv.h}, {conv.kernel}, {conv.stride}, {conv.kernel // 2}, {conv.groups})"
+            f"-W{conv.wbits}A{conv.abits}")
+
+
+def import_apq(data: Path) -> LatencyTable:
+    """The BitFusion table: every conv the ``apq`` space can contain, looked up by APQ's key."""
+    import json
+
+    from nas.latency.signatures import space_signatures
+    from nas.space import load_space
+
+    lut = json.loads((data / "edge_luts" / APQ_FILE).read_text())
+    space = load_space("apq")
+    fixed = [{"space": "apq", "layers": layers, "latency_ms": float(lut[k]["latency"]),
+              "energy_mJ": float(lut[k]["energy"]), "source_key": k} for k, layers in APQ_FIXED.items()]
+    meta = new_meta(
+        device="bitfusion", description="BitFusion bit-flexible accelerator (simulated, batch 1), as APQ measured "
+                                        "it: latency and energy of each conv at W4/6/8 x A4/6/8",
+        runtime="BitFusion simulator as used by APQ (see provenance)", runtime_version="n/a", threads="n/a",
+        batch=1, dtype="arch", date="published 2020",
+        protocol="published per-conv lookup table (latency ms, energy mJ); network = head + tail + for each "
+                 "present MBConv its 1x1 expand and 1x1 project convs at the point-wise bits and its depth-wise "
+                 "conv at the depth-wise bits (APQ utils/latency_predictor.py::predict_lat)",
+        spread="std", spaces=["apq"], provenance=APQ_PROVENANCE, granularity="conv", fixed=fixed,
+        notes="spread and repeats are not published (0); residual adds are not priced (APQ does not)")
+    table = LatencyTable(meta=meta)
+    covered = {n for layers in APQ_FIXED.values() for n in layers}
+    missing = set()
+    for spec in space_signatures(space, "arch").values():
+        if spec.name in covered:
+            continue
+        for conv in spec.convs():
+            key = apq_key(conv)
+            if key not in lut:
+                missing.add(key)
+                continue
+            table.add(conv.signature, Entry(float(lut[key]["latency"]), 0.0, 0, float(lut[key]["energy"]), key),
+                      where=APQ_FILE)
+    if missing:
+        raise NasError(f"{len(missing)} conv(s) of space apq have no entry, e.g. {sorted(missing)[0]}",
+                       where=APQ_FILE, fix="the apq space and APQ's table disagree: check search_spaces/apq.yaml")
+    return table
+
+
 def import_all(data: Path = DEFAULT_DATA) -> dict[str, LatencyTable]:
     if not (data / "edge_luts").is_dir():
         raise NasError("edge_luts/ not found", where=str(data), fix="give the folder that holds edge_luts/ (../shared/data)")
     tables = import_hwnasbench(data)
     tables["note10"] = import_ofa(data)
     tables["proxyless-mobile"] = import_proxyless(data)
+    tables["bitfusion"] = import_apq(data)
     return tables
 
 

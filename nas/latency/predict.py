@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from nas.errors import NasError
 from nas.latency.calibration import Calibration
 from nas.latency.signatures import check_dtype, deploy, deploy_signature, space_signatures
-from nas.latency.table import SCHEMA_VERSION, LatencyTable, signature_key
+from nas.latency.table import SCHEMA_VERSION, Entry, LatencyTable, signature_key
 from nas.layers import LayerSpec, plan
 from nas.space import SearchSpace
 from nas.space.arch import Architecture
@@ -110,43 +110,58 @@ class TableLatencyModel(LatencyModel):
                 calibrated: bool = True) -> LatencyPrediction:
         specs = plan(arch, space)
         r = arch.resolution
-        lookup = self.table.lookup
         rows: list[LayerLatency] = []
+        computes: list[bool] = []
         missing: list[LayerSpec] = []
-        total = 0.0
         energy: float | None = 0.0
         estimated = False
-        for spec in specs:
-            own = spec.signature
-            sig = deploy_signature(own, self.dtype)
-            entry = lookup(sig, r)
-            if entry is None:
-                if not allow_estimate:
-                    missing.append(spec)
-                    continue
-                ms = self.estimate(spec)
-                rows.append(LayerLatency(spec.name, signature_key(sig), ms, True, None))
-                energy = None
-                estimated = True
-            else:
-                ms = entry.latency_ms
-                rows.append(LayerLatency(spec.name, spec.key if sig is own else signature_key(sig), ms,
-                                         False, entry.energy_mJ))
-                if energy is not None:
-                    energy = None if entry.energy_mJ is None else energy + entry.energy_mJ
-            total += ms
+        for name, key, group in self._items(specs, space.name):
+            ms, e, row_estimated = 0.0, 0.0, False
+            for spec in group:
+                if isinstance(spec, Entry):  # a fixed group's published constant
+                    entry = spec
+                else:
+                    entry = self.table.lookup(deploy_signature(spec.signature, self.dtype), r)
+                if entry is None:
+                    if not allow_estimate:
+                        missing.append(spec)
+                        continue
+                    ms += self.estimate(spec)
+                    e, estimated, row_estimated = None, True, True
+                else:
+                    ms += entry.latency_ms
+                    e = None if e is None or entry.energy_mJ is None else e + entry.energy_mJ
+            rows.append(LayerLatency(name, key, ms, row_estimated, e))
+            computes.append(not all(isinstance(g, LayerSpec) and not g.computes for g in group))
+            energy = None if energy is None or e is None else energy + e
         if missing:
             raise self.missing_error(missing, space, arch)
+        total = sum(row.ms for row in rows)
         pred = LatencyPrediction(total, energy, rows, estimated, raw_ms=total)
         if calibrated and self.calibration is not None:
-            pred = self._calibrate(pred, specs)
+            pred = self._calibrate(pred, computes)
         return pred
 
-    def _calibrate(self, pred: LatencyPrediction, specs: list[LayerSpec]) -> LatencyPrediction:
+    def _items(self, specs: list[LayerSpec], space_name: str):
+        """(breakdown name, key, what prices it) per priced item: a layer's own row, its convs (a per-conv
+        table) or a fixed group's constant (for the group's first layer; the others are covered by it)."""
+        groups = {g.layers[0]: g for g in self.table.fixed_groups(space_name)}
+        covered = {n for g in groups.values() for n in g.layers}
+        per_conv = self.table.granularity == "conv"
+        for spec in specs:
+            if spec.name in groups:
+                g = groups[spec.name]
+                yield "+".join(g.layers), f"fixed:{g.entry.source_key or '+'.join(g.layers)}", [g.entry]
+            elif spec.name not in covered:
+                sig = deploy_signature(spec.signature, self.dtype)
+                yield spec.name, spec.key if sig is spec.signature else signature_key(sig), \
+                    (spec.convs() if per_conv else [spec])
+
+    def _calibrate(self, pred: LatencyPrediction, computes: list[bool]) -> LatencyPrediction:
         c = self.calibration
         rows = []
-        for spec, row in zip(specs, pred.rows):
-            rows.append(LayerLatency(row.name, row.key, c.scale * row.ms + (c.per_layer_ms if spec.computes else 0.0),
+        for row, comp in zip(pred.rows, computes):
+            rows.append(LayerLatency(row.name, row.key, c.scale * row.ms + (c.per_layer_ms if comp else 0.0),
                                      row.estimated, row.energy_mJ))
         rows.append(LayerLatency("calibration offset", "calibration", c.offset_ms))
         total = sum(r.ms for r in rows)
@@ -177,11 +192,16 @@ class TableLatencyModel(LatencyModel):
 
     # --- coverage ---------------------------------------------------------------------------------------
     def missing_for(self, space: SearchSpace) -> list[LayerSpec]:
+        covered = {n for g in self.table.fixed_groups(space.name) for n in g.layers}
+        per_conv = self.table.granularity == "conv"
         missing = []
         for r in space.resolutions:
             for sig, spec in space_signatures(space, self.dtype, [r]).items():
-                if self.table.lookup(sig, r) is None:
-                    missing.append(spec)
+                if spec.name in covered:
+                    continue
+                for unit in (spec.convs() if per_conv else [spec]):
+                    if self.table.lookup(deploy_signature(unit.signature, self.dtype), r) is None:
+                        missing.append(unit)
         return missing
 
     def check_covers(self, space: SearchSpace) -> None:

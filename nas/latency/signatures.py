@@ -6,8 +6,8 @@ architectures: it walks the stages keeping the set of reachable input shapes, bu
 
 A *deployment dtype* says at which bit-widths the layers run: ``arch`` (as each block says; the default),
 ``fp32`` (everything float: how an fp32 ONNX export runs, whatever bits the architecture chose) or ``int8``
-(everything W8A8: onnxruntime static QDQ quantization). The signature's ``wbits``/``abits`` are always the
-bit-widths the layer was *measured* at.
+(everything W8A8: onnxruntime static QDQ quantization). The signature's bit fields (``wbits``, ``abits``, ``dw_wbits``,
+``dw_abits``) are always the bit-widths the layer was *measured* at.
 """
 from __future__ import annotations
 
@@ -36,14 +36,16 @@ def deploy(spec: LayerSpec, dtype: str | None) -> LayerSpec:
     if not dtype or dtype == "arch":
         return spec
     w, a = _DTYPE_BITS[dtype]
-    return spec if (spec.wbits, spec.abits) == (w, a) else replace(spec, wbits=w, abits=a)
+    if (spec.wbits, spec.abits, spec.dw_wbits, spec.dw_abits) == (w, a, w, a):
+        return spec
+    return replace(spec, wbits=w, abits=a, dw_wbits=w, dw_abits=a)
 
 
 def deploy_signature(sig: tuple, dtype: str | None) -> tuple:
-    """Fast form of :func:`deploy` on signature tuples (wbits, abits are the last two fields)."""
+    """Fast form of :func:`deploy` on signature tuples (the four bit fields are the last ones)."""
     if not dtype or dtype == "arch":
         return sig
-    return sig[:-2] + _DTYPE_BITS[dtype]
+    return sig[:-4] + _DTYPE_BITS[dtype] * 2
 
 
 def arch_layers(archs: Iterable[Architecture], space: SearchSpace, dtype: str | None) -> dict[tuple, LayerSpec]:

@@ -3,7 +3,8 @@
 CSV columns, in order:
 
 * the layer signature, one column per :data:`nas.layers.SIGNATURE_FIELDS`
-  (``op,h,w,cin,cout,kernel,stride,expand,mid,groups,se,act,wbits,abits``);
+  (``op,h,w,cin,cout,kernel,stride,expand,mid,groups,se,act,wbits,abits``; ``dw_wbits,dw_abits``, the depth-wise
+  conv's bits, only in tables with per-role rows: absent or empty = ``wbits,abits``);
 * ``latency_ms`` (median, or the published mean), ``spread_ms`` (IQR or std: the metadata's ``spread``),
   ``repeats`` (timed runs behind the value; 0 when the source does not say);
 * optional ``resolution`` (the network input resolution the row was measured within; empty = any network:
@@ -16,7 +17,11 @@ Metadata ``<name>.meta.yaml``: ``schema_version``, ``device``, ``description``, 
 ``runtime_version``, ``threads``, ``batch``, ``dtype``, ``date``, ``protocol``, ``spread``, ``spaces`` and
 ``provenance`` (``source``, ``commit``, ``license``); optionally ``calibration`` (written by
 ``nas lut validate --calibrate``), ``reference_ms`` (tables written by ``nas lut profile``: the reference
-kernel's time that turns paired ratios into milliseconds, see :mod:`nas.latency.measure.profile`) and free-form extras.
+kernel's time that turns paired ratios into milliseconds, see :mod:`nas.latency.measure.profile`),
+``granularity`` (``layer``, the default: a row per layer; ``conv``: a row per conv, an ``ir`` block priced as
+the sum of ``LayerSpec.convs()``, as APQ keys its BitFusion table), ``fixed`` (a list of
+``{space, layers, latency_ms, energy_mJ, source_key}``: fixed layers of one space priced together by one
+published constant, e.g. APQ's ``head`` and ``tail``) and free-form extras.
 No pickles anywhere.
 """
 from __future__ import annotations
@@ -42,13 +47,14 @@ SHIPPED_DIR = PROJECT_ROOT / "latency_tables"
 META_SUFFIX = ".meta.yaml"
 
 VALUE_COLUMNS = ("latency_ms", "spread_ms", "repeats")
-OPTIONAL_COLUMNS = ("resolution", "energy_mJ", "source_key", "note")
-REQUIRED_COLUMNS = SIGNATURE_FIELDS + VALUE_COLUMNS
+ROLE_COLUMNS = ("dw_wbits", "dw_abits")  # the last two signature fields; optional (tables before per-role bits)
+OPTIONAL_COLUMNS = ("resolution", "energy_mJ", "source_key", "note") + ROLE_COLUMNS
+REQUIRED_COLUMNS = SIGNATURE_FIELDS[:-2] + VALUE_COLUMNS
 REQUIRED_META = ("schema_version", "device", "description", "runtime", "runtime_version", "threads", "batch",
                  "dtype", "date", "protocol", "spread", "spaces", "provenance")
 REQUIRED_PROVENANCE = ("source", "commit", "license")
 
-_INT_FIELDS = {"h", "w", "cin", "cout", "kernel", "stride", "mid", "groups", "wbits", "abits"}
+_INT_FIELDS = {"h", "w", "cin", "cout", "kernel", "stride", "mid", "groups", "wbits", "abits", "dw_wbits", "dw_abits"}
 _OPS = ("conv", "ir", "skip", "pool", "linear")
 
 
@@ -64,6 +70,18 @@ class Entry:
     note: str = ""
 
 
+GRANULARITIES = ("layer", "conv")
+FIXED_KEYS = ("space", "layers", "latency_ms")
+
+
+@dataclass(frozen=True)
+class FixedGroup:
+    """Fixed layers (by plan name) of one space that a table prices together with one entry."""
+
+    layers: tuple[str, ...]
+    entry: Entry
+
+
 @dataclass
 class LatencyTable:
     """A device's table in memory: metadata plus (resolution or 0, signature tuple) -> Entry, in file order."""
@@ -71,6 +89,15 @@ class LatencyTable:
     meta: dict
     entries: dict[tuple[int, tuple], Entry] = field(default_factory=dict)
     csv_path: Path | None = None
+
+    @property
+    def granularity(self) -> str:
+        return str(self.meta.get("granularity", "layer"))
+
+    def fixed_groups(self, space_name: str) -> list[FixedGroup]:
+        return [FixedGroup(tuple(g["layers"]), Entry(float(g["latency_ms"]), energy_mJ=g.get("energy_mJ"),
+                                                     source_key=str(g.get("source_key", ""))))
+                for g in self.meta.get("fixed") or [] if g["space"] == space_name]
 
     @property
     def device(self) -> str:
@@ -101,13 +128,15 @@ class LatencyTable:
     # --- text ------------------------------------------------------------------------------------------
     def to_csv_text(self) -> str:
         buf = io.StringIO()
-        cols = list(REQUIRED_COLUMNS) + list(OPTIONAL_COLUMNS)
+        roles = any(sig[-4:-2] != sig[-2:] for _, sig in self.entries)
+        cols = list(REQUIRED_COLUMNS) + list(OPTIONAL_COLUMNS if roles else OPTIONAL_COLUMNS[:-2])
         writer = csv.writer(buf, lineterminator="\n")
         writer.writerow(cols)
         for (res, sig), e in self.entries.items():
-            writer.writerow([_fmt(v) for v in sig] + [
+            own = ["" if v == base else _fmt(v) for v, base in zip(sig[-2:], sig[-4:-2])] if roles else []
+            writer.writerow([_fmt(v) for v in sig[:-2]] + [
                 repr(float(e.latency_ms)), repr(float(e.spread_ms)), int(e.repeats), res or "",
-                "" if e.energy_mJ is None else repr(float(e.energy_mJ)), e.source_key, e.note])
+                "" if e.energy_mJ is None else repr(float(e.energy_mJ)), e.source_key, e.note] + own)
         return buf.getvalue()
 
     def write(self, csv_path: str | Path) -> Path:
@@ -230,7 +259,9 @@ def read_table(name_or_path: str | Path) -> LatencyTable:
             where = f"{csv_path} line {lineno}"
             if len(row) != len(header):
                 raise NasError(f"has {len(row)} fields, the header has {len(header)}", where=where)
-            sig = tuple(_parse_sig_field(f, row[idx[f]], where) for f in SIGNATURE_FIELDS)
+            sig = tuple(_parse_sig_field(f, row[idx[f]], where) for f in SIGNATURE_FIELDS[:-2])
+            sig += tuple(_parse_sig_field(f, row[idx[f]], where) if f in idx and row[idx[f]].strip() else base
+                         for f, base in zip(ROLE_COLUMNS, sig[-2:]))
             lat = _parse_float(row[idx["latency_ms"]], "latency_ms", where)
             spread = _parse_float(row[idx["spread_ms"]], "spread_ms", where)
             repeats = _parse_int(row[idx["repeats"]], "repeats", where)
@@ -250,6 +281,26 @@ def read_table(name_or_path: str | Path) -> LatencyTable:
     if not table.entries:
         raise NasError("table has no rows", where=str(csv_path))
     return table
+
+
+def _check_granularity(meta: dict, meta_path: Path) -> None:
+    if meta.get("granularity", "layer") not in GRANULARITIES:
+        raise NasError(f"granularity must be one of {', '.join(GRANULARITIES)}, got {meta['granularity']!r}",
+                       where=f"{meta_path}: granularity")
+    fixed = meta.get("fixed") or []
+    if not isinstance(fixed, list):
+        raise NasError("fixed must be a list of {space, layers, latency_ms[, energy_mJ, source_key]}",
+                       where=f"{meta_path}: fixed")
+    for i, g in enumerate(fixed):
+        here = f"{meta_path}: fixed[{i}]"
+        if not isinstance(g, dict) or any(k not in g for k in FIXED_KEYS):
+            raise NasError(f"needs {', '.join(FIXED_KEYS)}", where=here)
+        if not isinstance(g["layers"], list) or not g["layers"]:
+            raise NasError("layers must be a non-empty list of plan layer names (e.g. stem.0)", where=here)
+        for k in ("latency_ms", "energy_mJ"):
+            v = g.get(k, 1.0)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v <= 0:
+                raise NasError(f"{k} must be a positive number, got {v!r}", where=f"{here}.{k}")
 
 
 def read_meta(meta_path: Path) -> dict:
@@ -272,6 +323,7 @@ def read_meta(meta_path: Path) -> dict:
         raise NasError(f"spread must be 'std' or 'iqr', got {meta['spread']!r}", where=f"{meta_path}: spread")
     if not isinstance(meta["spaces"], list):
         raise NasError("spaces must be a list of space names", where=f"{meta_path}: spaces")
+    _check_granularity(meta, meta_path)
     if "reference_ms" in meta:
         ref = meta["reference_ms"]
         if isinstance(ref, bool) or not isinstance(ref, (int, float)) or not math.isfinite(ref) or ref <= 0:

@@ -13,14 +13,17 @@ from typing import Any
 
 from nas.errors import NasError
 
-BLOCK_FIELDS = ("op", "kernel", "expand", "groups", "se", "act", "wbits", "abits")
+BLOCK_FIELDS = ("op", "kernel", "expand", "groups", "se", "act", "wbits", "abits", "dw_wbits", "dw_abits")
 OPS = ("ir", "skip")
 ACTIVATIONS = ("relu", "relu6", "hswish", "silu")
 LAYER_ACTIVATIONS = ACTIVATIONS + ("none",)
 STRIDES = (1, 2)
 BLOCK_DEFAULTS = {"op": "ir", "groups": 1, "se": False, "act": "relu", "wbits": 32, "abits": 32}
 # fields that apply to an ``ir`` block; a ``skip`` block has none of them
-IR_FIELDS = ("kernel", "expand", "groups", "se", "act", "wbits", "abits")
+IR_FIELDS = ("kernel", "expand", "groups", "se", "act", "wbits", "abits", "dw_wbits", "dw_abits")
+# per-role bits: a space that lists them lets the depth-wise conv choose its own weight / activation bits;
+# otherwise (None) the depth-wise conv runs at the block's wbits / abits like the point-wise convs
+ROLE_FIELDS = ("dw_wbits", "dw_abits")
 
 
 def normalize_number(value: Any) -> Any:
@@ -34,7 +37,9 @@ def normalize_number(value: Any) -> Any:
 class Block:
     """One block. ``op`` is ``ir`` (inverted residual / MBConv; e=1 is depthwise-separable) or ``skip``.
 
-    Fields that do not apply to the op (everything but ``op`` for ``skip``) are ``None``.
+    Fields that do not apply to the op (everything but ``op`` for ``skip``) are ``None``. ``wbits`` /
+    ``abits`` are the point-wise convs' (expand, project, squeeze-excite) and, unless ``dw_wbits`` /
+    ``dw_abits`` say otherwise (None: same), the depth-wise conv's.
     """
 
     op: str
@@ -45,6 +50,8 @@ class Block:
     act: str | None = None
     wbits: int | None = None
     abits: int | None = None
+    dw_wbits: int | None = None
+    dw_abits: int | None = None
 
     def __post_init__(self):
         if self.expand is not None:

@@ -26,6 +26,8 @@ def parse_arch(space, text: str) -> Architecture:
     """Canonical text, JSON, or the space's native encoding -> a validated Architecture."""
     raw = str(text).strip()
     where = f"architecture '{_short(raw)}' (space {space.name})"
+    if raw.startswith("{") and space.native == "apq" and '"ks"' in raw:
+        return parse_apq(space, raw, where)
     if raw.startswith("{"):
         arch = Architecture.from_json(raw, where=where)
         space.validate(arch, where=where)
@@ -103,9 +105,11 @@ def parse_native(space, raw: str, where: str) -> Architecture:
 
 
 def to_native(space, arch: Architecture) -> str | None:
-    """The benchmark's own encoding (digits or op names), or None if the space has none."""
+    """The benchmark's own encoding (digits, op names or APQ's JSON spec), or None if the space has none."""
     if not space.native:
         return None
+    if space.native == "apq":
+        return to_apq(space, arch)
     names = []
     for st_space, st in zip(space.stages, arch.stages):
         for j, b in enumerate(st.blocks):
@@ -125,13 +129,16 @@ _TOKEN_PATTERNS = (
     ("se", re.compile(r"se([01])"), lambda s: s == "1"),
     ("wbits", re.compile(r"w(\d+)"), int),
     ("abits", re.compile(r"a(\d+)"), int),
+    ("dw_wbits", re.compile(r"dw(\d+)"), int),
+    ("dw_abits", re.compile(r"da(\d+)"), int),
 )
 
 
 def _token(field_name: str, value: Any) -> str:
     if field_name == "act":
         return str(value)
-    prefix = {"kernel": "k", "expand": "e", "groups": "g", "se": "se", "wbits": "w", "abits": "a"}[field_name]
+    prefix = {"kernel": "k", "expand": "e", "groups": "g", "se": "se", "wbits": "w", "abits": "a", "dw_wbits": "dw",
+              "dw_abits": "da"}[field_name]
     return f"{prefix}{int(value) if isinstance(value, bool) else value}"
 
 
@@ -152,7 +159,8 @@ def parse_block(bs, text: str, where: str) -> Block:
         if name is None:
             raise NasError(f"unknown token '{tok}' in '{text}'{did_you_mean(tok, _example_tokens(bs))}", where=where,
                            fix="tokens are k<kernel> e<expansion> g<groups> se0/se1 "
-                               f"{'/'.join(ACTIVATIONS)} w<weight bits> a<activation bits>")
+                               f"{'/'.join(ACTIVATIONS)} w<weight bits> a<activation bits> (point-wise convs; "
+                               "dw<bits> da<bits>: the depth-wise conv's, where the space lets it choose)")
         if name in given:
             raise NasError(f"'{text}' gives {name} twice", where=where)
         given[name] = value
@@ -209,3 +217,117 @@ def _short(text: str, n: int = 60) -> str:
 
 
 
+
+
+# --------------------------------------------------------------------------------------------------------
+# APQ's architecture spec (mit-han-lab/apq utils/converter.py): 21 per-layer lists + 6 stage depths
+# --------------------------------------------------------------------------------------------------------
+APQ_KEYS = {"ks": "kernel", "e": "expand", "pw_w_bits_setting": "wbits", "pw_a_bits_setting": "abits",
+            "dw_w_bits_setting": "dw_wbits", "dw_a_bits_setting": "dw_abits"}
+APQ_OPTIONAL = {"wid", "d"}  # APQ writes wid = None; d is required (checked below)
+
+
+def apq_positions(space) -> list[tuple[int, int]]:
+    """(stage, block) of APQ's layer i: stages after the fixed first one, ``max depth`` slots each."""
+    return [(i, j) for i, st in enumerate(space.stages) if i > 0 for j in range(max(st.depths))]
+
+
+def parse_apq(space, raw: str, where: str) -> Architecture:
+    """APQ's JSON spec -> Architecture. A layer is present when its slot is below its stage's depth ``d``;
+    mid channels follow APQ's rule ``make_divisible(e * cin, 8)`` (so 4.33 and 4.333... both work)."""
+    import json
+
+    try:
+        spec = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise NasError(f"not valid JSON ({exc.msg} at char {exc.pos})", where=where) from None
+    unknown = set(spec) - set(APQ_KEYS) - APQ_OPTIONAL
+    missing = [k for k in list(APQ_KEYS) + ["d"] if k not in spec]
+    if unknown or missing:
+        raise NasError(f"APQ spec: {'unknown key(s) ' + str(sorted(unknown)) if unknown else ''}"
+                       f"{'; ' if unknown and missing else ''}{'missing key(s) ' + str(missing) if missing else ''}",
+                       where=where, fix=f"keys are {', '.join(list(APQ_KEYS) + ['d'])} (wid optional)")
+    positions = apq_positions(space)
+    searchable = space.stages[1:]
+    for key in APQ_KEYS:
+        if not isinstance(spec[key], list) or len(spec[key]) != len(positions):
+            raise NasError(f"APQ spec: '{key}' must be a list of {len(positions)} values", where=where)
+    d = spec["d"]
+    if not isinstance(d, list) or len(d) != len(searchable):
+        raise NasError(f"APQ spec: 'd' must list {len(searchable)} stage depths", where=where)
+    stages = [Stage(width=space.stages[0].widths[0], blocks=(space.stages[0].block.blocks()[0],))]
+    cin = space.stages[0].widths[0]
+    layer = 0
+    for s, (st, depth) in enumerate(zip(searchable, d)):
+        # as APQ reads d: slot j of a stage is present when j < d, so a d beyond the stage's slots means all
+        # (APQ's own random specs give the one-slot last stage d in {2, 3, 4})
+        present = min(depth, max(st.depths)) if isinstance(depth, int) and not isinstance(depth, bool) else None
+        if present not in st.depths:
+            raise NasError(f"APQ spec: d[{s}] = {depth!r}: stage {s + 1} holds {fmt_choices(st.depths)} layers",
+                           where=where)
+        blocks = []
+        for j in range(max(st.depths)):
+            if j < present:
+                blocks.append(_apq_block(st.block_space(j), spec, layer, cin if j == 0 else st.widths[0], where))
+            layer += 1
+        stages.append(Stage(width=st.widths[0], blocks=tuple(blocks)))
+        cin = st.widths[0]
+    arch = Architecture(space=space.name, resolution=space.resolutions[0], stages=tuple(stages))
+    space.validate(arch, where=where)
+    return arch
+
+
+def _apq_block(bs, spec: dict, i: int, cin: int, where: str) -> Block:
+    from nas.layers import make_divisible
+
+    values = {f: spec[k][i] for k, f in APQ_KEYS.items()}
+    e = values["expand"]
+    if isinstance(e, bool) or not isinstance(e, (int, float)):
+        raise NasError(f"APQ spec: e[{i}] = {e!r} is not a number", where=where)
+    mid = make_divisible(e * cin, 8)
+    alt = next((a for a in bs.alternatives if a.contains(Block(op=a.op, **{**{f: v[0] for f, v in a.choices},
+                                                                         "kernel": values["kernel"]}))), None)
+    if alt is None:
+        raise NasError(f"APQ spec: layer {i}: ks = {values['kernel']!r} is outside the space", where=where,
+                       fix=f"allowed here: {bs.describe()}")
+    allowed = alt.allowed("expand")
+    match = [x for x in allowed if int(round(cin * x)) == mid]
+    if not match:
+        raise NasError(f"APQ spec: layer {i}: e = {e!r} gives {mid} mid channels from {cin}, not one of "
+                       f"{fmt_choices(sorted({int(round(cin * x)) for x in allowed}))}", where=where)
+    values["expand"] = match[0]
+    block = Block(op=alt.op, **{**{f: v[0] for f, v in alt.choices}, **values})
+    if not bs.contains(block):
+        bad = [f"{k}[{i}] = {spec[k][i]!r}" for k, f in APQ_KEYS.items()
+               if not any(getattr(block, f) in dict(a.choices).get(f, ()) for a in bs.alternatives)]
+        if bad:
+            raise NasError(f"APQ spec: layer {i}: {', '.join(bad)} is outside the space", where=where,
+                           fix=f"allowed here: {bs.describe()}")
+        raise NasError(f"APQ spec: layer {i}: ks[{i}] = {block.kernel} with dw_a_bits_setting[{i}] = "
+                       f"{block.dw_abits} is outside the space (no such depth-wise conv in APQ's table)",
+                       where=where, fix=f"allowed here: {bs.describe()}")
+    return block
+
+
+def to_apq(space, arch: Architecture) -> str:
+    """APQ's JSON spec of an architecture; absent layers are written as APQ's converter writes them
+    (ks 3, the smallest e, 8 bits)."""
+    import json
+
+    out: dict[str, list] = {k: [] for k in APQ_KEYS}
+    out["d"] = [st.depth for st in arch.stages[1:]]
+    cin = arch.stages[0].width
+    for st_space, st in zip(space.stages[1:], arch.stages[1:]):
+        for j in range(max(st_space.depths)):
+            if j < st.depth:
+                b = st.blocks[j]
+                vals = {"kernel": b.kernel, "expand": b.expand, "wbits": b.wbits, "abits": b.abits,
+                        "dw_wbits": b.dw_wbits, "dw_abits": b.dw_abits}
+            else:
+                smallest = min(st_space.block_space(j).alternatives[0].allowed("expand"))
+                vals = {"kernel": 3, "expand": smallest, "wbits": 8, "abits": 8, "dw_wbits": 8, "dw_abits": 8}
+            for k, f in APQ_KEYS.items():
+                out[k].append(vals[f])
+        cin = st.width
+    del cin
+    return json.dumps(out, separators=(",", ":"))

@@ -15,8 +15,8 @@ from typing import Any, Callable, Sequence
 from nas.bits import ACT_BITS, WEIGHT_BITS
 from nas.errors import NasError, did_you_mean
 from nas.fileio import read_yaml
-from nas.space.arch import (ACTIVATIONS, BLOCK_DEFAULTS, BLOCK_FIELDS, IR_FIELDS, LAYER_ACTIVATIONS, OPS, STRIDES,
-                            normalize_number)
+from nas.space.arch import (ACTIVATIONS, BLOCK_DEFAULTS, BLOCK_FIELDS, IR_FIELDS, LAYER_ACTIVATIONS, OPS,
+                            ROLE_FIELDS, STRIDES, normalize_number)
 from nas.space.search_space import Alternative, BlockSpace, FixedLayer, SearchSpace, StageSpace
 
 TOP_KEYS = {"name", "description", "source", "input", "num_classes", "expand_conv", "presets", "block",
@@ -92,6 +92,8 @@ FIELD_CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "wbits": (lambda v: v in WEIGHT_BITS and _is_int(v), f"one of {', '.join(map(str, WEIGHT_BITS))} (32 = float)"),
     "abits": (lambda v: v in ACT_BITS and _is_int(v), f"one of {', '.join(map(str, ACT_BITS))} (32 = float)"),
 }
+FIELD_CHECKS["dw_wbits"] = FIELD_CHECKS["wbits"]
+FIELD_CHECKS["dw_abits"] = FIELD_CHECKS["abits"]
 
 
 def _block_space(r: _Reader, key: str, spec: dict, presets: dict[str, dict]) -> BlockSpace:
@@ -104,9 +106,8 @@ def _block_space(r: _Reader, key: str, spec: dict, presets: dict[str, dict]) -> 
             if n not in presets:
                 r.fail(f"{key}.preset", f"unknown preset '{n}'{did_you_mean(n, list(presets))}",
                        f"define it under 'presets:' or use one of {', '.join(presets) or '(none defined)'}")
-            p = {**BLOCK_DEFAULTS, **presets[n]}
-            op = p["op"]
-            merged = {f: (presets[n][f],) if f in presets[n] else choices.get(f, ()) for f in IR_FIELDS}
+            op = presets[n]["op"][0] if "op" in presets[n] else BLOCK_DEFAULTS["op"]
+            merged = {f: presets[n][f] if f in presets[n] else choices.get(f, ()) for f in IR_FIELDS}
             alternatives.append(_alternative(r, f"presets.{n}", n, op, merged))
     else:
         for op in choices["op"]:
@@ -118,9 +119,9 @@ def _alternative(r: _Reader, key: str, name: str, op: str, choices: dict) -> Alt
     if op == "skip":
         return Alternative(name=name, op=op, choices=())
     for f in IR_FIELDS:
-        if not choices.get(f):
+        if not choices.get(f) and f not in ROLE_FIELDS:
             r.fail(key, f"an 'ir' block needs '{f}'", f"add {f}: <value or list> to the block")
-    return Alternative(name=name, op=op, choices=tuple((f, tuple(choices[f])) for f in IR_FIELDS))
+    return Alternative(name=name, op=op, choices=tuple((f, tuple(choices[f])) for f in IR_FIELDS if choices.get(f)))
 
 
 def _fixed_layer(r: _Reader, key: str, data: Any, num_classes: int, is_last: bool) -> FixedLayer:
@@ -201,9 +202,9 @@ def _presets(r: _Reader, raw: Any) -> dict[str, dict]:
     presets: dict[str, dict] = {}
     for pname, pdata in raw.items():
         pdata = r.check_keys(f"presets.{pname}", pdata, set(BLOCK_FIELDS))
-        for f, v in pdata.items():
-            r.scalar(f"presets.{pname}.{f}", v, *FIELD_CHECKS[f])
-        presets[str(pname)] = {f: normalize_number(v) for f, v in pdata.items()}
+        presets[str(pname)] = {f: r.choices(f"presets.{pname}.{f}", v, *FIELD_CHECKS[f]) for f, v in pdata.items()}
+        if len(presets[str(pname)].get("op", ("ir",))) > 1:
+            r.fail(f"presets.{pname}.op", "a preset has one op", "define one preset per op")
     return presets
 
 
@@ -252,7 +253,12 @@ def _head(r: _Reader, raw: Any, num_classes: int) -> tuple[FixedLayer, ...]:
 def _native(r: _Reader, native: Any, stages, resolutions, block_default: dict, presets: dict) -> str | None:
     if native is None:
         return None
-    r.scalar("native", native, lambda v: v in ("digits", "names"), "'digits' or 'names'")
+    r.scalar("native", native, lambda v: v in ("digits", "names", "apq"), "'digits', 'names' or 'apq'")
+    if native == "apq":
+        if (any(len(s.widths) > 1 for s in stages) or len(resolutions) > 1 or len(stages) < 2
+                or stages[0].depths != (1,) or len(stages[0].block.blocks()) != 1):
+            r.fail("native", "'apq' (APQ's spec) needs fixed widths and resolution and a fixed one-block first stage")
+        return native
     if any(len(s.depths) > 1 or len(s.widths) > 1 for s in stages) or len(resolutions) > 1:
         r.fail("native", "a native encoding needs fixed depths, widths and resolution")
     if native == "digits" and ("preset" not in block_default or len(presets) > 10):

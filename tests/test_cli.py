@@ -86,3 +86,33 @@ def test_api_errors_read_with_the_commands_flags(tmp_path, capsys, argv, start):
         argv += ["--storage", f"journal:///{tmp_path}/s.journal"]
     rc, _, err = run_cli(capsys, *argv)
     assert rc == 2 and err.startswith(start), err
+
+
+def test_apq_on_bitfusion_prices_latency_and_energy_from_apq_specs(tmp_path, capsys, monkeypatch):
+    """APQ's own JSON specs in, latency and energy out; a search with energy as objective and budget."""
+    import json
+
+    import pandas as pd
+
+    from nas.space import load_space
+
+    space = load_space("apq")
+    specs = tmp_path / "specs.csv"
+    pd.DataFrame({"arch": [space.to_native(a) for a in space.sample_many(3, seed=4)]}).to_csv(specs, index=False)
+    out = tmp_path / "pred.csv"
+    rc, _, err = run_cli(capsys, "lut", "predict", "--device", "bitfusion", "--space", "apq", "--archs", str(specs),
+                         "-o", str(out))
+    assert rc == 0, err
+    pred = pd.read_csv(out)
+    assert list(pred.columns) == ["arch", "latency_ms", "energy_mJ"]
+    assert (pred.latency_ms > 0).all() and (pred.energy_mJ > 0).all()
+    assert json.loads(pred.arch[0])["ks"]  # the rows keep the user's spec
+    monkeypatch.chdir(tmp_path)
+    rc, out_text, err = run_cli(capsys, "search", "--space", "apq", "--device", "bitfusion", "--trials", "4",
+                                "--objectives", "proxy,latency,energy", "--energy-budget", "40", "--proxy", "params",
+                                "--data", "noise")
+    assert rc == 0, err
+    rc, _, err = run_cli(capsys, "pareto", "--study", "apq-bitfusion", "-o", str(tmp_path / "front"))
+    assert rc == 0, err
+    front = pd.read_csv(tmp_path / "front" / "pareto.csv")
+    assert "energy_mJ.bitfusion" in front.columns and (front["energy_mJ.bitfusion"] <= 40).all()

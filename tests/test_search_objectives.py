@@ -24,3 +24,37 @@ def test_budget_constraints_are_satisfied_at_or_below_zero():
     assert Budgets().constraints(metrics, ["raspi4"]) == {}
     assert Budgets(latency_ms=30.0, size_mb=2.0).constraints(metrics, ["raspi4", "pixel3"]) == \
         {"latency.raspi4": -10.0, "latency.pixel3": 5.0, "size": -0.5}
+
+
+def test_energy_is_one_objective_and_one_budget_per_device():
+    import pytest
+
+    from nas.errors import NasError
+
+    spec = Objectives(("proxy", "latency", "energy"), ("a", "b"), "naswot")
+    assert spec.columns == ["proxy.naswot", "latency_ms.a", "latency_ms.b", "energy_mJ.a", "energy_mJ.b"]
+    assert spec.directions == ["maximize"] + ["minimize"] * 4
+    metrics = {"proxy.naswot": 1.0, "latency_ms.a": 2.0, "latency_ms.b": 3.0, "energy_mJ.a": 4.0, "energy_mJ.b": 9.0}
+    assert spec.values(metrics) == [1.0, 2.0, 3.0, 4.0, 9.0]
+    assert Budgets(energy_mj=5.0).constraints(metrics, ("a", "b")) == {"energy.a": -1.0, "energy.b": 4.0}
+    del metrics["energy_mJ.b"]
+    with pytest.raises(NasError, match="energy_mJ.b"):
+        spec.values(metrics)
+    with pytest.raises(NasError, match="no energy"):
+        Budgets(energy_mj=5.0).constraints(metrics, ("a", "b"))
+
+
+def test_energy_objective_on_a_table_without_energy_is_refused_up_front():
+    import pytest
+
+    from nas.errors import NasError
+    from nas.latency import load
+    from nas.proxies import Scorer
+    from nas.search import create_search
+    from nas.space import load_space
+
+    space = load_space("fbnet-c100")
+    with pytest.raises(NasError, match="'raspi4' gives no energy") as err:
+        create_search(space, latency=[load("raspi4")], scorer=Scorer(space, ["params"], data="noise"),
+                      objectives=("proxy", "energy"))
+    assert err.value.argument == "objectives"

@@ -157,7 +157,7 @@ def cmd_search(args: argparse.Namespace) -> None:
 
     cfg = SearchConfig(
         space=args.space, devices=args.device, trials=args.trials, latency_budget_ms=args.latency_budget,
-        size_budget_mb=args.size_budget, objectives=[o.strip() for o in args.objectives.split(",") if o.strip()],
+        size_budget_mb=args.size_budget, energy_budget_mj=args.energy_budget, objectives=[o.strip() for o in args.objectives.split(",") if o.strip()],
         sampler=args.sampler, proxy=args.proxy, data=args.data, seed=args.seed, storage=args.storage,
         study=args.study, workers=args.workers, allow_estimate=args.allow_estimate, latency_dtype=args.latency_dtype,
         threads=args.threads,
@@ -178,6 +178,7 @@ def cmd_pareto(args: argparse.Namespace) -> None:
 # API argument -> flag, for errors raised by nas.search (see nas.cli.common.flag_error)
 # ("latency" is left out: flag_error would turn the bare word in any fix into --device)
 FLAGS = {"devices": "--device", "latency_budget_ms": "--latency-budget", "size_budget_mb": "--size-budget",
+         "energy_budget_mj": "--energy-budget",
          "study_name": "--study", "scorer": "--proxy", "proxies": "--proxy", "name_or_path": "--device"}
 
 
@@ -191,7 +192,10 @@ def register(sub) -> None:
     p.add_argument("--trials", type=int, default=100, help="total finished trials the study should hold")
     p.add_argument("--latency-budget", type=float, help="ms; on every device")
     p.add_argument("--size-budget", type=float, help="MB at the architecture's bit-widths")
-    p.add_argument("--objectives", default="proxy,latency", help="comma-separated: proxy, latency, size, macs")
+    p.add_argument("--energy-budget", type=float, help="mJ; on every device (tables with energy: bitfusion, edgegpu, "
+                                                       "eyeriss, fpga)")
+    p.add_argument("--objectives", default="proxy,latency",
+                   help="comma-separated: proxy, latency, energy, size, macs")
     p.add_argument("--sampler", default="nsga2", help="nsga2 (default), tpe or random")
     p.add_argument("--proxy", help="accuracy proxy (default: the benchmark-chosen one; see `nas score --help`)")
     p.add_argument("--data", default="digits", help="proxy input data: fashion-mnist, digits or noise")

@@ -20,6 +20,7 @@ class SearchConfig:
     trials: int = 100
     latency_budget_ms: float | None = None
     size_budget_mb: float | None = None
+    energy_budget_mj: float | None = None
     objectives: list[str] = field(default_factory=lambda: ["proxy", "latency"])
     sampler: str = "nsga2"
     proxy: str | None = None  # None: the benchmark-chosen default (nas.proxies.DEFAULT_PROXY)
@@ -45,7 +46,7 @@ class SearchConfig:
         if cfg.sampler not in SAMPLERS:
             raise NasError(f"unknown sampler '{cfg.sampler}'", argument="sampler", fix=f"use one of {', '.join(SAMPLERS)}")
         check_objectives(cfg.objectives)
-        for name in ("latency_budget_ms", "size_budget_mb"):
+        for name in ("latency_budget_ms", "size_budget_mb", "energy_budget_mj"):
             v = getattr(cfg, name)
             if v is not None and not (v > 0 and math.isfinite(v)):
                 raise NasError(f"must be a positive number, got {v}", argument=name)
@@ -64,4 +65,4 @@ class SearchConfig:
 
     @property
     def budgets(self) -> Budgets:
-        return Budgets(self.latency_budget_ms, self.size_budget_mb)
+        return Budgets(self.latency_budget_ms, self.size_budget_mb, self.energy_budget_mj)

@@ -9,7 +9,8 @@ from typing import Any
 
 from nas.errors import NasError
 
-OBJECTIVES = ("proxy", "latency", "size", "macs")
+OBJECTIVES = ("proxy", "latency", "energy", "size", "macs")
+PER_DEVICE = ("latency", "energy")  # one objective per device
 
 
 def check_objectives(kinds) -> tuple[str, ...]:
@@ -23,7 +24,7 @@ def check_objectives(kinds) -> tuple[str, ...]:
 
 @dataclass(frozen=True)
 class Objectives:
-    """``kinds`` (a subset of :data:`OBJECTIVES`, in order); latency is one objective per device."""
+    """``kinds`` (a subset of :data:`OBJECTIVES`, in order); latency and energy are one objective per device."""
 
     kinds: tuple[str, ...]
     devices: tuple[str, ...]
@@ -38,7 +39,7 @@ class Objectives:
     def directions(self) -> list[str]:
         out = []
         for o in self.kinds:
-            if o == "latency":
+            if o in PER_DEVICE:
                 out += ["minimize"] * len(self.devices)
             else:
                 out.append("maximize" if o == "proxy" else "minimize")
@@ -51,6 +52,8 @@ class Objectives:
         for o in self.kinds:
             if o == "latency":
                 out += [f"latency_ms.{d}" for d in self.devices]
+            elif o == "energy":
+                out += [f"energy_mJ.{d}" for d in self.devices]
             else:
                 out.append({"proxy": f"proxy.{self.proxy}", "size": "size_mb", "macs": "macs"}[o])
         return out
@@ -59,6 +62,9 @@ class Objectives:
         """Objective values of a scored architecture; a degenerate network (NaN) is ranked last."""
         values = []
         for name, direction in zip(self.columns, self.directions):
+            if name not in metrics:
+                raise NasError(f"the scored architecture has no '{name}'", argument="objectives",
+                               fix="price energy with a table that has it (e.g. bitfusion, edgegpu), or drop energy")
             v = float(metrics[name])
             if math.isnan(v) or math.isinf(v):
                 v = -1e300 if direction == "maximize" else 1e300
@@ -68,10 +74,11 @@ class Objectives:
 
 @dataclass(frozen=True)
 class Budgets:
-    """Upper bounds: latency (ms, on every device) and size (MB at the architecture's bit-widths)."""
+    """Upper bounds: latency (ms) and energy (mJ), on every device, and size (MB at the architecture's bits)."""
 
     latency_ms: float | None = None
     size_mb: float | None = None
+    energy_mj: float | None = None
 
     def constraints(self, metrics: dict[str, Any], devices) -> dict[str, float]:
         """Optuna constraint values: <= 0 means satisfied."""
@@ -79,6 +86,12 @@ class Budgets:
         if self.latency_ms is not None:
             for d in devices:
                 out[f"latency.{d}"] = metrics[f"latency_ms.{d}"] - self.latency_ms
+        if self.energy_mj is not None:
+            for d in devices:
+                if f"energy_mJ.{d}" not in metrics:
+                    raise NasError(f"table '{d}' gives no energy for the energy budget", argument="constraints",
+                                   fix="use a table with energy (e.g. bitfusion, edgegpu) or drop the energy budget")
+                out[f"energy.{d}"] = metrics[f"energy_mJ.{d}"] - self.energy_mj
         if self.size_mb is not None:
             out["size"] = metrics["size_mb"] - self.size_mb
         return out

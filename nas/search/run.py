@@ -151,6 +151,8 @@ def create_search(space, *, latency: list, scorer, objectives=("proxy", "latency
     spec = Objectives(check_objectives(objectives), tuple(models), scorer.proxies[0])
     budgets = _budgets(constraints)
     evaluator = evaluator or Evaluator(space, models, scorer, allow_estimate=allow_estimate)
+    if "energy" in spec.kinds or budgets.energy_mj is not None:
+        _check_energy(space, models)
     if sampler is None or isinstance(sampler, str):
         sampler = make_sampler(sampler or "nsga2", seed=scorer.seed)
     if isinstance(storage, str):
@@ -160,6 +162,7 @@ def create_search(space, *, latency: list, scorer, objectives=("proxy", "latency
                                 sampler=sampler, load_if_exists=load_if_exists)
     attrs = {"space": space.name, "devices": list(models), "objectives": list(spec.kinds),
              "latency_budget_ms": budgets.latency_ms, "size_budget_mb": budgets.size_mb, "proxy": spec.proxy,
+             **({"energy_budget_mj": budgets.energy_mj} if budgets.energy_mj is not None else {}),
              "data": scorer.data, "latency_dtype": getattr(next(iter(models.values())), "dtype", "arch")}
     stored = study.user_attrs.get("config")
     if stored is None:
@@ -186,13 +189,23 @@ def build_evaluator(cfg: SearchConfig) -> Evaluator:
                      allow_estimate=cfg.allow_estimate)
 
 
+def _check_energy(space, models: dict) -> None:
+    """Energy as an objective or budget needs every device's model to price it (tried on one architecture)."""
+    arch = space.sample_many(1, seed=0)[0]
+    for device, model in models.items():
+        if model.predict(arch, space, allow_estimate=True).energy_mJ is None:
+            raise NasError(f"latency model '{device}' gives no energy", argument="objectives",
+                           fix="use tables with energy (bitfusion, edgegpu, eyeriss, fpga) or drop energy from the "
+                               "objectives and budgets")
+
+
 def _budgets(constraints) -> Budgets:
     if constraints is None or isinstance(constraints, Budgets):
         return constraints or Budgets()
     try:
         return Budgets(**dict(constraints))
     except (TypeError, ValueError):
-        raise NasError(f"constraints must be a Budgets or a mapping with latency_ms and/or size_mb, got "
+        raise NasError(f"constraints must be a Budgets or a mapping with latency_ms, size_mb and/or energy_mj, got "
                        f"{constraints!r}", argument="constraints",
                        fix="e.g. constraints={'latency_ms': 30} or nas.search.Budgets(latency_ms=30)") from None
 
@@ -242,7 +255,8 @@ def summarize(run: Search, cfg: SearchConfig, seconds: float) -> SearchSummary:
     if status["complete"] and status["feasible"] == 0:
         raise NasError(f"no architecture met the budget in {status['complete']} trials (smallest latency seen: "
                        f"{format_latencies(status['smallest_latency_ms'])}; study kept in {cfg.storage})",
-                       argument="latency_budget_ms" if cfg.latency_budget_ms is not None else "size_budget_mb",
+                       argument=next((n for n in ("latency_budget_ms", "energy_budget_mj", "size_budget_mb")
+                                      if getattr(cfg, n) is not None), "latency_budget_ms"),
                        fix="raise the budget and use a new study name")
     return summary
 

@@ -253,6 +253,25 @@ def plan(arch: Architecture, space: SearchSpace | None = None) -> list[LayerSpec
     return layers
 
 
+def bit_mix(layers: list[LayerSpec]) -> dict:
+    """How a network spends its bits: convs per ``w<W>a<A>`` label, weight bits averaged over the weights
+    (what size sees), activation bits averaged over the MACs (what compute sees)."""
+    from collections import Counter
+
+    from nas.bits import Bits
+
+    labels: Counter = Counter()
+    wsum = wbits = msum = abits = 0.0
+    for layer in layers:
+        for (wp, _, macs), dw in zip(layer.parts(), layer.depthwise_parts()):
+            w, a = layer.role_bits(dw)
+            labels[Bits(w, a).label] += 1
+            wsum, wbits = wsum + wp, wbits + wp * w
+            msum, abits = msum + macs, abits + macs * a
+    return {"convs": dict(sorted(labels.items())), "mean_wbits": wbits / wsum if wsum else float("nan"),
+            "mean_abits": abits / msum if msum else float("nan")}
+
+
 @dataclass(frozen=True)
 class Cost:
     params: int

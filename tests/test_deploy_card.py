@@ -76,3 +76,22 @@ def test_summary_row_of_a_failed_and_of_an_exported_model():
     row = summary_row(t, card, None)
     assert row["status"] == "ok" and row["speedup"] == 2.0 and row["quant_bytes"] == 100
     assert row["predicted_quant_ms.dev"] == 1.1 and row["predicted_fp32_ms.dev"] is None
+
+
+def test_card_names_per_role_bits_and_the_containers_of_6_and_4_bit_values():
+    import json
+
+    from nas.deploy.card import bit_histogram, containers, layer_rows
+    from nas.layers import plan
+    from nas.space import load_space
+
+    space = load_space("apq")
+    spec = json.loads(space.to_native(space.sample_many(1, seed=0)[0]))
+    spec.update(pw_w_bits_setting=[6] * 21, pw_a_bits_setting=[8] * 21, dw_w_bits_setting=[8] * 21,
+                dw_a_bits_setting=[4] * 21, ks=[3] * 21)
+    specs = plan(space.parse(json.dumps(spec)), space)
+    hist = bit_histogram(specs)
+    assert hist["w6a8/dw w8a4"] == sum(st for st in spec["d"][:5]) + 1
+    assert set(containers(specs)) == {"w6", "a4"} and "-31..31" in containers(specs)["w6"]
+    row = next(r for r in layer_rows(specs) if r["name"] == "stage1.block0")
+    assert (row["wbits"], row["dw_wbits"], row["dw_abits"], row["deployed"]) == (6, 8, 4, "w6a8/dw w8a4")

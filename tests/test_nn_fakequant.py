@@ -53,3 +53,26 @@ def test_apply_changes_quantized_layers_only_and_error_grows_with_fewer_bits():
         sqnr[(w, a)] = quant.output_sqnr(float_m, m, x)
     assert sqnr[(8, 32)] > sqnr[(4, 32)] and sqnr[(8, 32)] > sqnr[(4, 8)]
     assert all(v < float("inf") for v in sqnr.values())
+
+
+def test_depthwise_conv_takes_the_blocks_depthwise_bits():
+    """Per-role bits (apq space): the depth-wise conv at dw_wbits, the point-wise convs at wbits."""
+    import json
+
+    from nas.nn import fakequant
+    from nas.nn.build import build_model
+    from nas.space import load_space
+
+    space = load_space("apq")
+    spec = json.loads(space.to_native(space.sample_many(1, seed=0)[0]))
+    spec.update(pw_w_bits_setting=[4] * 21, dw_w_bits_setting=[8] * 21)
+    arch = space.parse(json.dumps(spec))
+    model = build_model(arch, space, seed=0)
+    fakequant.apply(model, activations=False)
+    block = model.layers[2]  # stage 1, first searchable MBConv
+    convs = [m for m in block.modules() if isinstance(m, torch.nn.Conv2d)]
+    levels = [len(torch.unique(c.weight[0])) for c in convs]  # distinct weights of one output channel
+    depthwise = [c.groups == c.in_channels for c in convs]
+    assert depthwise == [False, True, False]
+    assert max(levels[0], levels[2]) <= 15  # 4-bit: at most 15 symmetric levels
+    assert levels[1] > 7  # 8-bit depth-wise (k x k = 9+ weights keep distinct values)

@@ -106,3 +106,53 @@ def test_bad_bits_and_labels_are_precise_errors():
         Q.parse_label("int3")
     assert Q.parse_label("w4a8") == Q.Bits(4, 8) and Q.parse_label("int8").label == "int8"
     assert Q.Bits(32, 32).label == "fp32" and Q.Bits(8, 32).label == "w8a32"
+
+
+def test_per_role_bits_six_bit_weights_and_narrow_activations_deploy_fused(tmp_path):
+    """An APQ-style block: point-wise w6a4, depth-wise w8a6. 6-bit weights are the levels -31..31 in int8,
+    4/6-bit activations take 2^b levels of uint8 over the calibrated range; every conv still fuses."""
+    from onnx import numpy_helper
+
+    spec = LayerSpec(name="b", op="ir", h=8, w=8, cin=16, cout=16, kernel=3, expand=4, mid=64, act="relu6",
+                     expand_conv=True, residual=True, wbits=6, abits=4, dw_wbits=8, dw_abits=6)
+    torch.manual_seed(0)
+    export_onnx(build_layer(spec).eval(), tmp_path / "f.onnx", batch=1, input_shape=(16, 8, 8))
+    rng = np.random.default_rng(0)
+    calib = [rng.standard_normal((1, 16, 8, 8)).astype(np.float32) for _ in range(4)]
+    summary = Q.quantize(tmp_path / "f.onnx", tmp_path / "q.onnx", [spec], calib)
+    assert summary["layers"] == ["w6a4/dw w8a6"]
+    m = onnx.load(str(tmp_path / "q.onnx"))
+    inits = {i.name: numpy_helper.to_array(i) for i in m.graph.initializer}
+    producer = {o: n for n in m.graph.node for o in n.output}
+    seen = {}
+    for n in m.graph.node:
+        if n.op_type != "Conv":
+            continue
+        w = inits[producer[n.input[1]].input[0]]
+        depthwise = w.shape[1] == 1
+        seen[depthwise] = (w.dtype, int(np.abs(w).max()))
+    assert seen[True] == (np.int8, 127)  # depth-wise: 8-bit weights
+    assert seen[False] == (np.int8, 31)  # point-wise: 6-bit levels in int8
+    x = calib[0]
+    ops = Q.fused_ops(tmp_path / "q.onnx")
+    assert ops.get("QLinearConv") == 3 and "Conv" not in ops
+    f, q = (run_onnx(ort_session(tmp_path / name, threads=1), x) for name in ("f.onnx", "q.onnx"))
+    assert np.abs(f - q).mean() < 0.5 * np.abs(f).mean()
+
+
+def test_four_bit_activation_scale_spans_the_calibrated_range_in_fifteen_steps(tmp_path):
+    spec = LayerSpec(name="c", op="conv", h=8, w=8, cin=4, cout=8, kernel=3, act="relu", wbits=8, abits=4)
+    torch.manual_seed(0)
+    export_onnx(build_layer(spec).eval(), tmp_path / "f.onnx", batch=1, input_shape=(4, 8, 8))
+    rng = np.random.default_rng(1)
+    calib = [rng.standard_normal((1, 4, 8, 8)).astype(np.float32) for _ in range(3)]
+    Q.quantize(tmp_path / "f.onnx", tmp_path / "q.onnx", [spec], calib)
+    from onnx import numpy_helper
+
+    m = onnx.load(str(tmp_path / "q.onnx"))
+    inits = {i.name: numpy_helper.to_array(i) for i in m.graph.initializer}
+    q_input = next(n for n in m.graph.node if n.op_type == "QuantizeLinear" and n.input[0] == m.graph.input[0].name)
+    lo = min(min(float(c.min()) for c in calib), 0.0)
+    hi = max(max(float(c.max()) for c in calib), 0.0)
+    assert float(inits[q_input.input[1]]) == pytest.approx((hi - lo) / 15, rel=1e-5)
+    assert int(inits[q_input.input[2]]) == round(-lo / ((hi - lo) / 15))

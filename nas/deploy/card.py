@@ -17,14 +17,34 @@ CARD_VERSION = 1
 
 
 def bit_histogram(specs: list[LayerSpec]) -> dict[str, int]:
-    """How many layers with weights deploy at each bit-width label ('int8': 9, 'w4a8': 1, ...)."""
-    return dict(Counter(Bits(s.wbits, s.abits).label for s in specs if s.weight_params()))
+    """How many layers with weights deploy at each bit-width label ('int8': 9, 'w4a8': 1, ...; a block whose
+    depth-wise conv has its own bits: 'w8a8/dw w4a8')."""
+    return dict(Counter(_label(s) for s in specs if s.weight_params()))
+
+
+def _label(s: LayerSpec) -> str:
+    pw, dw = Bits(s.wbits, s.abits).label, Bits(s.dw_wbits, s.dw_abits).label
+    return pw if pw == dw else f"{pw}/dw {dw}"
+
+
+def containers(specs: list[LayerSpec]) -> dict[str, str]:
+    """How bit-widths without an ONNX type are stored (nas.nn.quantize), for the bit-widths this model uses."""
+    w = {b for s in specs if s.weight_params() for b in (s.wbits, s.dw_wbits)}
+    a = {b for s in specs if s.weight_params() for b in (s.abits, s.dw_abits)}
+    out = {}
+    if 6 in w:
+        out["w6"] = "int8 container holding 6-bit levels -31..31 (per-channel scale max|w| / 31)"
+    for bits in sorted(a & {4, 6}):
+        out[f"a{bits}"] = (f"uint8 container holding {2 ** bits} levels over the calibrated range (values beyond "
+                           f"it are not clipped to {2 ** bits - 1})")
+    return out
 
 
 def layer_rows(specs: list[LayerSpec]) -> list[dict]:
     """One card row per layer; ``deployed`` is its bit-width label, '-' for an identity skip (runs nothing)."""
     return [{"name": s.name, "op": s.op, "key": s.key, "wbits": s.wbits, "abits": s.abits,
-             "deployed": Bits(s.wbits, s.abits).label if s.computes else "-"} for s in specs]
+             **({"dw_wbits": s.dw_wbits, "dw_abits": s.dw_abits} if s.per_role else {}),
+             "deployed": _label(s) if s.computes else "-"} for s in specs]
 
 
 def provenance(target: Target) -> dict:
@@ -56,6 +76,7 @@ def build_card(target: Target, space, arch, specs: list[LayerSpec], *, deploymen
         "size_bytes_analytic": cost.size_bytes,
         "layers": layer_rows(specs),
         "bit_widths": bit_histogram(specs),
+        **({"bit_containers": containers(specs)} if containers(specs) else {}),
         "files": {**sizes, "size_ratio": sizes[QUANT_NAME] / sizes[FP32_NAME]},
         **sections,
         "provenance": provenance(target),

@@ -1,4 +1,5 @@
-"""Fake quantization of a built Network at each layer's ``wbits`` / ``abits``, for scoring.
+"""Fake quantization of a built Network at each layer's ``wbits`` / ``abits`` (a depth-wise conv at the layer's
+``dw_wbits`` / ``dw_abits``), for scoring.
 
 What it simulates is what integer kernels (onnxruntime QLinearConv, see the guide) compute:
 
@@ -68,11 +69,13 @@ def apply(model, *, weights: bool = True, activations: bool = True) -> list:
         for m in layer.modules():
             if not isinstance(m, (nn.Conv2d, nn.Linear)):
                 continue
-            if weights and spec.wbits < FLOAT_BITS:
+            depthwise = isinstance(m, nn.Conv2d) and m.groups > 1 and m.groups == m.in_channels
+            wbits, abits = spec.role_bits(depthwise)
+            if weights and wbits < FLOAT_BITS:
                 with torch.no_grad():
-                    m.weight.copy_(quantize_weight(m.weight, spec.wbits))
-            if activations and spec.abits < FLOAT_BITS:
-                handles.append(m.register_forward_pre_hook(_act_hook(spec.abits)))
+                    m.weight.copy_(quantize_weight(m.weight, wbits))
+            if activations and abits < FLOAT_BITS:
+                handles.append(m.register_forward_pre_hook(_act_hook(abits)))
     return handles
 
 

@@ -12,6 +12,11 @@ w8a8                  int8: per-channel symmetric QInt8 weights, per-tensor QUIn
                       QLinearConv
 w4a8                  as w8a8 with per-channel QInt4 weights (opset 21); onnxruntime runs them as
                       DequantizeLinear -> float Conv: smaller file, not faster
+w6a8                  as w8a8 with 6-bit weights in the QInt8 container: per-channel scale max|w| / 31, so the
+                      stored int8 values are the 6-bit levels -31..31 (fused like int8)
+a4, a6                as a8 with 4 / 6-bit activations in the QUInt8 container: scale (max - min) / (2^b - 1)
+                      from the MinMax calibration range, so calibrated values take 2^b levels (fused like int8;
+                      a value beyond the calibrated range is not clipped to 2^b - 1)
 w16 / a16             QInt16 weights / QUInt16 activations (run unfused)
 w4a32, w8a32, w16a32  weight-only: per-channel symmetric int4 / int8 / int16 weights + DequantizeLinear,
                       float activations (inserted here: onnxruntime has no static weight-only mode)
@@ -20,7 +25,9 @@ w32a8, w32a16         activation-only: QDQ on the activations, float weights
 
 ONNX nodes are mapped back to layers by the module names the exporter writes (``/layers/layers.<i>/...``, the
 ``i``-th LayerSpec of the plan); a graph without such names (a single layer, as the profiler exports it) is
-one layer.
+one layer. Within a layer a depth-wise Conv (``group`` > 1, one input channel per group) takes the layer's
+depth-wise bits (``LayerSpec.dw_wbits`` / ``dw_abits``), every other node the layer's bits; an activation
+tensor is quantized at the activation bits of the Conv / Gemm that reads it.
 
 **Shared initializers.** ``torch.onnx.export`` deduplicates equal initializers: two convs whose folded BN
 biases are equal (always the case in an untrained network: BN starts at weight 1, bias 0) share *one* bias
@@ -131,6 +138,8 @@ def _weight_only(model, node_names: set[str], bits_of: dict[str, Bits]) -> None:
         bits = bits_of[node.name].wbits
         axis = _weight_axis(node)
         q, scale = symmetric_weights(w, bits, axis)
+        if bits == 6:  # 6-bit levels in the int8 container (ONNX has no 6-bit type)
+            bits = 8
         qname = f"{wname}_w{bits}"
         g.initializer.append(helper.make_tensor(qname, dtype[bits], w.shape, q.flatten().tolist()))
         g.initializer.append(numpy_helper.from_array(scale, f"{qname}_scale"))
@@ -218,16 +227,38 @@ def _quiet():
 
 
 def layer_bits(layers) -> list[Bits]:
-    """Bits of each layer from LayerSpecs, (wbits, abits) pairs or Bits."""
+    """Bits of each layer (its point-wise convs') from LayerSpecs, (wbits, abits) pairs or Bits."""
+    return [pw for pw, _ in role_bits(layers)]
+
+
+def role_bits(layers) -> list[tuple[Bits, Bits]]:
+    """(point-wise bits, depth-wise bits) of each layer from LayerSpecs, (wbits, abits) pairs or Bits (the same
+    bits for both roles)."""
     out = []
     for i, l in enumerate(layers):
         if isinstance(l, Bits):
-            out.append(l)
+            out.append((l, l))
         elif isinstance(l, tuple):
-            out.append(check_bits(*l, where=f"layer {i}"))
+            b = check_bits(*l, where=f"layer {i}")
+            out.append((b, b))
         else:
-            out.append(check_bits(l.wbits, l.abits, where=getattr(l, "key", f"layer {i}")))
+            where = getattr(l, "key", f"layer {i}")
+            out.append((check_bits(l.wbits, l.abits, where=where), check_bits(l.dw_wbits, l.dw_abits, where=where)))
     return out
+
+
+def _is_depthwise(node, inits: dict) -> bool:
+    if node.op_type != "Conv" or len(node.input) < 2 or node.input[1] not in inits:
+        return False
+    return int(_attr(node, "group", 1)) > 1 and list(inits[node.input[1]].dims)[1:2] == [1]
+
+
+def node_bits(model, layers) -> dict[str, Bits]:
+    """ONNX node name -> the Bits it runs at (its layer's, or the layer's depth-wise bits for a depth-wise Conv)."""
+    roles = role_bits(layers)
+    inits = {i.name: i for i in model.graph.initializer}
+    where = node_layers(model, len(roles))
+    return {n.name: roles[where[n.name]][1 if _is_depthwise(n, inits) else 0] for n in model.graph.node}
 
 
 def quantize(fp32_path: str | Path, out_path: str | Path, layers, calibration: Iterable[np.ndarray], *,
@@ -243,55 +274,27 @@ def quantize(fp32_path: str | Path, out_path: str | Path, layers, calibration: I
 
     if isinstance(layers, (Bits, tuple)):
         layers = [layers]
-    bits = layer_bits(layers)
     fmodel = onnx.load(str(fp32_path))
     unshare(fmodel)
-    where = node_layers(fmodel, len(bits))
-    node_bits = {name: bits[i] for name, i in where.items()}
-    excluded = [n for n, b in node_bits.items() if b.abits == FLOAT]
-    weight_only = {n for n, b in node_bits.items() if b.abits == FLOAT and b.wbits < FLOAT}
-    act_only = {n for n, b in node_bits.items() if b.abits < FLOAT and b.wbits == FLOAT}
-    summary = {"layers": [b.label for b in bits], "weight_only_nodes": len(weight_only),
-               "activation_only_nodes": len(act_only), "float_activation_nodes": len(excluded)}
+    bits_of = node_bits(fmodel, layers)
+    excluded = [n for n, b in bits_of.items() if b.abits == FLOAT]
+    weight_only = {n for n, b in bits_of.items() if b.abits == FLOAT and b.wbits < FLOAT}
+    act_only = {n for n, b in bits_of.items() if b.abits < FLOAT and b.wbits == FLOAT}
+    summary = {"layers": [pw.label if pw == dw else f"{pw.label}/dw {dw.label}" for pw, dw in role_bits(layers)],
+               "weight_only_nodes": len(weight_only), "activation_only_nodes": len(act_only),
+               "float_activation_nodes": len(excluded)}
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    if len(excluded) == len(node_bits):  # nothing has quantized activations: no calibration needed
-        _weight_only(fmodel, weight_only, node_bits)
+    if len(excluded) == len(bits_of):  # nothing has quantized activations: no calibration needed
+        _weight_only(fmodel, weight_only, bits_of)
         onnx.save(fmodel, str(out_path))
         return summary
-
-    overrides: dict[str, list[dict]] = {}
-    inits = {i.name for i in fmodel.graph.initializer}
-    for node in fmodel.graph.node:
-        b = node_bits[node.name]
-        if b.abits == FLOAT:
-            continue
-        if node.op_type in WEIGHT_OPS and len(node.input) > 1 and node.input[1] in inits and b.wbits not in (8, FLOAT):
-            overrides[node.input[1]] = [{"quant_type": _qtype(b.wbits, weight=True), "axis": _weight_axis(node)}]
-        if b.abits == 16:
-            for t in list(node.input) + list(node.output):
-                if t and t not in inits:
-                    overrides[t] = [{"quant_type": _qtype(16, weight=False)}]
-
-    from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType,
-                                          quantize_static)
-
-    input_name = fmodel.graph.input[0].name
-    batches = iter(calibration)
-
-    class Reader(CalibrationDataReader):
-        def get_next(self):
-            x = next(batches, None)
-            return None if x is None else {input_name: np.asarray(x, dtype=np.float32)}
-
+    calibration = [np.asarray(x, dtype=np.float32) for x in calibration]
     tmp_in = out_path.with_name(out_path.name + ".unshared.onnx")
     onnx.save(fmodel, str(tmp_in))
     try:
-        with _quiet():
-            quantize_static(str(tmp_in), str(out_path), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
-                            activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                            calibrate_method=CalibrationMethod.MinMax, nodes_to_exclude=excluded,
-                            extra_options={"TensorQuantOverrides": overrides} if overrides else None)
+        overrides = _overrides(fmodel, bits_of, tmp_in, calibration)
+        _quantize_static(tmp_in, out_path, calibration, excluded, overrides)
     finally:
         tmp_in.unlink(missing_ok=True)
     if weight_only or act_only:
@@ -299,9 +302,96 @@ def quantize(fp32_path: str | Path, out_path: str | Path, layers, calibration: I
         if act_only:
             _restore_float_weights(qmodel, fmodel, act_only)
         if weight_only:
-            _weight_only(qmodel, weight_only, node_bits)
+            _weight_only(qmodel, weight_only, bits_of)
         onnx.save(qmodel, str(out_path))
     return summary
+
+
+def _overrides(fmodel, bits_of: dict[str, Bits], path: Path, calibration: list[np.ndarray]) -> dict[str, list[dict]]:
+    """onnxruntime TensorQuantOverrides for what is not plain int8: 4-bit and 16-bit types, 6-bit weights (an
+    explicit per-channel scale max|w| / 31), 4 / 6-bit activations (an explicit scale over the calibrated range
+    at 2^b - 1 levels, from a MinMax pass over ``calibration``)."""
+    from onnx import numpy_helper
+
+    inits = {i.name: i for i in fmodel.graph.initializer}
+    overrides: dict[str, list[dict]] = {}
+    act_bits: dict[str, int] = {}
+    for node in fmodel.graph.node:
+        b = bits_of[node.name]
+        if b.abits == FLOAT:
+            continue
+        if node.op_type in WEIGHT_OPS and len(node.input) > 1 and node.input[1] in inits:
+            axis = _weight_axis(node)
+            if b.wbits == 6:
+                _, scale = symmetric_weights(numpy_helper.to_array(inits[node.input[1]]), 6, axis)
+                overrides[node.input[1]] = [{"quant_type": _qtype(8, weight=True), "axis": axis,
+                                             "scale": np.array(sc, dtype=np.float32),
+                                             "zero_point": np.array(0, dtype=np.int8)} for sc in scale]
+            elif b.wbits not in (8, FLOAT):
+                overrides[node.input[1]] = [{"quant_type": _qtype(b.wbits, weight=True), "axis": axis}]
+            if node.input[0] not in inits:
+                act_bits.setdefault(node.input[0], b.abits)  # the tensor a conv reads: at the conv's bits
+        if b.abits == 16:
+            for t in list(node.input) + list(node.output):
+                if t and t not in inits:
+                    overrides[t] = [{"quant_type": _qtype(16, weight=False)}]
+    narrow = {t: a for t, a in act_bits.items() if a < 8}
+    if narrow:
+        for t, (lo, hi) in _ranges(path, calibration, list(narrow)).items():
+            scale = max(hi - lo, 1e-8) / (2 ** narrow[t] - 1)
+            overrides[t] = [{"quant_type": _qtype(8, weight=False), "scale": np.array(scale, dtype=np.float32),
+                             "zero_point": np.array(min(255, max(0, round(-lo / scale))), dtype=np.uint8)}]
+    return overrides
+
+
+def _ranges(path: Path, calibration: list[np.ndarray], tensors: list[str]) -> dict[str, tuple[float, float]]:
+    """MinMax range of each tensor over the calibration inputs, widened to contain 0 (as onnxruntime does)."""
+    import onnx
+    from onnx import helper
+
+    from nas.nn.onnx import ort_session
+
+    model = onnx.load(str(path))
+    have = {o.name for o in model.graph.output}
+    for t in tensors:
+        if t not in have:
+            model.graph.output.append(helper.make_tensor_value_info(t, onnx.TensorProto.FLOAT, None))
+    probe = path.with_name(path.name + ".ranges.onnx")
+    onnx.save(model, str(probe))
+    try:
+        session = ort_session(probe, threads=1, optimize=False)
+        names = [o.name for o in session.get_outputs()]
+        lo = {t: 0.0 for t in tensors}
+        hi = {t: 0.0 for t in tensors}
+        for x in calibration:
+            outs = dict(zip(names, session.run(None, {session.get_inputs()[0].name: x})))
+            for t in tensors:
+                lo[t] = min(lo[t], float(outs[t].min()))
+                hi[t] = max(hi[t], float(outs[t].max()))
+    finally:
+        probe.unlink(missing_ok=True)
+    return {t: (lo[t], hi[t]) for t in tensors}
+
+
+def _quantize_static(path: Path, out_path: Path, calibration: list[np.ndarray], excluded: list[str],
+                     overrides: dict[str, list[dict]]) -> None:
+    import onnx
+    from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType,
+                                          quantize_static)
+
+    input_name = onnx.load(str(path), load_external_data=False).graph.input[0].name
+    batches = iter(calibration)
+
+    class Reader(CalibrationDataReader):
+        def get_next(self):
+            x = next(batches, None)
+            return None if x is None else {input_name: x}
+
+    with _quiet():
+        quantize_static(str(path), str(out_path), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
+                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                        calibrate_method=CalibrationMethod.MinMax, nodes_to_exclude=excluded,
+                        extra_options={"TensorQuantOverrides": overrides} if overrides else None)
 
 
 def calibration_batches(x: np.ndarray) -> list[np.ndarray]:

@@ -10,14 +10,24 @@ from nas.errors import NasError
 from nas.search.front import front, hypervolume, load_trials, reference_point
 
 
+def add_bit_columns(df, space) -> None:
+    """Where the space chooses bit-widths: ``mean_wbits`` (over the weights), ``mean_abits`` (over the MACs) and
+    ``bit_mix`` (convs per bit-width label) of each trial, so the front's bit mix can be read."""
+    from nas.layers import bit_mix, plan
+
+    mixes = [bit_mix(plan(space.parse(a), space)) for a in df["arch"]]
+    if len({m["mean_wbits"] for m in mixes} | {m["mean_abits"] for m in mixes}) > 2 or len(
+            {tuple(m["convs"].items()) for m in mixes}) > 1:
+        df["mean_wbits"] = [m["mean_wbits"] for m in mixes]
+        df["mean_abits"] = [m["mean_abits"] for m in mixes]
+        df["bit_mix"] = [" ".join(f"{k}:{v}" for k, v in m["convs"].items()) for m in mixes]
+
+
 def _colour_key(df, space) -> tuple[str, Any]:
     """Colour by mean weight bit-width where bit-width is a choice, else by the dominant activation."""
-    from nas.layers import plan
-
     archs = [space.parse(a) for a in df["arch"]]
-    wbits = [np.mean([l.wbits for l in plan(a, space) if l.op == "ir"] or [32]) for a in archs]
-    if len(set(wbits)) > 1:
-        return "mean weight bits", np.array(wbits)
+    if "mean_wbits" in df and df["mean_wbits"].nunique() > 1:
+        return "mean weight bits (over weights)", df["mean_wbits"].to_numpy()
     acts = []
     for a in archs:
         names = [b.act for b in a.blocks if b.act]
@@ -34,6 +44,8 @@ def write_report(storage, study_name: str, out_dir: str | Path) -> dict[str, Pat
     if df.empty:
         raise NasError(f"study '{study_name}' has no finished trials yet", argument="study_name",
                        fix="run `nas search` first (re-running the same command resumes it)")
+    space = load_space(cfg["space"])
+    add_bit_columns(df, space)
     best, cols, dirs = front(df, cfg)
     if best.empty:
         raise NasError(f"study '{study_name}' has no feasible trial: the Pareto front is empty",
@@ -45,7 +57,7 @@ def write_report(storage, study_name: str, out_dir: str | Path) -> dict[str, Pat
     best.to_csv(paths["pareto.csv"], index=False)
     df.to_csv(paths["trials.csv"], index=False)
     axes = plot_axes(cols, cfg, df)
-    label, colour = _colour_key(df, load_space(cfg["space"]))
+    label, colour = _colour_key(df, space)
     title = f"{study_name}: {len(df)} trials, {int(df['feasible'].sum())} feasible, front {len(best)}"
     plot_front(df, best, axes, label, colour, paths["pareto.png"], title=title,
                latency_budget_ms=cfg.get("latency_budget_ms"))

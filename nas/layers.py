@@ -10,14 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 
 from nas.space import Architecture, Block, SearchSpace, load_space
-
-
-def make_divisible(value: float, divisor: int = 8) -> int:
-    """MobileNet rounding: nearest multiple of ``divisor``, never below 90% of ``value``."""
-    new = max(divisor, int(value + divisor / 2) // divisor * divisor)
-    if new < 0.9 * value:
-        new += divisor
-    return new
+from nas.space.arch import make_divisible  # noqa: F401 (re-exported: the MobileNet rounding)
 
 
 def conv_out(size: int, kernel: int, stride: int) -> int:

@@ -26,6 +26,14 @@ IR_FIELDS = ("kernel", "expand", "groups", "se", "act", "wbits", "abits", "dw_wb
 ROLE_FIELDS = ("dw_wbits", "dw_abits")
 
 
+def make_divisible(value: float, divisor: int = 8) -> int:
+    """MobileNet rounding: nearest multiple of ``divisor``, never below 90% of ``value``."""
+    new = max(divisor, int(value + divisor / 2) // divisor * divisor)
+    if new < 0.9 * value:
+        new += divisor
+    return new
+
+
 def normalize_number(value: Any) -> Any:
     """6.0 -> 6 so that equal expansions hash, print and serialise identically."""
     if isinstance(value, float) and value.is_integer():

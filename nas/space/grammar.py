@@ -8,7 +8,7 @@ import re
 from typing import Any, Sequence
 
 from nas.errors import NasError, did_you_mean
-from nas.space.arch import ACTIVATIONS, Architecture, Block, Stage, normalize_number
+from nas.space.arch import ACTIVATIONS, Architecture, Block, Stage, make_divisible, normalize_number
 
 
 def format_arch(space, arch: Architecture) -> str:
@@ -278,8 +278,6 @@ def parse_apq(space, raw: str, where: str) -> Architecture:
 
 
 def _apq_block(bs, spec: dict, i: int, cin: int, where: str) -> Block:
-    from nas.layers import make_divisible
-
     values = {f: spec[k][i] for k, f in APQ_KEYS.items()}
     e = values["expand"]
     if isinstance(e, bool) or not isinstance(e, (int, float)):

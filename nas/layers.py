@@ -30,7 +30,8 @@ class LayerSpec:
     """One layer (stem conv, block, pool, linear) of a concrete network.
 
     op: ``conv`` (kxk conv + BN + act), ``ir`` (inverted residual), ``skip`` (identity, or 1x1 conv + BN
-    where stride or width change), ``pool`` (global average), ``linear`` (fully connected).
+    where stride or width change), ``pool`` (global average), ``linear`` (fully connected); ``boundary`` is no
+    layer but the tensor between two (:func:`boundary_spec`), priced where a table has boundary rows.
     ``wbits`` / ``abits``: the layer's bits (an ``ir`` block's point-wise convs); ``dw_wbits`` / ``dw_abits``:
     an ``ir`` block's depth-wise conv (0 when created = the same as ``wbits`` / ``abits``; always resolved).
     """
@@ -103,6 +104,8 @@ class LayerSpec:
     @property
     def key(self) -> str:
         """Readable one-string form of the signature."""
+        if self.op == "boundary":
+            return f"boundary-{self.h}x{self.w}x{self.cin}-w{self.wbits}a{self.abits}>w{self.dw_wbits}a{self.dw_abits}"
         s = f"{self.op}-i{self.h}x{self.w}x{self.cin}-o{self.cout}"
         if self.op in ("conv", "ir"):
             s += f"-k{self.kernel}-s{self.stride}"
@@ -154,7 +157,7 @@ class LayerSpec:
         if self.op == "linear":
             wp = self.cin * self.cout
             return [(wp, self.cout if self.bias else 0, wp)]
-        if self.op == "pool" or (self.op == "skip" and not self.projects):
+        if self.op in ("pool", "boundary") or (self.op == "skip" and not self.projects):
             return []
         if self.op == "skip":
             wp = self.cin * self.cout
@@ -221,6 +224,36 @@ def block_spec(space: SearchSpace, name: str, h: int, w: int, c: int, width: int
         expand_conv=(space.expand_conv == "always" or block.expand != 1),
         residual=residual,
     )
+
+
+def output_bits(spec: LayerSpec) -> tuple[int, int]:
+    """(weight, activation) bits of the conv that writes a layer's output (an ``ir`` block's project conv)."""
+    return (spec.wbits, spec.abits) if spec.op != "pool" else (32, 32)
+
+
+def input_bits(spec: LayerSpec) -> tuple[int, int]:
+    """(weight, activation) bits of the conv that reads a layer's input: an ``ir`` block's expand conv, or its
+    depth-wise conv when it has none; a pool is float."""
+    if spec.op == "pool":
+        return 32, 32
+    return spec.role_bits(spec.op == "ir" and not spec.expand_conv)
+
+
+def boundary_spec(producer: LayerSpec, consumer: LayerSpec) -> LayerSpec:
+    """The tensor between two computing layers: op ``boundary``, the tensor's h, w and channels, the bits of the
+    conv that writes it (``wbits`` / ``abits``) and of the conv that reads it (``dw_wbits`` / ``dw_abits``).
+
+    Where precision changes between layers, a whole network pays a quantize / dequantize (or saves one) that
+    no layer measured alone shows; tables with boundary rows price it (``nas.latency.measure.profile``)."""
+    (wo, ao), (wi, ai) = output_bits(producer), input_bits(consumer)
+    return LayerSpec(name=f"{producer.name}>{consumer.name}", op="boundary", h=consumer.h, w=consumer.w,
+                     cin=consumer.cin, cout=consumer.cin, wbits=wo, abits=ao, dw_wbits=wi, dw_abits=ai)
+
+
+def boundaries(layers: list[LayerSpec]) -> list[LayerSpec]:
+    """The boundaries between consecutive computing layers (identity skips pass their tensor through)."""
+    computing = [l for l in layers if l.computes]
+    return [boundary_spec(a, b) for a, b in zip(computing, computing[1:])]
 
 
 def plan(arch: Architecture, space: SearchSpace | None = None) -> list[LayerSpec]:

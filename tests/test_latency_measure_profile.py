@@ -214,3 +214,34 @@ def test_a_value_non_positive_twice_is_dropped_not_written_as_0(tmp_path, monkey
     warning = [line for line in err.splitlines() if "nas: warning:" in line]  # (the rest: the progress bar)
     assert len(warning) == 1 and "1 signature(s)" in warning[0] and warning[0].endswith(twice.key)
     assert batches[-2:] == [[twice.signature], [twice.signature]]
+
+
+@pytest.mark.slow
+def test_boundaries_are_profiled_signed_and_priced_between_layers(tmp_path):
+    """--boundaries: one signed row per precision change of the architecture; predictions in that space add them
+    (boundaries=False leaves them out), and a boundary the table lacks is an error naming it."""
+    from nas.latency.predict import TableLatencyModel
+    from nas.layers import boundaries, plan
+
+    s = load_space(SPACE)
+    arch = s.sample_many(1, seed=3)[0]
+    csv = tmp_path / "a.csv"
+    pd.DataFrame({"arch": [s.format(arch)]}).to_csv(csv, index=False)
+    path = profile_space(SPACE, "b", dtypes=["arch"], archs_csv=str(csv), config=FAST, out_dir=tmp_path,
+                         progress=False, boundaries=True).path
+    table = read_table(path)
+    assert table.boundary_spaces() == [SPACE]
+    wanted = {b.signature for b in boundaries(plan(arch, s))}
+    assert {sig for _, sig in table.entries if sig[0] == "boundary"} == wanted
+    with_b = TableLatencyModel(table).predict(arch, s)
+    without = TableLatencyModel(table, boundaries=False).predict(arch, s)
+    rows = [r for r in with_b.rows if r.key.startswith("boundary-")]
+    assert len(rows) == len(boundaries(plan(arch, s))) > 0
+    assert with_b.latency_ms == pytest.approx(without.latency_ms + sum(r.ms for r in rows))
+    gone = next(k for k in table.entries if k[1][0] == "boundary")
+    del table.entries[gone]
+    with pytest.raises(NasError, match=r"boundary-.*--boundaries"):
+        TableLatencyModel(table).predict(arch, s)
+    with pytest.raises(NasError, match="dtypes"):
+        profile_space(SPACE, "b", dtypes=["fp32"], archs_csv=str(csv), config=FAST, out_dir=tmp_path,
+                      progress=False, boundaries=True)

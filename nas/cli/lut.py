@@ -9,7 +9,7 @@ from nas.errors import NasError
 
 # API argument names (nas.latency) -> the flag that gives them, where the option's dest differs
 FLAGS = {"name_or_path": "--device", "archs_csv": "--archs", "sources": "--from", "measured_csv": "--measured",
-         "space_name": "--space", "dtypes": "--dtype", "measured_ms": "--calibrate"}
+         "space_name": "--space", "dtypes": "--dtype", "measured_ms": "--calibrate", "boundaries": "--boundaries"}
 
 
 def _model(args: argparse.Namespace, *, calibrated: bool = True):
@@ -118,7 +118,7 @@ def cmd_profile(args: argparse.Namespace) -> None:
     dtypes = [d.strip() for d in args.dtype.split(",") if d.strip()]
     torch.set_num_threads(1)  # layers are exported one by one; idle torch threads would compete with onnxruntime
     r = profile_space(args.space, args.device_name, dtypes=dtypes, archs_csv=args.archs, config=cfg,
-                      out_dir=args.out_dir, description=args.description)
+                      out_dir=args.out_dir, description=args.description, boundaries=args.boundaries)
     print(f"{r.measured} signature(s) measured in {r.seconds:.1f} s, {r.already_present} already in the table; "
           f"{r.rows} rows in {r.path}")
     if r.dropped:
@@ -223,6 +223,9 @@ def _register_measure(sub) -> None:
                       help="statistic of the paired ratios (validate uses the table's): median, or p10/min")
     prof.add_argument("--out-dir", default=None, help="directory of the table (default: latency_tables/)")
     prof.add_argument("--description", default=None)
+    prof.add_argument("--boundaries", action="store_true",
+                      help="also measure the precision boundaries (Q/DQ where bits change between layers; "
+                           "needs --dtype arch)")
     prof.set_defaults(func=cmd_profile, flags=FLAGS)
 
     val = sub.add_parser("validate", help="table vs end-to-end measured latency of random architectures")

@@ -25,16 +25,17 @@ def _features(spec: LayerSpec) -> list[float]:
 
 
 class Estimator:
-    """Fitted lazily per (op, wbits, abits) group from ``entries`` (signature -> latency ms)."""
+    """Fitted lazily per (op, bits) group from ``entries`` (signature -> latency ms); bits are all four bit fields
+    (a boundary's two sides)."""
 
     def __init__(self, entries: dict[tuple, float]):
         self._rows = [(LayerSpec(name="", **dict(zip(SIGNATURE_FIELDS, sig))), ms) for sig, ms in entries.items()]
         self._fits: dict[tuple, tuple[np.ndarray, float]] = {}
 
     def _fit(self, spec: LayerSpec) -> tuple[np.ndarray, float]:
-        key = (spec.op, spec.wbits, spec.abits)
+        key = (spec.op,) + spec.signature[-4:]
         if key not in self._fits:
-            groups = ([r for r in self._rows if (r[0].op, r[0].wbits, r[0].abits) == key],
+            groups = ([r for r in self._rows if (r[0].op,) + r[0].signature[-4:] == key],
                       [r for r in self._rows if r[0].op == spec.op], self._rows)
             rows = next(g for g in groups if len(g) >= _MIN_ROWS or g is self._rows)
             from scipy.optimize import nnls

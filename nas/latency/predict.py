@@ -17,9 +17,9 @@ from dataclasses import dataclass
 
 from nas.errors import NasError
 from nas.latency.calibration import Calibration
-from nas.latency.signatures import check_dtype, deploy, deploy_signature, space_signatures
+from nas.latency.signatures import check_dtype, deploy, deploy_signature, space_boundaries, space_signatures
 from nas.latency.table import SCHEMA_VERSION, Entry, LatencyTable, signature_key
-from nas.layers import LayerSpec, plan
+from nas.layers import LayerSpec, boundaries as layer_boundaries, plan
 from nas.space import SearchSpace
 from nas.space.arch import Architecture
 
@@ -83,10 +83,14 @@ class LatencyModel(ABC):
 class TableLatencyModel(LatencyModel):
     """Sum of a measured table's entries over an architecture's layers, at a deployment dtype."""
 
-    def __init__(self, table: LatencyTable, *, dtype: str | None = None, use_calibration: bool = True):
+    def __init__(self, table: LatencyTable, *, dtype: str | None = None, use_calibration: bool = True,
+                 boundaries: bool = True):
         self.table = table
         self.device = table.device
         self.dtype = check_dtype(dtype)
+        # precision boundaries are priced for the spaces whose boundary rows the table holds, at the layers' own
+        # bits (dtype arch) unless boundaries=False (to compare)
+        self.boundaries = set(table.boundary_spaces()) if boundaries and self.dtype == "arch" else set()
         self._estimator = None
         self.calibration: Calibration | None = None
         cal = (table.meta.get("calibration") or {}).get(self.dtype) if use_calibration else None
@@ -98,7 +102,8 @@ class TableLatencyModel(LatencyModel):
     def identity(self) -> dict:
         ident = {"kind": "table", "device": self.device, "table": str(self.table.csv_path or ""),
                  "schema_version": SCHEMA_VERSION, "content_hash": self.table.content_hash(),
-                 "dtype": self.dtype, "calibrated": self.calibration is not None}
+                 "dtype": self.dtype, "calibrated": self.calibration is not None,
+                 "boundaries": sorted(self.boundaries)}
         if self.calibration is not None:
             c = self.calibration
             ident["calibration"] = {"offset_ms": c.offset_ms, "scale": c.scale, "per_layer_ms": c.per_layer_ms,
@@ -132,7 +137,8 @@ class TableLatencyModel(LatencyModel):
                     ms += entry.latency_ms
                     e = None if e is None or entry.energy_mJ is None else e + entry.energy_mJ
             rows.append(LayerLatency(name, key, ms, row_estimated, e))
-            computes.append(not all(isinstance(g, LayerSpec) and not g.computes for g in group))
+            computes.append(not all(isinstance(g, LayerSpec) and (not g.computes or g.op == "boundary")
+                                    for g in group))
             energy = None if energy is None or e is None else energy + e
         if missing:
             raise self.missing_error(missing, space, arch)
@@ -156,6 +162,9 @@ class TableLatencyModel(LatencyModel):
                 sig = deploy_signature(spec.signature, self.dtype)
                 yield spec.name, spec.key if sig is spec.signature else signature_key(sig), \
                     (spec.convs() if per_conv else [spec])
+        if space_name in self.boundaries:
+            for b in layer_boundaries(specs):
+                yield b.name, b.key, [b]
 
     def _calibrate(self, pred: LatencyPrediction, computes: list[bool]) -> LatencyPrediction:
         c = self.calibration
@@ -183,6 +192,7 @@ class TableLatencyModel(LatencyModel):
         shown = ", ".join(keys[:_SHOW_MISSING]) + (f" and {len(keys) - _SHOW_MISSING} more" if
                                                    len(keys) > _SHOW_MISSING else "")
         dtype = "" if self.dtype == "arch" else f" --dtype {self.dtype}"
+        dtype += " --boundaries" if any(s.op == "boundary" for s in missing) else ""
         target = "--archs ARCHS.csv" if arch is not None else "--all"
         return NasError(
             f"table '{self.device}' has no entry for {len(keys)} layer signature(s) of space {space.name}: {shown}",
@@ -202,6 +212,8 @@ class TableLatencyModel(LatencyModel):
                 for unit in (spec.convs() if per_conv else [spec]):
                     if self.table.lookup(deploy_signature(unit.signature, self.dtype), r) is None:
                         missing.append(unit)
+            if space.name in self.boundaries:
+                missing += [b for sig, b in space_boundaries(space, [r]).items() if self.table.lookup(sig, r) is None]
         return missing
 
     def check_covers(self, space: SearchSpace) -> None:

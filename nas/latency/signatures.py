@@ -16,7 +16,7 @@ from typing import Iterable
 
 from nas.space.arch import Architecture
 from nas.errors import NasError
-from nas.layers import LayerSpec, block_spec, fixed_layer_spec, plan
+from nas.layers import LayerSpec, block_spec, boundary_spec, fixed_layer_spec, input_bits, output_bits, plan
 from nas.space import SearchSpace
 
 DTYPES = ("arch", "fp32", "int8")
@@ -91,3 +91,24 @@ def space_signatures(space: SearchSpace, dtype: str | None = None,
 
 def _fixed_out(spec: LayerSpec) -> tuple[int, int, int]:
     return (*spec.out_hw, spec.cout)
+
+
+def space_boundaries(space: SearchSpace, resolutions: Iterable[int] | None = None) -> dict[tuple, LayerSpec]:
+    """Signature -> boundary LayerSpec for every precision change any architecture of ``space`` can have: each
+    tensor shape with every (writer bits, reader bits) pair that layers writing / reading that shape allow
+    (a superset of the adjacent pairs, at most a few hundred rows)."""
+    writers: dict[tuple, dict[tuple, LayerSpec]] = {}
+    readers: dict[tuple, dict[tuple, LayerSpec]] = {}
+    for r in (space.resolutions if resolutions is None else resolutions):
+        for spec in space_signatures(space, "arch", [r]).values():
+            if not spec.computes:
+                continue
+            writers.setdefault((*spec.out_hw, spec.cout), {}).setdefault(output_bits(spec), spec)
+            readers.setdefault((spec.h, spec.w, spec.cin), {}).setdefault(input_bits(spec), spec)
+    out: dict[tuple, LayerSpec] = {}
+    for shape, ws in writers.items():
+        for a in ws.values():
+            for b in readers.get(shape, {}).values():
+                spec = boundary_spec(a, b)
+                out.setdefault(spec.signature, spec)
+    return out

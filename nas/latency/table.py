@@ -12,6 +12,10 @@ CSV columns, in order:
   ``energy_mJ``, ``source_key`` (the key in the table it was converted from) and ``note``.
 
 Rows are unique per (signature, resolution); a lookup tries the architecture's resolution, then "any".
+Rows of op ``boundary`` (``nas.layers.boundary_spec``: a tensor's shape, the bits of the conv writing it as
+``wbits,abits`` and of the conv reading it as ``dw_wbits,dw_abits``) are signed corrections, not layers: what a
+whole network pays at that precision change beyond the two layers' own rows; metadata ``boundaries`` lists
+the spaces whose boundary rows were measured (predictions add them for those spaces only).
 
 Metadata ``<name>.meta.yaml``: ``schema_version``, ``device``, ``description``, ``runtime``,
 ``runtime_version``, ``threads``, ``batch``, ``dtype``, ``date``, ``protocol``, ``spread``, ``spaces`` and
@@ -55,7 +59,7 @@ REQUIRED_META = ("schema_version", "device", "description", "runtime", "runtime_
 REQUIRED_PROVENANCE = ("source", "commit", "license")
 
 _INT_FIELDS = {"h", "w", "cin", "cout", "kernel", "stride", "mid", "groups", "wbits", "abits", "dw_wbits", "dw_abits"}
-_OPS = ("conv", "ir", "skip", "pool", "linear")
+_OPS = ("conv", "ir", "skip", "pool", "linear", "boundary")
 
 
 @dataclass
@@ -89,6 +93,11 @@ class LatencyTable:
     meta: dict
     entries: dict[tuple[int, tuple], Entry] = field(default_factory=dict)
     csv_path: Path | None = None
+
+    def boundary_spaces(self) -> list[str]:
+        """Spaces whose precision boundaries the table prices (metadata ``boundaries``, written by the profiler
+        when it measures boundary rows of the space)."""
+        return list(self.meta.get("boundaries") or [])
 
     @property
     def granularity(self) -> str:
@@ -262,7 +271,7 @@ def read_table(name_or_path: str | Path) -> LatencyTable:
             sig = tuple(_parse_sig_field(f, row[idx[f]], where) for f in SIGNATURE_FIELDS[:-2])
             sig += tuple(_parse_sig_field(f, row[idx[f]], where) if f in idx and row[idx[f]].strip() else base
                          for f, base in zip(ROLE_COLUMNS, sig[-2:]))
-            lat = _parse_float(row[idx["latency_ms"]], "latency_ms", where)
+            lat = _parse_float(row[idx["latency_ms"]], "latency_ms", where, signed=sig[0] == "boundary")
             spread = _parse_float(row[idx["spread_ms"]], "spread_ms", where)
             repeats = _parse_int(row[idx["repeats"]], "repeats", where)
             res = 0
@@ -352,7 +361,7 @@ def _parse_sig_field(name: str, text: str, where: str) -> Any:
     return int(value) if value.is_integer() else value
 
 
-def _parse_float(text: str, name: str, where: str) -> float:
+def _parse_float(text: str, name: str, where: str, *, signed: bool = False) -> float:
     try:
         value = float(text)
     except ValueError:
@@ -360,8 +369,9 @@ def _parse_float(text: str, name: str, where: str) -> float:
     if math.isnan(value) or math.isinf(value):
         raise NasError(f"column {name}: {text} is not a finite number", where=where,
                        fix="remove the row or measure it again")
-    if value < 0:
-        raise NasError(f"column {name}: negative value {text}", where=where, fix="latencies must be >= 0")
+    if value < 0 and not signed:
+        raise NasError(f"column {name}: negative value {text}", where=where,
+                       fix="latencies must be >= 0 (only boundary rows are signed corrections)")
     return value
 
 

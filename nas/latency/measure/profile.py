@@ -27,7 +27,15 @@ Protocol (recorded in the table's metadata):
   estimates it, flagged, with ``allow_estimate=True``). A table written here never holds a 0 or a negative
   latency;
 * the table is rewritten atomically after every batch, so an interrupted run resumes where it stopped
-  (a re-run measures only signatures not yet in the table).
+  (a re-run measures only signatures not yet in the table);
+* **precision boundaries** (``boundaries=True``, ``nas lut profile --boundaries``): for every tensor shape and
+  every (writer bits, reader bits) pair of the space (``nas.latency.signatures.space_boundaries``), two probe
+  layers (1x1 conv + BN + ReLU6, c -> c, at the writer's and at the reader's bits) are timed alone and chained,
+  with the same subtraction rule as any layer; the boundary row is chained - alone - alone: what a network pays
+  at that precision change (a Quantize where float meets int8, a Dequantize the other way, nothing between two
+  fused int8 convs) beyond the two layers' rows. It is a signed correction, written whatever its sign. The
+  metadata's ``boundaries`` then lists the space: predictions in it add the boundary rows (a missing one is an
+  error naming it, like a missing layer).
 
 torch's thread count is the caller's (the CLI sets 1 thread: exports are small, and idle torch threads
 would only compete with onnxruntime's).
@@ -49,9 +57,9 @@ from nas.errors import NasError
 from nas.latency.measure.timing import (REFERENCE, Timer, boundary_timer, build_onnx, check_stat, input_shape,
                                         measure_paired, output_shape, overhead_timer, precision, reference_timer,
                                         runtime_info, summarize, value)
-from nas.latency.signatures import arch_layers, check_dtype, space_signatures
+from nas.latency.signatures import arch_layers, check_dtype, space_boundaries, space_signatures
 from nas.latency.table import SHIPPED_DIR, Entry, LatencyTable, new_meta, read_table
-from nas.layers import LayerSpec
+from nas.layers import LayerSpec, boundaries as layer_boundaries, plan
 
 PROTOCOL_VERSION = 2  # 2: every timed call paired with the reference kernel (1: plain times, no reference_ms)
 PROTOCOL = ("per signature: ONNX (opset 21, BN folded; quantized layers: nas.nn.quantize = ORT static QDQ, "
@@ -159,21 +167,32 @@ def profile_specs(table: LatencyTable, specs: list[LayerSpec], config: ProfileCo
     from tqdm import tqdm
 
     todo = [s for s in specs if (0, s.signature) not in table.entries]
+    todo.sort(key=lambda s: s.op == "boundary")  # layers first; a batch is all layers or all boundaries
     bar = tqdm(total=len(todo), desc=f"profile {table.device}", unit="sig", disable=not progress)
     retry: list[LayerSpec] = []
     dropped: list[LayerSpec] = []
     with tempfile.TemporaryDirectory(prefix="nas-lut-ref-") as run_dir:  # built once, timed with every batch
         reference = reference_timer(Path(run_dir), config.threads)
         overhead = overhead_timer(Path(run_dir), config.threads)
-        for start in range(0, len(todo), config.batch):
-            batch = todo[start:start + config.batch]
+        for batch in _batches(todo, config.batch):
             retry += _measure_and_save(table, batch, config, path, reference, overhead, bar)
             bar.update(len(batch))
-        for start in range(0, len(retry), config.batch):  # once more, later than the first time
-            dropped += _measure_and_save(table, retry[start:start + config.batch], config, path, reference,
-                                         overhead, bar, remeasured=True)
+        for batch in _batches(retry, config.batch):  # once more, later than the first time
+            dropped += _measure_and_save(table, batch, config, path, reference, overhead, bar, remeasured=True)
     bar.close()
     return len(todo) - len(dropped), dropped
+
+
+def _batches(specs: list[LayerSpec], size: int):
+    """Consecutive batches of at most ``size``, never mixing layers and boundary rows."""
+    batch: list[LayerSpec] = []
+    for s in specs:
+        if batch and (len(batch) == size or (batch[0].op == "boundary") != (s.op == "boundary")):
+            yield batch
+            batch = []
+        batch.append(s)
+    if batch:
+        yield batch
 
 
 def measure_batch(batch: list[LayerSpec], config: ProfileConfig, reference: Timer, overhead_t: Timer,
@@ -219,15 +238,76 @@ def measure_batch(batch: list[LayerSpec], config: ProfileConfig, reference: Time
     return batch_ref, out
 
 
+def boundary_probes(spec: LayerSpec) -> tuple[LayerSpec, LayerSpec]:
+    """The two probe layers of a boundary row: 1x1 conv + BN + ReLU6 (c -> c) writing the tensor at the writer's
+    bits, and one reading it at the reader's bits."""
+    kw = dict(op="conv", h=spec.h, w=spec.w, cin=spec.cin, cout=spec.cin, kernel=1, act="relu6")
+    return (LayerSpec(name="probe.write", wbits=spec.wbits, abits=spec.abits, **kw),
+            LayerSpec(name="probe.read", wbits=spec.dw_wbits, abits=spec.dw_abits, **kw))
+
+
+def measure_boundaries(batch: list[LayerSpec], config: ProfileConfig, reference: Timer, overhead_t: Timer,
+                       reference_ms: float | None = None) -> tuple[float, list[LayerValue]]:
+    """Time boundary rows: each pair of probes alone and chained, in one interleaved batch; value = chained -
+    alone - alone, each with the layer subtraction rule (overhead, half Q/DQ at a quantized input and output)."""
+    import torch
+    from torch import nn
+
+    from nas.nn.build import build_layer
+
+    class Chain(nn.Module):  # named like a Network (layers.<i>), so each probe is quantized at its own bits
+        def __init__(self, specs):
+            super().__init__()
+            self.layers = nn.Sequential(*[build_layer(s) for s in specs])
+
+        def forward(self, x):
+            return self.layers(x)
+
+    singles = list(dict.fromkeys(p for b in batch for p in boundary_probes(b)))
+    models = [[s] for s in singles] + [list(boundary_probes(b)) for b in batch]
+    with tempfile.TemporaryDirectory(prefix="nas-lut-b-") as tmp:
+        workdir = Path(tmp)
+        shapes = sorted({input_shape(s) for s in singles if s.abits < 32})
+        timers = [overhead_t] + [boundary_timer(workdir, sh, config.threads) for sh in shapes]
+        for i, specs in enumerate(models):
+            torch.manual_seed(config.seed)
+            path = build_onnx(Chain(specs) if len(specs) > 1 else build_layer(specs[0]), input_shape(specs[0]),
+                              specs if len(specs) > 1 else precision(specs[0]), workdir, f"b{i}",
+                              calib_samples=config.calib_samples, seed=config.seed)
+            timers.append(Timer(path, input_shape(specs[0]), config.threads))
+        paired = measure_paired(timers, reference, warmup=config.warmup, repeats=config.repeats, rounds=config.rounds)
+    batch_ref = value(paired.reference, "median")
+    ref_ms = float(reference_ms or batch_ref)
+    overhead = value(paired.ratios[0], config.stat)
+    qdq = {sh: max(value(x, config.stat) - overhead, 0.0) for sh, x in zip(shapes, paired.ratios[1:])}
+
+    def net(specs, ratios) -> float:  # ratio units, the layer subtraction rule at the model's two ends
+        first, last = specs[0], specs[-1]
+        return (value(ratios, config.stat) - overhead - (qdq[input_shape(first)] / 2 if first.abits < 32 else 0)
+                - (qdq[output_shape(last)] / 2 if last.abits < 32 else 0))
+
+    nets = [net(m, r) for m, r in zip(models, paired.ratios[1 + len(shapes):])]
+    alone = dict(zip(singles, nets))
+    out = []
+    for b, chained in zip(batch, nets[len(singles):]):
+        w, r = boundary_probes(b)
+        out.append(LayerValue(b, (chained - alone[w] - alone[r]) * ref_ms, 0.0, config.repeats * config.rounds,
+                              f"chained - alone - alone of two 1x1 probes; reference {batch_ref * 1000:.0f} us"))
+    return batch_ref, out
+
+
 def _measure_and_save(table: LatencyTable, batch: list[LayerSpec], config: ProfileConfig, path: Path,
                       reference: Timer, overhead: Timer, bar, *, remeasured: bool = False) -> list[LayerSpec]:
-    """Measure one batch, add its positive values to ``table`` and save it; returns the non-positive ones."""
-    batch_ref, values = measure_batch(batch, config, reference, overhead, table.meta.get("reference_ms"), bar=bar)
+    """Measure one batch, add its positive values (boundary rows: any finite value) to ``table`` and save it;
+    returns the others."""
+    measure = measure_boundaries if batch[0].op == "boundary" else measure_batch
+    kw = {} if batch[0].op == "boundary" else {"bar": bar}
+    batch_ref, values = measure(batch, config, reference, overhead, table.meta.get("reference_ms"), **kw)
     if not table.meta.get("reference_ms"):
         table.meta["reference_ms"] = batch_ref
     bad = []
     for v in values:
-        if not (math.isfinite(v.ms) and v.ms > 0):
+        if not (math.isfinite(v.ms) and (v.ms > 0 or v.spec.op == "boundary")):
             bad.append(v.spec)
             continue
         table.add(v.spec.signature, Entry(v.ms, v.iqr_ms, v.n, note=v.note + (REMEASURED if remeasured else "")))
@@ -240,9 +320,10 @@ def _measure_and_save(table: LatencyTable, batch: list[LayerSpec], config: Profi
 def profile_space(space_name: str, device_name: str, *, dtypes: Iterable[str] = ("fp32",),
                   archs_csv: str | None = None, config: ProfileConfig = ProfileConfig(),
                   out_dir: str | Path | None = None, description: str | None = None,
-                  progress: bool = True) -> ProfileResult:
+                  progress: bool = True, boundaries: bool = False) -> ProfileResult:
     """Measure what ``space`` (or the architectures in ``archs_csv``) needs, for every dtype, into the table
-    ``<out_dir>/<device_name>.csv`` (default ``latency_tables/``), created or extended."""
+    ``<out_dir>/<device_name>.csv`` (default ``latency_tables/``), created or extended. ``boundaries``: also
+    the space's precision-boundary rows (needs dtype ``arch``; see the module docstring)."""
     from nas.space import load_space
 
     space = load_space(space_name)
@@ -257,13 +338,25 @@ def profile_space(space_name: str, device_name: str, *, dtypes: Iterable[str] = 
     specs: dict[tuple, LayerSpec] = {}
     for d in dtypes:
         specs.update(arch_layers(archs, space, d) if archs is not None else space_signatures(space, d))
+    if boundaries:
+        if "arch" not in dtypes:
+            raise NasError("precision boundaries are priced at each layer's own bits", argument="boundaries",
+                           fix="add dtypes=['arch'] (or leave boundaries out)")
+        if archs is None:
+            specs.update(space_boundaries(space))
+        else:
+            specs.update({b.signature: b for a in archs for b in layer_boundaries(plan(a, space))})
     for spec in specs.values():
-        precision(spec)  # fail before measuring anything
+        for s in (boundary_probes(spec) if spec.op == "boundary" else [spec]):
+            precision(s)  # fail before measuring anything
     path = Path(out_dir or SHIPPED_DIR) / f"{device_name}.csv"
     table = open_table(path, device=device_name, space=space.name, dtypes=dtypes, config=config,
                        description=description)
     t0 = time.perf_counter()
     measured, dropped = profile_specs(table, list(specs.values()), config, path, progress=progress)
+    if boundaries:  # from now on predictions in this space add boundary rows (a missing one is an error)
+        table.meta["boundaries"] = sorted(set(table.boundary_spaces()) | {space.name})
+        table.write(path)
     if measured == 0 and not dropped:
         table.write(path)  # records the space / dtypes even when everything was already measured
     return ProfileResult(path, measured, len(specs) - measured - len(dropped), len(table.entries),

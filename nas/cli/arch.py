@@ -66,6 +66,7 @@ def cmd_arch_info(args: argparse.Namespace) -> None:
             detail = "1x1 projection" if l.projects else "identity"
         act = l.act if l.op in ("conv", "ir", "linear") else ""
         bits = f"w{l.wbits}a{l.abits}" if l.op in ("conv", "ir", "linear") or l.projects else ""
+        bits += f" dw w{l.dw_wbits}a{l.dw_abits}" if l.per_role else ""
         rows.append((l.name, l.op, f"{l.h}x{l.w}x{l.cin}", f"{ho}x{wo}x{l.cout}", detail, act, bits,
                      f"{l.params():,}", f"{l.macs():,}"))
     print(f"space {space.name}: {space.format(arch)}")

@@ -227,15 +227,13 @@ def block_spec(space: SearchSpace, name: str, h: int, w: int, c: int, width: int
 
 
 def output_bits(spec: LayerSpec) -> tuple[int, int]:
-    """(weight, activation) bits of the conv that writes a layer's output (an ``ir`` block's project conv)."""
-    return (spec.wbits, spec.abits) if spec.op != "pool" else (32, 32)
+    """(weight, activation) bits of the op that writes a layer's output (an ``ir`` block's project conv)."""
+    return spec.wbits, spec.abits
 
 
 def input_bits(spec: LayerSpec) -> tuple[int, int]:
-    """(weight, activation) bits of the conv that reads a layer's input: an ``ir`` block's expand conv, or its
-    depth-wise conv when it has none; a pool is float."""
-    if spec.op == "pool":
-        return 32, 32
+    """(weight, activation) bits of the op that reads a layer's input: an ``ir`` block's expand conv, or its
+    depth-wise conv when it has none."""
     return spec.role_bits(spec.op == "ir" and not spec.expand_conv)
 
 

@@ -53,13 +53,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
+from nas.bits import check_bits
 from nas.errors import NasError
 from nas.latency.measure.timing import (REFERENCE, Timer, boundary_timer, build_onnx, check_stat, input_shape,
                                         measure_paired, output_shape, overhead_timer, precision, reference_timer,
                                         runtime_info, summarize, value)
 from nas.latency.signatures import arch_layers, check_dtype, space_boundaries, space_signatures
 from nas.latency.table import SHIPPED_DIR, Entry, LatencyTable, new_meta, read_table
-from nas.layers import LayerSpec, boundaries as layer_boundaries, plan
+from nas.layers import LayerSpec, boundaries as layer_boundaries, input_bits, output_bits, plan
 
 PROTOCOL_VERSION = 2  # 2: every timed call paired with the reference kernel (1: plain times, no reference_ms)
 PROTOCOL = ("per signature: ONNX (opset 21, BN folded; quantized layers: nas.nn.quantize = ORT static QDQ, "
@@ -183,6 +184,12 @@ def profile_specs(table: LatencyTable, specs: list[LayerSpec], config: ProfileCo
     return len(todo) - len(dropped), dropped
 
 
+def _quantized_ends(spec: LayerSpec) -> list[tuple[tuple, bool]]:
+    """(shape, quantized?) of a lone layer's input and output: whether the conv reading its input / writing its
+    output has quantized activations (then the layer alone pays a Q there, or a DQ)."""
+    return [(input_shape(spec), input_bits(spec)[1] < 32), (output_shape(spec), output_bits(spec)[1] < 32)]
+
+
 def _batches(specs: list[LayerSpec], size: int):
     """Consecutive batches of at most ``size``, never mixing layers and boundary rows."""
     batch: list[LayerSpec] = []
@@ -208,12 +215,12 @@ def measure_batch(batch: list[LayerSpec], config: ProfileConfig, reference: Time
     with tempfile.TemporaryDirectory(prefix="nas-lut-") as tmp:
         workdir = Path(tmp)
         timers = [overhead_t]
-        shapes = sorted({sh for s in batch if s.abits < 32 for sh in (input_shape(s), output_shape(s))})
+        shapes = sorted({sh for s in batch for sh, q in _quantized_ends(s) if q})
         timers += [boundary_timer(workdir, sh, config.threads) for sh in shapes]
         for i, spec in enumerate(batch):
             torch.manual_seed(config.seed)
             module = build_layer(spec)
-            onnx_path = build_onnx(module, input_shape(spec), precision(spec), workdir, f"l{i}",
+            onnx_path = build_onnx(module, input_shape(spec), [spec], workdir, f"l{i}",
                                    calib_samples=config.calib_samples, seed=config.seed)
             timers.append(Timer(onnx_path, input_shape(spec), config.threads))
             if bar is not None:
@@ -229,8 +236,9 @@ def measure_batch(batch: list[LayerSpec], config: ProfileConfig, reference: Time
     for spec, r in zip(batch, paired.ratios[1 + len(shapes):]):
         sub = overhead
         note = f"overhead {overhead * ref_ms * 1000:.1f} us"
-        if spec.abits < 32:  # quantized activations: a lone layer pays Q at its input and DQ at its output
-            qdq = (boundary[input_shape(spec)] + boundary[output_shape(spec)]) / 2
+        ends = [boundary[sh] / 2 for sh, q in _quantized_ends(spec) if q]
+        if ends:  # quantized activations: a lone layer pays Q at its input and DQ at its output
+            qdq = sum(ends)
             sub += qdq
             note += f" + Q/DQ boundary {qdq * ref_ms * 1000:.1f} us"
         ms, iqr, n = summarize(r, sub, ref_ms, config.stat)
@@ -349,6 +357,7 @@ def profile_space(space_name: str, device_name: str, *, dtypes: Iterable[str] = 
     for spec in specs.values():
         for s in (boundary_probes(spec) if spec.op == "boundary" else [spec]):
             precision(s)  # fail before measuring anything
+            check_bits(s.dw_wbits, s.dw_abits, where=s.key)
     path = Path(out_dir or SHIPPED_DIR) / f"{device_name}.csv"
     table = open_table(path, device=device_name, space=space.name, dtypes=dtypes, config=config,
                        description=description)

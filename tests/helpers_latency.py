@@ -23,7 +23,7 @@ from nas.space import load_space
 EXPECTED = {"edgegpu": ["fbnet-c100", "fbnet-in1k"], "raspi4": ["fbnet-c100", "fbnet-in1k"],
             "pixel3": ["fbnet-c100", "fbnet-in1k"], "eyeriss": ["fbnet-c100", "fbnet-in1k"],
             "fpga": ["fbnet-c100", "fbnet-in1k"], "note10": ["ofa-mbv3"], "proxyless-mobile": ["proxylessnas-mobile"],
-            "bitfusion": ["apq"]}
+            "bitfusion": ["apq"], "titanx": ["fbnet-c100"], "gold6226": ["fbnet-c100"], "samsung-s7": ["fbnet-c100"]}
 
 # first row of ../shared/data/dev/fbnet_measured_latency_dev.csv (raspi4_ms), so this runs without shared data
 ROW0 = ("k5_e6|skip|k3_e1_g2|skip|k5_e1|skip|skip|skip|k5_e6|k5_e1|k3_e1_g2|k5_e1|k5_e6|k3_e6|k3_e3|k5_e6|k3_e6|"

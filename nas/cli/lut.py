@@ -1,4 +1,4 @@
-"""`nas lut {list,show,predict,profile,validate,adapt,suggest}`: latency tables from the command line (thin: parse, call, print)."""
+"""`nas lut {list,show,predict,profile,validate,fit,adapt,suggest}`: latency tables from the command line (thin: parse, call, print)."""
 from __future__ import annotations
 
 import argparse
@@ -152,6 +152,27 @@ def cmd_adapt(args: argparse.Namespace) -> None:
     print(f"wrote transferred model {model.device} to {path} (use it as --device {path})")
 
 
+def cmd_fit(args: argparse.Namespace) -> None:
+    from nas.latency.fitted import fit_table
+    from nas.latency.table import SHIPPED_DIR
+
+    fitted = fit_table(args.space, args.measured, args.device_name, dtype=args.dtype, holdout=args.holdout,
+                       seed=args.seed, description=args.description)
+    path = fitted.table.write(Path(args.out_dir or SHIPPED_DIR) / f"{args.device_name}.csv")
+    q = fitted.quality
+    print(f"fitted {args.device_name} ({args.space}) from {q['n']} whole-network measurements: "
+          f"{len(fitted.table.entries)} rows, lambda {q['lambda']:.4g} (5-fold CV)")
+    for name in ("heldout", "in_sample"):
+        if name in q:
+            m = q[name]
+            label = f"held out ({m['n']}, fitted on {m['fitted_on']})" if name == "heldout" else "in-sample"
+            print(f"  {label:<32} MAPE {m['mape_pct']:6.2f} %  within ±10 %: {m['within10_pct']:5.1f} %  "
+                  f"Spearman {m['spearman']:.4f}")
+    for w in q["warnings"]:
+        print(f"  WARNING: {w}")
+    print(f"table: {path}")
+
+
 def cmd_suggest(args: argparse.Namespace) -> None:
     import pandas as pd
 
@@ -169,7 +190,8 @@ def cmd_suggest(args: argparse.Namespace) -> None:
 
 
 def register(subparsers) -> None:
-    lut = subparsers.add_parser("lut", help="latency tables: list, show, predict, profile, validate, adapt, suggest")
+    lut = subparsers.add_parser("lut", help="latency tables: list, show, predict, profile, validate, fit, adapt, "
+                                                 "suggest")
     sub = lut.add_subparsers(dest="sub", required=True)
     _register_tables(sub)
     _register_measure(sub)
@@ -253,6 +275,17 @@ def _register_transfer(sub) -> None:
     ad.add_argument("-o", "--output", required=True,
                     help="model file, e.g. latency_tables/NAME.transfer.yaml (found by name there)")
     ad.set_defaults(func=cmd_adapt, flags=FLAGS)
+
+    ft = sub.add_parser("fit", help="per-layer table fitted from whole-network measurements (no layer timing)")
+    ft.add_argument("--space", required=True)
+    ft.add_argument("--measured", required=True, help="CSV with columns arch, latency_ms (>= 10 rows)")
+    ft.add_argument("--device-name", required=True, help="name of the table to write")
+    ft.add_argument("--dtype", default=None, help="precision the measurements ran at: arch (default), fp32, int8")
+    ft.add_argument("--holdout", type=float, default=0.2, help="share held out to report quality (default 0.2)")
+    ft.add_argument("--seed", type=int, default=0)
+    ft.add_argument("--out-dir", default=None, help="directory of the table (default: latency_tables/)")
+    ft.add_argument("--description", default=None)
+    ft.set_defaults(func=cmd_fit, flags=FLAGS)
 
     sg = sub.add_parser("suggest", help="which architectures to measure for `nas lut adapt`")
     sg.add_argument("--space", required=True)

@@ -22,6 +22,9 @@ Key schemes translated here (and nowhere else):
   spec never varies (stem conv + the fixed MBConv1; final 1x1 conv + pool + classifier). Imported as a per-conv
   table (``granularity: conv``: an MBConv = its expand, depth-wise and project convs, at its point-wise and
   depth-wise bits, as APQ's ``predict_lat`` sums them) with ``head`` / ``tail`` as ``fixed`` groups.
+* HELP's whole-network FBNet latencies (``dev/fbnet_measured_latency_dev.csv``: Titan X, Xeon Gold 6226,
+  Samsung S7): no per-layer key at all; per-layer tables are *fitted* (``nas.latency.fitted``), their metadata
+  saying so with the held-out quality.
 """
 from __future__ import annotations
 
@@ -61,6 +64,16 @@ APQ_PROVENANCE = {"source": "APQ (mit-han-lab/apq), lut/BitFusion_new.b1.dict, r
                   "paper": "Wang et al., APQ: Joint Search for Network Architecture, Pruning and Quantization "
                            "Policy, CVPR 2020", "files": [APQ_FILE], "converter": CONVERTER}
 APQ_FIXED = {"head": ["stem.0", "stage0.block0"], "tail": ["head.0", "head.1", "head.2"]}
+HELP_FILE = "dev/fbnet_measured_latency_dev.csv"
+HELP_DEVICES = {  # device name: (column, description)
+    "titanx": ("titanx_1_ms", "NVIDIA Titan X GPU, batch 1 (HELP's measurements)"),
+    "gold6226": ("gold_6226_ms", "Intel Xeon Gold 6226 server CPU (HELP's measurements)"),
+    "samsung-s7": ("samsung_s7_ms", "Samsung Galaxy S7 phone (HELP's measurements; whole milliseconds)"),
+}
+HELP_PROVENANCE = {"source": "HELP (HayeonLee/HELP), FBNet whole-network latencies, via the development file "
+                             f"{HELP_FILE} (5,000 architectures)", "commit": "45f70eb", "license": "MIT",
+                   "paper": "Lee et al., HELP: Hardware-Adaptive Efficient Latency Prediction for NAS via "
+                            "Meta-Learning, NeurIPS 2021", "files": [HELP_FILE], "converter": CONVERTER}
 
 
 def _spec(**kw) -> LayerSpec:
@@ -274,6 +287,27 @@ def import_apq(data: Path) -> LatencyTable:
     return table
 
 
+def import_help(data: Path) -> dict[str, LatencyTable]:
+    """Per-layer FBNet tables fitted (``nas.latency.fitted``) from HELP's whole-network measurements of three
+    devices no published table covers: a desktop GPU, a server CPU and a phone. 20 % held out (seed 0) for
+    the quality in the metadata, then refitted on all 5,000."""
+    from nas.latency.fitted import fit_arrays
+    from nas.space import load_space
+
+    space = load_space("fbnet-c100")
+    with open(data / HELP_FILE, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    archs = [space.parse(r["arch_str"]) for r in rows]
+    out = {}
+    for device, (column, description) in HELP_DEVICES.items():
+        y = [float(r[column]) for r in rows]
+        table = fit_arrays(space, archs, y, device, dtype="fp32", description=f"{description}, FBNet layers "
+                           f"fitted from {len(y)} whole networks", provenance=dict(HELP_PROVENANCE, column=column)).table
+        table.meta["date"] = "measured by HELP (published 2021); fitted by nas.latency.fitted"
+        out[device] = table
+    return out
+
+
 def import_all(data: Path = DEFAULT_DATA) -> dict[str, LatencyTable]:
     if not (data / "edge_luts").is_dir():
         raise NasError("edge_luts/ not found", where=str(data), fix="give the folder that holds edge_luts/ (../shared/data)")
@@ -281,6 +315,7 @@ def import_all(data: Path = DEFAULT_DATA) -> dict[str, LatencyTable]:
     tables["note10"] = import_ofa(data)
     tables["proxyless-mobile"] = import_proxyless(data)
     tables["bitfusion"] = import_apq(data)
+    tables.update(import_help(data))
     return tables
 
 

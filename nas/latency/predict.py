@@ -166,6 +166,21 @@ class TableLatencyModel(LatencyModel):
             for b in layer_boundaries(specs):
                 yield b.name, b.key, [b]
 
+    def layer_ms(self, spec: LayerSpec, space_name: str, resolution: int) -> float | None:
+        """One layer's ms in this table, without boundaries: its row, its convs' rows (a per-conv table) or, for a
+        layer of a fixed group, the group's value on the group's first layer and 0 on the others; None when a
+        row is missing (what transferred models build their features from)."""
+        for g in self.table.fixed_groups(space_name):
+            if spec.name in g.layers:
+                return g.entry.latency_ms if spec.name == g.layers[0] else 0.0
+        total = 0.0
+        for unit in (spec.convs() if self.table.granularity == "conv" else [spec]):
+            entry = self.table.lookup(deploy_signature(unit.signature, self.dtype), resolution)
+            if entry is None:
+                return None
+            total += entry.latency_ms
+        return total
+
     def _calibrate(self, pred: LatencyPrediction, computes: list[bool]) -> LatencyPrediction:
         c = self.calibration
         rows = []

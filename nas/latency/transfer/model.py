@@ -18,7 +18,7 @@ import yaml
 from nas.errors import NasError
 from nas.fileio import atomic_write_text, read_yaml
 from nas.latency.predict import LatencyModel, LatencyPrediction, LayerLatency, TableLatencyModel
-from nas.latency.signatures import check_dtype, deploy_signature
+from nas.latency.signatures import check_dtype
 from nas.latency.table import PROJECT_ROOT, list_transferred, read_table
 from nas.layers import LayerSpec, plan
 from nas.space import SearchSpace
@@ -69,7 +69,8 @@ class Features:
             key = (arch.resolution, spec.signature)
             hit = self._cache.get(key)
             if hit is None or (hit[1] and not allow_estimate):
-                ms = [self._table_ms(src, spec, arch.resolution, allow_estimate) for src in self.sources]
+                ms = [self._table_ms(src, spec, arch.resolution, allow_estimate, self.space.name)
+                      for src in self.sources]
                 for i, m in enumerate(ms):
                     if m is None:
                         missing.setdefault(i, []).append(spec)
@@ -85,12 +86,12 @@ class Features:
         return specs, np.vstack(rows), estimated
 
     @staticmethod
-    def _table_ms(src: TableLatencyModel, spec: LayerSpec, resolution: int,
-                  allow_estimate: bool) -> tuple[float, bool] | None:
+    def _table_ms(src: TableLatencyModel, spec: LayerSpec, resolution: int, allow_estimate: bool,
+                  space_name: str) -> tuple[float, bool] | None:
         """(ms, estimated) of the layer in one source table; None when it lacks it and estimates are not allowed."""
-        entry = src.table.lookup(deploy_signature(spec.signature, src.dtype), resolution)
-        if entry is not None:
-            return entry.latency_ms, False
+        ms = src.layer_ms(spec, space_name, resolution)
+        if ms is not None:
+            return ms, False
         return (src.estimate(spec), True) if allow_estimate else None
 
     def network(self, arch: Architecture) -> np.ndarray:

@@ -1,9 +1,11 @@
 """Few-shot transfer of latency tables to a new device (issue 5): benchmark on HELP's measured FBNet latencies.
 
 Each of ``titanx_1_ms``, ``gold_6226_ms`` and ``samsung_s7_ms`` in ../shared/data/dev/fbnet_measured_latency_dev.csv
-(5,000 FBNet architectures, cifar100 setting = space fbnet-c100) plays a new device; the sources are the five
-shipped FBNet tables (edgegpu, raspi4, pixel3, eyeriss, fpga). ``raspi4_ms`` is not a target: it *is* the raspi4
-table sum. For k in 5, 10, 20, 50, k architectures are "measured" (drawn at random, 10 seeds, or picked by
+(5,000 FBNet architectures, cifar100 setting = space fbnet-c100) plays a new device, leave one device out: the
+sources are the five HW-NAS-Bench FBNet tables (edgegpu, raspi4, pixel3, eyeriss, fpga) and the tables fitted
+from the *other two* devices' measurements (titanx, gold6226, samsung-s7; ``nas lut fit``): a device is never its
+own source (``--hwnb-only``: the five HW-NAS-Bench tables, as before the fitted tables shipped). Every source is
+pinned by content hash in the results. ``raspi4_ms`` is not a target: it *is* the raspi4 table sum. For k in 5, 10, 20, 50, k architectures are "measured" (drawn at random, 10 seeds, or picked by
 ``nas lut suggest``'s k-means over the same pool, 10 seeds), the transferred model is fitted exactly as
 ``nas lut adapt`` does (:func:`nas.latency.transfer.fit_transfer`), and Spearman / MAPE are computed on the
 remaining 5000 - k architectures. Rows:
@@ -43,7 +45,8 @@ from nas.space import load_space
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT.parent / "shared" / "data" / "dev" / "fbnet_measured_latency_dev.csv"
 SOURCES = ["edgegpu", "raspi4", "pixel3", "eyeriss", "fpga"]
-TARGETS = ["titanx_1_ms", "gold_6226_ms", "samsung_s7_ms"]
+FITTED = {"titanx_1_ms": "titanx", "gold_6226_ms": "gold6226", "samsung_s7_ms": "samsung-s7"}  # target -> its table
+TARGETS = list(FITTED)
 KS = [5, 10, 20, 50]
 
 
@@ -113,6 +116,7 @@ def main() -> None:
     ap.add_argument("--held-out", type=int, default=30)
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--profile-table", default="x86-2vcpu")
+    ap.add_argument("--hwnb-only", action="store_true", help="sources: the five HW-NAS-Bench tables only")
     args = ap.parse_args()
     import torch
 
@@ -123,18 +127,24 @@ def main() -> None:
     space = load_space("fbnet-c100")
     dev = pd.read_csv(DATA)
     archs = [space.parse(a) for a in dev["arch_str"]]
-    feats = Features(load_sources(SOURCES, space, None), space)
-    F = feats.matrix(archs)
-    names = feats.names + [NETWORK_FEATURE]
+    everything = SOURCES + ([] if args.hwnb_only else list(FITTED.values()))
+    models = load_sources(everything, space, None)
+    pinned = {m.device: m.table.content_hash() for m in models}
+    feats = Features(models, space)
+    F_all = feats.matrix(archs)
+    names_all = feats.names + [NETWORK_FEATURE]
     from nas.latency.transfer.suggest import pool_features
 
-    X = pool_features(feats, archs)
+    X = pool_features(Features(load_sources(SOURCES, space, None), space), archs)  # the same picks for every target
     print(f"features of {len(archs)} architectures in {time.time() - t0:.0f} s")
     suggested = {(k, d): pick_diverse(X, k, seed=d) for k in KS for d in range(args.draws)}
     print(f"suggest picks in {time.time() - t0:.0f} s")
     rows = []
     for target in TARGETS:
         y_all = dev[target].to_numpy(float)
+        keep = [j for j, n in enumerate(names_all) if n != f"table:{FITTED[target]}"]  # never its own source
+        F, names = F_all[:, keep], [names_all[j] for j in keep]
+        n_src = sum(n.startswith("table:") for n in names)
         for k in KS:
             for sampling in ("random", "suggest"):
                 for d in range(args.draws):
@@ -142,7 +152,7 @@ def main() -> None:
                            if sampling == "random" else np.array(suggested[k, d]))
                     rest = np.setdiff1d(np.arange(len(y_all)), idx)
                     Fk, yk = F[idx], y_all[idx]
-                    fit = fit_transfer(Fk, yk, names, len(SOURCES))
+                    fit = fit_transfer(Fk, yk, names, n_src)
                     base_name = fit.quality["baseline"]["source"]
                     for method, coef in (("adapt", fit.coef),
                                          ("baseline", fit_scaled(Fk, yk, names.index(base_name)))):
@@ -157,6 +167,10 @@ def main() -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     df.to_csv(out / "latency_transfer_benchmark.csv", index=False)
+    import json
+
+    (out / "latency_transfer_sources.json").write_text(json.dumps(
+        {"sources": pinned, "leave_one_device_out": not args.hwnb_only, "draws": args.draws}, indent=1) + "\n")
     summary = (df.groupby(["sampling", "method", "k", "device"])[["spearman", "mape_pct"]].mean().unstack("device"))
     mean = df.groupby(["sampling", "method", "k"])[["spearman", "mape_pct"]].mean()
     summary[("spearman", "mean")] = mean["spearman"]

@@ -45,3 +45,23 @@ def test_report_errors_name_the_study_and_leave_matplotlib_alone(tmp_path, capsy
     search(fast_cfg(tmp_path, study="ok", trials=3))
     paths = write_report(storage, "ok", tmp_path / "ok")
     assert all(p.stat().st_size > 0 for p in paths.values())
+
+
+def test_bit_columns_show_the_bit_mix_where_the_space_chooses_bits():
+    import pandas as pd
+
+    from nas.layers import bit_mix, plan
+    from nas.search.report import add_bit_columns
+    from nas.space import load_space
+
+    space = load_space("mobilenet-c10")
+    archs = space.sample_many(4, seed=2)
+    df = pd.DataFrame({"arch": [space.format(a) for a in archs]})
+    add_bit_columns(df, space)
+    mix = bit_mix(plan(archs[0], space))
+    assert df["mean_wbits"][0] == mix["mean_wbits"] and 4 <= df["mean_wbits"].min() < 32
+    assert df["bit_mix"][0] == " ".join(f"{k}:{v}" for k, v in mix["convs"].items())
+    fb = load_space("fbnet-c100")
+    plain = pd.DataFrame({"arch": [fb.format(a) for a in fb.sample_many(3, seed=0)]})
+    add_bit_columns(plain, fb)
+    assert "bit_mix" not in plain  # every layer float: nothing to show

@@ -16,8 +16,7 @@ def add_bit_columns(df, space) -> None:
     from nas.layers import bit_mix, plan
 
     mixes = [bit_mix(plan(space.parse(a), space)) for a in df["arch"]]
-    if len({m["mean_wbits"] for m in mixes} | {m["mean_abits"] for m in mixes}) > 2 or len(
-            {tuple(m["convs"].items()) for m in mixes}) > 1:
+    if len({label for m in mixes for label in m["convs"]}) > 1:  # more than one precision anywhere
         df["mean_wbits"] = [m["mean_wbits"] for m in mixes]
         df["mean_abits"] = [m["mean_abits"] for m in mixes]
         df["bit_mix"] = [" ".join(f"{k}:{v}" for k, v in m["convs"].items()) for m in mixes]

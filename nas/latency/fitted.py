@@ -204,7 +204,7 @@ def _warnings(q: dict, n_sigs: int, thin: int, unexercised: int) -> list[str]:
 
 def fit_table(space_name: str, measured_csv: str, device_name: str, **kw) -> FittedTable:
     """:func:`fit_arrays` on a CSV with columns ``arch, latency_ms`` (repeated architectures: median)."""
-    from nas.latency.transfer.fit import read_measurements
+    from nas.latency.measurements import read_measurements
     from nas.space import load_space
 
     space = load_space(space_name)

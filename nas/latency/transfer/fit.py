@@ -28,22 +28,20 @@ measurements themselves. No pickles. Files in ``latency_tables/`` or ``$NAS_LATE
 from __future__ import annotations
 
 import datetime as _dt
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from nas.errors import NasError
+from nas.latency.measurements import MIN_K, read_measurements  # noqa: F401 (MIN_K re-exported)
 from nas.latency.metrics import loo_predictions, plain_metrics
 from nas.latency.predict import TableLatencyModel
 from nas.latency.signatures import check_dtype
 from nas.latency.table import SHIPPED_DIR, list_devices, read_table
 from nas.latency.transfer.model import KIND, NETWORK_FEATURE, SCHEMA_VERSION, Features, TransferredLatencyModel
 from nas.space import SearchSpace
-from nas.space.arch import Architecture
 
-MIN_K = 3
 MODEL_TEXT = ("latency_ms = network_ms + sum over layers of sum_f coef_f * feature_f(layer); features: each source "
               "table's layer latency (table:<device>), macs_M, params_M, kernels, activations_M, layers; "
               "non-negative least squares on relative error")
@@ -170,37 +168,6 @@ def _warnings(q: dict, k: int) -> list[str]:
 # --------------------------------------------------------------------------------------------------------
 # adapt
 # --------------------------------------------------------------------------------------------------------
-def read_measurements(path: str, space: SearchSpace) -> tuple[list[Architecture], np.ndarray, list[str]]:
-    """Parse ``arch, latency_ms`` rows; repeated architectures are merged (median). Errors name the row."""
-    from nas.space.csv import parse_arch_row, read_arch_csv
-
-    df = read_arch_csv(path)
-    if "latency_ms" not in df.columns:
-        raise NasError(f"no column 'latency_ms' (columns: {', '.join(df.columns)})", where=path,
-                       fix="the CSV needs columns arch, latency_ms (`nas lut suggest` writes one to fill in)")
-    by_arch: dict[Architecture, list[float]] = {}
-    texts: dict[Architecture, str] = {}
-    for i, (text, lat) in enumerate(zip(df["arch"], df["latency_ms"])):
-        where = f"{path} row {i + 1}"
-        arch = parse_arch_row(space, text, path, i)
-        try:
-            value = float(lat)
-        except ValueError:
-            raise NasError(f"latency_ms '{lat}' is not a number", where=where,
-                           fix="fill in the measured whole-network latency in ms") from None
-        if not math.isfinite(value) or value <= 0:
-            raise NasError(f"latency_ms must be a positive number, got {lat}", where=where,
-                           fix="fill in the measured whole-network latency in ms, or remove the row")
-        by_arch.setdefault(arch, []).append(value)
-        texts.setdefault(arch, str(text))
-    if len(by_arch) < MIN_K:
-        raise NasError(f"{len(by_arch)} distinct measured architecture(s); at least {MIN_K} are needed "
-                       "(10-20 recommended)", where=path,
-                       fix="measure more (10-20 architectures; `nas lut suggest` picks which)")
-    archs = list(by_arch)
-    return archs, np.array([float(np.median(by_arch[a])) for a in archs]), [texts[a] for a in archs]
-
-
 def adapt(space_name: str, measured_csv: str, device_name: str, *, sources: list[str] | None = None,
           dtype: str | None = None, threads: int | None = None) -> TransferredLatencyModel:
     """Fit a transferred model from measured whole networks (``measured_csv``: columns arch, latency_ms) over

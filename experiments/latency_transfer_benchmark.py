@@ -10,7 +10,9 @@ pinned by content hash in the results. ``raspi4_ms`` is not a target: it *is* th
 ``nas lut adapt`` does (:func:`nas.latency.transfer.fit_transfer`), and Spearman / MAPE are computed on the
 remaining 5000 - k architectures. Rows:
 
-* ``adapt``: the shipped method (NNLS over source tables + layer features, :mod:`nas.latency.transfer.fit`);
+* ``adapt``: the shipped method (NNLS over source tables + layer features, and for k >= 20 the per-layer
+  corrections cross-validation chooses, :mod:`nas.latency.transfer.fit`);
+* ``adapt-no-corrections``: the same without per-layer corrections (what adapt was before them);
 * ``baseline``: one source table × a fitted factor, the table chosen by leave-one-out MAPE on the k points.
 
 The method was developed looking at these three devices (feature choice: the kernel count was added after
@@ -140,11 +142,15 @@ def main() -> None:
     suggested = {(k, d): pick_diverse(X, k, seed=d) for k in KS for d in range(args.draws)}
     print(f"suggest picks in {time.time() - t0:.0f} s")
     rows = []
+    from nas.latency.transfer.fit import _layer_design, fit_corrections
+
     for target in TARGETS:
         y_all = dev[target].to_numpy(float)
         keep = [j for j, n in enumerate(names_all) if n != f"table:{FITTED[target]}"]  # never its own source
         F, names = F_all[:, keep], [names_all[j] for j in keep]
         n_src = sum(n.startswith("table:") for n in names)
+        feats_t = Features([m for m in models if m.device != FITTED[target]], space)
+        A_all, keys_all, _ = _layer_design(feats_t, archs)
         for k in KS:
             for sampling in ("random", "suggest"):
                 for d in range(args.draws):
@@ -154,12 +160,17 @@ def main() -> None:
                     Fk, yk = F[idx], y_all[idx]
                     fit = fit_transfer(Fk, yk, names, n_src)
                     base_name = fit.quality["baseline"]["source"]
-                    for method, coef in (("adapt", fit.coef),
-                                         ("baseline", fit_scaled(Fk, yk, names.index(base_name)))):
-                        rho, mape = evaluate(F[rest] @ coef, y_all[rest])
+                    corr = fit_corrections(feats_t, [archs[i] for i in idx], yk, fit.coef)
+                    fix = np.array([corr.get("corrections", {}).get(key, 0.0) for key in keys_all])
+                    preds = {"adapt": F[rest] @ fit.coef + A_all[rest] @ fix + corr.get("network_correction_ms", 0.0),
+                             "adapt-no-corrections": F[rest] @ fit.coef,
+                             "baseline": F[rest] @ fit_scaled(Fk, yk, names.index(base_name))}
+                    for method, pred in preds.items():
+                        rho, mape = evaluate(pred, y_all[rest])
                         rows.append({"device": target, "k": k, "sampling": sampling, "draw": d, "method": method,
                                      "spearman": rho, "mape_pct": mape,
                                      "source": base_name if method == "baseline" else "all",
+                                     "corrections": corr.get("chosen", "none (k < 20)") if method == "adapt" else None,
                                      "loo_mape_pct": fit.quality["loo"]["mape_pct"] if method == "adapt" else None,
                                      "n_warnings": len(fit.quality["warnings"]) if method == "adapt" else None})
         print(f"{target} done at {time.time() - t0:.0f} s")

@@ -139,3 +139,28 @@ def test_transfer_to_a_measured_device(shared_data):
         space.parse(a), space).latency_ms for a in dev["arch_str"].iloc[rest]])
     assert rho > 0.88 and mape < 0.12
     assert rho > spearmanr(base_pred, true).statistic + 0.03
+
+
+def test_per_layer_corrections_from_20_measurements_fix_what_the_sources_cannot_explain(tmp_path, space):
+    """A device where every k5_e6 layer costs 3 ms more than the sources say: no combination of the source tables
+    explains it, per-layer corrections (chosen by cross-validation, k >= 20) do; below 20 none are tried."""
+    def device(arch):
+        extra = sum(3.0 for b in arch.blocks if (b.kernel, b.expand) == (5, 6))
+        return true_latency(arch, space) + extra
+
+    archs = space.sample_many(60, seed=4)
+    csv = write_measured(tmp_path / "m.csv", space, archs[:40], [device(a) for a in archs[:40]])
+    model = adapt(TRANSFER_SPACE, str(csv), "odd", sources=FBNET)
+    assert model.doc["quality"]["corrections"]["chosen"] != "none" and model.doc["corrections"]
+    plain = adapt(TRANSFER_SPACE, str(write_measured(tmp_path / "few.csv", space, archs[:15],
+                                                     [device(a) for a in archs[:15]])), "few", sources=FBNET)
+    assert "corrections" not in plain.doc and plain.doc["quality"]["corrections"] == {}
+    held = archs[40:]
+    real = np.array([device(a) for a in held])
+    fixed = np.array([model.predict(a, space).latency_ms for a in held])
+    model.corrections, model.network_correction = {}, 0.0  # the same fit without its corrections
+    bare = np.array([model.predict(a, space).latency_ms for a in held])
+    assert np.mean(np.abs(fixed / real - 1)) < 0.7 * np.mean(np.abs(bare / real - 1))
+    path = model.write(tmp_path / "odd.transfer.yaml")
+    again = load_latency(str(path))
+    assert again.corrections and again.predict(held[0], space).latency_ms == pytest.approx(fixed[0])

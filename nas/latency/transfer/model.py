@@ -1,8 +1,9 @@
 """The transferred latency model: a new device's latency from source tables, with coefficients fitted by
 :mod:`nas.latency.transfer.fit`; read from and written to plain YAML (``<name>.transfer.yaml``).
 
-A prediction is ``network_ms + Σ_layers coef · features(layer)``, the features being each source table's
-latency of the layer and table-free counts (:func:`layer_features`). A layer a source table lacks is an error
+A prediction is ``network_ms + Σ_layers (coef · features(layer) + correction(layer))``, the features being each
+source table's latency of the layer and table-free counts (:func:`layer_features`), the corrections per layer
+key (fitted from k >= 20 measurements where cross-validation says they help; none otherwise). A layer a source table lacks is an error
 listing the missing signatures, or, with ``allow_estimate=True``, that table's estimate
 (:meth:`TableLatencyModel.estimate`) and the row is flagged. A transferred model has no calibration: its
 coefficients are themselves fitted on whole networks, so ``calibrated=True`` and ``False`` give the same
@@ -117,6 +118,8 @@ class TransferredLatencyModel(LatencyModel):
             self.threads = int(doc.get("threads", 1) or 1)
             coefs = {str(k): float(v) for k, v in doc["coefficients"].items()}
             source_docs = list(doc["sources"])
+            self.corrections = {str(k): float(v) for k, v in (doc.get("corrections") or {}).items()}
+            self.network_correction = float(doc.get("network_correction_ms", 0.0))
         except (KeyError, TypeError, ValueError) as exc:
             raise NasError(f"transferred model is malformed ({exc})", where=where,
                            fix="re-create it with `nas lut adapt`") from None
@@ -170,6 +173,8 @@ class TransferredLatencyModel(LatencyModel):
         import json
 
         body = {k: self.doc.get(k) for k in ("space", "dtype", "coefficients", "sources")}
+        if self.corrections:
+            body.update(corrections=self.corrections, network_correction_ms=self.network_correction)
         return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:16]
 
     def _check_space(self, space: SearchSpace) -> None:
@@ -195,8 +200,10 @@ class TransferredLatencyModel(LatencyModel):
         ``calibrated=False``."""
         specs, rows, estimated = self.features(space).layers(arch, allow_estimate=allow_estimate)
         per_layer = rows @ self.coef[:-1]
-        out = [LayerLatency(s.name, s.key, float(ms), est) for s, ms, est in zip(specs, per_layer, estimated)]
-        out.append(LayerLatency("network constant", NETWORK_FEATURE, float(self.coef[-1])))
+        fix = self.corrections
+        out = [LayerLatency(s.name, s.key, float(ms) + (fix.get(s.key, 0.0) if s.computes else 0.0), est)
+               for s, ms, est in zip(specs, per_layer, estimated)]
+        out.append(LayerLatency("network constant", NETWORK_FEATURE, float(self.coef[-1]) + self.network_correction))
         total = float(sum(r.ms for r in out))
         return LatencyPrediction(total, None, out, any(estimated), False, total)
 

@@ -51,31 +51,39 @@ def _fixed_names(space) -> list[str]:
     return [f"stem.{i}" for i in range(len(space.stem))] + [f"head.{i}" for i in range(len(space.head))]
 
 
-def _design(archs, space, dtype: str) -> tuple[np.ndarray, list[LayerSpec], list[LayerSpec]]:
-    """(A: networks × signatures counts, the signatures' specs, identity skips seen)."""
-    fixed = set(_fixed_names(space))
-    cols: dict[tuple, int] = {}
-    specs: list[LayerSpec] = []
-    identities: dict[tuple, LayerSpec] = {}
+def count_matrix(networks, key) -> tuple[np.ndarray, list]:
+    """(networks x distinct keys: how often each occurs in each network, the first item of each key), from
+    per-network lists of items (layers) and ``key(item)``."""
+    cols: dict = {}
+    first: list = []
     rows = []
-    for arch in archs:
+    for items in networks:
         counts: dict[int, int] = {}
-        for spec in plan(arch, space):
-            spec = deploy(spec, dtype)
-            if spec.name in fixed:
-                continue
-            if not spec.computes:
-                identities.setdefault(spec.signature, spec)
-                continue
-            j = cols.setdefault(spec.signature, len(cols))
-            if j == len(specs):
-                specs.append(spec)
+        for item in items:
+            j = cols.setdefault(key(item), len(cols))
+            if j == len(first):
+                first.append(item)
             counts[j] = counts.get(j, 0) + 1
         rows.append(counts)
-    A = np.zeros((len(archs), len(specs)))
+    A = np.zeros((len(rows), len(first)))
     for i, counts in enumerate(rows):
         for j, c in counts.items():
             A[i, j] = c
+    return A, first
+
+
+def _design(archs, space, dtype: str) -> tuple[np.ndarray, list[LayerSpec], list[LayerSpec]]:
+    """(A: networks × signatures counts, the signatures' specs, identity skips seen)."""
+    fixed = set(_fixed_names(space))
+    identities: dict[tuple, LayerSpec] = {}
+    networks = []
+    for arch in archs:
+        layers = [deploy(spec, dtype) for spec in plan(arch, space) if spec.name not in fixed]
+        for spec in layers:
+            if not spec.computes:
+                identities.setdefault(spec.signature, spec)
+        networks.append([spec for spec in layers if spec.computes])
+    A, specs = count_matrix(networks, lambda spec: spec.signature)
     return A, specs, list(identities.values())
 
 

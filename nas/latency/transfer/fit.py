@@ -171,25 +171,14 @@ def fit_corrections(features: Features, archs, y: np.ndarray, coef: np.ndarray, 
 
 def _layer_design(features: Features, archs) -> tuple[np.ndarray, list[str], np.ndarray]:
     """(networks x layer keys counts, the keys, each key's feature row) over the computing layers."""
-    keys: dict[str, int] = {}
-    rows: list[np.ndarray] = []
-    counts: list[dict[int, int]] = []
+    from nas.latency.fitted import count_matrix
+
+    networks = []
     for arch in archs:
-        specs, r, _ = features.layers(arch)
-        row: dict[int, int] = {}
-        for spec, feats in zip(specs, r):
-            if not spec.computes:
-                continue
-            j = keys.setdefault(spec.key, len(keys))
-            if j == len(rows):
-                rows.append(feats)
-            row[j] = row.get(j, 0) + 1
-        counts.append(row)
-    A = np.zeros((len(archs), len(keys)))
-    for i, row in enumerate(counts):
-        for j, c in row.items():
-            A[i, j] = c
-    return A, list(keys), np.vstack(rows)
+        specs, rows, _ = features.layers(arch)
+        networks.append([(spec, row) for spec, row in zip(specs, rows) if spec.computes])
+    A, first = count_matrix(networks, lambda item: item[0].key)
+    return A, [spec.key for spec, _ in first], np.vstack([row for _, row in first])
 
 
 def fit_transfer(F: np.ndarray, y: np.ndarray, names: list[str], n_sources: int) -> Fit:

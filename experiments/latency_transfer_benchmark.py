@@ -119,6 +119,8 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--profile-table", default="x86-2vcpu")
     ap.add_argument("--hwnb-only", action="store_true", help="sources: the five HW-NAS-Bench tables only")
+    ap.add_argument("--extra-source", action="append", default=[], metavar="DEVICE",
+                    help="another source table (repeatable), e.g. x86-2vcpu")
     args = ap.parse_args()
     import torch
 
@@ -129,7 +131,7 @@ def main() -> None:
     space = load_space("fbnet-c100")
     dev = pd.read_csv(DATA)
     archs = [space.parse(a) for a in dev["arch_str"]]
-    everything = SOURCES + ([] if args.hwnb_only else list(FITTED.values()))
+    everything = SOURCES + ([] if args.hwnb_only else list(FITTED.values()) + args.extra_source)
     models = load_sources(everything, space, None)
     pinned = {m.device: m.table.content_hash() for m in models}
     feats = Features(models, space)

@@ -24,6 +24,9 @@ from nas.space import SearchSpace
 from nas.space.arch import Architecture
 
 _SHOW_MISSING = 6
+# an identity skip (a layer that runs nothing) where the table has no row: a table may price it (HW-NAS-Bench
+# published a measured identity op), the profiler does not measure it (it would time the per-call overhead)
+IDENTITY = Entry(0.0, note="identity: runs nothing")
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +130,8 @@ class TableLatencyModel(LatencyModel):
                     entry = spec
                 else:
                     entry = self.table.lookup(deploy_signature(spec.signature, self.dtype), r)
+                    if entry is None and not spec.computes:
+                        entry = IDENTITY  # an identity skip runs nothing: 0 ms where the table has no row
                 if entry is None:
                     if not allow_estimate:
                         missing.append(spec)
@@ -176,6 +181,8 @@ class TableLatencyModel(LatencyModel):
         total = 0.0
         for unit in (spec.convs() if self.table.granularity == "conv" else [spec]):
             entry = self.table.lookup(deploy_signature(unit.signature, self.dtype), resolution)
+            if entry is None and not unit.computes:
+                entry = IDENTITY
             if entry is None:
                 return None
             total += entry.latency_ms
@@ -222,7 +229,7 @@ class TableLatencyModel(LatencyModel):
         missing = []
         for r in space.resolutions:
             for sig, spec in space_signatures(space, self.dtype, [r]).items():
-                if spec.name in covered:
+                if spec.name in covered or not spec.computes:
                     continue
                 for unit in (spec.convs() if per_conv else [spec]):
                     if self.table.lookup(deploy_signature(unit.signature, self.dtype), r) is None:

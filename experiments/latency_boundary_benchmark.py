@@ -76,7 +76,7 @@ def write_summary(runs: list[dict]) -> None:
             m = r[key]
             lines.append(f"| {r['session']} | {r['date']} | {r['content_hash']} | {name} | {m['within10_pct']:.0f} % | "
                          f"{m['spearman']:.3f} | {m['mape_pct']:.1f} | {m['mean_ratio']:.3f} | load {r['load_1min']}, "
-                         f"reference {r['slowdown']:.2f}x profiling speed |")
+                         f"reference kernel at {r['slowdown']:.2f}x its profiling-time |")
     lines += ["", f"{runs[-1]['n']} architectures (seed {runs[-1]['seed']}) at their own bits, measured end to end "
               "in one session each (every call paired with the reference kernel, values on the table's "
               "reference scale). Boundary rows add on average "

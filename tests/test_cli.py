@@ -116,3 +116,16 @@ def test_apq_on_bitfusion_prices_latency_and_energy_from_apq_specs(tmp_path, cap
     assert rc == 0, err
     front = pd.read_csv(tmp_path / "front" / "pareto.csv")
     assert "energy_mJ.bitfusion" in front.columns and (front["energy_mJ.bitfusion"] <= 40).all()
+
+
+def test_mission_space_searches_on_the_shipped_x86_table_without_flags(tmp_path, capsys, monkeypatch):
+    """mobilenet-c10 (activation x bit-width per block) on x86-2vcpu: every layer priced at its own bits, precision
+    boundaries included, with no --latency-dtype and no --allow-estimate."""
+    monkeypatch.chdir(tmp_path)
+    rc, _, err = run_cli(capsys, "search", "--space", "mobilenet-c10", "--device", "x86-2vcpu", "--trials", "5",
+                         "--objectives", "proxy,latency,size")
+    assert rc == 0, err
+    rc, _, err = run_cli(capsys, "pareto", "--study", "mobilenet-c10-x86-2vcpu", "-o", str(tmp_path / "front"))
+    assert rc == 0, err
+    front = pd.read_csv(tmp_path / "front" / "pareto.csv")
+    assert {"latency_ms.x86-2vcpu", "size_mb", "mean_wbits", "bit_mix"} <= set(front.columns)

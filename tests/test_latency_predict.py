@@ -68,3 +68,15 @@ def test_missing_signature_fix_is_in_api_terms_and_the_cli_names_its_flag(capsys
 def test_check_covers_names_missing_space():
     with pytest.raises(NasError, match="no entry for .* space ofa-mbv3"):
         load_latency("raspi4").check_covers(load_space("ofa-mbv3"))
+
+
+def test_an_identity_skip_without_a_row_costs_nothing_and_needs_no_profile():
+    from nas.latency import load
+    from nas.space import load_space
+
+    space = load_space("nas-bench-macro")
+    model = load("x86-2vcpu", dtype="int8")  # no identity rows: the profiler never times a layer that runs nothing
+    pred = model.predict(space.parse("01202110"), space)
+    identity = [r for r in pred.rows if r.key.startswith("skip-") and "-s1-" in r.key]  # stride 1, same width
+    assert identity and all(r.ms == 0.0 for r in identity)
+    model.check_covers(space)

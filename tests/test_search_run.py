@@ -32,6 +32,12 @@ def test_search_stores_everything_and_respects_budget(tmp_path):
     for t in trials:
         m = t.user_attrs["metrics"]
         assert m["feasible"] == (m["latency_ms.raspi4"] <= 30.0 and m["latency_ms.pixel3"] <= 30.0)
+    import optuna
+
+    from nas.search.storage import open_storage
+
+    study = optuna.load_study(study_name="t", storage=open_storage(cfg.storage, heartbeat=False))
+    assert study.metric_names == ["proxy.params", "latency_ms.raspi4", "latency_ms.pixel3"]  # Optuna's plots label them
     out = write_report(cfg.storage, "t", tmp_path / "report")
     front = pd.read_csv(out["pareto.csv"])
     assert len(front) >= 1 and (front["latency_ms.raspi4"] <= 30.0).all() and (front["latency_ms.pixel3"] <= 30.0).all()

@@ -167,6 +167,7 @@ def create_search(space, *, latency: list, scorer, objectives=("proxy", "latency
     stored = study.user_attrs.get("config")
     if stored is None:
         study.set_user_attr("config", attrs)
+        _name_objectives(study, spec.columns)
     else:
         for key, value in attrs.items():
             if stored.get(key) != value:
@@ -174,6 +175,15 @@ def create_search(space, *, latency: list, scorer, objectives=("proxy", "latency
                                f"for {value!r}", argument="study_name",
                                fix="rerun with the study's options to resume it, or give a new study_name")
     return Search(study, space, evaluator, spec, budgets, worker=worker)
+
+
+def _name_objectives(study, columns: list[str]) -> None:
+    """Objective names in the study itself, so Optuna's plots and optuna-dashboard label the axes."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # set_metric_names is marked experimental
+        study.set_metric_names(list(columns))
 
 
 def build_evaluator(cfg: SearchConfig) -> Evaluator:

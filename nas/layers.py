@@ -134,15 +134,13 @@ class LayerSpec:
     def size_bytes(self) -> float:
         """Deployed size: weights at their conv's bits (a 6-bit weight counts 0.75 byte, as a bit-flexible
         accelerator stores it; the ONNX file holds it in a byte); biases (BN folds into them) and scales 32-bit."""
-        return sum(wp * self.role_bits(dw)[0] / 8 + 4 * other
-                   for (wp, other, _), dw in zip(self.parts(), self.depthwise_parts()))
+        dw = self.depthwise_index
+        return sum(wp * self.role_bits(i == dw)[0] / 8 + 4 * other for i, (wp, other, _) in enumerate(self.parts()))
 
-    def depthwise_parts(self) -> list[bool]:
-        """For each entry of :meth:`parts`, whether it is the depth-wise conv."""
-        n = len(self.parts())
-        if self.op != "ir":
-            return [False] * n
-        return [i == (1 if self.expand_conv else 0) for i in range(n)]
+    @property
+    def depthwise_index(self) -> int:
+        """Index in :meth:`parts` of the depth-wise conv (an ``ir`` block's), -1 for other layers."""
+        return (1 if self.expand_conv else 0) if self.op == "ir" else -1
 
     def parts(self) -> list[tuple[int, int, int]]:
         """(weight params, other params, MACs) of each conv/linear inside the layer.
@@ -287,8 +285,8 @@ def bit_mix(layers: list[LayerSpec]) -> dict:
     labels: Counter = Counter()
     wsum = wbits = msum = abits = 0.0
     for layer in layers:
-        for (wp, _, macs), dw in zip(layer.parts(), layer.depthwise_parts()):
-            w, a = layer.role_bits(dw)
+        for i, (wp, _, macs) in enumerate(layer.parts()):
+            w, a = layer.role_bits(i == layer.depthwise_index)
             labels[Bits(w, a).label] += 1
             wsum, wbits = wsum + wp, wbits + wp * w
             msum, abits = msum + macs, abits + macs * a

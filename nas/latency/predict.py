@@ -95,6 +95,7 @@ class TableLatencyModel(LatencyModel):
         # bits (dtype arch) unless boundaries=False (to compare)
         self.boundaries = set(table.boundary_spaces()) if boundaries and self.dtype == "arch" else set()
         self._estimator = None
+        self._groups: dict[str, list] = {}  # space name -> the table's fixed groups (read once, not per predict)
         self.calibration: Calibration | None = None
         cal = (table.meta.get("calibration") or {}).get(self.dtype) if use_calibration else None
         if cal:
@@ -156,7 +157,7 @@ class TableLatencyModel(LatencyModel):
     def _items(self, specs: list[LayerSpec], space_name: str):
         """(breakdown name, key, what prices it) per priced item: a layer's own row, its convs (a per-conv
         table) or a fixed group's constant (for the group's first layer; the others are covered by it)."""
-        groups = {g.layers[0]: g for g in self.table.fixed_groups(space_name)}
+        groups = {g.layers[0]: g for g in self._fixed_groups(space_name)}
         covered = {n for g in groups.values() for n in g.layers}
         per_conv = self.table.granularity == "conv"
         for spec in specs:
@@ -171,11 +172,16 @@ class TableLatencyModel(LatencyModel):
             for b in layer_boundaries(specs):
                 yield b.name, b.key, [b]
 
+    def _fixed_groups(self, space_name: str) -> list:
+        if space_name not in self._groups:
+            self._groups[space_name] = self.table.fixed_groups(space_name)
+        return self._groups[space_name]
+
     def layer_ms(self, spec: LayerSpec, space_name: str, resolution: int) -> float | None:
         """One layer's ms in this table, without boundaries: its row, its convs' rows (a per-conv table) or, for a
         layer of a fixed group, the group's value on the group's first layer and 0 on the others; None when a
         row is missing (what transferred models build their features from)."""
-        for g in self.table.fixed_groups(space_name):
+        for g in self._fixed_groups(space_name):
             if spec.name in g.layers:
                 return g.entry.latency_ms if spec.name == g.layers[0] else 0.0
         total = 0.0
@@ -224,7 +230,7 @@ class TableLatencyModel(LatencyModel):
 
     # --- coverage ---------------------------------------------------------------------------------------
     def missing_for(self, space: SearchSpace) -> list[LayerSpec]:
-        covered = {n for g in self.table.fixed_groups(space.name) for n in g.layers}
+        covered = {n for g in self._fixed_groups(space.name) for n in g.layers}
         per_conv = self.table.granularity == "conv"
         missing = []
         for r in space.resolutions:

@@ -184,10 +184,12 @@ def profile_specs(table: LatencyTable, specs: list[LayerSpec], config: ProfileCo
     return len(todo) - len(dropped), dropped
 
 
-def _quantized_ends(spec: LayerSpec) -> list[tuple[tuple, bool]]:
-    """(shape, quantized?) of a lone layer's input and output: whether the conv reading its input / writing its
-    output has quantized activations (then the layer alone pays a Q there, or a DQ)."""
-    return [(input_shape(spec), input_bits(spec)[1] < 32), (output_shape(spec), output_bits(spec)[1] < 32)]
+def _quantized_ends(first: LayerSpec, last: LayerSpec | None = None) -> list[tuple[tuple, bool]]:
+    """(shape, quantized?) of the input of a model (a lone layer, or a chain ``first`` .. ``last``) and of its
+    output: whether the conv reading the input / writing the output has quantized activations (then the model
+    alone pays a Q there, or a DQ)."""
+    last = last or first
+    return [(input_shape(first), input_bits(first)[1] < 32), (output_shape(last), output_bits(last)[1] < 32)]
 
 
 def _batches(specs: list[LayerSpec], size: int):
@@ -275,7 +277,7 @@ def measure_boundaries(batch: list[LayerSpec], config: ProfileConfig, reference:
     models = [[s] for s in singles] + [list(boundary_probes(b)) for b in batch]
     with tempfile.TemporaryDirectory(prefix="nas-lut-b-") as tmp:
         workdir = Path(tmp)
-        shapes = sorted({input_shape(s) for s in singles if s.abits < 32})
+        shapes = sorted({sh for s in singles for sh, q in _quantized_ends(s) if q})
         timers = [overhead_t] + [boundary_timer(workdir, sh, config.threads) for sh in shapes]
         for i, specs in enumerate(models):
             torch.manual_seed(config.seed)
@@ -290,9 +292,8 @@ def measure_boundaries(batch: list[LayerSpec], config: ProfileConfig, reference:
     qdq = {sh: max(value(x, config.stat) - overhead, 0.0) for sh, x in zip(shapes, paired.ratios[1:])}
 
     def net(specs, ratios) -> float:  # ratio units, the layer subtraction rule at the model's two ends
-        first, last = specs[0], specs[-1]
-        return (value(ratios, config.stat) - overhead - (qdq[input_shape(first)] / 2 if first.abits < 32 else 0)
-                - (qdq[output_shape(last)] / 2 if last.abits < 32 else 0))
+        ends = _quantized_ends(specs[0], specs[-1])
+        return value(ratios, config.stat) - overhead - sum(qdq[sh] / 2 for sh, q in ends if q)
 
     nets = [net(m, r) for m, r in zip(models, paired.ratios[1 + len(shapes):])]
     alone = dict(zip(singles, nets))

@@ -79,3 +79,13 @@ def test_train_needs_an_epoch_and_names_the_argument(space):
     with pytest.raises(NasError, match="epochs must be at least 1, got 0") as e:
         train(build_model(space.parse("ir_e1"), space, seed=0), epochs=0, data="digits")
     assert e.value.argument == "epochs" and "--" not in str(e.value)
+
+
+def test_channels_last_training_learns_as_well_and_returns_the_default_layout(space):
+    arch = space.parse("ir_e2")
+    cl, plain = build_model(arch, space, seed=0), build_model(arch, space, seed=0)
+    r_cl = train(cl, epochs=3, data="digits", n_train=800, n_val=300, batch_size=32)
+    r_plain = train(plain, epochs=3, data="digits", n_train=800, n_val=300, batch_size=32, channels_last=False)
+    assert abs(r_cl["accuracy"] - r_plain["accuracy"]) < 0.05 and r_cl["accuracy"] > 0.4
+    convs = [m.weight for m in cl.modules() if isinstance(m, torch.nn.Conv2d) and m.weight.shape[-1] > 1]
+    assert convs and all(w.is_contiguous() for w in convs)

@@ -1,0 +1,243 @@
+"""Ground truth for a quantization-aware score: trained mobilenet-c10 networks deployed by our own quantizer at
+many bit-width assignments, their onnxruntime accuracy on the same test images.
+
+Units (one trained network each):
+- ``arch<i>``: ``--archs`` random mobilenet-c10 architectures (seeded), trained in float;
+- ``arch<i>-<act>``: for the first ``--twins`` of them, activation twins: the same architecture with relu6,
+  hswish and silu in every block (stem and head keep the space's fixed relu6), each trained.
+
+Each unit is trained on Fashion-MNIST with the project's loop (``nas.data.train.train``, its recipe, then
+``nas.deploy.pipeline.recalibrate_bn``), exported to fp32 ONNX, and deployed with ``nas.nn.quantize`` at every
+assignment below (stem and head stay at the space's fixed w8a8):
+
+- uniform over the blocks: w8a8, w4a8, w8a32, w4a32, w32a8;
+- per role (``LayerSpec.dw_wbits``): point-wise w4 / depth-wise w8 and point-wise w8 / depth-wise w4, all a8;
+- ``--mixed`` random per-block assignments from the space's own choices (wbits 4/8/32, abits 8/32), seeded
+  per unit.
+
+Accuracy is onnxruntime's on the same ``--test`` test images for every assignment of every unit (float: the
+fp32 ONNX file, also run in onnxruntime). One CSV row per (unit, assignment) with the bits per block, the
+simple baselines (count / parameter share / MAC share of 4-bit weights), float and deployed accuracy.
+
+Usage: .venv/bin/python experiments/quant_truth.py [--archs 8 --twins 3 --epochs 2 --n-train 10000 --test 2000]
+Writes experiments/results/quant_truth.csv (rows appended per unit; a unit whose rows are all there is skipped:
+resumable), quant_truth.json (settings, per-unit training time and accuracy). Trained weights are kept under
+experiments/work/quant_truth/ (not committed), so a unit interrupted after training is not trained again.
+One torch thread; a unit takes ~20 min on this CPU (training ~15, onnxruntime accuracy ~5).
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import random
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results"
+WORK = HERE / "work" / "quant_truth"
+SPACE = "mobilenet-c10"
+TWIN_ACTS = ("relu6", "hswish", "silu")
+UNIFORM = {"w8a8": (8, 8), "w4a8": (4, 8), "w8a32": (8, 32), "w4a32": (4, 32), "w32a8": (32, 8)}
+PER_ROLE = {"pw4-dw8.a8": ((4, 8), (8, 8)), "pw8-dw4.a8": ((8, 8), (4, 8))}
+
+
+def float_arch(arch):
+    """The architecture with every block at w32a32: what is trained (bits are a deployment choice)."""
+    stages = tuple(dataclasses.replace(s, blocks=tuple(dataclasses.replace(b, wbits=32, abits=32) for b in s.blocks))
+                   for s in arch.stages)
+    return dataclasses.replace(arch, stages=stages)
+
+
+def with_activation(arch, act: str):
+    stages = tuple(dataclasses.replace(s, blocks=tuple(dataclasses.replace(b, act=act) for b in s.blocks))
+                   for s in arch.stages)
+    return dataclasses.replace(arch, stages=stages)
+
+
+def units(space, n_archs: int, n_twins: int, seed: int) -> list[dict]:
+    """The trained networks: random architectures, then activation twins of the first ``n_twins``."""
+    out = []
+    base = [float_arch(a) for a in space.sample_many(n_archs, seed=seed)]
+    for i, arch in enumerate(base):
+        out.append({"unit": f"arch{i}", "base": f"arch{i}", "act_variant": "sampled", "arch": space.format(arch)})
+    for i, arch in enumerate(base[:n_twins]):
+        for act in TWIN_ACTS:
+            out.append({"unit": f"arch{i}-{act}", "base": f"arch{i}", "act_variant": act,
+                        "arch": space.format(with_activation(arch, act))})
+    return out
+
+
+def assignments(space, layers, n_mixed: int, seed: int) -> dict[str, list[tuple[int, int, int, int]]]:
+    """Name -> per block (wbits, abits, dw_wbits, dw_abits); the float reference is ``fp32``."""
+    n = sum(1 for spec in layers if spec.op == "ir")
+    out = {"fp32": [(32, 32, 32, 32)] * n}
+    out.update({k: [(w, a, w, a)] * n for k, (w, a) in UNIFORM.items()})
+    out.update({k: [(*pw, *dw)] * n for k, (pw, dw) in PER_ROLE.items()})
+    alt = space.stages[1].block.alternatives[0]
+    wchoices, achoices = alt.allowed("wbits"), alt.allowed("abits")
+    rng = random.Random(seed)
+    for m in range(n_mixed):
+        blocks = []
+        for _ in range(n):
+            w, a = rng.choice(wchoices), rng.choice(achoices)
+            blocks.append((w, a, w, a))
+        out[f"mixed{m}"] = blocks
+    return out
+
+
+def deployed_layers(layers, bits) -> list:
+    """The plan's layers with the blocks at ``bits`` (one tuple per ``ir`` block); stem / head unchanged."""
+    it = iter(bits)
+    out = []
+    for spec in layers:
+        if spec.op == "ir":
+            w, a, dw, da = next(it)
+            spec = dataclasses.replace(spec, wbits=w, abits=a, dw_wbits=dw, dw_abits=da)
+        out.append(spec)
+    return out
+
+
+def baselines(layers) -> dict:
+    """The simple predictors of a drop: count, parameter share and MAC share of 4-bit weights (block convs)."""
+    n4 = 0
+    w_all = w4 = m_all = m4 = 0
+    for spec in layers:
+        if spec.op != "ir":
+            continue
+        n4 += int(spec.wbits == 4 or spec.dw_wbits == 4)
+        for i, (params, _, macs) in enumerate(spec.parts()):
+            wb, _ = spec.role_bits(i == spec.depthwise_index)
+            w_all, m_all = w_all + params, m_all + macs
+            if wb == 4:
+                w4, m4 = w4 + params, m4 + macs
+    return {"n_w4_blocks": n4, "w4_param_share": w4 / w_all, "w4_mac_share": m4 / m_all}
+
+
+def bits_text(bits) -> str:
+    return " ".join(f"w{w}a{a}" if (w, a) == (dw, da) else f"w{w}a{a}/dw{dw}a{da}" for w, a, dw, da in bits)
+
+
+def train_unit(unit: dict, space, args, weights: Path):
+    """The unit's trained model (from ``weights`` if an earlier run got that far) and its training record."""
+    import torch
+
+    from nas.data.datasets import for_space
+    from nas.data.train import train
+    from nas.deploy.pipeline import recalibrate_bn
+    from nas.nn.build import build_model
+
+    arch = space.parse(unit["arch"])
+    model = build_model(arch, space, seed=args.seed)
+    record_path = weights.with_suffix(".json")
+    if weights.is_file() and record_path.is_file():
+        model.load_state_dict(torch.load(weights))
+        return model, json.loads(record_path.read_text())
+    data = for_space(space, "fashion-mnist", split="train", resolution=arch.resolution, seed=args.seed)
+    result = train(model, epochs=args.epochs, data=data, seed=args.seed, n_train=args.n_train, progress=True)
+    recalibrate_bn(model, data, 512, seed=args.seed)
+    record = {"val_accuracy": result["accuracy"], "train_seconds": round(result["seconds"], 1),
+              "steps": result["steps"], "n_train": result["n_train"], "epochs": args.epochs}
+    weights.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(model.state_dict(), weights)
+    record_path.write_text(json.dumps(record))
+    return model, record
+
+
+def run_unit(unit: dict, space, args) -> list[dict]:
+    """Train (or reload) one unit, deploy it at every assignment, one row per assignment."""
+    from nas.data.datasets import for_space
+    from nas.data.train import accuracy, evaluate
+    from nas.deploy.pipeline import accuracy_indices, export_checked, ort_predictor
+    from nas.layers import plan
+    from nas.nn import quantize as Q
+    from nas.nn.onnx import ort_session
+
+    arch = space.parse(unit["arch"])
+    folder = WORK / unit["unit"]
+    model, record = train_unit(unit, space, args, folder / "weights.pt")
+    test = for_space(space, "fashion-mnist", split="test", resolution=arch.resolution, seed=args.seed)
+    train_data = for_space(space, "fashion-mnist", split="train", resolution=arch.resolution, seed=args.seed)
+    idx = accuracy_indices(len(test), args.test, args.seed)
+    torch_acc = evaluate(model, test, indices=idx)
+    fp32_path = folder / "model.onnx"
+    export_checked(model, fp32_path, test.sample(8, seed=args.seed)[0])
+    calib = Q.calibration_batches(train_data.sample(args.calib, seed=args.seed + 1)[0].numpy())
+    layers = plan(arch, space)
+    rows = []
+    for name, bits in assignments(space, layers, args.mixed, seed=args.seed * 1000 + hash_unit(unit["unit"])).items():
+        t0 = time.perf_counter()
+        deployed = deployed_layers(layers, bits)
+        if name == "fp32":
+            path = fp32_path
+        else:
+            path = folder / f"{name}.onnx"
+            Q.quantize(fp32_path, path, deployed, calib)
+        acc = accuracy(ort_predictor(ort_session(path)), test, idx, 256, progress=True, desc=name)
+        rows.append({**unit, "assignment": name, "bits": bits_text(bits), **baselines(deployed),
+                     "torch_float_accuracy": torch_acc, "accuracy": acc, "n_test": len(idx),
+                     "val_accuracy": record["val_accuracy"], "train_seconds": record["train_seconds"],
+                     "eval_seconds": round(time.perf_counter() - t0, 1)})
+        if path != fp32_path:
+            path.unlink(missing_ok=True)
+    float_acc = rows[0]["accuracy"]
+    for r in rows:
+        r["float_accuracy"] = float_acc
+        r["drop_points"] = 100 * (float_acc - r["accuracy"])
+    return rows
+
+
+def hash_unit(name: str) -> int:
+    """A stable small integer per unit name (Python's hash() is salted per process)."""
+    return sum((i + 1) * ord(c) for i, c in enumerate(name)) % 997
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--archs", type=int, default=8)
+    p.add_argument("--twins", type=int, default=3)
+    p.add_argument("--mixed", type=int, default=5, help="random per-block assignments per unit")
+    p.add_argument("--epochs", type=int, default=2)
+    p.add_argument("--n-train", type=int, default=10000)
+    p.add_argument("--test", type=int, default=2000, help="test images, the same for every assignment")
+    p.add_argument("--calib", type=int, default=128)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--only", nargs="*", default=None, help="unit names to run (default: all)")
+    p.add_argument("--out", default=str(RESULTS / "quant_truth.csv"))
+    args = p.parse_args()
+    import torch
+
+    from nas.space import load_space
+
+    torch.set_num_threads(1)
+    space = load_space(SPACE)
+    out = Path(args.out)
+    todo = units(space, args.archs, args.twins, args.seed)
+    if args.only:
+        todo = [u for u in todo if u["unit"] in args.only]
+    done = set(pd.read_csv(out)["unit"]) if out.is_file() else set()
+    meta_path = out.with_suffix(".json")
+    meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
+    meta["settings"] = {k: v for k, v in vars(args).items() if k not in ("only", "out")}
+    meta["protocol"] = __doc__.split("\n\n")[1].strip()
+    for unit in todo:
+        if unit["unit"] in done:
+            continue
+        t0 = time.perf_counter()
+        rows = run_unit(unit, space, args)
+        frame = pd.DataFrame(rows)
+        frame.to_csv(out, mode="a", header=not out.is_file(), index=False)
+        meta.setdefault("units", {})[unit["unit"]] = {
+            "float_accuracy": rows[0]["float_accuracy"], "train_seconds": rows[0]["train_seconds"],
+            "unit_seconds": round(time.perf_counter() - t0, 1), "finished": time.strftime("%Y-%m-%d %H:%M:%S")}
+        meta_path.write_text(json.dumps(meta, indent=1))
+        print(f"{unit['unit']}: float {rows[0]['float_accuracy']:.3f}, "
+              + ", ".join(f"{r['assignment']} {r['accuracy']:.3f}" for r in rows[1:]), flush=True)
+
+
+if __name__ == "__main__":
+    main()

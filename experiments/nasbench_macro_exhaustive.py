@@ -26,10 +26,10 @@ SPACE = "nas-bench-macro"
 
 
 def network_key(space, arch) -> tuple:
-    """What the network computes: the signatures of its computing layers, in order."""
-    from nas.layers import plan
+    """What the network computes (``nas.layers.network_key``): its computing layers' signatures, in order."""
+    from nas.layers import network_key as key, plan
 
-    return tuple(layer.signature for layer in plan(arch, space) if layer.computes)
+    return key(plan(arch, space))
 
 
 def main() -> None:

@@ -275,6 +275,12 @@ def plan(arch: Architecture, space: SearchSpace | None = None) -> list[LayerSpec
     return layers
 
 
+def network_key(layers: list[LayerSpec]) -> tuple:
+    """What a network computes: its computing layers' signatures in order. Architectures that differ only in
+    where identity skips sit (a NAS-Bench-Macro identity that keeps the shape) build the same network."""
+    return tuple(layer.signature for layer in layers if layer.computes)
+
+
 def bit_mix(layers: list[LayerSpec]) -> dict:
     """How a network spends its bits: convs per ``w<W>a<A>`` label, weight bits averaged over the weights
     (what size sees), activation bits averaged over the MACs (what compute sees)."""

@@ -33,3 +33,13 @@ def test_unknown_space_suggests():
     with pytest.raises(NasError, match="did you mean 'fbnet-c100'"):
         load_space("fbnet-c10")
 
+
+
+@pytest.mark.parametrize("name", SPACES)
+def test_choices_are_the_answers_that_sample_the_architecture_again(name):
+    space = load_space(name)
+    options = space.choice_options()
+    for arch in space.sample_many(25, seed=3):
+        answers = space.choices(arch)
+        assert space.sample(lambda n, opts: answers[n]) == arch
+        assert all(answers[n] in options[n] for n in answers)  # every answer is an option of a known choice

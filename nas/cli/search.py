@@ -196,7 +196,10 @@ def register(sub) -> None:
                                                        "eyeriss, fpga)")
     p.add_argument("--objectives", default="proxy,latency",
                    help="comma-separated: proxy, latency, energy, size, macs")
-    p.add_argument("--sampler", default="nsga2", help="nsga2 (default), tpe or random")
+    p.add_argument("--sampler", choices=("front", "nsga2", "tpe", "random"),
+                   help="front (default for a new study: screens candidates on the tables and a surrogate of the "
+                        "proxy, scores those that extend the Pareto front), nsga2, tpe or random; a resumed study "
+                        "keeps the sampler it was created with")
     p.add_argument("--proxy", help="accuracy proxy (default: the benchmark-chosen one; see `nas score --help`)")
     p.add_argument("--data", default="digits", help="proxy input data: fashion-mnist, digits or noise")
     p.add_argument("--seed", type=int, default=0)

@@ -10,7 +10,8 @@ from nas.errors import NasError
 from nas.search.objectives import Budgets, Objectives, check_objectives
 from nas.search.storage import DEFAULT_JOURNAL, DEFAULT_STORAGE
 
-SAMPLERS = ("nsga2", "tpe", "random")
+SAMPLERS = ("front", "nsga2", "tpe", "random")
+DEFAULT_SAMPLER = "front"
 
 
 @dataclass
@@ -22,7 +23,7 @@ class SearchConfig:
     size_budget_mb: float | None = None
     energy_budget_mj: float | None = None
     objectives: list[str] = field(default_factory=lambda: ["proxy", "latency"])
-    sampler: str = "nsga2"
+    sampler: str | None = None  # None: a resumed study's own sampler, else DEFAULT_SAMPLER
     proxy: str | None = None  # None: the benchmark-chosen default (nas.proxies.DEFAULT_PROXY)
     data: str = "digits"
     seed: int = 0
@@ -43,7 +44,7 @@ class SearchConfig:
         for name in ("trials", "workers", "threads"):
             if getattr(cfg, name) < 1:
                 raise NasError(f"must be >= 1, got {getattr(cfg, name)}", argument=name)
-        if cfg.sampler not in SAMPLERS:
+        if cfg.sampler is not None and cfg.sampler not in SAMPLERS:
             raise NasError(f"unknown sampler '{cfg.sampler}'", argument="sampler", fix=f"use one of {', '.join(SAMPLERS)}")
         check_objectives(cfg.objectives)
         for name in ("latency_budget_ms", "size_budget_mb", "energy_budget_mj"):

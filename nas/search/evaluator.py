@@ -5,13 +5,17 @@ from __future__ import annotations
 from typing import Any
 
 from nas.errors import NasError
-from nas.layers import count, plan
+from nas.layers import count, network_key, plan
 
 
 class Evaluator:
     """Scores architectures of ``space`` with ``scorer`` (its first proxy) and every latency model in
-    ``latency`` (device name -> LatencyModel). Cached by canonical architecture, so identical candidates are
-    scored once per process (and once per study: the cache is seeded from the study's finished trials).
+    ``latency`` (device name -> LatencyModel). Cached by the network an architecture builds
+    (``nas.layers.network_key``), so identical networks are scored once per process (and once per study: the
+    cache is seeded from the study's finished trials).
+
+    :meth:`cheap` is everything but the proxy (table lookups and sums, ~1 ms): what a sampler may screen many
+    candidates with before spending a proxy evaluation on one.
 
     Unless ``allow_estimate``, a table that does not cover the whole space is refused here, up front: any
     signature of the space may come up during a search."""
@@ -22,16 +26,23 @@ class Evaluator:
         if not allow_estimate:
             for device, model in self.latency.items():
                 _check_covers(device, model, space)
-        self.cache: dict[str, dict[str, Any]] = {}
+        self.cache: dict[tuple, dict[str, Any]] = {}  # network key -> every metric
+        self._cheap: dict[tuple, dict[str, Any]] = {}  # network key -> the metrics without the proxy
 
     def lut_identities(self) -> dict[str, Any]:
         return {d: m.identity for d, m in self.latency.items()}
 
-    def evaluate(self, arch) -> dict[str, Any]:
-        key = self.space.format(arch)
-        if key in self.cache:
-            return self.cache[key]
-        cost = count(plan(arch, self.space))
+    def network(self, arch) -> tuple:
+        """The key of the network ``arch`` builds (what the caches and duplicate checks use)."""
+        return network_key(plan(arch, self.space))
+
+    def cheap(self, arch) -> dict[str, Any]:
+        """params, macs, size_mb and latency (energy where known) per device: everything but the proxy."""
+        layers = plan(arch, self.space)
+        key = network_key(layers)
+        if key in self._cheap:
+            return self._cheap[key]
+        cost = count(layers)
         metrics: dict[str, Any] = {"params": cost.params, "macs": cost.macs, "size_mb": cost.size_bytes / 1e6}
         for d, model in self.latency.items():
             pred = model.predict(arch, self.space, allow_estimate=self.allow_estimate)
@@ -40,18 +51,34 @@ class Evaluator:
                 metrics[f"energy_mJ.{d}"] = float(pred.energy_mJ)
             if pred.estimated:
                 metrics[f"latency_estimated.{d}"] = True
+        self._cheap[key] = metrics
+        return metrics
+
+    def evaluate(self, arch) -> dict[str, Any]:
+        key = self.network(arch)
+        if key in self.cache:
+            return self.cache[key]
+        metrics = dict(self.cheap(arch))
         for name, value in self.scorer.score(arch).items():
             metrics[f"proxy.{name}"] = float(value)
         self.cache[key] = metrics
         return metrics
 
-    def seed_cache(self, study) -> None:
+    def seed_cache(self, study) -> set[tuple]:
+        """Cache the scores of the study's finished trials; returns the networks they built."""
         from optuna.trial import TrialState
 
+        networks = set()
         for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
             if "arch" in t.user_attrs and "metrics" in t.user_attrs:
                 metrics = {k: v for k, v in t.user_attrs["metrics"].items() if k not in ("feasible", "duplicate")}
-                self.cache.setdefault(t.user_attrs["arch"], metrics)
+                try:
+                    key = self.network(self.space.parse(t.user_attrs["arch"]))
+                except NasError:  # an architecture this space no longer parses: score it afresh if it comes up
+                    continue
+                self.cache.setdefault(key, metrics)
+                networks.add(key)
+        return networks
 
 
 def _check_covers(device: str, model, space) -> None:

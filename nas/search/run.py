@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from nas.errors import NasError
-from nas.search.config import SAMPLERS, SearchConfig
+from nas.search.config import DEFAULT_SAMPLER, SAMPLERS, SearchConfig
 from nas.search.evaluator import Evaluator
 from nas.search.front import front_of, pareto_mask
 from nas.search.objectives import Budgets, Objectives, check_objectives
@@ -37,6 +37,10 @@ def make_sampler(name: str, *, seed: int = 0, trials: int = 100):
     """An Optuna sampler by name (the CLI's ``--sampler``), with the settings chosen for ``trials``."""
     import optuna
 
+    if name == "front":
+        from nas.search.sampler import FrontSampler
+
+        return FrontSampler(seed=seed, trials=trials)
     if name == "nsga2":
         # Optuna's default population (50) leaves a 100-trial study two generations; aim for >= 10
         return optuna.samplers.NSGAIISampler(seed=seed, population_size=min(50, max(10, trials // 10)))
@@ -47,6 +51,12 @@ def make_sampler(name: str, *, seed: int = 0, trials: int = 100):
     raise NasError(f"unknown sampler '{name}'", argument="sampler", fix=f"use one of {', '.join(SAMPLERS)}")
 
 
+def sampler_name(sampler) -> str:
+    """The name a study records for its sampler (``--sampler`` names; other samplers by class)."""
+    names = {"FrontSampler": "front", "NSGAIISampler": "nsga2", "TPESampler": "tpe", "RandomSampler": "random"}
+    return names.get(type(sampler).__name__, type(sampler).__name__)
+
+
 class Search:
     """A study plus what scores its trials. Build it with :func:`create_search`."""
 
@@ -55,7 +65,7 @@ class Search:
         self.study, self.space, self.evaluator = study, space, evaluator
         self.objectives, self.budgets, self.worker = objectives, budgets, worker
         self._identities = evaluator.lut_identities()
-        evaluator.seed_cache(study)
+        self.networks = evaluator.seed_cache(study)  # the networks this study has scored
 
     def complete(self) -> int:
         from optuna.trial import TrialState
@@ -67,7 +77,9 @@ class Search:
         try:
             arch = self.space.sample(trial.suggest_categorical)
             key = self.space.format(arch)
-            duplicate = key in self.evaluator.cache
+            network = self.evaluator.network(arch)
+            duplicate = network in self.networks  # the same network as an earlier trial's
+            self.networks.add(network)
             metrics = self.evaluator.evaluate(arch)
             cons = self.budgets.constraints(metrics, self.objectives.devices)
             for k, v in cons.items():
@@ -128,16 +140,19 @@ class Search:
 
 def create_search(space, *, latency: list, scorer, objectives=("proxy", "latency"), constraints=None,
                   sampler=None, storage=None, study_name: str | None = None, allow_estimate: bool = False,
-                  load_if_exists: bool = True, worker: int = 0, evaluator: Evaluator | None = None) -> Search:
+                  load_if_exists: bool = True, worker: int = 0, evaluator: Evaluator | None = None,
+                  trials: int = 100) -> Search:
     """A new (or resumed) search of ``space``.
 
     ``latency``: LatencyModels (``nas.latency.load``), one objective each; ``scorer``: a ``nas.proxies.Scorer``
-    (its first proxy is the accuracy objective); ``objectives``: a subset of proxy, latency, size, macs;
+    (its first proxy is the accuracy objective); ``objectives``: a subset of proxy, latency, size, macs, energy;
     ``constraints``: budgets as :class:`Budgets` or a mapping ``{'latency_ms': 30, 'size_mb': 2}`` (Optuna
-    constraints: latency on every device, size at the chosen bit-widths); ``sampler``: an Optuna sampler or a name (nsga2, tpe,
-    random; default nsga2); ``storage``: an Optuna storage or a URL (sqlite:///..., journal:///...,
-    postgresql://...; default in memory). A resumed study must have been created with the same options.
-    ``evaluator`` may be shared between searches of one process (benchmarks) so scores are computed once.
+    constraints: latency on every device, size at the chosen bit-widths); ``sampler``: an Optuna sampler or a
+    name (front, nsga2, tpe, random) set up for ``trials`` proxy-scored trials; None: the sampler a resumed
+    study was created with, else ``front`` (:class:`nas.search.sampler.FrontSampler`); ``storage``: an Optuna
+    storage or a URL (sqlite:///..., journal:///..., postgresql://...; default in memory). A resumed study must
+    have been created with the same options. ``evaluator`` may be shared between searches of one process
+    (benchmarks) so scores are computed once.
     """
     import optuna
 
@@ -153,26 +168,32 @@ def create_search(space, *, latency: list, scorer, objectives=("proxy", "latency
     evaluator = evaluator or Evaluator(space, models, scorer, allow_estimate=allow_estimate)
     if "energy" in spec.kinds or budgets.energy_mj is not None:
         _check_energy(space, models)
-    if sampler is None or isinstance(sampler, str):
-        sampler = make_sampler(sampler or "nsga2", seed=scorer.seed)
     if isinstance(storage, str):
         storage = open_storage(storage)
     study_name = study_name or f"{space.name}-{'+'.join(models)}"
     study = optuna.create_study(study_name=study_name, storage=storage, directions=spec.directions,
-                                sampler=sampler, load_if_exists=load_if_exists)
+                                sampler=optuna.samplers.RandomSampler(), load_if_exists=load_if_exists)
+    stored = study.user_attrs.get("config")
+    if sampler is None or isinstance(sampler, str):
+        # a study made before samplers were recorded was made with the then default, nsga2
+        name = sampler or (stored.get("sampler", "nsga2") if stored is not None else DEFAULT_SAMPLER)
+        sampler = make_sampler(name, seed=scorer.seed + 1000 * worker, trials=trials)
+    if hasattr(sampler, "bind"):
+        sampler.bind(space, evaluator, spec, budgets)
+    study.sampler = sampler
     attrs = {"space": space.name, "devices": list(models), "objectives": list(spec.kinds),
              "latency_budget_ms": budgets.latency_ms, "size_budget_mb": budgets.size_mb, "proxy": spec.proxy,
              **({"energy_budget_mj": budgets.energy_mj} if budgets.energy_mj is not None else {}),
-             "data": scorer.data, "latency_dtype": getattr(next(iter(models.values())), "dtype", "arch")}
-    stored = study.user_attrs.get("config")
+             "data": scorer.data, "latency_dtype": getattr(next(iter(models.values())), "dtype", "arch"),
+             "sampler": sampler_name(sampler)}
     if stored is None:
         study.set_user_attr("config", attrs)
         _name_objectives(study, spec.columns)
     else:
         for key, value in attrs.items():
-            if stored.get(key) != value:
+            if stored.get(key, "nsga2" if key == "sampler" else None) != value:
                 raise NasError(f"study '{study_name}' was created with {key}={stored.get(key)!r}, this run asks "
-                               f"for {value!r}", argument="study_name",
+                               f"for {value!r}", argument="sampler" if key == "sampler" else "study_name",
                                fix="rerun with the study's options to resume it, or give a new study_name")
     return Search(study, space, evaluator, spec, budgets, worker=worker)
 
@@ -226,10 +247,9 @@ def search_from_config(cfg: SearchConfig, *, worker: int = 0, evaluator: Evaluat
     evaluator = evaluator or build_evaluator(cfg)
     latency = list(evaluator.latency.values())
     return create_search(evaluator.space, latency=latency, scorer=evaluator.scorer, objectives=cfg.objectives,
-                         constraints=cfg.budgets, sampler=make_sampler(cfg.sampler, seed=cfg.seed + 1000 * worker,
-                                                                   trials=cfg.trials),
-                         storage=cfg.storage, study_name=cfg.study, allow_estimate=cfg.allow_estimate,
-                         worker=worker, evaluator=evaluator)
+                         constraints=cfg.budgets, sampler=cfg.sampler, trials=cfg.trials, storage=cfg.storage,
+                         study_name=cfg.study, allow_estimate=cfg.allow_estimate, worker=worker,
+                         evaluator=evaluator)
 
 
 @dataclass

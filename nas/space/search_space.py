@@ -162,6 +162,53 @@ class SearchSpace:
             stages.append(Stage(width=width, blocks=tuple(blocks)))
         return Architecture(space=self.name, resolution=resolution, stages=tuple(stages))
 
+    def choices(self, arch: Architecture) -> dict[str, Any]:
+        """The answers :meth:`sample` asks for to draw ``arch``: ``self.sample(lambda n, _: c[n]) == arch``.
+
+        What a sampler stores as a trial's parameters, and the inverse a sampler needs to propose a given
+        architecture."""
+        out: dict[str, Any] = {}
+
+        def put(name: str, options: Sequence[Any], value: Any) -> None:
+            if len(options) > 1:
+                out[name] = value
+
+        put("resolution", self.resolutions, arch.resolution)
+        for i, (st, ast) in enumerate(zip(self.stages, arch.stages)):
+            put(f"s{i}.width", st.widths, ast.width)
+            put(f"s{i}.depth", st.depths, ast.depth)
+            for j, b in enumerate(ast.blocks):
+                bs = st.block_space(j)
+                names = [a.name for a in bs.alternatives]
+                alt = next(a for a in bs.alternatives if a.contains(b))
+                put(f"s{i}.b{j}.op", names, alt.name)
+                prefix = f"s{i}.b{j}." + (f"{alt.name}." if len(names) > 1 else "")
+                for f, vals in alt.choices:
+                    put(prefix + f, vals, getattr(b, f))
+        return out
+
+    def choice_options(self) -> dict[str, tuple]:
+        """Every choice :meth:`sample` can ask for (at any depth, any alternative) and its options, in order."""
+        out: dict[str, tuple] = {}
+
+        def put(name: str, options: Sequence[Any]) -> None:
+            if len(options) > 1:
+                out[name] = tuple(options)
+
+        put("resolution", self.resolutions)
+        for i, st in enumerate(self.stages):
+            put(f"s{i}.width", st.widths)
+            put(f"s{i}.depth", st.depths)
+            for j in range(max(st.depths)):
+                bs = st.block_space(j)
+                names = [a.name for a in bs.alternatives]
+                put(f"s{i}.b{j}.op", names)
+                for alt in bs.alternatives:
+                    prefix = f"s{i}.b{j}." + (f"{alt.name}." if len(names) > 1 else "")
+                    for f, vals in alt.choices:
+                        put(prefix + f, vals)
+        return out
+
     def random(self, rng: random.Random) -> Architecture:
         return self.sample(lambda _name, options: options[rng.randrange(len(options))])
 

@@ -1,0 +1,441 @@
+"""FrontSampler: spend proxy evaluations where the Pareto front is.
+
+Latency, size and energy are table lookups, free next to the proxy. So before each trial the sampler
+
+1. keeps a pool of candidates (random architectures and mutations of front members) with their cheap
+   objectives, dropping any that break a budget (an infeasible candidate is never proposed) or build a network
+   that is already scored or running (so no trial is spent twice on one network);
+2. predicts each candidate's proxy score with a Bayesian linear surrogate (one-hot choices, per-field counts,
+   log params / MACs / latency; ridge strength by generalised cross-validation) fitted to the study's scored
+   trials;
+3. proposes the candidate whose optimistic score (mean + ``kappa`` x standard deviation) adds the most
+   hypervolume to the current feasible front, in all objectives at once (exact in two objectives, on the
+   best candidates by margin in more).
+
+The first ``init`` trials are a random design spread along the first cheap objective. Settings follow the
+budget (:meth:`FrontSettings.for_budget`). Optuna stays the engine and the storage: the sampler decides a whole
+architecture in ``before_trial`` and answers each ``suggest_categorical`` from it. Everything it knows is
+rebuilt from the study's trials, so resumed and multi-worker studies work (each worker avoids the networks the
+others are running). A study sampled by it is deterministic under its seed in one process.
+"""
+from __future__ import annotations
+
+import math
+import random
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import optuna
+
+from nas.errors import NasError
+
+GCV_GRID = (0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0)
+MARGIN_SHORTLIST = 16  # candidates whose exact hypervolume gain is computed when there are > 2 objectives
+
+
+@dataclass(frozen=True)
+class FrontSettings:
+    """How the sampler spends its screening: chosen by the budget of proxy-scored trials."""
+
+    init: int  # random-design trials before the surrogate is used
+    new_per_trial: int  # candidates screened (cheap objectives) and added to the pool per trial
+    pool: int  # most candidates kept
+    kappa: float  # optimism: mean + kappa x standard deviation
+    refit_every: int  # trials between surrogate refits
+
+    @classmethod
+    def for_budget(cls, trials: int) -> "FrontSettings":
+        """Small budgets screen many candidates per proxy evaluation; a 10,000-trial study (a cheap proxy)
+        screens few and refits rarely, so the sampler stays a few ms a trial."""
+        init = int(min(25, max(8, round(0.1 * trials))))
+        if trials <= 1500:
+            return cls(init=init, new_per_trial=48, pool=1024, kappa=1.0, refit_every=1)
+        return cls(init=init, new_per_trial=4, pool=256, kappa=1.0, refit_every=max(1, trials // 1000))
+
+
+@dataclass
+class _Point:
+    params: dict[str, Any]
+    features: np.ndarray
+    objectives: np.ndarray  # minimised; the proxy (if an objective) negated
+    network: tuple
+    feasible: bool = True
+    violation: float = 0.0  # how far beyond the budgets (sum over constraints), 0 when feasible
+
+
+class FrontSampler(optuna.samplers.BaseSampler):
+    """An Optuna sampler for :func:`nas.search.create_search`, which binds it to
+    the space, the evaluator, the objectives and the budgets (:meth:`bind`) before the first trial."""
+
+    def __init__(self, *, seed: int = 0, trials: int = 200, settings: FrontSettings | None = None):
+        self.seed, self.trials = seed, trials
+        self.settings = settings or FrontSettings.for_budget(trials)
+        self._fallback = optuna.samplers.RandomSampler(seed=seed)
+        self._rng = random.Random(seed)
+        self._lock = threading.Lock()
+        self._bound = False
+
+    # --- Optuna's sampler interface ------------------------------------------------------------------
+    def infer_relative_search_space(self, study, trial) -> dict:
+        return {}
+
+    def sample_relative(self, study, trial, search_space) -> dict:
+        return {}
+
+    def sample_independent(self, study, trial, param_name: str, param_distribution) -> Any:
+        proposal = self._proposals.get(trial._trial_id, {}) if self._bound else {}
+        value = proposal.get(param_name)
+        if value is not None and value in getattr(param_distribution, "choices", ()):
+            return value
+        return self._fallback.sample_independent(study, trial, param_name, param_distribution)
+
+    def before_trial(self, study, trial) -> None:
+        if not self._bound or trial.system_attrs.get("fixed_params"):
+            return  # an enqueued trial (a retried one) brings its own parameters
+        with self._lock:
+            self._sync(study, trial.number)
+            proposal = self._propose()
+            if proposal is not None:
+                self._proposals[trial._trial_id] = proposal
+
+    def after_trial(self, study, trial, state, values) -> None:
+        if self._bound:
+            self._proposals.pop(trial._trial_id, None)
+
+    def reseed_rng(self) -> None:
+        self._fallback.reseed_rng()
+
+    # --- binding --------------------------------------------------------------------------------------
+    def bind(self, space, evaluator, objectives, budgets) -> "FrontSampler":
+        """Attach the search's space, Evaluator (its :meth:`~nas.search.evaluator.Evaluator.cheap` metrics),
+        Objectives and Budgets; called by ``create_search``."""
+        if self._bound and (space.name, tuple(objectives.columns)) != self._binding:
+            raise NasError("this FrontSampler is already bound to another search", argument="sampler",
+                           fix="create one sampler per search")
+        self.space, self.evaluator, self.objectives, self.budgets = space, evaluator, objectives, budgets
+        self._binding = (space.name, tuple(objectives.columns))
+        self._columns = objectives.columns
+        self._signs = np.array([-1.0 if d == "maximize" else 1.0 for d in objectives.directions])
+        proxy_col = f"proxy.{objectives.proxy}"
+        self._proxy = self._columns.index(proxy_col) if proxy_col in self._columns else None
+        self._vocab, self._fields = _vocabularies(space)
+        self._points: list[_Point] = []
+        self._done: set[int] = set()
+        self._taken: set[tuple] = set()  # networks scored, running or proposed
+        self._pool: dict[tuple, _Point] = {}
+        self._proposals: dict[int, dict] = {}
+        self._design: list[_Point] | None = None
+        self._model = None
+        self._since_fit = 0
+        self._bound = True
+        return self
+
+    # --- what the study holds -------------------------------------------------------------------------
+    def _sync(self, study, current: int) -> None:
+        """Learn every newly finished trial; mark the networks of running trials (other workers) as taken."""
+        from optuna.trial import TrialState
+
+        for t in study.get_trials(deepcopy=False):
+            if t.number in self._done or t.number == current:
+                continue
+            if t.state == TrialState.COMPLETE and t.values is not None and "metrics" in t.user_attrs:
+                self._done.add(t.number)
+                point = self._point_of_trial(t)
+                if point is not None:
+                    self._taken.add(point.network)
+                    if np.isfinite(point.objectives).all() and np.abs(point.objectives).max() < 1e299:
+                        point.feasible = bool(t.user_attrs["metrics"].get("feasible", True))
+                        self._points.append(point)
+                        self._since_fit += 1
+            elif t.state in (TrialState.RUNNING, TrialState.WAITING):
+                arch = self._arch_of(t.params)
+                if arch is not None:
+                    self._taken.add(self.evaluator.network(arch))
+            elif t.state in (TrialState.FAIL, TrialState.PRUNED):
+                self._done.add(t.number)
+
+    def _arch_of(self, params: dict):
+        try:
+            return self.space.sample(lambda name, _options: params[name])
+        except (KeyError, NasError):
+            return None
+
+    def _point_of_trial(self, t) -> _Point | None:
+        arch = self._arch_of(t.params)
+        if arch is None:
+            return None
+        metrics = t.user_attrs["metrics"]
+        objectives = np.array(t.values, dtype=float) * self._signs
+        return _Point(dict(t.params), self._features(arch, metrics), objectives, self.evaluator.network(arch))
+
+    # --- candidates -----------------------------------------------------------------------------------
+    def _candidate(self, arch, *, infeasible: bool = False) -> _Point | None:
+        """A feasible (or, with ``infeasible``, any), not yet taken candidate with its cheap objectives (the proxy
+        slot is NaN) and its budget violation."""
+        network = self.evaluator.network(arch)
+        if network in self._taken or network in self._pool:
+            return None
+        metrics = self.evaluator.cheap(arch)
+        violation = sum(max(0.0, v) for v in self.budgets.constraints(metrics, self.objectives.devices).values())
+        if violation > 0 and not infeasible:
+            return None
+        objectives = np.array([np.nan if i == self._proxy else float(metrics[c]) * s
+                               for i, (c, s) in enumerate(zip(self._columns, self._signs))])
+        return _Point(self.space.choices(arch), self._features(arch, metrics), objectives, network,
+                      feasible=violation <= 0, violation=violation)
+
+    def _mutant(self, parent: dict[str, Any]):
+        rate = 1.5 / max(1, len(parent))
+        rng = self._rng
+
+        def choose(name, options):
+            if name in parent and parent[name] in options and rng.random() > rate:
+                return parent[name]
+            return options[rng.randrange(len(options))]
+
+        return self.space.sample(choose)
+
+    def _grow_pool(self, n: int) -> None:
+        front = self._front_points()
+        for i in range(n):
+            arch = self._mutant(self._rng.choice(front).params) if front and i % 3 else self.space.random(self._rng)
+            c = self._candidate(arch)
+            if c is not None:
+                self._pool[c.network] = c
+
+    def _initial_design(self) -> list[_Point]:
+        """``init`` feasible random candidates spread along the first cheap objective (latency). When no random
+        architecture meets the budgets, the nearest ones (the search then reports that nothing met them)."""
+        pool: dict[tuple, _Point] = {}
+        for _ in range(30 * self.settings.init):
+            c = self._candidate(self.space.random(self._rng), infeasible=True)
+            if c is not None:
+                pool.setdefault(c.network, c)
+            if sum(p.feasible for p in pool.values()) >= 20 * self.settings.init:
+                break
+        cands = [c for c in pool.values() if c.feasible]
+        if not cands:
+            return sorted(pool.values(), key=lambda c: c.violation)[: self.settings.init]
+        axis = next((i for i in range(len(self._columns)) if i != self._proxy), None)
+        if axis is not None:
+            cands.sort(key=lambda c: c.objectives[axis])
+        k = min(self.settings.init, len(cands))
+        picks = np.unique(np.round(np.linspace(0, len(cands) - 1, k)).astype(int))
+        return [cands[i] for i in picks]
+
+    # --- choosing -------------------------------------------------------------------------------------
+    def _propose(self) -> dict | None:
+        if self._design is None:
+            self._design = self._initial_design()
+        if len(self._points) < self.settings.init:
+            while self._design:
+                c = self._design.pop(0)
+                if c.network not in self._taken:
+                    self._taken.add(c.network)
+                    return c.params
+        for net in [n for n in self._pool if n in self._taken]:
+            del self._pool[net]
+        self._grow_pool(self.settings.new_per_trial)
+        if not self._pool:
+            self._grow_pool(10 * self.settings.new_per_trial)
+            if not self._pool:
+                return None  # nothing new is left to propose: Optuna's random sampler answers
+        best = self._best_candidate()
+        self._taken.add(best.network)
+        self._pool.pop(best.network, None)
+        return best.params
+
+    def _best_candidate(self) -> _Point:
+        """The pool's candidate of largest (optimistic) hypervolume gain; the pool is trimmed to its best."""
+        cands = list(self._pool.values())
+        if self._proxy is not None and len(self._points) < 3:  # too little to fit: any feasible new network
+            return cands[self._rng.randrange(len(cands))]
+        values = np.stack([c.objectives for c in cands])
+        if self._proxy is not None:
+            mean, std = self._predict(np.stack([c.features for c in cands]))
+            values[:, self._proxy] = -(mean + self.settings.kappa * std)  # optimistic, minimised
+        gain = hypervolume_gain(values, self._front_values())
+        excess = len(cands) - self.settings.pool
+        if excess > 0:
+            for i in np.argsort(gain)[:excess]:
+                del self._pool[cands[i].network]
+        return cands[int(np.argmax(gain))]
+
+    def _front_points(self) -> list[_Point]:
+        feasible = [p for p in self._points if p.feasible]
+        if not feasible:
+            return []
+        values = np.stack([p.objectives for p in feasible])
+        return [p for p, keep in zip(feasible, _nondominated(values)) if keep]
+
+    def _front_values(self) -> np.ndarray:
+        front = self._front_points()
+        return np.stack([p.objectives for p in front]) if front else np.zeros((0, len(self._columns)))
+
+    # --- surrogate ------------------------------------------------------------------------------------
+    def _features(self, arch, metrics: dict) -> np.ndarray:
+        return _features(self.space, arch, metrics, self._vocab, self._fields, self.objectives.devices)
+
+    def _predict(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if self._model is None or self._since_fit >= self.settings.refit_every:
+            self._model = BayesianRidge.fit(np.stack([p.features for p in self._points]),
+                                            np.array([-p.objectives[self._proxy] for p in self._points]))
+            self._since_fit = 0
+        return self._model.predict(x)
+
+
+# --------------------------------------------------------------------------------------------------------
+# features, surrogate, hypervolume gain
+# --------------------------------------------------------------------------------------------------------
+def _vocabularies(space) -> tuple[dict, dict]:
+    """Column of each (choice, option) one-hot, and of each (block field, value) count over the blocks."""
+    vocab: dict[tuple, int] = {}
+    for name, options in space.choice_options().items():
+        for o in options:
+            vocab[(name, o)] = len(vocab)
+    values: dict[str, set] = {}
+    for st in space.stages:
+        for bs in {id(st.first_block): st.first_block, id(st.block): st.block}.values():
+            for alt in bs.alternatives:
+                for f, opts in alt.choices:
+                    values.setdefault(f, set()).update(opts)
+                values.setdefault("op", set()).add(alt.op)
+    fields = {}
+    for f in sorted(values):
+        if len(values[f]) > 1:
+            for v in sorted(values[f], key=repr):
+                fields[(f, v)] = len(fields)
+    return vocab, fields
+
+
+def _features(space, arch, metrics: dict, vocab: dict, fields: dict, devices) -> np.ndarray:
+    x = np.zeros(len(vocab) + len(fields) + 2 + len(devices))
+    for item in space.choices(arch).items():
+        col = vocab.get(item)
+        if col is not None:
+            x[col] = 1.0
+    base = len(vocab)
+    for b in arch.blocks:
+        for f, v in b.to_dict().items():
+            col = fields.get((f, v))
+            if col is not None:
+                x[base + col] += 1.0
+    tail = len(vocab) + len(fields)
+    x[tail] = math.log1p(metrics["params"])
+    x[tail + 1] = math.log1p(metrics["macs"])
+    for i, d in enumerate(devices):
+        x[tail + 2 + i] = math.log(max(1e-9, float(metrics[f"latency_ms.{d}"])))
+    return x
+
+
+@dataclass
+class BayesianRidge:
+    """Linear regression with a Gaussian prior (ridge) on standardised features: mean and epistemic standard
+    deviation of a prediction; the prior's strength is chosen by generalised cross-validation."""
+
+    mu: np.ndarray
+    scale: np.ndarray
+    y_mean: float
+    w: np.ndarray
+    chol: np.ndarray  # Cholesky factor of Z'Z + lambda I
+    noise: float  # residual standard deviation
+
+    @classmethod
+    def fit(cls, x: np.ndarray, y: np.ndarray) -> "BayesianRidge":
+        mu, scale = x.mean(0), x.std(0)
+        scale[scale < 1e-9] = 1.0
+        z = (x - mu) / scale
+        y_mean = float(y.mean())
+        yc = y - y_mean
+        n = len(y)
+        u, s, vt = np.linalg.svd(z, full_matrices=False)
+        uty = u.T @ yc
+        best = None
+        for lam in GCV_GRID:
+            shrink = s ** 2 / (s ** 2 + lam * n)
+            resid = float(yc @ yc - uty @ ((2 * shrink - shrink ** 2) * uty))
+            dof = n - shrink.sum()
+            gcv = resid / max(dof, 1e-3) ** 2
+            if best is None or gcv < best[0]:
+                best = (gcv, lam * n, max(resid, 0.0) / max(dof, 1.0))
+        _, lam, noise_var = best
+        a = z.T @ z + lam * np.eye(z.shape[1])
+        chol = np.linalg.cholesky(a)
+        w = np.linalg.solve(a, z.T @ yc)
+        noise = math.sqrt(noise_var) if noise_var > 0 else float(np.std(yc)) or 1.0
+        return cls(mu, scale, y_mean, w, chol, noise)
+
+    def predict(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        from scipy.linalg import solve_triangular
+
+        z = (x - self.mu) / self.scale
+        mean = self.y_mean + z @ self.w
+        half = solve_triangular(self.chol, z.T, lower=True)
+        std = self.noise * np.sqrt((half ** 2).sum(0))
+        return mean, std
+
+
+def _nondominated(values: np.ndarray) -> np.ndarray:
+    """Rows (minimised objectives) not dominated by another row."""
+    keep = np.ones(len(values), dtype=bool)
+    for i in range(len(values)):
+        dominated = np.all(values <= values[i], axis=1) & np.any(values < values[i], axis=1)
+        keep[i] = not dominated.any()
+    return keep
+
+
+def hypervolume_gain(candidates: np.ndarray, front: np.ndarray) -> np.ndarray:
+    """Hypervolume each candidate row would add to ``front`` (all objectives minimised). The reference point is
+    the worst value of each objective over the front and the candidates, pushed out by 10 % of its range.
+
+    Exact and vectorised for two objectives; with more, exact for the :data:`MARGIN_SHORTLIST` candidates with
+    the largest margin (how far a candidate is beyond the front members that dominate it in every objective
+    but one), the margin itself (negative, below every exact gain) for the rest. A candidate dominated by the
+    front gains its (negative) distance to it, so the nearest wins when no candidate gains."""
+    every = np.vstack([candidates, front]) if len(front) else candidates
+    lo, hi = every.min(0), every.max(0)
+    ref = hi + 0.1 * np.where(hi > lo, hi - lo, 1.0)
+    if len(front) == 0:
+        return np.prod(ref - candidates, axis=1)
+    if candidates.shape[1] == 2:
+        return _gain_2d(candidates, front, ref)
+    return _gain_nd(candidates, front, ref)
+
+
+def _gain_2d(c: np.ndarray, front: np.ndarray, ref: np.ndarray) -> np.ndarray:
+    f = front[np.argsort(front[:, 0])]
+    level = np.minimum.accumulate(f[:, 1])  # attained second objective from each front x on
+    starts = np.concatenate([[-np.inf], f[:, 0]])
+    ends = np.concatenate([f[:, 0], [ref[0]]])
+    levels = np.concatenate([[ref[1]], level])
+    width = np.clip(ends[None, :] - np.maximum(c[:, :1], starts[None, :]), 0, None)
+    gain = (width * np.clip(levels[None, :] - c[:, 1:2], 0, None)).sum(1)
+    # dominated candidates: minus their distance to the attained front (normalised), so the nearest ranks first
+    span = np.where(ref > front.min(0), ref - front.min(0), 1.0)
+    idx = np.searchsorted(f[:, 0], c[:, 0], side="right") - 1
+    attained = np.where(idx >= 0, level[np.clip(idx, 0, None)], ref[1])
+    behind = -(c[:, 1] - attained) / span[1]
+    return np.where(gain > 0, gain, np.minimum(behind, 0) - 1e-12)
+
+
+def _gain_nd(c: np.ndarray, front: np.ndarray, ref: np.ndarray) -> np.ndarray:
+    from optuna._hypervolume import compute_hypervolume
+
+    span = np.where(ref > front.min(0), ref - front.min(0), 1.0)
+    margin = np.empty(len(c))
+    for i, row in enumerate(c):
+        # per objective j: among front points no worse than row in every other objective, how far row is ahead in j
+        ahead = []
+        for j in range(c.shape[1]):
+            others = np.delete(np.arange(c.shape[1]), j)
+            cover = np.all(front[:, others] <= row[others], axis=1)
+            ahead.append((front[cover, j].min() - row[j]) / span[j] if cover.any() else np.inf)
+        margin[i] = min(ahead)
+    gain = np.where(np.isfinite(margin), np.minimum(margin, 0) - 1e-12, -1e-12)
+    base = compute_hypervolume(front, ref)
+    for i in np.argsort(-margin)[:MARGIN_SHORTLIST]:
+        if margin[i] > 0:
+            gain[i] = compute_hypervolume(np.vstack([front, c[i]]), ref) - base
+    return gain

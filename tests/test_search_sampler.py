@@ -1,0 +1,138 @@
+"""nas.search.sampler: the default FrontSampler screens candidates on the tables and a surrogate of the proxy; it
+never spends a trial on a network already scored or on a candidate that breaks a budget, is deterministic
+under its seed, finds a better front than random at an equal small budget, and a resumed study keeps the sampler
+it was created with."""
+import numpy as np
+import optuna
+import pytest
+
+from nas import NasError
+from nas.latency import load
+from nas.proxies import Scorer
+from nas.search import create_search
+from nas.search.front import hypervolume, pareto_mask
+from nas.search.run import search
+from nas.search.sampler import BayesianRidge, FrontSampler, FrontSettings, hypervolume_gain
+from nas.space import load_space
+
+from helpers_search import fast_cfg, stored_trials
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+@pytest.fixture(scope="module")
+def macro():
+    return load_space("nas-bench-macro"), load("x86-2vcpu", dtype="fp32")
+
+
+def macro_search(macro, sampler, **kw):
+    space, table = macro
+    return create_search(space, latency=[table], scorer=Scorer(space, ["params"], data="noise"), sampler=sampler, **kw)
+
+
+def networks(run):
+    return [run.evaluator.network(run.space.parse(t.user_attrs["arch"])) for t in run.study.trials]
+
+
+def test_never_scores_a_network_twice_and_is_deterministic(macro):
+    runs = [macro_search(macro, FrontSampler(seed=3, trials=60)) for _ in range(2)]
+    for run in runs:
+        run.optimize(60)
+    nets = networks(runs[0])
+    assert len(nets) == 60 and len(set(nets)) == 60  # NAS-Bench-Macro: 6,561 encodings build 3,969 networks
+    assert [t.user_attrs["arch"] for t in runs[0].study.trials] == [t.user_attrs["arch"] for t in runs[1].study.trials]
+    assert not any(t.user_attrs["metrics"]["duplicate"] for t in runs[0].study.trials)
+
+
+def test_never_proposes_a_candidate_that_breaks_a_budget(macro):
+    space, table = macro
+    lats = sorted(table.predict(a, space).latency_ms for a in space.sample_many(200, seed=0))
+    budget = lats[len(lats) // 3]  # a third of the space meets it
+    run = macro_search(macro, FrontSampler(seed=0, trials=40), constraints={"latency_ms": budget})
+    run.optimize(40)
+    assert all(t.user_attrs["metrics"]["feasible"] for t in run.study.trials)
+
+
+def test_beats_random_at_an_equal_small_budget(macro):
+    def hv_of(run, ref):
+        v = np.array([t.values for t in run.study.trials])
+        return hypervolume(v[pareto_mask(v, ["maximize", "minimize"])], ["maximize", "minimize"], ref)
+
+    front, rand = [], []
+    for seed in range(3):
+        front.append(macro_search(macro, FrontSampler(seed=seed, trials=40)))
+        rand.append(macro_search(macro, optuna.samplers.RandomSampler(seed=seed)))
+    for run in front + rand:
+        run.optimize(40)
+    allv = np.array([t.values for run in front + rand for t in run.study.trials])
+    ref = np.array([allv[:, 0].min(), allv[:, 1].max()])
+    assert np.median([hv_of(r, ref) for r in front]) > np.median([hv_of(r, ref) for r in rand])
+
+
+def test_two_searches_on_one_study_share_the_networks_they_took(macro, tmp_path):
+    storage = f"journal:///{tmp_path}/s.journal"
+    a = macro_search(macro, FrontSampler(seed=0, trials=40), storage=storage, study_name="w")
+    b = macro_search(macro, FrontSampler(seed=1, trials=40), storage=storage, study_name="w", worker=1)
+    a.optimize(15)
+    b.optimize(30)
+    a.optimize(40)
+    nets = networks(a)
+    assert len(nets) == 40 and len(set(nets)) == 40
+
+
+def test_a_resumed_study_keeps_its_sampler_and_refuses_another(tmp_path):
+    cfg = fast_cfg(tmp_path, trials=12, sampler="random")
+    search(cfg)
+    resumed = fast_cfg(tmp_path, trials=15)  # no sampler named: the study's own
+    search(resumed)
+    study = stored_trials(cfg.storage)
+    assert len(study) == 15
+    with pytest.raises(NasError, match=r"created with sampler='random'.*'tpe'") as err:
+        search(fast_cfg(tmp_path, trials=20, sampler="tpe"))
+    assert err.value.argument == "sampler"
+    new = fast_cfg(tmp_path, trials=5, study="fresh")
+    search(new)
+    from nas.search.storage import open_storage
+
+    stored = optuna.load_study(study_name="fresh", storage=open_storage(new.storage, heartbeat=False))
+    assert stored.user_attrs["config"]["sampler"] == "front"
+
+
+def test_settings_follow_the_budget():
+    small, big = FrontSettings.for_budget(50), FrontSettings.for_budget(10_000)
+    assert small.init == 8 and FrontSettings.for_budget(200).init == 20
+    assert big.new_per_trial < small.new_per_trial and big.refit_every > 1
+
+
+def test_hypervolume_gain_is_exact_in_two_and_three_objectives():
+    from optuna._hypervolume import compute_hypervolume
+
+    rng = np.random.default_rng(0)
+    for dims in (2, 3):
+        pts = rng.random((40, dims))
+        front = pts[pareto_mask(pts, ["minimize"] * dims)][:8]
+        cands = rng.random((30, dims)) * 0.9
+        gain = hypervolume_gain(cands, front)
+        every = np.vstack([cands, front])
+        lo, hi = every.min(0), every.max(0)
+        ref = hi + 0.1 * (hi - lo)
+        base = compute_hypervolume(front, ref)
+        exact = np.array([compute_hypervolume(np.vstack([front, c]), ref) - base for c in cands])
+        positive = exact > 1e-12
+        if dims == 2:
+            assert np.allclose(gain[positive], exact[positive])
+        else:  # the shortlist is exact, the rest rank below every positive gain
+            assert np.allclose(gain[gain > 0], exact[gain > 0]) and (gain > 0).sum() >= min(positive.sum(), 16)
+        assert (gain[~positive] <= 0).all() and np.argmax(gain) == np.argmax(exact)
+
+
+def test_bayesian_ridge_fits_a_linear_score_and_is_unsure_far_from_data():
+    rng = np.random.default_rng(1)
+    x = rng.integers(0, 2, size=(80, 12)).astype(float)
+    w = rng.normal(size=12)
+    y = x @ w + 0.01 * rng.normal(size=80)
+    model = BayesianRidge.fit(x, y)
+    mean, std = model.predict(x[:10])
+    assert np.corrcoef(mean, y[:10])[0, 1] > 0.99
+    _, far = model.predict(5 * np.ones((1, 12)))
+    assert far[0] > 5 * std.mean()

@@ -65,3 +65,122 @@ def test_bit_columns_show_the_bit_mix_where_the_space_chooses_bits():
     plain = pd.DataFrame({"arch": [fb.format(a) for a in fb.sample_many(3, seed=0)]})
     add_bit_columns(plain, fb)
     assert "bit_mix" not in plain  # every layer float: nothing to show
+
+
+# --------------------------------------------------------------------------------------------------------
+# a report people can read: labelled axes, the export command, a real browser, optuna-dashboard
+# --------------------------------------------------------------------------------------------------------
+import os  # noqa: E402
+import shutil  # noqa: E402
+import socket  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def mixed_study(tmp_path_factory):
+    """A study of the mission space (bits and activations vary) with a budget, made by `nas search`, reported."""
+    from nas.search import SearchConfig
+    from nas.search.report import write_report
+
+    tmp = tmp_path_factory.mktemp("report")
+    cfg = SearchConfig(space="mobilenet-c10", devices=["x86-2vcpu"], trials=14, objectives=["proxy", "latency", "size"],
+                       proxy="params", data="noise", latency_budget_ms=6.0, storage=f"sqlite:///{tmp}/s.db",
+                       study="m")
+    search(cfg)
+    return cfg, write_report(cfg.storage, "m", tmp / "out")
+
+
+def test_html_report_labels_axes_budgets_and_gives_each_front_member_its_export_command(mixed_study):
+    import pandas as pd
+
+    cfg, paths = mixed_study
+    html = paths["pareto.html"].read_text()
+    front = pd.read_csv(paths["pareto.csv"])
+    for label in ("estimated accuracy score (params, higher is better)",
+                  "latency on x86-2vcpu, ms (each layer at its bits; lower is better)",
+                  "model size at its bit-widths, MB (lower is better)", "budget 6", "mean weight bits"):
+        assert label in html
+    for t in front["trial"]:
+        assert f"nas export --storage {cfg.storage} --study m --trial {t} -o export-m-{t}" in html
+    import re
+
+    assert not re.search(r"<script[^>]*\bsrc=", html) and "plotly" in html  # plotly.js embedded: opens offline
+    assert html.count('<tr') == len(front) + 1  # the front's table: header + one row per member
+
+
+def _chromium() -> str | None:
+    found = next((shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome") if shutil.which(n)), None)
+    if found is None and os.environ.get("NAS_REQUIRE_BROWSER"):
+        pytest.fail("NAS_REQUIRE_BROWSER is set (CI) but no Chromium is installed: apt-get install chromium")
+    if found is None:
+        pytest.skip("no Chromium on this machine (CI installs it)")
+    return found
+
+
+def test_pareto_html_renders_in_headless_chromium_with_every_point(mixed_study, tmp_path):
+    import matplotlib.image
+    import numpy as np
+    import pandas as pd
+
+    browser = _chromium()
+    _, paths = mixed_study
+    url = paths["pareto.html"].resolve().as_uri()
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--virtual-time-budget=8000"]
+    shot = tmp_path / "shot.png"
+    subprocess.run([browser, *flags, "--window-size=1300,900", f"--screenshot={shot}", url], check=True,
+                   capture_output=True, timeout=120)
+    pixels = matplotlib.image.imread(shot)[..., :3]
+    assert pixels.std() > 0.05 and (pixels < 0.5).mean() > 0.005  # not a blank page: axes, text, points drawn
+    dom = subprocess.run([browser, *flags, "--dump-dom", url], check=True, capture_output=True, text=True,
+                         timeout=120).stdout
+    trials, front = pd.read_csv(paths["trials.csv"]), pd.read_csv(paths["pareto.csv"])
+    # plotly drew every trial and every front ring in each of the two panels (latency, size)
+    assert dom.count('class="point plotly-customdata"') >= 2 * (len(trials) + len(front))
+    for arch in front["arch"]:
+        assert arch in dom
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_optuna_dashboard_serves_the_study_with_its_objective_values(mixed_study):
+    import json
+    import urllib.request
+
+    cfg, _ = mixed_study
+    exe = Path(sys.executable).with_name("optuna-dashboard")
+    assert exe.exists(), "optuna-dashboard is a test dependency (pip install -e '.[test]')"
+    port = _free_port()
+    proc = subprocess.Popen([str(exe), cfg.storage, "--host", "127.0.0.1", "--port", str(port), "--quiet"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        for _ in range(150):
+            try:
+                studies = json.load(urllib.request.urlopen(f"{base}/api/studies", timeout=2))["study_summaries"]
+                break
+            except OSError:
+                time.sleep(0.2)
+        else:
+            pytest.fail("optuna-dashboard did not answer within 30 s")
+        study = next(s for s in studies if s["study_name"] == "m")
+        detail = json.load(urllib.request.urlopen(f"{base}/api/studies/{study['study_id']}", timeout=10))
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+    assert detail["objective_names"] == ["proxy.params", "latency_ms.x86-2vcpu", "size_mb"]
+    from helpers_search import stored_trials
+
+    stored = {t.number: t.values for t in stored_trials(cfg.storage, "m") if t.values}
+    served = {t["number"]: t["values"] for t in detail["trials"] if t.get("values")}
+    assert served.keys() == stored.keys() and len(served) == 14
+    for n, values in stored.items():
+        assert served[n] == pytest.approx(values)

@@ -1,6 +1,7 @@
 """Reports of a study: pareto.csv, trials.csv, pareto.png, hypervolume.png and pareto.html."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,18 +21,6 @@ def add_bit_columns(df, space) -> None:
         df["mean_wbits"] = [m["mean_wbits"] for m in mixes]
         df["mean_abits"] = [m["mean_abits"] for m in mixes]
         df["bit_mix"] = [" ".join(f"{k}:{v}" for k, v in m["convs"].items()) for m in mixes]
-
-
-def _colour_key(df, space) -> tuple[str, Any]:
-    """Colour by mean weight bit-width where bit-width is a choice, else by the dominant activation."""
-    archs = [space.parse(a) for a in df["arch"]]
-    if "mean_wbits" in df and df["mean_wbits"].nunique() > 1:
-        return "mean weight bits (over weights)", df["mean_wbits"].to_numpy()
-    acts = []
-    for a in archs:
-        names = [b.act for b in a.blocks if b.act]
-        acts.append(max(set(names), key=names.count) if names else "none")
-    return "activation", np.array(acts)
 
 
 def write_report(storage, study_name: str, out_dir: str | Path) -> dict[str, Path]:
@@ -55,52 +44,132 @@ def write_report(storage, study_name: str, out_dir: str | Path) -> dict[str, Pat
                                            "pareto.html")}
     best.to_csv(paths["pareto.csv"], index=False)
     df.to_csv(paths["trials.csv"], index=False)
-    axes = plot_axes(cols, cfg, df)
-    label, colour = _colour_key(df, space)
+    style = Styling.of(df, space)
     title = f"{study_name}: {len(df)} trials, {int(df['feasible'].sum())} feasible, front {len(best)}"
-    plot_front(df, best, axes, label, colour, paths["pareto.png"], title=title,
-               latency_budget_ms=cfg.get("latency_budget_ms"))
+    plot_front(df, best, cfg, cols, style, paths["pareto.png"], title=title)
     order = df.sort_values("trial")
     plot_hypervolume(order["trial"], hypervolume_history(order, cols, dirs), cols, paths["hypervolume.png"])
-    _write_html(df, best, *axes, label, colour, paths["pareto.html"], study_name)
+    write_html(df, best, cfg, cols, style, paths["pareto.html"], title=title,
+               export=export_command(storage, study_name))
     return paths
 
 
-def plot_axes(cols: list[str], cfg: dict, df) -> tuple[str, str]:
-    """(x, y) columns of the front plot: the first latency objective (else MACs) against the proxy."""
-    x_col = next((c for c in cols if c.startswith("latency_ms.")), "macs")
-    y_col = f"proxy.{cfg['proxy']}"
-    return x_col, (y_col if y_col in df.columns else cols[0])
+def export_command(storage, study_name: str):
+    """``trial -> the nas export command for it`` (the storage as given; an Optuna storage object: URL)."""
+    url = storage if isinstance(storage, str) else "URL"
+
+    def command(trial: int) -> str:
+        return f"nas export --storage {url} --study {study_name} --trial {trial} -o export-{study_name}-{trial}"
+
+    return command
 
 
-def plot_front(df, best, axes: tuple[str, str], label: str, colour, path: Path, *, title: str,
-               latency_budget_ms: float | None = None) -> None:
-    """pareto.png: every trial (infeasible grey, feasible coloured by ``colour``), the front in red, the
-    latency budget dashed. Drawn on a bare Figure: no pyplot, no backend switch, no global state."""
+def dominant_activation(df, space) -> np.ndarray:
+    """Each trial's most common block activation ('none' where blocks have none)."""
+    acts = []
+    for a in df["arch"]:
+        names = [b.act for b in space.parse(a).blocks if b.act]
+        acts.append(max(sorted(set(names)), key=names.count) if names else "none")
+    return np.array(acts)
+
+
+def axis_label(col: str, cfg: dict) -> str:
+    """What an objective column is, for an axis: unit, device and which way is better."""
+    if col.startswith("proxy."):
+        return f"estimated accuracy score ({col.split('.', 1)[1]}, higher is better)"
+    if col.startswith("latency_ms."):
+        dtype = cfg.get("latency_dtype") or "arch"
+        at = "each layer at its bits" if dtype == "arch" else f"every layer {dtype}"
+        return f"latency on {col.split('.', 1)[1]}, ms ({at}; lower is better)"
+    if col.startswith("energy_mJ."):
+        return f"energy on {col.split('.', 1)[1]}, mJ (lower is better)"
+    return {"size_mb": "model size at its bit-widths, MB (lower is better)",
+            "macs": "multiply-accumulates (lower is better)"}.get(col, col)
+
+
+def budget_of(col: str, cfg: dict) -> float | None:
+    """The study's budget on an objective column (None: none)."""
+    key = ("latency_budget_ms" if col.startswith("latency_ms.") else "energy_budget_mj"
+           if col.startswith("energy_mJ.") else "size_budget_mb" if col == "size_mb" else None)
+    return cfg.get(key) if key else None
+
+
+@dataclass
+class Styling:
+    """How points are told apart: colour by mean weight bits where bits are a choice (else by activation),
+    marker by activation where both vary."""
+
+    colour_label: str
+    colour: np.ndarray
+    numeric: bool
+    activation: np.ndarray
+    marker_by_activation: bool
+
+    @classmethod
+    def of(cls, df, space) -> "Styling":
+        acts = dominant_activation(df, space)
+        if "mean_wbits" in df and df["mean_wbits"].nunique() > 1:
+            return cls("mean weight bits (over the weights)", df["mean_wbits"].to_numpy(dtype=float), True, acts,
+                       len(set(acts)) > 1)
+        return cls("activation", acts, False, acts, False)
+
+
+def panels(cols: list[str], df) -> list[tuple[str, str]]:
+    """(x, y) of each panel: every objective that is not the proxy, against the proxy."""
+    y = next((c for c in cols if c.startswith("proxy.")), cols[0])
+    xs = [c for c in cols if c != y] or ["macs"]
+    return [(x, y) for x in xs if x in df.columns]
+
+
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")  # matplotlib's, one per activation
+SYMBOLS = ("circle", "square", "triangle-up", "diamond", "triangle-down", "cross", "x", "star")  # plotly's
+
+
+def _scatter_feasible(ax, df, sel, x_col, y_col, style: Styling, marker: str, suffix: str):
+    if style.numeric:
+        return ax.scatter(df.loc[sel, x_col], df.loc[sel, y_col], c=style.colour[sel], cmap="viridis", s=16,
+                          marker=marker, vmin=np.nanmin(style.colour), vmax=np.nanmax(style.colour),
+                          label=f"feasible{suffix}")
+    for value in sorted(set(style.colour[sel])):
+        part = sel & (style.colour == value)
+        ax.scatter(df.loc[part, x_col], df.loc[part, y_col], s=16, label=f"{style.colour_label}: {value}")
+    return None
+
+
+def plot_front(df, best, cfg: dict, cols: list[str], style: Styling, path: Path, *, title: str) -> None:
+    """pareto.png: one panel per objective against the proxy: infeasible trials grey, feasible ones coloured by
+    ``style``, the Pareto front ringed in red, the budgets dashed. Drawn on a bare Figure: no pyplot, no backend
+    switch, no global state."""
     from matplotlib.figure import Figure
 
-    x_col, y_col = axes
+    pairs = panels(cols, df)
+    fig = Figure(figsize=(6.5 * len(pairs), 5.2))
+    axes = fig.subplots(1, len(pairs), squeeze=False)[0]
     feasible = df["feasible"].to_numpy()
-    fig = Figure(figsize=(7, 5))
-    ax = fig.subplots()
-    ax.scatter(df.loc[~feasible, x_col], df.loc[~feasible, y_col], c="lightgrey", s=12, label="infeasible")
-    if np.issubdtype(colour.dtype, np.number):
-        sc = ax.scatter(df.loc[feasible, x_col], df.loc[feasible, y_col], c=colour[feasible], cmap="viridis", s=14,
-                        label="feasible")
-        fig.colorbar(sc, ax=ax, label=label)
-    else:
-        for value in sorted(set(colour[feasible])):
-            sel = feasible & (colour == value)
-            ax.scatter(df.loc[sel, x_col], df.loc[sel, y_col], s=14, label=f"{label}: {value}")
-    ax.plot(best[x_col], best[y_col], "r-o", ms=5, lw=1.2, label="Pareto front", zorder=5)
-    if latency_budget_ms and x_col.startswith("latency_ms."):
-        ax.axvline(latency_budget_ms, color="k", ls="--", lw=0.8, label="latency budget")
-    ax.set_xlabel(x_col.replace("latency_ms.", "latency (ms) on "))
-    ax.set_ylabel(y_col)
-    ax.set_title(title)
-    ax.legend(fontsize=8, loc="best")
+    acts = sorted(set(style.activation)) if style.marker_by_activation else [None]
+    for ax, (x_col, y_col) in zip(axes, pairs):
+        ax.scatter(df.loc[~feasible, x_col], df.loc[~feasible, y_col], c="lightgrey", s=12,
+                   label="infeasible (over a budget)")
+        mappable = None
+        for k, act in enumerate(acts):
+            sel = feasible & (style.activation == act) if act is not None else feasible
+            mappable = _scatter_feasible(ax, df, sel, x_col, y_col, style, MARKERS[k % len(MARKERS)],
+                                         f" ({act})" if act is not None else "") or mappable
+        ordered = best.sort_values(x_col)
+        ax.plot(ordered[x_col], ordered[y_col], "o", mfc="none", mec="red", ms=8, mew=1.4, label="Pareto front")
+        if len(pairs) == 1:
+            ax.plot(ordered[x_col], ordered[y_col], "r-", lw=1.0)
+        budget = budget_of(x_col, cfg)
+        if budget:
+            ax.axvline(budget, color="k", ls="--", lw=0.9, label=f"budget {budget:g}")
+        ax.set_xlabel(axis_label(x_col, cfg))
+        ax.set_ylabel(axis_label(y_col, cfg))
+        ax.legend(fontsize=7, loc="best")
+        if mappable is not None:
+            fig.colorbar(mappable, ax=ax, label=style.colour_label)
+    fig.suptitle(title)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    fig.savefig(path, dpi=110)
 
 
 def hypervolume_history(trials, cols: list[str], dirs: list[str]) -> list[float]:
@@ -127,23 +196,124 @@ def plot_hypervolume(trial_numbers, history: list[float], cols: list[str], path:
     fig.savefig(path, dpi=120)
 
 
-def _write_html(df, best, x_col, y_col, label, colour, path: Path, title: str) -> None:
-    """Interactive plot (plotly, JavaScript embedded so it opens offline); hover shows the architecture."""
-    import plotly.graph_objects as go
+# --------------------------------------------------------------------------------------------------------
+# pareto.html
+# --------------------------------------------------------------------------------------------------------
+def _hover(df, cols: list[str], style: Styling, export) -> list[list[str]]:
+    """Per trial: [trial, architecture, metrics, export command] for the hover box."""
+    out = []
+    extra = [c for c in ("size_mb", "params", "bit_mix") if c in df.columns and c not in cols]
+    for i, row in enumerate(df.itertuples(index=False)):
+        r = row._asdict() if hasattr(row, "_asdict") else dict(zip(df.columns, row))
+        values = [f"{c} = {_fmt(r.get(c))}" for c in cols + extra]
+        values.append(f"activation: {style.activation[i]}")
+        out.append([str(r["trial"]), r["arch"], "<br>".join(values), export(int(r["trial"]))])
+    return out
 
+
+def _fmt(v) -> str:
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    return str(v)
+
+
+def _front_table(best, cols: list[str], style_best: Styling, export) -> str:
+    import pandas as pd
+
+    table = pd.DataFrame({"trial": best["trial"]})
+    for c in cols + [c for c in ("size_mb", "mean_wbits", "mean_abits", "bit_mix") if c in best and c not in cols]:
+        table[c] = best[c].map(_fmt)
+    table["activation"] = style_best.activation
+    table["architecture"] = best["arch"]
+    table["export"] = [export(int(t)) for t in best["trial"]]
+    return table.to_html(index=False, table_id="front", classes="front", escape=True, border=0)
+
+
+def write_html(df, best, cfg: dict, cols: list[str], style: Styling, path: Path, *, title: str, export) -> None:
+    """pareto.html: the panels of pareto.png, interactive (plotly, its JavaScript embedded: opens offline); the
+    hover box shows a trial's architecture, metrics and its `nas export` command; the front's table below."""
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    pairs = panels(cols, df)
+    fig = make_subplots(rows=1, cols=len(pairs), horizontal_spacing=0.08)
     feasible = df["feasible"].to_numpy()
-    fig = go.Figure()
-    fig.add_trace(go.Scatter(x=df.loc[~feasible, x_col], y=df.loc[~feasible, y_col], mode="markers",
-                             name="infeasible", marker=dict(color="lightgrey", size=6),
-                             text=df.loc[~feasible, "arch"], hovertemplate="%{text}<extra>infeasible</extra>"))
-    numeric = np.issubdtype(colour.dtype, np.number)
-    fig.add_trace(go.Scatter(x=df.loc[feasible, x_col], y=df.loc[feasible, y_col], mode="markers", name="feasible",
-                             marker=dict(color=colour[feasible] if numeric else None, size=7, showscale=numeric,
-                                         colorbar=dict(title=label) if numeric else None),
-                             text=[f"trial {t}: {a}" for t, a in zip(df.loc[feasible, "trial"], df.loc[feasible, "arch"])],
-                             hovertemplate="%{text}<br>x=%{x:.3f} y=%{y:.4f}<extra></extra>"))
-    fig.add_trace(go.Scatter(x=best[x_col], y=best[y_col], mode="lines+markers", name="Pareto front",
-                             line=dict(color="red"), text=[f"trial {t}: {a}" for t, a in zip(best["trial"], best["arch"])],
-                             hovertemplate="%{text}<extra>front</extra>"))
-    fig.update_layout(title=title, xaxis_title=x_col, yaxis_title=y_col, template="plotly_white")
-    fig.write_html(str(path), include_plotlyjs=True, full_html=True)
+    hover = np.array(_hover(df, cols, style, export), dtype=object)
+    template = "<b>trial %{customdata[0]}</b><br>%{customdata[1]}<br>%{customdata[2]}<br><i>%{customdata[3]}</i>"
+    front_rows = df["trial"].isin(best["trial"]).to_numpy()
+    acts = sorted(set(style.activation))
+    symbols = np.array([SYMBOLS[acts.index(a) % len(SYMBOLS)] if style.marker_by_activation else "circle"
+                        for a in style.activation], dtype=object)
+    if style.marker_by_activation:  # legend entries for the marker shapes
+        for i, act in enumerate(acts):
+            fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=f"activation: {act}",
+                                     marker=dict(symbol=SYMBOLS[i % len(SYMBOLS)], color="grey", size=8)),
+                          row=1, col=1)
+    for k, (x_col, y_col) in enumerate(pairs, start=1):
+        first = k == 1
+        fig.add_trace(go.Scatter(x=df.loc[~feasible, x_col], y=df.loc[~feasible, y_col], mode="markers",
+                                 name="infeasible (over a budget)", legendgroup="infeasible", showlegend=first,
+                                 marker=dict(color="lightgrey", size=6), customdata=hover[~feasible],
+                                 hovertemplate=template + "<extra>infeasible</extra>"), row=1, col=k)
+        groups = [(None, feasible)] if style.numeric else [(v, feasible & (style.colour == v))
+                                                         for v in sorted(set(style.colour[feasible]))]
+        for value, sel in groups:
+            marker = dict(size=7, color=style.colour[sel] if style.numeric else None, symbol=symbols[sel])
+            if style.numeric:
+                marker.update(colorscale="Viridis", cmin=float(np.nanmin(style.colour)),
+                              cmax=float(np.nanmax(style.colour)), showscale=first,
+                              colorbar=dict(title=style.colour_label))
+            name = "feasible" if value is None else f"{style.colour_label}: {value}"
+            fig.add_trace(go.Scatter(x=df.loc[sel, x_col], y=df.loc[sel, y_col], mode="markers", name=name,
+                                     legendgroup=name, showlegend=first, marker=marker, customdata=hover[sel],
+                                     hovertemplate=template + "<extra></extra>"), row=1, col=k)
+        order = np.argsort(df.loc[front_rows, x_col].to_numpy())
+        fig.add_trace(go.Scatter(x=df.loc[front_rows, x_col].to_numpy()[order],
+                                 y=df.loc[front_rows, y_col].to_numpy()[order],
+                                 mode="lines+markers" if len(pairs) == 1 else "markers", name="Pareto front",
+                                 legendgroup="front", showlegend=first,
+                                 marker=dict(size=11, color="rgba(0,0,0,0)", line=dict(color="red", width=2)),
+                                 line=dict(color="red", width=1), customdata=hover[front_rows][order],
+                                 hovertemplate=template + "<extra>Pareto front</extra>"), row=1, col=k)
+        budget = budget_of(x_col, cfg)
+        if budget:
+            fig.add_vline(x=budget, line_dash="dash", line_color="black", row=1, col=k,
+                          annotation_text=f"budget {budget:g}")
+        fig.update_xaxes(title_text=axis_label(x_col, cfg), row=1, col=k)
+        fig.update_yaxes(title_text=axis_label(y_col, cfg), row=1, col=k)
+    fig.update_layout(template="plotly_white", height=620, width=max(760, 620 * len(pairs)),
+                      hoverlabel=dict(align="left"), legend=dict(orientation="h", y=-0.22))
+    plot = fig.to_html(full_html=False, include_plotlyjs=True, div_id="pareto-plot")
+    position = {t: i for i, t in enumerate(df["trial"])}
+    rows = np.array([position[t] for t in best["trial"]], dtype=int)  # the front in its own order
+    best_style = Styling(style.colour_label, style.colour[rows], style.numeric, style.activation[rows],
+                         style.marker_by_activation)
+    path.write_text(HTML_PAGE.format(title=html_escape(title), plot=plot, n=len(best),
+                                     table=_front_table(best, cols, best_style, export)), encoding="utf-8")
+
+
+def html_escape(text: str) -> str:
+    import html
+
+    return html.escape(text)
+
+
+HTML_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{title}</title>
+<style>
+body {{ font-family: system-ui, sans-serif; margin: 1.5em; color: #222; }}
+table.front {{ border-collapse: collapse; font-size: 0.85em; }}
+table.front th, table.front td {{ border-bottom: 1px solid #ddd; padding: 0.3em 0.6em; text-align: left;
+  vertical-align: top; }}
+table.front td:nth-last-child(-n+2) {{ font-family: monospace; word-break: break-all; max-width: 40em; }}
+</style></head>
+<body>
+<h1>{title}</h1>
+<p>Every trial of the study; grey ones break a budget, red rings are the Pareto front. Hover a point for its
+architecture, its metrics and the command that trains, quantizes and exports it.</p>
+{plot}
+<h2>Pareto front ({n} members)</h2>
+{table}
+</body></html>
+"""
+

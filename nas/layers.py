@@ -8,6 +8,7 @@ exact and fast enough to run inside a search loop.
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from functools import cached_property
 
 from nas.space import Architecture, Block, SearchSpace, load_space
 from nas.space.arch import make_divisible  # noqa: F401 (re-exported: the MobileNet rounding)
@@ -97,8 +98,9 @@ class LayerSpec:
         """Whether the layer runs anything in a whole network (an identity skip does not)."""
         return not (self.op == "skip" and not self.projects)
 
-    @property
+    @cached_property
     def signature(self) -> tuple:
+        """The fields a latency table keys on (computed once: tables and duplicate checks ask for it often)."""
         return tuple(getattr(self, f) for f in SIGNATURE_FIELDS)
 
     @property

@@ -30,3 +30,17 @@ def test_front_keeps_feasible_unique_finite_non_dominated_trials_sorted_by_laten
     assert best["trial"].tolist() == [0, 2, 1]
     config = {"objectives": ["proxy", "latency"], "devices": ["raspi4"], "proxy": "params"}
     assert front(df, config)[0]["trial"].tolist() == [0, 2, 1]
+
+
+def test_pareto_mask_matches_the_definition_with_ties_and_mixed_directions():
+    import numpy as np
+
+    from nas.search.front import pareto_mask
+
+    rng = np.random.default_rng(0)
+    for dims in (2, 3, 4):
+        v = rng.integers(0, 6, size=(120, dims)).astype(float)  # small integers: many ties and duplicates
+        dirs = ["maximize" if j % 2 == 0 else "minimize" for j in range(dims)]
+        m = v * np.array([-1.0 if d == "maximize" else 1.0 for d in dirs])
+        brute = np.array([not np.any(np.all(m <= m[i], axis=1) & np.any(m < m[i], axis=1)) for i in range(len(m))])
+        assert (pareto_mask(v, dirs) == brute).all()

@@ -117,7 +117,13 @@ class TableLatencyModel(LatencyModel):
     # --- prediction -------------------------------------------------------------------------------------
     def predict(self, arch: Architecture, space: SearchSpace, *, allow_estimate: bool = False,
                 calibrated: bool = True) -> LatencyPrediction:
-        specs = plan(arch, space)
+        return self.predict_layers(plan(arch, space), space, arch, allow_estimate=allow_estimate,
+                                   calibrated=calibrated)
+
+    def predict_layers(self, specs: list[LayerSpec], space: SearchSpace, arch: Architecture, *,
+                       allow_estimate: bool = False, calibrated: bool = True) -> LatencyPrediction:
+        """:meth:`predict` on the architecture's plan when the caller has it already (a sampler screening
+        candidates plans each once)."""
         r = arch.resolution
         rows: list[LayerLatency] = []
         computes: list[bool] = []

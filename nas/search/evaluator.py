@@ -28,24 +28,37 @@ class Evaluator:
                 _check_covers(device, model, space)
         self.cache: dict[tuple, dict[str, Any]] = {}  # network key -> every metric
         self._cheap: dict[tuple, dict[str, Any]] = {}  # network key -> the metrics without the proxy
+        self._layers: dict[Any, list] = {}  # architecture -> its plan (a sampler asks for the same one repeatedly)
 
     def lut_identities(self) -> dict[str, Any]:
         return {d: m.identity for d, m in self.latency.items()}
 
+    def layers(self, arch) -> list:
+        """``nas.layers.plan(arch, space)``, remembered for the last 20,000 architectures."""
+        layers = self._layers.get(arch)
+        if layers is None:
+            if len(self._layers) >= 20_000:
+                self._layers.clear()
+            layers = self._layers[arch] = plan(arch, self.space)
+        return layers
+
     def network(self, arch) -> tuple:
         """The key of the network ``arch`` builds (what the caches and duplicate checks use)."""
-        return network_key(plan(arch, self.space))
+        return network_key(self.layers(arch))
 
     def cheap(self, arch) -> dict[str, Any]:
         """params, macs, size_mb and latency (energy where known) per device: everything but the proxy."""
-        layers = plan(arch, self.space)
+        layers = self.layers(arch)
         key = network_key(layers)
         if key in self._cheap:
             return self._cheap[key]
         cost = count(layers)
         metrics: dict[str, Any] = {"params": cost.params, "macs": cost.macs, "size_mb": cost.size_bytes / 1e6}
         for d, model in self.latency.items():
-            pred = model.predict(arch, self.space, allow_estimate=self.allow_estimate)
+            if hasattr(model, "predict_layers"):
+                pred = model.predict_layers(layers, self.space, arch, allow_estimate=self.allow_estimate)
+            else:
+                pred = model.predict(arch, self.space, allow_estimate=self.allow_estimate)
             metrics[f"latency_ms.{d}"] = float(pred.latency_ms)
             if pred.energy_mJ is not None:
                 metrics[f"energy_mJ.{d}"] = float(pred.energy_mJ)

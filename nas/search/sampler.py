@@ -52,8 +52,8 @@ class FrontSettings:
         init = int(min(25, max(8, round(0.1 * trials))))
         if trials <= 1500:
             return cls(init=init, new_per_trial=48, pool=1024, kappa=1.0, refit_every=1)
-        return cls(init=init, new_per_trial=4 if trials <= 5000 else 2, pool=256, kappa=1.0,
-                   refit_every=max(1, trials // 1000))
+        return cls(init=init, new_per_trial=2 if trials <= 5000 else 1, pool=256, kappa=1.0,
+                   refit_every=max(1, trials // 250))
 
 
 @dataclass
@@ -127,6 +127,7 @@ class FrontSampler(optuna.samplers.BaseSampler):
         self._front: list[_Point] = []  # the feasible front of the points, kept up to date as points arrive
         self._stats = SufficientStats(len(self._vocab) + len(self._fields) + 2 + len(objectives.devices))
         self._done: set[int] = set()
+        self._synced = 0  # trials[:_synced] are all finished and learnt
         self._taken: set[tuple] = set()  # networks scored, running or proposed
         self._pool: dict[tuple, _Point] = {}
         self._proposals: dict[int, dict] = {}
@@ -141,7 +142,8 @@ class FrontSampler(optuna.samplers.BaseSampler):
         """Learn every newly finished trial; mark the networks of running trials (other workers) as taken."""
         from optuna.trial import TrialState
 
-        for t in study.get_trials(deepcopy=False):
+        trials = study.get_trials(deepcopy=False)  # in trial-number order
+        for t in trials[self._synced:]:
             if t.number in self._done or t.number == current:
                 continue
             if t.state == TrialState.COMPLETE and t.values is not None and "metrics" in t.user_attrs:
@@ -158,6 +160,8 @@ class FrontSampler(optuna.samplers.BaseSampler):
                     self._taken.add(self.evaluator.network(arch))
             elif t.state in (TrialState.FAIL, TrialState.PRUNED):
                 self._done.add(t.number)
+        while self._synced < len(trials) and trials[self._synced].number in self._done:
+            self._synced += 1  # every trial below is finished and learnt: never scanned again
 
     def _arch_of(self, params: dict):
         try:

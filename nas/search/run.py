@@ -66,6 +66,7 @@ class Search:
         self.objectives, self.budgets, self.worker = objectives, budgets, worker
         self._identities = evaluator.lut_identities()
         self.networks = evaluator.seed_cache(study)  # the networks this study has scored
+        self._nan_counts: dict[str, int] = {}  # proxy NaNs among the complete trials checked so far
 
     def complete(self) -> int:
         from optuna.trial import TrialState
@@ -120,9 +121,14 @@ class Search:
 
     def _check_nan_share(self, trials) -> None:
         column = f"proxy.{self.objectives.proxy}"
-        scored = [t.user_attrs["metrics"].get(column) for t in trials if "metrics" in t.user_attrs]
-        nan = sum(1 for v in scored if v is None or not math.isfinite(v))
-        n = len(scored)
+        n, nan = self._nan_counts.get("n", 0), self._nan_counts.get("nan", 0)
+        # only the trials finished since the last check (with several workers a late lower-numbered trial can
+        # shift the list by one: the share is then off by a trial, which this guard tolerates)
+        for t in trials[self._nan_counts.get("seen", 0):]:
+            if "metrics" in t.user_attrs:
+                v = t.user_attrs["metrics"].get(column)
+                n, nan = n + 1, nan + (v is None or not math.isfinite(v))
+        self._nan_counts = {"n": n, "nan": nan, "seen": len(trials)}
         if (n >= NAN_CHECK_AFTER and nan > NAN_SHARE_LIMIT * n) or (n == NAN_ALL_FIRST and nan == n):
             raise NasError(f"proxy '{self.objectives.proxy}' scored NaN on {nan} of {n} trials: the proxy is "
                            "broken for this space, not the architectures", argument="scorer",

@@ -11,12 +11,13 @@ from nas.errors import NasError
 from nas.search.front import front, hypervolume, load_trials, reference_point
 
 
-def add_bit_columns(df, space) -> None:
+def add_bit_columns(df, space, archs=None) -> None:
     """Where the space chooses bit-widths: ``mean_wbits`` (over the weights), ``mean_abits`` (over the MACs) and
     ``bit_mix`` (convs per bit-width label) of each trial, so the front's bit mix can be read."""
     from nas.layers import bit_mix, plan
 
-    mixes = [bit_mix(plan(space.parse(a), space)) for a in df["arch"]]
+    archs = archs if archs is not None else [space.parse(a) for a in df["arch"]]
+    mixes = [bit_mix(plan(a, space)) for a in archs]
     if len({label for m in mixes for label in m["convs"]}) > 1:  # more than one precision anywhere
         df["mean_wbits"] = [m["mean_wbits"] for m in mixes]
         df["mean_abits"] = [m["mean_abits"] for m in mixes]
@@ -33,7 +34,8 @@ def write_report(storage, study_name: str, out_dir: str | Path) -> dict[str, Pat
         raise NasError(f"study '{study_name}' has no finished trials yet", argument="study_name",
                        fix="run `nas search` first (re-running the same command resumes it)")
     space = load_space(cfg["space"])
-    add_bit_columns(df, space)
+    archs = [space.parse(a) for a in df["arch"]]  # parsed once for the bit columns and the styling
+    add_bit_columns(df, space, archs)
     best, cols, dirs = front(df, cfg)
     if best.empty:
         raise NasError(f"study '{study_name}' has no feasible trial: the Pareto front is empty",
@@ -44,7 +46,7 @@ def write_report(storage, study_name: str, out_dir: str | Path) -> dict[str, Pat
                                            "pareto.html")}
     best.to_csv(paths["pareto.csv"], index=False)
     df.to_csv(paths["trials.csv"], index=False)
-    style = Styling.of(df, space)
+    style = Styling.of(df, archs)
     title = f"{study_name}: {len(df)} trials, {int(df['feasible'].sum())} feasible, front {len(best)}"
     plot_front(df, best, cfg, cols, style, paths["pareto.png"], title=title)
     order = df.sort_values("trial")
@@ -64,11 +66,11 @@ def export_command(storage, study_name: str):
     return command
 
 
-def dominant_activation(df, space) -> np.ndarray:
-    """Each trial's most common block activation ('none' where blocks have none)."""
+def dominant_activation(archs) -> np.ndarray:
+    """Each architecture's most common block activation ('none' where blocks have none)."""
     acts = []
-    for a in df["arch"]:
-        names = [b.act for b in space.parse(a).blocks if b.act]
+    for a in archs:
+        names = [b.act for b in a.blocks if b.act]
         acts.append(max(sorted(set(names)), key=names.count) if names else "none")
     return np.array(acts)
 
@@ -106,8 +108,8 @@ class Styling:
     marker_by_activation: bool
 
     @classmethod
-    def of(cls, df, space) -> "Styling":
-        acts = dominant_activation(df, space)
+    def of(cls, df, archs) -> "Styling":
+        acts = dominant_activation(archs)
         if "mean_wbits" in df and df["mean_wbits"].nunique() > 1:
             return cls("mean weight bits (over the weights)", df["mean_wbits"].to_numpy(dtype=float), True, acts,
                        len(set(acts)) > 1)

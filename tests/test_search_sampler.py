@@ -136,3 +136,14 @@ def test_bayesian_ridge_fits_a_linear_score_and_is_unsure_far_from_data():
     assert np.corrcoef(mean, y[:10])[0, 1] > 0.99
     _, far = model.predict(5 * np.ones((1, 12)))
     assert far[0] > 5 * std.mean()
+
+
+def test_a_study_made_with_a_sampler_object_asks_for_that_kind_to_resume(macro):
+    import optuna
+
+    storage = optuna.storages.InMemoryStorage()
+    macro_search(macro, optuna.samplers.QMCSampler(seed=0), storage=storage, study_name="q").optimize(3)
+    with pytest.raises(NasError, match="created with a QMCSampler passed as an object") as err:
+        macro_search(macro, None, storage=storage, study_name="q")
+    assert err.value.argument == "sampler"
+    macro_search(macro, optuna.samplers.QMCSampler(seed=0), storage=storage, study_name="q").optimize(5)

@@ -183,6 +183,9 @@ def create_search(space, *, latency: list, scorer, objectives=("proxy", "latency
     if sampler is None or isinstance(sampler, str):
         # a study made before samplers were recorded was made with the then default, nsga2
         name = sampler or (stored.get("sampler", "nsga2") if stored is not None else DEFAULT_SAMPLER)
+        if name not in SAMPLERS:
+            raise NasError(f"study '{study_name}' was created with a {name} passed as an object", argument="sampler",
+                           fix=f"pass the same kind of sampler (an optuna {name}) to resume it")
         sampler = make_sampler(name, seed=scorer.seed + 1000 * worker, trials=trials)
     if hasattr(sampler, "bind"):
         sampler.bind(space, evaluator, spec, budgets)

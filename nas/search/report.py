@@ -1,6 +1,7 @@
 """Reports of a study: pareto.csv, trials.csv, pareto.png, hypervolume.png and pareto.html."""
 from __future__ import annotations
 
+import html
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -214,8 +215,7 @@ def _hover(df, cols: list[str], style: Styling, export) -> list[list[str]]:
     """Per trial: [trial, architecture, metrics, export command] for the hover box."""
     out = []
     extra = [c for c in ("size_mb", "params", "bit_mix") if c in df.columns and c not in cols]
-    for i, row in enumerate(df.itertuples(index=False)):
-        r = row._asdict() if hasattr(row, "_asdict") else dict(zip(df.columns, row))
+    for i, r in enumerate(df.to_dict("records")):  # column names keep their dots (namedtuples rename them)
         values = [f"{c} = {_fmt(r.get(c))}" for c in cols + extra]
         values.append(f"activation: {style.activation[i]}")
         out.append([str(r["trial"]), r["arch"], "<br>".join(values), export(int(r["trial"]))])
@@ -299,14 +299,8 @@ def write_html(df, best, cfg: dict, cols: list[str], style: Styling, path: Path,
     rows = np.array([position[t] for t in best["trial"]], dtype=int)  # the front in its own order
     best_style = Styling(style.colour_label, style.colour[rows], style.numeric, style.activation[rows],
                          style.marker_by_activation)
-    path.write_text(HTML_PAGE.format(title=html_escape(title), plot=plot, n=len(best),
+    path.write_text(HTML_PAGE.format(title=html.escape(title), plot=plot, n=len(best),
                                      table=_front_table(best, cols, best_style, export)), encoding="utf-8")
-
-
-def html_escape(text: str) -> str:
-    import html
-
-    return html.escape(text)
 
 
 HTML_PAGE = """<!doctype html>

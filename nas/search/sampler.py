@@ -213,7 +213,7 @@ class FrontSampler(optuna.samplers.BaseSampler):
         return self.space.sample(choose), answers
 
     def _grow_pool(self, n: int) -> None:
-        front = self._front_points()
+        front = self._front
         for i in range(n):
             c = self._candidate(self._draw(self._rng.choice(front).params if front and i % 3 else None))
             if c is not None:
@@ -291,11 +291,8 @@ class FrontSampler(optuna.samplers.BaseSampler):
         self._front = [f for f in self._front if not (np.all(v <= f.objectives) and np.any(v < f.objectives))]
         self._front.append(point)
 
-    def _front_points(self) -> list[_Point]:
-        return self._front
-
     def _front_values(self) -> np.ndarray:
-        front = self._front_points()
+        front = self._front
         return np.stack([p.objectives for p in front]) if front else np.zeros((0, len(self._columns)))
 
     # --- surrogate ------------------------------------------------------------------------------------

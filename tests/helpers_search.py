@@ -28,8 +28,14 @@ def search_cmd(storage, trials, *extra):
 
 
 def count_state(db, state):
+    """Trials in ``state``; 0 while the search is still creating the database's tables."""
     with sqlite3.connect(db) as con:
-        return con.execute("select count(*) from trials where state=?", (state,)).fetchone()[0]
+        try:
+            return con.execute("select count(*) from trials where state=?", (state,)).fetchone()[0]
+        except sqlite3.OperationalError as exc:
+            if "no such table" in str(exc):
+                return 0
+            raise
 
 
 def wait_for(predicate, timeout=120):

@@ -75,7 +75,8 @@ def accuracy(predict, data, indices=None, batch_size: int = 256, *, progress: bo
         starts = tqdm(starts, desc=desc, unit="batch", leave=False)
     for start in starts:
         x, y = data.batch(idx[start:start + batch_size])
-        out = torch.as_tensor(predict(x))
+        with torch.no_grad():  # a torch model would otherwise keep every activation for a backward pass
+            out = torch.as_tensor(predict(x))
         pred = out.argmax(1) if out.ndim == 2 else out
         correct += int((pred == y).sum())
     return correct / max(1, len(idx))

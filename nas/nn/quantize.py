@@ -10,7 +10,9 @@ w32a32                float: the layer's nodes are excluded from quantization
 w8a8                  int8: per-channel symmetric QInt8 weights, per-tensor QUInt8 activations (MinMax
                       calibration), int32 biases -> onnxruntime fuses every conv (depthwise too) into
                       QLinearConv
-w4a8                  as w8a8 with per-channel QInt4 weights (opset 21); onnxruntime runs them as
+w4a8                  as w8a8 with per-channel QInt4 weights (opset 21) at our scale max|w| / 7 (levels
+                      -7..7, :func:`nas.bits.symmetric_weights`, passed as overrides: onnxruntime's own int4
+                      scale uses -8..7 and cost a trained network 2.4 points); onnxruntime runs them as
                       DequantizeLinear -> float Conv: smaller file, not faster
 w6a8                  as w8a8 with 6-bit weights in the QInt8 container: per-channel scale max|w| / 31, so the
                       stored int8 values are the 6-bit levels -31..31 (fused like int8)
@@ -322,9 +324,9 @@ def _overrides(fmodel, bits_of: dict[str, Bits], path: Path, calibration: list[n
             continue
         if node.op_type in WEIGHT_OPS and len(node.input) > 1 and node.input[1] in inits:
             axis = _weight_axis(node)
-            if b.wbits == 6:
-                _, scale = symmetric_weights(numpy_helper.to_array(inits[node.input[1]]), 6, axis)
-                overrides[node.input[1]] = [{"quant_type": _qtype(8, weight=True), "axis": axis,
+            if b.wbits in (4, 6):  # our own scale: levels -qmax..qmax, as symmetric_weights rounds them
+                _, scale = symmetric_weights(numpy_helper.to_array(inits[node.input[1]]), b.wbits, axis)
+                overrides[node.input[1]] = [{"quant_type": _qtype(8 if b.wbits == 6 else 4, weight=True), "axis": axis,
                                              "scale": np.array(sc, dtype=np.float32),
                                              "zero_point": np.array(0, dtype=np.int8)} for sc in scale]
             elif b.wbits not in (8, FLOAT):

@@ -25,12 +25,13 @@ def cmd_score(args: argparse.Namespace) -> None:
 
     import torch
 
-    from nas.proxies import DEFAULT_PROXY, Scorer, parse_proxies
+    from nas.proxies import Scorer, default_proxy, parse_proxies
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    names = parse_proxies(args.proxy or DEFAULT_PROXY)
-    wanted = names if DEFAULT_PROXY in names else [*names, DEFAULT_PROXY]
+    default = default_proxy(space)
+    names = parse_proxies(args.proxy or default)
+    wanted = names if default in names else [*names, default]
     archs = [parse_arch_row(space, text, args.archs, i) for i, text in enumerate(df["arch"])]
     scorer = Scorer(space, wanted, data=args.data, seed=args.seed, batch_size=args.batch_size)
     out = scorer.score_many(archs, progress=not args.quiet)
@@ -39,7 +40,7 @@ def cmd_score(args: argparse.Namespace) -> None:
     result = pd.DataFrame({"arch": df["arch"].to_numpy(), "canonical": out["arch"].to_numpy()})
     for name in names:  # keep the user's spelling in 'arch', the canonical form beside it
         result[name] = out[name].to_numpy()
-    result["score"] = out[DEFAULT_PROXY].to_numpy()
+    result["score"] = out[default].to_numpy()
     path = Path(args.output)
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.suffix == ".parquet":
@@ -47,18 +48,19 @@ def cmd_score(args: argparse.Namespace) -> None:
     else:
         result.to_csv(path, index=False)
     nan = int(result["score"].isna().sum())
-    print(f"wrote {len(result)} rows to {path} (score = {DEFAULT_PROXY}; data {args.data}, seed {args.seed}"
+    print(f"wrote {len(result)} rows to {path} (score = {default}; data {args.data}, seed {args.seed}"
           + (f"; {nan} NaN score(s), ranked last" if nan else "") + ")")
 
 
 def _list_proxies() -> None:
-    from nas.proxies import DEFAULT_PROXY, PROXIES
+    from nas.proxies import DEFAULT_PROXY, PROXIES, QUANT_PROXY
 
+    marks = {DEFAULT_PROXY: "default: float spaces", QUANT_PROXY: "default: spaces with bit choices"}
     for name in sorted(PROXIES):
         p = PROXIES[name]
-        mark = " (default)" if name == DEFAULT_PROXY else ""
         batch = f"batch {p.batch_size}" if p.batch_size else "-"
-        print(f"{name + mark:<20} input {p.input:<13} {batch:<9} BN {p.bn:<5} {p.summary}")
+        mark = f" ({marks[name]})" if name in marks else ""
+        print(f"{name:<20} input {p.input:<13} {batch:<9} BN {p.bn:<5} {p.summary}{mark}")
     print(f"{'train:E':<20} input batch+labels  batch 128 BN train E epochs of real CPU training; validation accuracy")
 
 
@@ -72,10 +74,11 @@ def register(subparsers) -> None:
         description="Score architectures (CSV column 'arch': canonical text, JSON or native encoding) with "
                     "training-free proxies; higher is better, NaN marks a degenerate network. Architectures with "
                     "fewer than 32 bits are scored fake-quantized. OUT has arch, canonical, one column per proxy "
-                    "and score (the default proxy).")
+                    "and score (the space's default proxy: qnaswot where blocks choose bit-widths, else naswot).")
     p.add_argument("--space", help="space name or YAML path")
     p.add_argument("--archs", help="input CSV with a column 'arch'")
-    p.add_argument("--proxy", help="comma-separated proxy names, or train:EPOCHS (default: the default proxy)")
+    p.add_argument("--proxy", help="comma-separated proxy names, or train:EPOCHS (default: qnaswot where the space "
+                                   "chooses bit-widths, else naswot; see --list)")
     p.add_argument("--data", default="fashion-mnist", choices=("fashion-mnist", "digits", "noise"),
                    help="images fed to data-dependent proxies (default fashion-mnist)")
     p.add_argument("--seed", type=int, default=0, help="network initialisation and input batch seed")

@@ -133,26 +133,43 @@ def naswot(probe) -> float:
     """
     model = probe.model(bn="train")
     x, _ = probe.batch(probe.n(16))
-    n = x.shape[0]
-    G = torch.zeros(n, n, dtype=torch.float64)  # sum of c_i . c_j
-    ones = torch.zeros(n, dtype=torch.float64)  # sum of |c_i|
-    units = [0]
-
-    def hook(_m, inputs):
-        c = (inputs[0].detach().reshape(n, -1) > 0)
-        c = c.double() if c.shape[1] >= 2 ** 24 else c.float()  # float32 counts exactly below 2**24
-        G.add_((c @ c.t()).double())
-        ones.add_(c.sum(dim=1).double())
-        units[0] += c.shape[1]
-
-    hooks = [m.register_forward_pre_hook(hook) for m in model.modules() if isinstance(m, ACT_TYPES)]
-    with torch.no_grad():
+    with NaswotKernel(model, x.shape[0]) as kernel, torch.no_grad():
         model(x)
-    for hk in hooks:
-        hk.remove()
-    K = units[0] - ones[:, None] - ones[None, :] + 2 * G
-    sign, logdet = torch.linalg.slogdet(K)
-    return float(logdet) if sign > 0 else -math.inf
+    return kernel.logdet()
+
+
+class NaswotKernel:
+    """NASWOT's Hamming kernel of one forward pass: hooks on every activation while the ``with`` block runs.
+
+    Shared by ``naswot`` and the quantization-aware ``qnaswot`` (which reads other tensors in the same pass)."""
+
+    def __init__(self, model, n: int):
+        self.model, self.n = model, n
+        self.G = torch.zeros(n, n, dtype=torch.float64)  # sum of c_i . c_j
+        self.ones = torch.zeros(n, dtype=torch.float64)  # sum of |c_i|
+        self.units = 0
+        self._hooks: list = []
+
+    def _hook(self, _m, inputs):
+        c = (inputs[0].detach().reshape(self.n, -1) > 0)
+        c = c.double() if c.shape[1] >= 2 ** 24 else c.float()  # float32 counts exactly below 2**24
+        self.G.add_((c @ c.t()).double())
+        self.ones.add_(c.sum(dim=1).double())
+        self.units += c.shape[1]
+
+    def __enter__(self) -> "NaswotKernel":
+        self._hooks = [m.register_forward_pre_hook(self._hook) for m in self.model.modules()
+                       if isinstance(m, ACT_TYPES)]
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for hk in self._hooks:
+            hk.remove()
+
+    def logdet(self) -> float:
+        K = self.units - self.ones[:, None] - self.ones[None, :] + 2 * self.G
+        sign, logdet = torch.linalg.slogdet(K)
+        return float(logdet) if sign > 0 else -math.inf
 
 
 @register_proxy("meco", input="batch", batch_size=8, bn="train")

@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, field
 
 from nas.errors import NasError
 from nas.search.objectives import Budgets, Objectives, check_objectives
-from nas.search.storage import DEFAULT_JOURNAL, DEFAULT_STORAGE
+from nas.search.storage import DEFAULT_JOURNAL, DEFAULT_STORAGE, stored_config
 
 SAMPLERS = ("front", "nsga2", "tpe", "random")
 DEFAULT_SAMPLER = "front"
@@ -24,7 +24,7 @@ class SearchConfig:
     energy_budget_mj: float | None = None
     objectives: list[str] = field(default_factory=lambda: ["proxy", "latency"])
     sampler: str | None = None  # None: a resumed study's own sampler, else DEFAULT_SAMPLER
-    proxy: str | None = None  # None: the benchmark-chosen default (nas.proxies.DEFAULT_PROXY)
+    proxy: str | None = None  # None: a resumed study's own proxy, else nas.proxies.default_proxy(space)
     data: str = "digits"
     seed: int = 0
     storage: str | None = None
@@ -36,7 +36,8 @@ class SearchConfig:
 
     def resolved(self) -> "SearchConfig":
         """Fill defaults and check every option before anything is created; errors name the field."""
-        from nas.proxies import DEFAULT_PROXY, available
+        from nas.proxies import available, default_proxy
+        from nas.space import load_space
 
         cfg = SearchConfig(**asdict(self))
         if not cfg.devices:
@@ -51,18 +52,20 @@ class SearchConfig:
             v = getattr(cfg, name)
             if v is not None and not (v > 0 and math.isfinite(v)):
                 raise NasError(f"must be a positive number, got {v}", argument=name)
-        cfg.proxy = cfg.proxy or DEFAULT_PROXY
-        if cfg.proxy not in available():
-            raise NasError(f"unknown proxy '{cfg.proxy}'", argument="proxy", fix=f"use one of {', '.join(available())}")
         cfg.study = cfg.study or f"{cfg.space}-{'+'.join(cfg.devices)}"
         cfg.storage = cfg.storage or (DEFAULT_JOURNAL if cfg.workers > 1 else DEFAULT_STORAGE)
+        if cfg.proxy is None:  # a resumed study keeps the score it was created with
+            stored = stored_config(cfg.storage, cfg.study)
+            cfg.proxy = (stored or {}).get("proxy") or default_proxy(load_space(cfg.space))
+        if cfg.proxy not in available():
+            raise NasError(f"unknown proxy '{cfg.proxy}'", argument="proxy", fix=f"use one of {', '.join(available())}")
         return cfg
 
     @property
     def objective_spec(self) -> Objectives:
-        from nas.proxies import DEFAULT_PROXY
-
-        return Objectives(tuple(self.objectives), tuple(self.devices), self.proxy or DEFAULT_PROXY)
+        """The objectives of the resolved config (its proxy is known only after :meth:`resolved`)."""
+        cfg = self if self.proxy is not None else self.resolved()
+        return Objectives(tuple(cfg.objectives), tuple(cfg.devices), cfg.proxy)
 
     @property
     def budgets(self) -> Budgets:

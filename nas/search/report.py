@@ -78,7 +78,9 @@ def dominant_activation(archs) -> np.ndarray:
 def axis_label(col: str, cfg: dict) -> str:
     """What an objective column is, for an axis: unit, device and which way is better."""
     if col.startswith("proxy."):
-        return f"estimated accuracy score ({col.split('.', 1)[1]}, higher is better)"
+        name = col.split(".", 1)[1]
+        what = {"qnaswot": "qnaswot: naswot less the cost of its quantization noise"}.get(name, name)
+        return f"estimated accuracy score ({what}, higher is better)"
     if col.startswith("latency_ms."):
         dtype = cfg.get("latency_dtype") or "arch"
         at = "each layer at its bits" if dtype == "arch" else f"every layer {dtype}"

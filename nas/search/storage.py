@@ -55,6 +55,22 @@ def open_storage(url: str, *, heartbeat: bool = True):
     return storage
 
 
+def stored_config(url: str, study_name: str) -> dict | None:
+    """The search config a study recorded (``config`` user attribute), or None if there is no such study yet.
+    Creates nothing: a SQLite or journal file that does not exist has no studies."""
+    if is_journal(url):
+        if not journal_path(url).is_file():
+            return None
+    elif url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).is_file():
+        return None
+    storage = open_storage(url, heartbeat=False)
+    try:
+        study_id = storage.get_study_id_from_name(study_name)
+    except KeyError:
+        return None
+    return storage.get_study_user_attrs(study_id).get("config")
+
+
 def _open_journal(url: str):
     import optuna
     from optuna.storages.journal import JournalFileSymlinkLock

@@ -15,6 +15,8 @@ from nas.errors import NasError
 from nas.space import grammar
 from nas.space.arch import IR_FIELDS, Architecture, Block, Stage
 
+ROLE_BITS = ("wbits", "abits", "dw_wbits", "dw_abits")
+
 Chooser = Callable[[str, Sequence[Any]], Any]
 
 
@@ -138,6 +140,12 @@ class SearchSpace:
 
     def log10_count(self) -> float:
         return math.log10(self.count())
+
+    @property
+    def searches_bits(self) -> bool:
+        """Whether a block may run below 32 bits: the spaces whose default score must see quantization."""
+        return any(isinstance(v, int) and v < 32 for stage in self.stages for alt in stage.block.alternatives
+                   for name, values in alt.choices if name in ROLE_BITS for v in values)
 
     # --- sampling ---------------------------------------------------------------------------------------
     def sample(self, choose: Chooser) -> Architecture:

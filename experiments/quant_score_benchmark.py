@@ -1,0 +1,163 @@
+"""Does the accuracy score see bit-widths? Scores against what our own quantizer deploys (quant_truth.csv).
+
+For every (trained network, bit assignment) of ``experiments/results/quant_truth.csv`` (rows measured with
+today's quantizer), each score is computed on the *untrained* network (the proxies never see the trained
+weights) at that assignment's bits, on the same seed and batch as a search would use:
+
+- ``qnaswot`` (the quantization-aware score), ``naswot`` (on the fake-quantized network, as before);
+- the simple baselines the issue names: the number of blocks with 4-bit weights, and the share of the block
+  weights / MACs that are 4-bit (higher = more damage predicted).
+
+A score's predicted drop is (score of the float twin) - (score at the bits); a baseline's is its value. Reported:
+
+1. Spearman of predicted drop vs measured drop (float accuracy - deployed accuracy, points) over all pairs;
+2. bit twins: of the pairs of one network's assignments whose deployed accuracies differ by more than
+   ``--margin`` points, the share the score orders correctly (a tie is not an order);
+3. Spearman of the score with deployed accuracy over all pairs (across networks: it depends on how long the
+   ground truth trained, so it is reported, not tuned to);
+4. the cost of each score (seconds per scored assignment, one thread).
+
+Units and assignments are the development data the score's two constants were chosen on (see
+``nas/proxies/quant.py``); ``--only`` restricts to some units, e.g. to report held-out ones.
+
+Usage: .venv/bin/python experiments/quant_score_benchmark.py [--truth CSV] [--margin 1.0] [--only arch6 ...]
+Writes experiments/results/quant_score_benchmark.md / .csv (one row per pair, every score and baseline).
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import itertools
+import json
+import time
+from pathlib import Path
+
+import pandas as pd
+from scipy import stats
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results"
+SCORES = ("qnaswot", "naswot")
+BASELINES = ("n_w4_blocks", "w4_param_share", "w4_mac_share")
+
+
+def parse_bits(text: str) -> list[tuple[int, int, int, int]]:
+    """quant_truth's ``bits`` column ('w4a8 w8a8/dw4a8 ...') -> (wbits, abits, dw_wbits, dw_abits) per block."""
+    out = []
+    for token in text.split():
+        pw, _, dw = token.partition("/")
+        w, a = (int(v) for v in pw[1:].split("a"))
+        dw_w, dw_a = (int(v) for v in dw[2:].split("a")) if dw else (w, a)
+        out.append((w, a, dw_w, dw_a))
+    return out
+
+
+def with_bits(arch, bits):
+    """The architecture with each block at its (wbits, abits, dw_wbits, dw_abits) (per-role bits are outside the
+    mobilenet-c10 grammar, so the Architecture is built directly, not parsed)."""
+    it = iter(bits)
+    stages = []
+    for stage in arch.stages:
+        blocks = []
+        for b in stage.blocks:
+            w, a, dw, da = next(it)
+            blocks.append(dataclasses.replace(b, wbits=w, abits=a, dw_wbits=None if dw == w else dw,
+                                              dw_abits=None if da == a else da))
+        stages.append(dataclasses.replace(stage, blocks=tuple(blocks)))
+    return dataclasses.replace(arch, stages=tuple(stages))
+
+
+def score_pairs(truth: pd.DataFrame, seed: int) -> pd.DataFrame:
+    """One row per (unit, assignment) with every score at that assignment's bits."""
+    from nas.proxies.registry import Inputs, Probe
+    from nas.space import load_space
+
+    space = load_space("mobilenet-c10")
+    inputs = Inputs(space, "fashion-mnist", seed)
+    rows = []
+    for _, r in truth.iterrows():
+        arch = with_bits(space.parse(r["arch"]), parse_bits(r["bits"]))
+        row = {"unit": r["unit"], "act_variant": r["act_variant"], "assignment": r["assignment"],
+               "accuracy": 100 * r["accuracy"], "drop": r["drop_points"],
+               **{b: r[b] for b in BASELINES}}
+        for name in SCORES:
+            probe = Probe(arch, space, inputs, seed=seed)  # a fresh probe per score: each is timed alone
+            t0 = time.perf_counter()
+            row[name] = probe.value(name)
+            row[f"{name}_seconds"] = time.perf_counter() - t0
+        rows.append(row)
+    out = pd.DataFrame(rows)
+    for name in SCORES:
+        float_score = out[out["assignment"] == "fp32"].set_index("unit")[name]
+        out[f"{name}_drop"] = out["unit"].map(float_score) - out[name]
+    return out
+
+
+def twin_order(frame: pd.DataFrame, predicted: str, margin: float) -> tuple[int, int]:
+    """(correctly ordered, counted) pairs of one network's assignments differing by more than ``margin``."""
+    ok = total = 0
+    for _, g in frame.groupby("unit"):
+        for (_, a), (_, b) in itertools.combinations(g.iterrows(), 2):
+            if abs(a["drop"] - b["drop"]) > margin:
+                total += 1
+                ok += (a[predicted] - b[predicted]) * (a["drop"] - b["drop"]) > 0
+    return ok, total
+
+
+def table(frame: pd.DataFrame, margin: float) -> pd.DataFrame:
+    quantized = frame[frame["assignment"] != "fp32"]
+    rows = []
+    for name, predicted, score in [*[(s, f"{s}_drop", s) for s in SCORES], *[(b, b, None) for b in BASELINES]]:
+        ok, total = twin_order(frame, predicted, margin)
+        rows.append({"predictor": name,
+                     "spearman_drop": stats.spearmanr(quantized[predicted], quantized["drop"]).statistic,
+                     "twins_ordered": ok / total if total else float("nan"), "twin_pairs": total,
+                     "spearman_accuracy": (stats.spearmanr(frame[score], frame["accuracy"]).statistic
+                                           if score else float("nan")),
+                     "seconds": frame[f"{score}_seconds"].median() if score else 0.0})
+    return pd.DataFrame(rows)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--truth", default=str(RESULTS / "quant_truth.csv"))
+    p.add_argument("--margin", type=float, default=1.0, help="twin pairs count when their drops differ by more")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--only", nargs="*", default=None, help="units to score (default: all)")
+    p.add_argument("--out", default=str(RESULTS / "quant_score_benchmark"))
+    args = p.parse_args()
+    import torch
+
+    import sys
+    sys.path.insert(0, str(HERE))
+    from quant_truth import QUANTIZER
+
+    torch.set_num_threads(1)
+    truth = pd.read_csv(args.truth)
+    truth = truth[truth["quantizer"] == QUANTIZER] if "quantizer" in truth else truth.iloc[:0]
+    if args.only:
+        truth = truth[truth["unit"].isin(args.only)]
+    if truth.empty:
+        raise SystemExit(f"no rows of quantizer {QUANTIZER} in {args.truth}: run experiments/quant_truth.py")
+    t0 = time.perf_counter()
+    frame = score_pairs(truth, args.seed)
+    result = table(frame, args.margin)
+    out = Path(args.out)
+    frame.to_csv(out.with_suffix(".csv"), index=False)
+    load = " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    units = sorted(frame["unit"].unique())
+    text = "\n".join([
+        "# Quantization-aware score vs deployed accuracy (experiments/quant_score_benchmark.py)", "",
+        f"{len(frame)} (network, bits) pairs of {len(units)} trained mobilenet-c10 networks ({', '.join(units)}), "
+        f"ground truth experiments/results/quant_truth.csv (quantizer {QUANTIZER}); scores on the untrained "
+        f"networks, seed {args.seed}, fashion-mnist batch; twin pairs differ by > {args.margin} points. "
+        f"{time.strftime('%Y-%m-%d')}, load {load}, {time.perf_counter() - t0:.0f} s.", "",
+        result.to_markdown(index=False, floatfmt=".3f"), ""])
+    out.with_suffix(".md").write_text(text)
+    out.with_suffix(".json").write_text(json.dumps({"units": units, "margin": args.margin, "seed": args.seed,
+                                                    "rows": result.to_dict("records")}, indent=1))
+    print(text)
+
+
+if __name__ == "__main__":
+    main()

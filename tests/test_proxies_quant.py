@@ -1,0 +1,95 @@
+"""qnaswot, the quantization-aware score: naswot on float networks, lower with fewer bits, the default where
+blocks choose bits, and kept by a resumed study."""
+import dataclasses
+
+import pytest
+
+from nas.proxies import PROXIES, Scorer, available, default_proxy
+from nas.proxies.quant import is_float, noise_profile
+from nas.proxies.registry import Inputs, Probe, evaluate
+from nas.space import load_space
+
+from helpers_proxies import FLOAT, probe_for, tiny  # noqa: F401  (fixtures)
+
+
+def at_bits(arch, wbits, abits, dw_wbits=None):
+    """``arch`` with every block at the given bits (per-role depth-wise weights if ``dw_wbits``)."""
+    stages = tuple(dataclasses.replace(s, blocks=tuple(
+        dataclasses.replace(b, wbits=wbits, abits=abits, dw_wbits=dw_wbits) for b in s.blocks)) for s in arch.stages)
+    return dataclasses.replace(arch, stages=stages)
+
+
+@pytest.fixture(scope="module")
+def mobilenet():
+    space = load_space("mobilenet-c10")
+    return space, Inputs(space, "digits", 0), space.sample_many(3, seed=11)
+
+
+def score(space, inputs, arch, name="qnaswot", seed=0):
+    return Probe(arch, space, inputs, seed=seed).value(name)
+
+
+def test_registered_and_the_default_where_blocks_choose_bits():
+    assert "qnaswot" in available() and PROXIES["qnaswot"].input == "batch"
+    assert default_proxy(load_space("mobilenet-c10")) == "qnaswot"
+    assert default_proxy(load_space("apq")) == "qnaswot"
+    assert default_proxy(load_space("nas-bench-macro")) == "naswot"
+    assert default_proxy(load_space("fbnet-c100")) == "naswot"
+
+
+def test_equals_naswot_on_float_architectures(tiny, mobilenet):
+    p = probe_for(tiny, FLOAT)
+    assert is_float(p.specs) and noise_profile(p)[1] == []
+    assert evaluate(PROXIES["qnaswot"], p) == evaluate(PROXIES["naswot"], probe_for(tiny, FLOAT))
+    space = load_space("nas-bench-macro")  # a float space: the same number, architecture by architecture
+    inputs = Inputs(space, "digits", 0)
+    for arch in space.sample_many(4, seed=2):
+        assert score(space, inputs, arch) == score(space, inputs, arch, "naswot")
+
+
+def test_deterministic_under_a_seed(mobilenet):
+    space, inputs, archs = mobilenet
+    arch = archs[0]  # sampled: mixed bits
+    assert score(space, inputs, arch) == score(space, inputs, arch)
+    other = Inputs(space, "digits", 1)
+    assert score(space, inputs, arch) != score(space, other, arch, seed=1)
+
+
+def test_fewer_bits_score_lower(mobilenet):
+    """Every block at w4a8 < w8a8 < float, on each network; 8-bit activations alone cost something too."""
+    space, inputs, archs = mobilenet
+    for arch in archs:
+        s = {bits: score(space, inputs, at_bits(arch, *bits)) for bits in [(32, 32), (8, 8), (4, 8), (32, 8), (4, 32)]}
+        assert s[(4, 8)] < s[(8, 8)] < s[(32, 8)] < s[(32, 32)]
+        assert s[(4, 8)] < s[(4, 32)] < s[(32, 32)]
+
+
+def test_depthwise_bits_are_seen(mobilenet):
+    """Per-role bits: a network whose depth-wise convs alone are 4-bit sits between all-8 and all-4."""
+    space, inputs, archs = mobilenet
+    arch = archs[1]
+    all8, dw4, all4 = (score(space, inputs, at_bits(arch, w, 8, dw)) for w, dw in [(8, 8), (8, 4), (4, 4)])
+    assert all4 < dw4 < all8
+
+
+def test_scorer_caches_and_names_it(mobilenet):
+    space, _, archs = mobilenet
+    scorer = Scorer(space, ["qnaswot", "naswot"], data="digits")
+    df = scorer.score_many(archs, progress=False)
+    assert list(df.columns) == ["arch", "qnaswot", "naswot"] and df["qnaswot"].notna().all()
+
+
+def test_search_default_and_resume_keep_the_studys_proxy(tmp_path):
+    from nas.search import SearchConfig
+
+    storage = f"sqlite:///{tmp_path}/s.db"
+    fresh = SearchConfig(space="mobilenet-c10", devices=["x86-2vcpu"], storage=storage, study="a").resolved()
+    assert fresh.proxy == "qnaswot"
+    assert SearchConfig(space="nas-bench-macro", devices=["x86-2vcpu"], storage=storage).resolved().proxy == "naswot"
+    from nas.search.run import search_from_config
+
+    made = SearchConfig(space="mobilenet-c10", devices=["x86-2vcpu"], storage=storage, study="old", proxy="naswot",
+                        trials=1)
+    search_from_config(made)  # creates the study and records its proxy
+    resumed = SearchConfig(space="mobilenet-c10", devices=["x86-2vcpu"], storage=storage, study="old").resolved()
+    assert resumed.proxy == "naswot"

@@ -11,9 +11,11 @@ w8a8                  int8: per-channel symmetric QInt8 weights, per-tensor QUIn
                       calibration), int32 biases -> onnxruntime fuses every conv (depthwise too) into
                       QLinearConv
 w4a8                  as w8a8 with per-channel QInt4 weights (opset 21) at our scale max|w| / 7 (levels
-                      -7..7, :func:`nas.bits.symmetric_weights`, passed as overrides: onnxruntime's own int4
-                      scale uses -8..7 and cost a trained network 2.4 points); onnxruntime runs them as
-                      DequantizeLinear -> float Conv: smaller file, not faster
+                      -7..7, :func:`nas.bits.symmetric_weights`, passed as overrides), the weights the
+                      weight-only path, the score's fake quantization and QAT use; onnxruntime's own int4
+                      grid (-8..7) differed, and a trained network's w4a8 accuracy swung by several points
+                      either way between the two grids. onnxruntime runs them as DequantizeLinear -> float
+                      Conv: smaller file, not faster
 w6a8                  as w8a8 with 6-bit weights in the QInt8 container: per-channel scale max|w| / 31, so the
                       stored int8 values are the 6-bit levels -31..31 (fused like int8)
 a4, a6                as a8 with 4 / 6-bit activations in the QUInt8 container: scale (max - min) / (2^b - 1)

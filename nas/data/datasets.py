@@ -16,6 +16,7 @@ Nothing is downloaded at run time. Same seed, same batch.
 """
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import os
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from nas.data import user
 from nas.errors import NasError
 
 DATASETS = ("fashion-mnist", "digits", "noise")
@@ -43,9 +45,21 @@ def fashion_dir() -> Path:
 
 
 def check_name(name: str) -> str:
-    if name not in DATASETS:
-        raise NasError(f"unknown dataset '{name}'", argument="data", fix=f"use one of {', '.join(DATASETS)}")
-    return name
+    """A built-in dataset name, or a user's folder / .npz (read and checked now, so a bad file fails first)."""
+    if name in DATASETS:
+        return name
+    if user.is_user_source(str(name)):
+        user.read(str(name))
+        return str(name)
+    raise NasError(f"unknown dataset '{name}'", argument="data",
+                   fix=f"use one of {', '.join(DATASETS)}, a folder with one sub-folder of images per class, or an "
+                       ".npz with arrays x and y")
+
+
+def num_classes_of(name: str) -> int | None:
+    """The class count of a user's data (the classifier's outputs follow it); None for built-in datasets,
+    whose networks keep the space's own ``num_classes``."""
+    return None if name in DATASETS else user.read(str(name)).num_classes
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -121,8 +135,9 @@ _STATS = {"fashion-mnist": (0.2860, 0.3530), "digits": (0.3057, 0.3763)}
 class ImageData:
     """One split of a dataset, adapted to ``resolution`` x ``resolution`` x ``channels`` on access.
 
-    ``x``/``y`` are the raw uint8 images and labels (None for noise). ``batch(indices)`` returns normalised
-    float32 images ``(n, channels, resolution, resolution)`` and int64 labels as torch tensors.
+    ``x``/``y`` are the raw images (uint8, or float32 for a user's float .npz) and labels (None for noise).
+    ``batch(indices)`` returns images normalised with ``mean`` / ``std`` (per stored channel, of the training
+    split) as float32 ``(n, channels, resolution, resolution)`` and int64 labels, as torch tensors.
     """
 
     name: str
@@ -133,6 +148,9 @@ class ImageData:
     x: np.ndarray | None
     y: np.ndarray | None
     noise_seed: int = 0
+    mean: tuple[float, ...] = (0.0,)
+    std: tuple[float, ...] = (1.0,)
+    folds_labels: bool = True  # built-in 10-class data folds its labels onto a smaller head; a user's never
 
     def __len__(self) -> int:
         return NOISE_SIZE if self.x is None else len(self.y)
@@ -146,16 +164,18 @@ class ImageData:
             x = torch.randn(len(idx), self.channels, self.resolution, self.resolution, generator=g)
             y = torch.randint(0, self.num_classes, (len(idx),), generator=g)
             return x, y
-        x = torch.from_numpy(self.x[idx]).float().div_(255.0)
+        x = torch.from_numpy(self.x[idx]).float()
+        if self.x.dtype == np.uint8:
+            x = x.div_(255.0)
         if x.shape[-1] != self.resolution or x.shape[-2] != self.resolution:
             x = torch.nn.functional.interpolate(x, size=(self.resolution, self.resolution), mode="bilinear",
                                                 align_corners=False, antialias=x.shape[-1] > self.resolution)
-        mean, std = _STATS[self.name]
-        x = (x - mean) / std
-        if self.channels != x.shape[1]:
-            x = x.expand(-1, self.channels, -1, -1).contiguous()
+        shape = (1, -1, 1, 1)
+        x = (x - torch.tensor(self.mean).reshape(shape)) / torch.tensor(self.std).reshape(shape)
+        if self.channels != x.shape[1]:  # grey data for a colour network: repeat; colour for a grey one: average
+            x = x.expand(-1, self.channels, -1, -1).contiguous() if x.shape[1] == 1 else x.mean(1, keepdim=True)
         y = torch.from_numpy(self.y[idx])
-        if self.num_classes < DATASET_CLASSES:  # a head with fewer outputs: fold the classes onto it
+        if self.folds_labels and self.num_classes < DATASET_CLASSES:  # a smaller head: fold the classes onto it
             y = y % self.num_classes
         return x, y
 
@@ -172,8 +192,7 @@ class ImageData:
         if self.x is None or n is None or n >= len(self):
             return self
         idx = np.sort(np.random.default_rng(seed).choice(len(self), size=n, replace=False))
-        return ImageData(self.name, self.split, self.resolution, self.channels, self.num_classes,
-                         self.x[idx], self.y[idx], self.noise_seed)
+        return dataclasses.replace(self, x=self.x[idx], y=self.y[idx])
 
 
 def load(name: str, *, split: str = "train", resolution: int = 32, channels: int = 3,
@@ -182,7 +201,8 @@ def load(name: str, *, split: str = "train", resolution: int = 32, channels: int
 
     ``num_classes`` is the network's number of outputs: noise labels are drawn from it, and real labels are
     folded onto it (``label % num_classes``) when it is below the dataset's 10. A head with more outputs
-    (100, 1000) simply never sees the extra classes.
+    (100, 1000) simply never sees the extra classes. A user's data (a folder or .npz path as ``name``) has its
+    own class count, and the network must have exactly that many outputs (:func:`num_classes_of`).
     """
     check_name(name)
     if split not in SPLITS:
@@ -192,8 +212,18 @@ def load(name: str, *, split: str = "train", resolution: int = 32, channels: int
     if name == "noise":
         return ImageData(name, split, resolution, channels, num_classes, None, None,
                          noise_seed=seed * 2 + (split == "test"))
+    if name not in DATASETS:
+        data = user.read(name)
+        if num_classes != data.num_classes:
+            raise NasError(f"the network has {num_classes} outputs, the data {name} has {data.num_classes} classes",
+                           argument="data", fix="build the network for the data's classes "
+                                                "(nas.space.SearchSpace.with_num_classes(num_classes_of(data)))")
+        x, y = data.split(split)
+        return ImageData(name, split, resolution, channels, num_classes, x, y, mean=data.mean, std=data.std,
+                         folds_labels=False)
     x, y = _fashion(split) if name == "fashion-mnist" else _digits(split)
-    return ImageData(name, split, resolution, channels, num_classes, x, y)
+    mean, std = _STATS[name]
+    return ImageData(name, split, resolution, channels, num_classes, x, y, mean=(mean,), std=(std,))
 
 
 def for_space(space, name: str, *, split: str = "train", resolution: int | None = None, seed: int = 0) -> ImageData:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import itertools
 import math
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from typing import Any, Callable, Sequence
 
@@ -140,6 +140,18 @@ class SearchSpace:
 
     def log10_count(self) -> float:
         return math.log10(self.count())
+
+    def with_num_classes(self, num_classes: int) -> "SearchSpace":
+        """This space with a classifier of ``num_classes`` outputs (a user's data brings its own class count)."""
+        if num_classes < 1:
+            raise NasError(f"a classifier needs at least one output, got {num_classes}", argument="num_classes")
+        if num_classes == self.num_classes:
+            return self
+        last = self.head[-1]
+        if last.op != "linear" or last.width != self.num_classes:
+            raise NasError(f"space '{self.name}' does not end in a classifier of num_classes outputs",
+                           argument="num_classes", fix="end its head with {op: linear} (no width)")
+        return replace(self, num_classes=num_classes, head=(*self.head[:-1], replace(last, width=num_classes)))
 
     @property
     def searches_bits(self) -> bool:

@@ -20,7 +20,7 @@ FAST = ExportConfig(epochs=1, data="digits", n_train=128, calib_samples=16, roun
 TINY_FAST = ExportConfig(epochs=1, data="digits", n_train=64, bn_samples=64, calib_samples=4, test_samples=20,
                          rounds=1, warmup=1, repeats=1, progress=False)
 WTYPE = {4: TensorProto.INT4, 8: TensorProto.INT8, 32: TensorProto.FLOAT}
-CARD_KEYS = {"name", "space", "arch", "arch_json", "deployment", "params", "macs", "size_bytes_analytic", "layers",
+CARD_KEYS = {"name", "space", "arch", "arch_json", "num_classes", "deployment", "params", "macs", "size_bytes_analytic", "layers",
              "bit_widths", "files", "training", "onnx_check", "quantization", "accuracy", "latency", "provenance"}
 
 # 8 px, one channel: a network that exports in well under a second; MULTIRES has two resolutions (8 first)

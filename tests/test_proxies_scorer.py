@@ -43,7 +43,7 @@ def test_cli_score_errors(tiny, tmp_path, capsys):
                          "-o", tmp_path / "o.csv")
     assert rc == 2 and "row 1" in err
     rc, out, _ = run_cli(capsys, "score", "--list")
-    assert rc == 0 and "naswot" in out and "(default)" in out
+    assert rc == 0 and "(default: float spaces)" in out and "(default: spaces with bit choices)" in out
 
 
 

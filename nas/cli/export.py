@@ -67,7 +67,9 @@ def register(sub) -> None:
                    help="latency table(s) to compare with (default: the study's devices); repeatable")
     p.add_argument("-o", "--output", required=True, help="output folder")
     p.add_argument("--epochs", type=int, default=0, help="training epochs (0: export untrained)")
-    p.add_argument("--data", default="fashion-mnist", help="fashion-mnist (default) or digits")
+    p.add_argument("--data", default="fashion-mnist",
+                   help="training and test data: fashion-mnist (default), digits, a folder with one sub-folder of "
+                        "images per class (optional train/ and test/), or an .npz with x, y (x_test, y_test)")
     p.add_argument("--dtype", default="arch",
                    help="deployment: arch (each layer at the bit-widths it chose; default), int8 (all w8a8) or fp32")
     p.add_argument("--calib-samples", type=int, default=128, help="training images for calibration")

@@ -79,8 +79,9 @@ def register(subparsers) -> None:
     p.add_argument("--archs", help="input CSV with a column 'arch'")
     p.add_argument("--proxy", help="comma-separated proxy names, or train:EPOCHS (default: qnaswot where the space "
                                    "chooses bit-widths, else naswot; see --list)")
-    p.add_argument("--data", default="fashion-mnist", choices=("fashion-mnist", "digits", "noise"),
-                   help="images fed to data-dependent proxies (default fashion-mnist)")
+    p.add_argument("--data", default="fashion-mnist",
+                   help="images fed to data-dependent proxies: fashion-mnist (default), digits, noise, a folder "
+                        "with one sub-folder of images per class, or an .npz with x and y")
     p.add_argument("--seed", type=int, default=0, help="network initialisation and input batch seed")
     p.add_argument("--batch-size", type=int, default=None, help="override every proxy's batch size")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")

@@ -201,7 +201,9 @@ def register(sub) -> None:
                         "proxy, scores those that extend the Pareto front), nsga2, tpe or random; a resumed study "
                         "keeps the sampler it was created with")
     p.add_argument("--proxy", help="accuracy proxy (default: the benchmark-chosen one; see `nas score --help`)")
-    p.add_argument("--data", default="digits", help="proxy input data: fashion-mnist, digits or noise")
+    p.add_argument("--data", default="digits",
+                   help="proxy input data: digits (default), fashion-mnist, noise, a folder with one sub-folder "
+                        "of images per class, or an .npz with x and y (the classifier gets its classes)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--storage", help=f"Optuna storage URL (default {DEFAULT_STORAGE}; with --workers > 1: "
                                      "journal:///nas-studies.journal); postgresql://... for many machines")

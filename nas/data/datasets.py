@@ -56,6 +56,12 @@ def check_name(name: str) -> str:
                        ".npz with arrays x and y")
 
 
+def space_for_data(space, name: str):
+    """``space`` with a classifier of the data's own class count for a user's data; unchanged for built-in data."""
+    k = num_classes_of(name)
+    return space if k is None else space.with_num_classes(k)
+
+
 def num_classes_of(name: str) -> int | None:
     """The class count of a user's data (the classifier's outputs follow it); None for built-in datasets,
     whose networks keep the space's own ``num_classes``."""

@@ -71,6 +71,7 @@ def build_card(target: Target, space, arch, specs: list[LayerSpec], *, deploymen
         "arch": space.format(arch),
         "deployment": deployment,
         "arch_json": json.loads(arch.to_json()),
+        "num_classes": space.num_classes,  # a user's data: its own class count
         "params": cost.params,
         "macs": cost.macs,
         "size_bytes_analytic": cost.size_bytes,

@@ -196,7 +196,10 @@ def predicted_latency(target: Target, arch, space, dtype: str) -> dict:
         entry = {}
         for key, d in (("quantized_ms", dtype), ("fp32_ms", "fp32")):
             try:
-                entry[key] = float(load_latency(device, dtype=d).predict(arch, space).latency_ms)
+                pred = load_latency(device, dtype=d).predict(arch, space)
+                entry[key] = float(pred.latency_ms)
+                if pred.notes:  # e.g. the classifier priced by scaling the table's row to the data's classes
+                    entry[key.replace("_ms", "_notes")] = pred.notes
             except NasError as exc:
                 entry[key] = None
                 entry[key.replace("_ms", "_error")] = str(exc)
@@ -245,14 +248,14 @@ def export_one(target: Target, out_dir: Path, cfg: ExportConfig, trained: Traine
 
     ``trained``: weights already trained in this export (see :func:`train_model`); None trains afresh.
     """
-    from nas.data.datasets import for_space
+    from nas.data.datasets import for_space, space_for_data
     from nas.latency.signatures import check_dtype, deploy
     from nas.layers import plan
     from nas.nn.build import build_model
     from nas.space import load_space
 
     check_dtype(cfg.dtype)
-    space = load_space(target.space)
+    space = space_for_data(load_space(target.space), cfg.data)  # a user's data: a classifier of its classes
     arch = space.parse(target.arch)
     specs = [deploy(s, cfg.dtype) for s in plan(arch, space)]
     train_data, test_data = (for_space(space, cfg.data, split=split, resolution=arch.resolution, seed=cfg.seed)
@@ -298,8 +301,10 @@ def check_config(cfg: ExportConfig) -> None:
     if cfg.calib_samples < 1:
         raise NasError(f"must be at least 1, got {cfg.calib_samples}", argument="calib_samples")
     if cfg.data == "noise":
-        raise NasError("noise has no meaningful accuracy", argument="data", fix="use fashion-mnist or digits")
-    datamod.load(cfg.data, split="train", resolution=8, channels=1)  # a missing dataset fails before any work
+        raise NasError("noise has no meaningful accuracy", argument="data",
+                       fix="use fashion-mnist, digits, or your own images (a folder of class folders or an .npz)")
+    datamod.load(cfg.data, split="train", resolution=8, channels=1,  # a missing dataset fails before any work
+                 num_classes=datamod.num_classes_of(cfg.data) or 10)
 
 
 def export(targets: list[Target], out_dir: str | Path, cfg: ExportConfig = ExportConfig(), *,

@@ -13,6 +13,7 @@ constant.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+import dataclasses
 from dataclasses import dataclass
 
 from nas.errors import NasError
@@ -38,6 +39,7 @@ class LayerLatency:
     ms: float
     estimated: bool = False
     energy_mJ: float | None = None
+    note: str = ""  # how a row not measured as such was priced (a classifier resized for a user's classes)
 
 
 @dataclass
@@ -49,10 +51,17 @@ class LatencyPrediction:
     calibrated: bool = False
     raw_ms: float = 0.0  # the plain table sum, before calibration
 
+    @property
+    def notes(self) -> list[str]:
+        """What was priced by a rule rather than read from the table (e.g. a classifier scaled to the data's
+        class count); empty when every row is a measurement."""
+        return [f"{r.name}: {r.note}" for r in self.rows if r.note]
+
     def to_dict(self) -> dict:
         return {"latency_ms": self.latency_ms, "energy_mJ": self.energy_mJ, "estimated": self.estimated,
-                "calibrated": self.calibrated, "raw_ms": self.raw_ms,
-                "rows": [{"name": r.name, "key": r.key, "ms": r.ms, "estimated": r.estimated} for r in self.rows]}
+                "calibrated": self.calibrated, "raw_ms": self.raw_ms, "notes": self.notes,
+                "rows": [{"name": r.name, "key": r.key, "ms": r.ms, "estimated": r.estimated, "note": r.note}
+                         for r in self.rows]}
 
 
 class LatencyModel(ABC):
@@ -131,14 +140,18 @@ class TableLatencyModel(LatencyModel):
         energy: float | None = 0.0
         estimated = False
         for name, key, group in self._items(specs, space.name):
-            ms, e, row_estimated = 0.0, 0.0, False
+            ms, e, row_estimated, note = 0.0, 0.0, False, ""
             for spec in group:
                 if isinstance(spec, Entry):  # a fixed group's published constant
                     entry = spec
+                    if space.table_classes and name.split("+")[-1] == specs[-1].name:
+                        note = f"priced at the table's {space.table_classes}-class head (a fixed group)"
                 else:
                     entry = self.table.lookup(deploy_signature(spec.signature, self.dtype), r)
                     if entry is None and not spec.computes:
                         entry = IDENTITY  # an identity skip runs nothing: 0 ms where the table has no row
+                    if entry is None and spec is specs[-1] and space.table_classes:
+                        entry, note = self._resized_classifier(spec, space.table_classes, r)
                 if entry is None:
                     if not allow_estimate:
                         missing.append(spec)
@@ -148,7 +161,7 @@ class TableLatencyModel(LatencyModel):
                 else:
                     ms += entry.latency_ms
                     e = None if e is None or entry.energy_mJ is None else e + entry.energy_mJ
-            rows.append(LayerLatency(name, key, ms, row_estimated, e))
+            rows.append(LayerLatency(name, key, ms, row_estimated, e, note))
             computes.append(not all(isinstance(g, LayerSpec) and (not g.computes or g.op == "boundary")
                                     for g in group))
             energy = None if energy is None or e is None else energy + e
@@ -159,6 +172,19 @@ class TableLatencyModel(LatencyModel):
         if calibrated and self.calibration is not None:
             pred = self._calibrate(pred, computes)
         return pred
+
+    def _resized_classifier(self, spec: LayerSpec, table_classes: int, resolution: int):
+        """(entry, note) for a classifier with another output count than the table measured: the measured row
+        at ``table_classes`` outputs, latency and energy scaled by outputs / ``table_classes`` (a linear layer's
+        work is proportional to its outputs); (None, "") when the table has no such row either."""
+        measured = dataclasses.replace(spec, cout=table_classes)
+        base = self.table.lookup(deploy_signature(measured.signature, self.dtype), resolution)
+        if base is None:
+            return None, ""
+        f = spec.cout / table_classes
+        entry = Entry(base.latency_ms * f, base.spread_ms * f, base.repeats,
+                      None if base.energy_mJ is None else base.energy_mJ * f, base.source_key, base.note)
+        return entry, f"classifier scaled from the table's {table_classes} outputs to {spec.cout} (x{f:.3g})"
 
     def _items(self, specs: list[LayerSpec], space_name: str):
         """(breakdown name, key, what prices it) per priced item: a layer's own row, its convs (a per-conv
@@ -244,6 +270,8 @@ class TableLatencyModel(LatencyModel):
                 if spec.name in covered or not spec.computes:
                     continue
                 for unit in (spec.convs() if per_conv else [spec]):
+                    if space.table_classes and unit.op == "linear" and unit.cout == space.num_classes:
+                        unit = dataclasses.replace(unit, cout=space.table_classes)  # priced by resizing that row
                     if self.table.lookup(deploy_signature(unit.signature, self.dtype), r) is None:
                         missing.append(unit)
             if space.name in self.boundaries:

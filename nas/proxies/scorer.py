@@ -5,6 +5,7 @@ import math
 import re
 import time
 
+from nas.data import datasets
 from nas.data.train import train
 from nas.errors import NasError
 from nas.nn import build
@@ -49,7 +50,8 @@ class Scorer:
 
     def __init__(self, space, proxies, *, data: str = "fashion-mnist", seed: int = 0, batch_size: int | None = None,
                  train_options: dict | None = None):
-        self.space = space if isinstance(space, SearchSpace) else load_space(space)
+        space = space if isinstance(space, SearchSpace) else load_space(space)
+        self.space = datasets.space_for_data(space, datasets.check_name(data))  # a user's data: its classes
         self.proxies = parse_proxies(proxies)
         if batch_size is not None and batch_size < 2:
             raise NasError(f"batch size must be at least 2, got {batch_size}", argument="batch_size")

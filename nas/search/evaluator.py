@@ -64,6 +64,8 @@ class Evaluator:
                 metrics[f"energy_mJ.{d}"] = float(pred.energy_mJ)
             if pred.estimated:
                 metrics[f"latency_estimated.{d}"] = True
+            if pred.notes:  # priced by a rule, e.g. a classifier resized to a user's classes
+                metrics[f"latency_notes.{d}"] = "; ".join(pred.notes)
         self._cheap[key] = metrics
         return metrics
 

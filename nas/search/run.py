@@ -222,8 +222,10 @@ def build_evaluator(cfg: SearchConfig) -> Evaluator:
     from nas.proxies import Scorer
     from nas.space import load_space
 
+    from nas.data.datasets import space_for_data
+
     cfg = cfg.resolved()
-    space = load_space(cfg.space)
+    space = space_for_data(load_space(cfg.space), cfg.data)  # a user's data brings its own class count
     latency = {d: load_latency(d, dtype=cfg.latency_dtype) for d in cfg.devices}
     return Evaluator(space, latency, Scorer(space, [cfg.proxy], data=cfg.data, seed=cfg.seed),
                      allow_estimate=cfg.allow_estimate)

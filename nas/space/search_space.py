@@ -132,6 +132,7 @@ class SearchSpace:
     head: tuple[FixedLayer, ...]
     native: str | None = None  # "digits" (NAS-Bench-Macro) or "names" (FBNet op names joined by '|')
     presets: tuple[str, ...] = field(default=())
+    table_classes: int = 0  # with_num_classes: the classifier width the space's latency tables measured (0: same)
 
     # --- size -------------------------------------------------------------------------------------------
     def count(self) -> int:
@@ -151,7 +152,8 @@ class SearchSpace:
         if last.op != "linear" or last.width != self.num_classes:
             raise NasError(f"space '{self.name}' does not end in a classifier of num_classes outputs",
                            argument="num_classes", fix="end its head with {op: linear} (no width)")
-        return replace(self, num_classes=num_classes, head=(*self.head[:-1], replace(last, width=num_classes)))
+        return replace(self, num_classes=num_classes, head=(*self.head[:-1], replace(last, width=num_classes)),
+                       table_classes=self.table_classes or self.num_classes)
 
     @property
     def searches_bits(self) -> bool:

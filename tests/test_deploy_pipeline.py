@@ -238,3 +238,31 @@ def test_cli_ofa_mbv3_export_at_224(tmp_path, capsys):  # bug 1, the issue's com
     folder = next(tmp_path.glob("arch-*"))
     assert _input_dims(folder / "model.quant.onnx") == [1, 3, 224, 224]
     assert _input_dims(folder / "model.onnx") == [1, 3, 224, 224]
+
+
+def test_qat_fine_tunes_at_the_deployed_bits_and_the_card_records_it(tmp_path):
+    """--qat-epochs: after float training, fine-tuning with the deployed weights' own rounding; the card says
+    how many convs trained fake-quantized and at which deployment, and the export still verifies."""
+    cfg = replace(FAST, qat_epochs=1, test_samples=50)
+    rows = export([Target(name="m", space=SPACE, arch=OTHER)], tmp_path, cfg)
+    assert rows[0]["status"] == "ok", rows[0]["error"]
+    card = json.loads((tmp_path / "m" / "card.json").read_text())
+    qat = card["training"]["qat"]
+    assert qat["epochs"] == 1 and qat["deployment"] == "arch" and qat["steps"] > 0
+    assert qat["fake_quantized"]["weights"] > 0 and qat["fake_quantized"]["inputs"] > 0
+    assert 0 <= qat["val_accuracy_fake_quant"] <= 1
+    float_only = export([Target(name="f", space=SPACE, arch=OTHER)], tmp_path / "fp", replace(cfg, dtype="fp32"))
+    fp_card = json.loads((tmp_path / "fp" / "f" / "card.json").read_text())
+    assert float_only[0]["status"] == "ok" and fp_card["training"]["qat"]["epochs"] == 0  # nothing to fine-tune
+
+
+def test_qat_settings_are_checked(tmp_path, capsys):
+    for cfg, argument in ((replace(TINY_FAST, qat_epochs=-1), "qat_epochs"),
+                          (replace(TINY_FAST, epochs=0, qat_epochs=1), "qat_epochs"),
+                          (replace(TINY_FAST, qat_epochs=1, qat_lr=0.0), "qat_lr")):
+        with pytest.raises(NasError) as e:
+            check_config(cfg)
+        assert e.value.argument == argument
+    rc, _, err = run_cli(capsys, "export", "--space", SPACE, "--arch", TINY, "-o", tmp_path, "--qat-epochs", 2)
+    assert rc == 2 and "--qat-epochs: quantization-aware fine-tuning starts from a trained network" in err
+    assert "--epochs" in err

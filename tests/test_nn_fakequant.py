@@ -76,3 +76,46 @@ def test_depthwise_conv_takes_the_blocks_depthwise_bits():
     assert depthwise == [False, True, False]
     assert max(levels[0], levels[2]) <= 15  # 4-bit: at most 15 symmetric levels
     assert levels[1] > 7  # 8-bit depth-wise (k x k = 9+ weights keep distinct values)
+
+
+def test_training_weights_round_exactly_as_deployed_and_pass_gradients():
+    torch.manual_seed(0)
+    for shape in [(16, 8, 1, 1), (24, 1, 5, 5), (10, 40)]:
+        w = (torch.randn(shape) * 0.2).requires_grad_()
+        for bits in (4, 6, 8):
+            q = quant.fake_quantize_weight(w, bits)
+            assert torch.equal(q.detach(), quant.quantize_weight(w.detach(), bits))  # the quantizer's grid
+        w.grad = None
+        quant.fake_quantize_weight(w, 4).sum().backward()
+        assert torch.equal(w.grad, torch.ones_like(w))  # straight-through
+
+
+def test_quant_aware_computes_the_fake_quantized_network_and_detaches_cleanly():
+    """Attached: the network computes what ``apply`` makes of a copy (weights and inputs per role); detached: the
+    float network again, same parameters and state-dict keys (so the optimiser and the export see no change)."""
+    import copy
+    import dataclasses
+
+    arch = SPACE.sample_many(1, seed=5)[0]
+    model = build_model(arch, SPACE, seed=0).train()  # batch statistics: outputs of a realistic scale
+    specs = [dataclasses.replace(s, dw_wbits=4) if s.op == "ir" else s for s in model.specs]  # per role
+    x = torch.randn(4, 3, 32, 32)
+    with torch.no_grad():
+        float_out = model(x)
+        reference = copy.deepcopy(model)
+        reference.specs = specs
+        quant.apply(reference)
+        want = reference(x)
+    keys = list(model.state_dict())
+    with quant.QuantAware(model, specs) as qat:
+        assert qat.weight_layers > 0 and qat.activation_layers > 0
+        with torch.no_grad():
+            got = model(x)
+        scale = want.abs().max()
+        assert (got - want).abs().max() <= 1e-4 * scale and (got - float_out).abs().max() > 1e-2 * scale
+        out = model(x).sum()
+        out.backward()
+        assert all(p.grad is not None for p in model.parameters() if p.dim() > 1)
+    with torch.no_grad():
+        assert torch.equal(model(x), float_out)
+    assert list(model.state_dict()) == keys

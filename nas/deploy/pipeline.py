@@ -48,6 +48,8 @@ class ExportConfig:
     calib_samples: int = 128
     n_train: int | None = 5000  # training examples per epoch (None: the whole split), as nas.data.train
     bn_samples: int = 512  # after training: BatchNorm statistics recomputed on this many training images (0: off)
+    qat_epochs: int = 0  # quantization-aware fine-tuning at the architecture's bits after float training (0: off)
+    qat_lr: float = 0.01  # its peak learning rate (cosine schedule, as float training; a tenth of train()'s)
     test_samples: int | None = None  # test images for accuracy (None: the whole test split)
     seed: int = 0
     dtype: str = "arch"  # deployment: arch (each layer at its bits), int8 (every layer w8a8) or fp32
@@ -67,12 +69,14 @@ TrainedModels = dict[tuple, tuple[dict, dict]]
 # --------------------------------------------------------------------------------------------------------
 def training_key(space_name: str, arch_text: str, cfg: ExportConfig) -> tuple:
     """Everything that decides the trained weights: the architecture and the whole training recipe."""
-    return (space_name, arch_text, cfg.epochs, cfg.data, cfg.n_train, cfg.bn_samples, cfg.seed)
+    return (space_name, arch_text, cfg.epochs, cfg.data, cfg.n_train, cfg.bn_samples, cfg.seed, cfg.qat_epochs,
+            cfg.qat_lr, cfg.dtype if cfg.qat_epochs else None)
 
 
-def train_model(model, train_data, cfg: ExportConfig, *, key: tuple, trained: TrainedModels) -> dict:
-    """Train ``model`` in place by ``cfg`` (E=0: leave it untrained) and recompute its BatchNorm statistics;
-    returns the card's training section. A ``key`` already in ``trained`` loads those weights instead."""
+def train_model(model, train_data, cfg: ExportConfig, *, key: tuple, trained: TrainedModels, specs=None) -> dict:
+    """Train ``model`` in place by ``cfg`` (E=0: leave it untrained) and recompute its BatchNorm statistics, then
+    fine-tune it quantization-aware at ``specs``' bits (the plan it deploys at) if ``cfg.qat_epochs``; returns
+    the card's training section. A ``key`` already in ``trained`` loads those weights instead."""
     from nas.data.train import train
 
     training: dict[str, Any] = {"epochs": cfg.epochs, "data": cfg.data, "seed": cfg.seed}
@@ -88,9 +92,31 @@ def train_model(model, train_data, cfg: ExportConfig, *, key: tuple, trained: Tr
         if cfg.bn_samples > 0:
             recalibrate_bn(model, train_data, cfg.bn_samples, seed=cfg.seed)
             training["bn_recalibration_samples"] = cfg.bn_samples
+        if cfg.qat_epochs > 0:
+            training["qat"] = quantization_aware(model, train_data, cfg, specs)
         trained[key] = ({k: v.clone() for k, v in model.state_dict().items()}, dict(training))
     model.eval()
     return training
+
+
+def quantization_aware(model, train_data, cfg: ExportConfig, specs) -> dict:
+    """Fine-tune ``model`` ``cfg.qat_epochs`` with fake quantization at the bits it deploys at (per role; the
+    weights computed exactly as the quantizer rounds them, :class:`nas.nn.fakequant.QuantAware`), then recompute
+    BatchNorm statistics on the quantized forward pass: the card's ``training.qat`` section."""
+    from nas.data.train import train
+    from nas.nn.fakequant import QuantAware
+
+    with QuantAware(model, specs) as qat:
+        if not qat.weight_layers and not qat.activation_layers:
+            return {"epochs": 0, "skipped": "every layer deploys in float: nothing to fine-tune"}
+        result = train(model, epochs=cfg.qat_epochs, data=train_data, seed=cfg.seed + 1, n_train=cfg.n_train,
+                       lr=cfg.qat_lr, progress=cfg.progress)
+        if cfg.bn_samples > 0:
+            recalibrate_bn(model, train_data, cfg.bn_samples, seed=cfg.seed + 1)
+    return {"epochs": cfg.qat_epochs, "lr": cfg.qat_lr, "deployment": cfg.dtype,
+            "fake_quantized": {"weights": qat.weight_layers, "inputs": qat.activation_layers},
+            "val_accuracy_fake_quant": result["accuracy"], "loss": result["loss"], "steps": result["steps"],
+            "seconds": round(result["seconds"], 2)}
 
 
 def recalibrate_bn(model, data, n: int, *, seed: int = 0, batch: int = 128) -> None:
@@ -265,7 +291,7 @@ def export_one(target: Target, out_dir: Path, cfg: ExportConfig, trained: Traine
 
     model = build_model(arch, space, seed=cfg.seed)
     training = train_model(model, train_data, cfg, key=training_key(space.name, target.arch, cfg),
-                           trained={} if trained is None else trained)
+                           trained={} if trained is None else trained, specs=specs)
     fp32_path, quant_path = folder / FP32_NAME, folder / QUANT_NAME
     x_check, _ = test_data.sample(8, seed=cfg.seed)
     onnx_check = export_checked(model, fp32_path, x_check)
@@ -298,6 +324,13 @@ def check_config(cfg: ExportConfig) -> None:
     check_dtype(cfg.dtype)
     if cfg.epochs < 0:
         raise NasError(f"must be 0 or more, got {cfg.epochs}", argument="epochs")
+    if cfg.qat_epochs < 0:
+        raise NasError(f"must be 0 or more, got {cfg.qat_epochs}", argument="qat_epochs")
+    if cfg.qat_epochs and not cfg.epochs:
+        raise NasError("quantization-aware fine-tuning starts from a trained network", argument="qat_epochs",
+                       fix="give epochs >= 1 as well (e.g. --epochs 10 --qat-epochs 2)")
+    if not cfg.qat_lr > 0:
+        raise NasError(f"must be positive, got {cfg.qat_lr}", argument="qat_lr")
     if cfg.calib_samples < 1:
         raise NasError(f"must be at least 1, got {cfg.calib_samples}", argument="calib_samples")
     if cfg.data == "noise":

@@ -79,6 +79,72 @@ def apply(model, *, weights: bool = True, activations: bool = True) -> list:
     return handles
 
 
+def fake_quantize_weight(w: torch.Tensor, bits: int) -> torch.Tensor:
+    """:func:`quantize_weight` in torch, differentiable (straight-through): the forward value is exactly the
+    deployed weight (the same float32 division and round-half-to-even as :func:`nas.bits.symmetric_weights`),
+    the gradient passes to the float weight. What quantization-aware training runs on."""
+    qmax = 2 ** (bits - 1) - 1
+    dims = tuple(range(1, w.dim()))
+    with torch.no_grad():
+        scale = (w.detach().abs().amax(dim=dims, keepdim=True).clamp_min(1e-12) / qmax).to(torch.float32)
+        q = torch.clamp(torch.round(w.detach().float() / scale), -qmax, qmax) * scale
+    return w + (q.to(w.dtype) - w).detach()
+
+
+def _qat_forward(module, bits: int):
+    """A forward that convolves (or multiplies) with the fake-quantized weight; the float weight stays the
+    parameter, so the optimiser, weight decay and the state dict see it unchanged."""
+    if isinstance(module, nn.Conv2d):
+        return lambda x: module._conv_forward(x, fake_quantize_weight(module.weight, bits), module.bias)
+    return lambda x: nn.functional.linear(x, fake_quantize_weight(module.weight, bits), module.bias)
+
+
+class QuantAware:
+    """Quantization-aware training of a ``nas`` Network at its own bits: while attached, every Conv2d / Linear of
+    a layer below 32 bits computes with its fake-quantized weight (:func:`fake_quantize_weight`) and
+    fake-quantized input activations, per role (a depth-wise conv at ``dw_wbits`` / ``dw_abits``), both
+    straight-through. Detach to get the plain network back, its float weights trained to round well::
+
+        with QuantAware(model):
+            train(model, ...)
+    """
+
+    def __init__(self, model, specs=None):
+        self.model = model
+        self.specs = model.specs if specs is None else specs  # e.g. the plan at the deployment's bits
+        self._patched: list = []
+        self._hooks: list = []
+        self.weight_layers = self.activation_layers = 0  # convs / linears with fake-quantized weights, inputs
+
+    def attach(self) -> "QuantAware":
+        for spec, layer in zip(self.specs, self.model.layers):
+            for m in layer.modules():
+                if not isinstance(m, (nn.Conv2d, nn.Linear)):
+                    continue
+                depthwise = isinstance(m, nn.Conv2d) and m.groups > 1 and m.groups == m.in_channels
+                wbits, abits = spec.role_bits(depthwise)
+                if wbits < FLOAT_BITS:
+                    m.forward = _qat_forward(m, wbits)
+                    self._patched.append(m)
+                if abits < FLOAT_BITS:
+                    self._hooks.append(m.register_forward_pre_hook(_act_hook(abits)))
+        self.weight_layers, self.activation_layers = len(self._patched), len(self._hooks)
+        return self
+
+    def detach(self) -> None:
+        for m in self._patched:
+            del m.forward  # back to the class's forward
+        for h in self._hooks:
+            h.remove()
+        self._patched, self._hooks = [], []
+
+    def __enter__(self) -> "QuantAware":
+        return self.attach()
+
+    def __exit__(self, *exc) -> None:
+        self.detach()
+
+
 def output_sqnr(float_model, quant_model, x: torch.Tensor) -> float:
     """Signal-to-quantization-noise ratio (dB) of the logits; +inf when the two agree exactly."""
     with torch.no_grad():

@@ -6,11 +6,13 @@ same batch through the float network and through its fake-quantized copy (``nas.
 and activations the deployed ONNX model computes with) and measures, after every layer, how much of the
 signal the quantization noise has become. That noise is what costs accuracy, so
 
-    qnaswot = naswot(float network) - PENALTY * log1p(NOISE_GAIN * mean over layers of noise / signal)
+    qnaswot = naswot(float network) - n * log(1 + m)
 
-which is exactly naswot for a float architecture, and lower the more (and the more sensitive) of its layers
-are quantized. The calibration (``PENALTY``, ``NOISE_GAIN``) and the measured agreement with deployed accuracy
-are in ``experiments/quant_score_benchmark.py`` and its results file.
+with m the noise-to-signal power ratio averaged over the layers and n the batch's images (16): naswot is
+log det K of the n x n agreement kernel, and if quantization leaves each image's features only 1 / (1 + m) of
+their signal, log det (K / (1 + m)) = log det K - n log(1 + m). No constant is fitted. It is exactly naswot for a
+float architecture and lower the more (and the more sensitive) of its layers are quantized. How well the
+predicted drop follows what our quantizer deploys: ``experiments/quant_score_benchmark.py``.
 """
 from __future__ import annotations
 
@@ -22,14 +24,10 @@ from nas.bits import FLOAT_BITS
 from nas.proxies.registry import register_proxy
 from nas.proxies.zero_cost import NaswotKernel
 
-PENALTY = 1.0
-NOISE_GAIN = 1.0
-
 
 def is_float(specs) -> bool:
     """Whether every layer of the plan runs at 32 bits (nothing to fake-quantize)."""
-    return all(max(s.wbits, s.abits, s.dw_wbits, s.dw_abits) == min(s.wbits, s.abits, s.dw_wbits, s.dw_abits)
-               == FLOAT_BITS for s in specs)
+    return all(b == FLOAT_BITS for s in specs for b in (s.wbits, s.abits, s.dw_wbits, s.dw_abits))
 
 
 def _layer_outputs(model, x) -> list[torch.Tensor]:
@@ -67,17 +65,20 @@ def noise_profile(probe) -> tuple[float, list[float]]:
     return probe.memo("quant-noise", compute)
 
 
-def quantization_cost(ratios: list[float]) -> float:
-    """The score's penalty for a noise profile (0 for a float network)."""
+def quantization_cost(ratios: list[float], n: int) -> float:
+    """The score's penalty, in naswot's units, for a noise profile measured on ``n`` images (0 when float)."""
     if not ratios:
         return 0.0
-    return PENALTY * math.log1p(NOISE_GAIN * sum(ratios) / len(ratios))
+    return n * math.log1p(sum(ratios) / len(ratios))
 
 
 @register_proxy("qnaswot", input="batch", batch_size=16, bn="train")
 def qnaswot(probe) -> float:
-    """Quantization-aware naswot: naswot of the float network minus a penalty for the quantization noise its
-    bits put in every layer's output (float pass vs fake-quantized pass on one real batch of 16, BN in train
-    mode); equal to naswot for float architectures. About 1.5x naswot's cost for a quantized network."""
+    """Quantization-aware naswot: float naswot - n log(1 + mean noise/signal after each quantized-pass layer).
+
+    One real batch (16) through the float network and through its fake-quantized copy (``nas.nn.fakequant``,
+    the deployed weights' rounding), BN in train mode; m = the noise-to-signal power ratio after each layer,
+    averaged; equal to naswot for float architectures, lower the more the bits cost. About 2x naswot's time.
+    """
     logdet, ratios = noise_profile(probe)
-    return logdet - quantization_cost(ratios)
+    return logdet - quantization_cost(ratios, probe.n(16))

@@ -89,3 +89,48 @@ def test_channels_last_training_learns_as_well_and_returns_the_default_layout(sp
     assert abs(r_cl["accuracy"] - r_plain["accuracy"]) < 0.05 and r_cl["accuracy"] > 0.4
     convs = [m.weight for m in cl.modules() if isinstance(m, torch.nn.Conv2d) and m.weight.shape[-1] > 1]
     assert convs and all(w.is_contiguous() for w in convs)
+
+
+def test_interrupted_training_resumes_to_the_same_weights(space, tmp_path, monkeypatch):
+    """Ctrl-C in epoch 2 of 3 keeps epoch 1's checkpoint; the same call again resumes there and ends with the
+    weights of an uninterrupted run. A checkpoint of another recipe is not resumed."""
+    import nas.data.train as T
+
+    arch = space.parse("ir_e2")
+    opts = dict(epochs=3, data="digits", n_train=256, n_val=100, batch_size=32)
+    whole = build_model(arch, space, seed=0)
+    ref = train(whole, **opts)
+    real, calls = T.train_epoch, []
+
+    def interrupted(*a, **k):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(*a, **k)
+
+    ckpt = tmp_path / "train.ckpt"
+    monkeypatch.setattr(T, "train_epoch", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        train(build_model(arch, space, seed=0), checkpoint=ckpt, **opts)
+    monkeypatch.setattr(T, "train_epoch", real)
+    assert ckpt.is_file()
+    resumed_model = build_model(arch, space, seed=0)
+    resumed = train(resumed_model, checkpoint=ckpt, **opts)
+    assert resumed["resumed_from_epoch"] == 1 and resumed["steps"] == ref["steps"]
+    for (k, a), b in zip(whole.state_dict().items(), resumed_model.state_dict().values()):
+        assert torch.equal(a, b), k
+    assert resumed["accuracy"] == ref["accuracy"]
+    other = train(build_model(arch, space, seed=0), checkpoint=ckpt, **{**opts, "lr": 0.05})
+    assert other["resumed_from_epoch"] == 0  # another recipe: trained afresh
+
+
+def test_training_device_is_checked():
+    from nas.data.train import resolve_device
+
+    assert resolve_device("cpu").type == "cpu"
+    assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    with pytest.raises(NasError, match="unknown training device 'tpu'"):
+        resolve_device("tpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(NasError, match="CUDA was asked for"):
+            resolve_device("cuda")

@@ -10,6 +10,7 @@ import numpy as np
 import onnx
 import pandas as pd
 import pytest
+import torch
 
 import nas.data.train
 from conftest import run_cli
@@ -251,6 +252,8 @@ def test_qat_fine_tunes_at_the_deployed_bits_and_the_card_records_it(tmp_path):
     assert qat["epochs"] == 1 and qat["deployment"] == "arch" and qat["steps"] > 0
     assert qat["fake_quantized"]["weights"] > 0 and qat["fake_quantized"]["inputs"] > 0
     assert 0 <= qat["val_accuracy_fake_quant"] <= 1
+    assert card["training"]["device"] == ("cuda" if torch.cuda.is_available() else "cpu")
+    assert not list((tmp_path / "m").glob("*.ckpt"))  # checkpoints go once the model is written
     float_only = export([Target(name="f", space=SPACE, arch=OTHER)], tmp_path / "fp", replace(cfg, dtype="fp32"))
     fp_card = json.loads((tmp_path / "fp" / "f" / "card.json").read_text())
     assert float_only[0]["status"] == "ok" and fp_card["training"]["qat"]["epochs"] == 0  # nothing to fine-tune

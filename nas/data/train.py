@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -114,7 +115,7 @@ def lr_schedule(lr: float, total: int):
 
 def train_epoch(model: nn.Module, d, order: np.ndarray, opt, lr_at, step: int, *, batch_size: int,
                 label_smoothing: float, augment: bool, flip: bool, g: torch.Generator, bar=None,
-                channels_last: bool = False) -> tuple[int, float, int]:
+                channels_last: bool = False, device: torch.device | None = None) -> tuple[int, float, int]:
     """One pass over ``order`` (indices of ``d``) from global step ``step``; stops early at a non-finite loss.
     Returns (step after the epoch, summed loss, examples seen)."""
     model.train()
@@ -123,6 +124,8 @@ def train_epoch(model: nn.Module, d, order: np.ndarray, opt, lr_at, step: int, *
         x, y = d.batch(order[start:start + batch_size])
         if augment and d.x is not None:
             x = _augment(x, flip, g)
+        if device is not None and device.type != "cpu":
+            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
         if channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         for group in opt.param_groups:
@@ -135,25 +138,47 @@ def train_epoch(model: nn.Module, d, order: np.ndarray, opt, lr_at, step: int, *
         loss_sum += float(loss.detach()) * len(y)
         seen += len(y)
         if bar is not None:
-            bar.update(1)
+            bar.update(len(y))  # images: tqdm shows images/s and the ETA
+            bar.set_postfix(loss=f"{float(loss.detach()):.3f}", refresh=False)
         if not math.isfinite(float(loss.detach())):
             break
     return step, loss_sum, seen
 
 
+def resolve_device(device: str) -> torch.device:
+    """``auto`` (CUDA when this machine has it, else CPU), ``cpu`` or ``cuda``; CUDA asked for but absent fails."""
+    if device not in ("auto", "cpu", "cuda"):
+        raise NasError(f"unknown training device '{device}'", argument="train_device", fix="use auto, cpu or cuda")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise NasError("CUDA was asked for but torch sees no GPU", argument="train_device",
+                       fix="use --train-device cpu (or auto), or install a CUDA build of torch on a GPU machine")
+    return torch.device("cuda" if device != "cpu" and torch.cuda.is_available() else "cpu")
+
+
+def _fingerprint(model: nn.Module, recipe: dict) -> dict:
+    """What a checkpoint must match to be resumed: the network's tensors (names and shapes) and the recipe."""
+    shapes = [(k, tuple(v.shape)) for k, v in model.state_dict().items()]
+    return {"tensors": shapes, **recipe}
+
+
 def train(model: nn.Module, *, epochs: int, data="fashion-mnist", seed: int = 0,
           n_train: int | None = 5000, n_val: int = 2000, batch_size: int = 128, lr: float = 0.1,
           weight_decay: float = 5e-4, label_smoothing: float = 0.1, augment: bool = True,
-          progress: bool = False, channels_last: bool = True) -> dict:
+          progress: bool = False, channels_last: bool = True, device: str = "cpu",
+          checkpoint: str | Path | None = None) -> dict:
     """Train ``model`` in place for ``epochs`` on ``data`` (name or ImageData of the train split).
 
     ``n_train`` caps the training examples (None: the whole split minus validation); ``n_val`` examples of the
     train split are held out for validation. Returns accuracy (validation, 0..1), final train loss, epochs,
-    steps, seconds, n_train, n_val. ``channels_last`` trains in that memory format (the model is returned in the
-    default one).
+    steps, seconds, n_train, n_val, device and the epoch it resumed from. ``channels_last`` trains in that memory
+    format (the model is returned in the default one, on the CPU). ``device``: cpu, cuda or auto.
+    ``checkpoint``: a file written after every epoch (model, optimiser and random states); a later call with the
+    same network and recipe resumes after the last finished epoch, to the same weights as an uninterrupted run
+    (on the same device), so a run stopped by Ctrl-C loses at most one epoch.
     """
     if epochs < 1:
         raise NasError(f"epochs must be at least 1, got {epochs}", argument="epochs")
+    dev = resolve_device(device)
     d = _image_data(model, data, "train", seed)
     n_val = min(n_val, len(d) // 5)
     tr_idx, val_idx = split_indices(len(d), n_val, seed)
@@ -162,32 +187,75 @@ def train(model: nn.Module, *, epochs: int, data="fashion-mnist", seed: int = 0,
     flip = augment and d.name == "fashion-mnist"
     g = torch.Generator().manual_seed(seed)
     rng = np.random.default_rng(seed)
+    model.to(dev)
     opt = torch.optim.SGD(param_groups(model, weight_decay), lr=lr, momentum=0.9, nesterov=True)
     total = epochs * max(1, math.ceil(len(tr_idx) / batch_size))
     lr_at = lr_schedule(lr, total)
+    recipe = {"epochs": epochs, "data": d.name, "n": len(d), "seed": seed, "n_train": len(tr_idx), "n_val": n_val,
+              "batch_size": batch_size, "lr": lr, "weight_decay": weight_decay, "label_smoothing": label_smoothing,
+              "augment": augment, "device": dev.type}
+    fingerprint = _fingerprint(model, recipe)
 
     t0 = time.perf_counter()
-    step, loss_sum, seen = 0, 0.0, 0
+    step, loss_sum, seen, first = 0, 0.0, 0, 0
+    state = _load_checkpoint(checkpoint, fingerprint)
+    if state is not None:
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["opt"])
+        rng.bit_generator.state = state["numpy_rng"]
+        g.set_state(state["augment_rng"])
+        step, loss_sum, seen, first = state["step"], state["loss_sum"], state["seen"], state["epoch"]
     bar = None
     if progress:
         from tqdm import tqdm
 
-        bar = tqdm(total=total, desc="training", unit="step", leave=False)
+        bar = tqdm(total=epochs * len(tr_idx), initial=first * len(tr_idx), desc=f"training ({dev.type})",
+                   unit="img", unit_scale=True, leave=False)
     if channels_last:
         model.to(memory_format=torch.channels_last)
     try:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            for _epoch in range(epochs):
+            if state is not None:
+                torch.set_rng_state(state["torch_rng"])
+            for epoch in range(first, epochs):
                 step, loss_sum, seen = train_epoch(model, d, rng.permutation(tr_idx), opt, lr_at, step,
                                                    batch_size=batch_size, label_smoothing=label_smoothing,
                                                    augment=augment, flip=flip, g=g, bar=bar,
-                                                   channels_last=channels_last)
+                                                   channels_last=channels_last, device=dev)
+                if checkpoint is not None:
+                    _save_checkpoint(checkpoint, {
+                        "fingerprint": fingerprint, "epoch": epoch + 1, "step": step, "loss_sum": loss_sum,
+                        "seen": seen, "model": model.state_dict(), "opt": opt.state_dict(),
+                        "numpy_rng": rng.bit_generator.state, "augment_rng": g.get_state(),
+                        "torch_rng": torch.get_rng_state()})
     finally:
         model.to(memory_format=torch.contiguous_format)
+        model.to("cpu")
     if bar is not None:
         bar.close()
     acc = evaluate(model, d, indices=val_idx)
     loss = loss_sum / max(1, seen)
     return {"accuracy": acc if math.isfinite(loss) else math.nan, "loss": loss, "epochs": epochs, "steps": step,
-            "seconds": time.perf_counter() - t0, "n_train": len(tr_idx), "n_val": len(val_idx)}
+            "seconds": time.perf_counter() - t0, "n_train": len(tr_idx), "n_val": len(val_idx), "device": dev.type,
+            "resumed_from_epoch": first}
+
+
+def _load_checkpoint(path, fingerprint: dict) -> dict | None:
+    """The checkpoint at ``path`` if it was written by this network and recipe (another one is ignored and will
+    be overwritten); None if there is none."""
+    if path is None or not Path(path).is_file():
+        return None
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception:  # noqa: BLE001 (a checkpoint cut short mid-write: start afresh)
+        return None
+    return state if state.get("fingerprint") == fingerprint else None
+
+
+def _save_checkpoint(path, state: dict) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(state, tmp)
+    tmp.replace(path)  # atomic: a Ctrl-C mid-save leaves the previous epoch's checkpoint

@@ -50,6 +50,7 @@ class ExportConfig:
     bn_samples: int = 512  # after training: BatchNorm statistics recomputed on this many training images (0: off)
     qat_epochs: int = 0  # quantization-aware fine-tuning at the architecture's bits after float training (0: off)
     qat_lr: float = 0.01  # its peak learning rate (cosine schedule, as float training; a tenth of train()'s)
+    train_device: str = "auto"  # auto (CUDA when there is one), cpu or cuda
     test_samples: int | None = None  # test images for accuracy (None: the whole test split)
     seed: int = 0
     dtype: str = "arch"  # deployment: arch (each layer at its bits), int8 (every layer w8a8) or fp32
@@ -73,10 +74,13 @@ def training_key(space_name: str, arch_text: str, cfg: ExportConfig) -> tuple:
             cfg.qat_lr, cfg.dtype if cfg.qat_epochs else None)
 
 
-def train_model(model, train_data, cfg: ExportConfig, *, key: tuple, trained: TrainedModels, specs=None) -> dict:
+def train_model(model, train_data, cfg: ExportConfig, *, key: tuple, trained: TrainedModels, specs=None,
+                folder: Path | None = None) -> dict:
     """Train ``model`` in place by ``cfg`` (E=0: leave it untrained) and recompute its BatchNorm statistics, then
     fine-tune it quantization-aware at ``specs``' bits (the plan it deploys at) if ``cfg.qat_epochs``; returns
-    the card's training section. A ``key`` already in ``trained`` loads those weights instead."""
+    the card's training section. A ``key`` already in ``trained`` loads those weights instead. With ``folder``,
+    each run checkpoints there after every epoch (``train.ckpt``, ``qat.ckpt``), so an export stopped by Ctrl-C
+    resumes where it stopped when run again."""
     from nas.data.train import train
 
     training: dict[str, Any] = {"epochs": cfg.epochs, "data": cfg.data, "seed": cfg.seed}
@@ -86,20 +90,23 @@ def train_model(model, train_data, cfg: ExportConfig, *, key: tuple, trained: Tr
         training.update(record)
     elif cfg.epochs > 0:
         result = train(model, epochs=cfg.epochs, data=train_data, seed=cfg.seed, n_train=cfg.n_train,
-                       progress=cfg.progress)
+                       progress=cfg.progress, device=cfg.train_device,
+                       checkpoint=None if folder is None else folder / "train.ckpt")
         training.update(val_accuracy=result["accuracy"], loss=result["loss"], steps=result["steps"],
-                        n_train=result["n_train"], n_val=result["n_val"], seconds=round(result["seconds"], 2))
+                        n_train=result["n_train"], n_val=result["n_val"], seconds=round(result["seconds"], 2),
+                        device=result["device"], resumed_from_epoch=result["resumed_from_epoch"])
         if cfg.bn_samples > 0:
             recalibrate_bn(model, train_data, cfg.bn_samples, seed=cfg.seed)
             training["bn_recalibration_samples"] = cfg.bn_samples
         if cfg.qat_epochs > 0:
-            training["qat"] = quantization_aware(model, train_data, cfg, specs)
+            training["qat"] = quantization_aware(model, train_data, cfg, specs,
+                                                 None if folder is None else folder / "qat.ckpt")
         trained[key] = ({k: v.clone() for k, v in model.state_dict().items()}, dict(training))
     model.eval()
     return training
 
 
-def quantization_aware(model, train_data, cfg: ExportConfig, specs) -> dict:
+def quantization_aware(model, train_data, cfg: ExportConfig, specs, checkpoint: Path | None = None) -> dict:
     """Fine-tune ``model`` ``cfg.qat_epochs`` with fake quantization at the bits it deploys at (per role; the
     weights computed exactly as the quantizer rounds them, :class:`nas.nn.fakequant.QuantAware`), then recompute
     BatchNorm statistics on the quantized forward pass: the card's ``training.qat`` section."""
@@ -110,7 +117,7 @@ def quantization_aware(model, train_data, cfg: ExportConfig, specs) -> dict:
         if not qat.weight_layers and not qat.activation_layers:
             return {"epochs": 0, "skipped": "every layer deploys in float: nothing to fine-tune"}
         result = train(model, epochs=cfg.qat_epochs, data=train_data, seed=cfg.seed + 1, n_train=cfg.n_train,
-                       lr=cfg.qat_lr, progress=cfg.progress)
+                       lr=cfg.qat_lr, progress=cfg.progress, device=cfg.train_device, checkpoint=checkpoint)
         if cfg.bn_samples > 0:
             recalibrate_bn(model, train_data, cfg.bn_samples, seed=cfg.seed + 1)
     return {"epochs": cfg.qat_epochs, "lr": cfg.qat_lr, "deployment": cfg.dtype,
@@ -291,7 +298,7 @@ def export_one(target: Target, out_dir: Path, cfg: ExportConfig, trained: Traine
 
     model = build_model(arch, space, seed=cfg.seed)
     training = train_model(model, train_data, cfg, key=training_key(space.name, target.arch, cfg),
-                           trained={} if trained is None else trained, specs=specs)
+                           trained={} if trained is None else trained, specs=specs, folder=folder)
     fp32_path, quant_path = folder / FP32_NAME, folder / QUANT_NAME
     x_check, _ = test_data.sample(8, seed=cfg.seed)
     onnx_check = export_checked(model, fp32_path, x_check)
@@ -303,6 +310,8 @@ def export_one(target: Target, out_dir: Path, cfg: ExportConfig, trained: Traine
                       sections={"training": training, "onnx_check": onnx_check, "quantization": quantization,
                                 "accuracy": accuracy, "latency": latency})
     write_card(folder, card)
+    for ckpt in ("train.ckpt", "qat.ckpt"):  # the model is written: nothing left to resume
+        (folder / ckpt).unlink(missing_ok=True)
     return card
 
 
@@ -331,6 +340,9 @@ def check_config(cfg: ExportConfig) -> None:
                        fix="give epochs >= 1 as well (e.g. --epochs 10 --qat-epochs 2)")
     if not cfg.qat_lr > 0:
         raise NasError(f"must be positive, got {cfg.qat_lr}", argument="qat_lr")
+    from nas.data.train import resolve_device
+
+    resolve_device(cfg.train_device)
     if cfg.calib_samples < 1:
         raise NasError(f"must be at least 1, got {cfg.calib_samples}", argument="calib_samples")
     if cfg.data == "noise":

@@ -11,7 +11,9 @@ search's feasible front, over the exhaustive front's. The proxy-space ratio the 
 
 Part B, fbnet-c100 x raspi4 (no exhaustive front): the same samplers with the real default proxy (naswot,
 fashion-mnist) at ``--fbnet-budget`` evaluations, hypervolume over that of the union of every run's front;
-one Evaluator per space is shared between runs, so a network is scored once for all of them.
+one Evaluator per space is shared between runs, so a network is scored once for all of them. Part B is
+resumable (it takes over an hour): each finished run's feasible points and every proxy score so far are kept in
+``<out>.runs/`` (keyed by budget and the table's content hash), and a restart skips the finished runs.
 
 Usage: .venv/bin/python experiments/search_front_benchmark.py [--seeds 5] [--budgets 50 200 1000] [--part A|B|AB]
 Writes experiments/results/search_front_benchmark.{csv,md,json} (the tables' names and content hashes are pinned
@@ -127,13 +129,28 @@ def part_b(args) -> tuple[list[dict], dict]:
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     space, table = load_space("fbnet-c100"), load("raspi4")
-    evaluator = Evaluator(space, {table.device: table}, Scorer(space, [DEFAULT_PROXY], data="fashion-mnist", seed=0))
+    scorer = Scorer(space, [DEFAULT_PROXY], data="fashion-mnist", seed=0)
+    evaluator = Evaluator(space, {table.device: table}, scorer)
     cols = [f"proxy.{DEFAULT_PROXY}", f"latency_ms.{table.device}"]
+    # resumable: each finished run's feasible points, and every proxy score so far, are kept beside the results
+    done_dir = Path(args.out).with_suffix(".runs")
+    done_dir.mkdir(parents=True, exist_ok=True)
+    scores_path = done_dir / f"scores-{table.table.content_hash()}.json"
+    if scores_path.is_file():
+        scorer._cache.update(json.loads(scores_path.read_text()))
     runs = []
     for sampler in args.samplers:
         for seed in range(args.fbnet_seeds):
+            path = done_dir / f"{sampler}-{seed}-{args.fbnet_budget}-{table.table.content_hash()}.npz"
+            if path.is_file():
+                z = np.load(path)
+                runs.append((sampler, seed, z["points"], float(z["seconds"]), int(z["networks"]), int(z["trials"])))
+                continue
             df, seconds, networks, trials = run_search(evaluator, sampler, seed, args.fbnet_budget)
-            runs.append((sampler, seed, df[df["feasible"]][cols].to_numpy(dtype=float), seconds, networks, trials))
+            points = df[df["feasible"]][cols].to_numpy(dtype=float)
+            np.savez(path, points=points, seconds=seconds, networks=networks, trials=trials)
+            scores_path.write_text(json.dumps(scorer._cache))
+            runs.append((sampler, seed, points, seconds, networks, trials))
             print(sampler, seed, round(seconds, 1), flush=True)
     dirs = ["maximize", "minimize"]
     every = np.vstack([r[2] for r in runs])

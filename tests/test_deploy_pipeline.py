@@ -269,3 +269,17 @@ def test_qat_settings_are_checked(tmp_path, capsys):
     rc, _, err = run_cli(capsys, "export", "--space", SPACE, "--arch", TINY, "-o", tmp_path, "--qat-epochs", 2)
     assert rc == 2 and "--qat-epochs: quantization-aware fine-tuning starts from a trained network" in err
     assert "--epochs" in err
+
+
+def test_bit_twins_train_once_and_qat_is_keyed_by_the_deployed_bits(tmp_path, train_calls):
+    """TINY and OTHER differ only in one block's bits: the float network trains once for both; QAT fine-tunes
+    each at its own bits (2 more runs), and a repeat of one of them reuses its QAT."""
+    cfg = replace(FAST, test_samples=20)
+    shared: dict = {}
+    export([Target(name="a", space=SPACE, arch=TINY), Target(name="b", space=SPACE, arch=OTHER)], tmp_path / "p",
+           cfg, trained=shared)
+    assert len(train_calls) == 1
+    qat = replace(cfg, qat_epochs=1)
+    export([Target(name="a", space=SPACE, arch=TINY), Target(name="b", space=SPACE, arch=OTHER),
+            Target(name="c", space=SPACE, arch=OTHER)], tmp_path / "q", qat, trained=shared)
+    assert len(train_calls) == 3

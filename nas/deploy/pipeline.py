@@ -69,17 +69,30 @@ TrainedModels = dict[tuple, tuple[dict, dict]]
 # 1. train
 # --------------------------------------------------------------------------------------------------------
 def training_key(space_name: str, arch_text: str, cfg: ExportConfig) -> tuple:
-    """Everything that decides the trained weights: the architecture and the whole training recipe."""
-    return (space_name, arch_text, cfg.epochs, cfg.data, cfg.n_train, cfg.bn_samples, cfg.seed, cfg.qat_epochs,
-            cfg.qat_lr, cfg.dtype if cfg.qat_epochs else None)
+    """Everything that decides the float-trained weights: the network and the float recipe. Give the
+    architecture with its bits stripped (:func:`float_text`): bits do not change float training, so the twins of
+    one network at several bit-widths train once. QAT is keyed on top of it (:func:`train_model`)."""
+    return (space_name, arch_text, cfg.epochs, cfg.data, cfg.n_train, cfg.bn_samples, cfg.seed)
+
+
+def float_text(arch) -> str:
+    """The architecture with every block at 32 bits, as JSON: the network float training sees (a space that
+    offers no float blocks still has this key)."""
+    import dataclasses
+
+    stages = tuple(dataclasses.replace(st, blocks=tuple(dataclasses.replace(b, wbits=32, abits=32, dw_wbits=None,
+                                                                            dw_abits=None) for b in st.blocks))
+                   for st in arch.stages)
+    return dataclasses.replace(arch, stages=stages).to_json()
 
 
 def train_model(model, train_data, cfg: ExportConfig, *, key: tuple, trained: TrainedModels, specs=None,
                 folder: Path | None = None) -> dict:
     """Train ``model`` in place by ``cfg`` (E=0: leave it untrained) and recompute its BatchNorm statistics, then
     fine-tune it quantization-aware at ``specs``' bits (the plan it deploys at) if ``cfg.qat_epochs``; returns
-    the card's training section. A ``key`` already in ``trained`` loads those weights instead. With ``folder``,
-    each run checkpoints there after every epoch (``train.ckpt``, ``qat.ckpt``), so an export stopped by Ctrl-C
+    the card's training section. Weights whose key is already in ``trained`` are loaded instead: the float
+    training under ``key``, the QAT under ``key`` + the QAT recipe and the deployed bits. With ``folder``, each
+    run checkpoints there after every epoch (``train.ckpt``, ``qat.ckpt``), so an export stopped by Ctrl-C
     resumes where it stopped when run again."""
     from nas.data.train import train
 
@@ -98,10 +111,17 @@ def train_model(model, train_data, cfg: ExportConfig, *, key: tuple, trained: Tr
         if cfg.bn_samples > 0:
             recalibrate_bn(model, train_data, cfg.bn_samples, seed=cfg.seed)
             training["bn_recalibration_samples"] = cfg.bn_samples
-        if cfg.qat_epochs > 0:
+        trained[key] = ({k: v.clone() for k, v in model.state_dict().items()}, dict(training))
+    if cfg.qat_epochs > 0:
+        bits = tuple((s.wbits, s.abits, s.dw_wbits, s.dw_abits) for s in (specs or model.specs))
+        qat_key = (*key, "qat", cfg.qat_epochs, cfg.qat_lr, bits)
+        if qat_key in trained:
+            state, training["qat"] = trained[qat_key]
+            model.load_state_dict(state)
+        else:
             training["qat"] = quantization_aware(model, train_data, cfg, specs,
                                                  None if folder is None else folder / "qat.ckpt")
-        trained[key] = ({k: v.clone() for k, v in model.state_dict().items()}, dict(training))
+            trained[qat_key] = ({k: v.clone() for k, v in model.state_dict().items()}, training["qat"])
     model.eval()
     return training
 
@@ -297,7 +317,7 @@ def export_one(target: Target, out_dir: Path, cfg: ExportConfig, trained: Traine
     folder.mkdir(parents=True, exist_ok=True)
 
     model = build_model(arch, space, seed=cfg.seed)
-    training = train_model(model, train_data, cfg, key=training_key(space.name, target.arch, cfg),
+    training = train_model(model, train_data, cfg, key=training_key(space.name, float_text(arch), cfg),
                            trained={} if trained is None else trained, specs=specs, folder=folder)
     fp32_path, quant_path = folder / FP32_NAME, folder / QUANT_NAME
     x_check, _ = test_data.sample(8, seed=cfg.seed)

@@ -1,12 +1,14 @@
-"""qnaswot, the quantization-aware score: naswot on float networks, lower with fewer bits, the default where
-blocks choose bits, and kept by a resumed study."""
+"""qnaswot, the quantization-aware score: no penalty on float networks, lower with fewer bits on trained-like
+weights, the default where blocks choose bits, and kept by a resumed study."""
 import dataclasses
 
 import pytest
+import torch
 
 from nas.proxies import PROXIES, Scorer, available, default_proxy
-from nas.proxies.quant import is_float, noise_profile
-from nas.proxies.registry import Inputs, Probe, evaluate
+from nas.proxies.quant import is_float, noise_profile, quantization_cost
+from nas.proxies.registry import Inputs, Probe, evaluate, laplace_init
+from nas.proxies.zero_cost import NaswotKernel
 from nas.space import load_space
 
 from helpers_proxies import FLOAT, probe_for, tiny  # noqa: F401  (fixtures)
@@ -37,14 +39,36 @@ def test_registered_and_the_default_where_blocks_choose_bits():
     assert default_proxy(load_space("fbnet-c100")) == "naswot"
 
 
-def test_equals_naswot_on_float_architectures(tiny, mobilenet):
+def test_float_architectures_pay_nothing(tiny):
+    """On a float network the score is naswot's kernel on the trained-like weights, with no penalty."""
     p = probe_for(tiny, FLOAT)
-    assert is_float(p.specs) and noise_profile(p)[1] == []
-    assert evaluate(PROXIES["qnaswot"], p) == evaluate(PROXIES["naswot"], probe_for(tiny, FLOAT))
-    space = load_space("nas-bench-macro")  # a float space: the same number, architecture by architecture
-    inputs = Inputs(space, "digits", 0)
-    for arch in space.sample_many(4, seed=2):
-        assert score(space, inputs, arch) == score(space, inputs, arch, "naswot")
+    assert is_float(p.specs) and noise_profile(p)[1] == [] and quantization_cost([], 16) == 0.0
+    q = probe_for(tiny, FLOAT)
+    model = q.model(bn="train", quantize=False)
+    laplace_init(model, q.seed)
+    x, _ = q.batch(q.n(16))
+    with NaswotKernel(model, x.shape[0]) as kernel, torch.no_grad():
+        model(x)
+    assert evaluate(PROXIES["qnaswot"], p) == kernel.logdet()
+
+
+def test_trained_like_weights_are_heavy_tailed_at_the_layers_spread(mobilenet):
+    """laplace_init keeps each layer's standard deviation and gives the weights Laplace's shape (mean |w| / std =
+    1 / sqrt 2 = 0.707), not the Gaussian build's (sqrt(2 / pi) = 0.798): heavier tails, so a wide layer's largest
+    weight, its quantization step, grows faster with its fan-in."""
+    space, inputs, archs = mobilenet
+    p = Probe(archs[0], space, inputs, seed=0)
+    before = p.model(quantize=False)
+    after = p.model(quantize=False, init="laplace")
+    convs = [(a.weight, b.weight) for a, b in zip(before.modules(), after.modules())
+             if isinstance(a, torch.nn.Conv2d) and a.weight.numel() >= 5000]
+    assert convs
+    with torch.no_grad():
+        for w0, w1 in convs:
+            assert float(w1.std()) == pytest.approx(float(w0.std()), rel=0.05)
+            assert 0.68 < float(w1.abs().mean() / w1.std()) < 0.735 < 0.775 < float(w0.abs().mean() / w0.std()) < 0.82
+    again = p.model(quantize=False, init="laplace").state_dict()  # seeded: the same draw every time
+    assert all(torch.equal(v, again[k]) for k, v in after.state_dict().items())
 
 
 def test_deterministic_under_a_seed(mobilenet):

@@ -115,8 +115,10 @@ class Probe:
         """A fresh copy of the network (weights as built under the seed), fake-quantized at its bit-widths.
 
         ``init="gaussian"`` re-draws every conv/linear weight from N(0, 1) (seeded) before quantization, for
-        proxies defined on that initialisation (Zen-NAS). The first call hands out the built network itself
-        (no copy: most probes need one model); later calls deep-copy a pristine build.
+        proxies defined on that initialisation (Zen-NAS); ``init="laplace"`` re-draws them heavy-tailed, as
+        trained weights are, at each layer's initial spread (``laplace_init``: what rounding to few bits costs).
+        The first call hands out the built network itself (no copy: most probes need one model); later calls
+        deep-copy a pristine build.
         """
         if self._base is None and not self._handed_out:
             self._handed_out = True
@@ -127,6 +129,8 @@ class Probe:
             m = copy.deepcopy(self._base)
         if init == "gaussian":
             gaussian_init(m, self.seed)
+        elif init == "laplace":
+            laplace_init(m, self.seed)
         elif init != "default":
             raise ValueError(f"unknown init {init!r}")
         if dtype is not None and dtype != torch.float32:
@@ -197,6 +201,25 @@ def gaussian_init(model, seed: int) -> None:
             elif isinstance(m, nn.BatchNorm2d):
                 m.weight.fill_(1.0)
                 m.bias.zero_()
+
+
+def laplace_init(model, seed: int) -> None:
+    """Trained-like weights: every conv/linear weight re-drawn from a Laplace distribution with the layer's own
+    standard deviation (seeded), biases and BN kept.
+
+    Trained conv weights are bell-shaped with heavy tails (Banner et al., ACIQ, 2019): a channel's largest weight,
+    which sets its quantization step, grows with its fan-in n like log n, against sqrt(2 log n) for the
+    build's Gaussian (kaiming) weights, so wide layers lose more to rounding than narrow and depth-wise ones.
+    The difference of two unit exponentials is Laplace(0, 1), variance 2."""
+    g = torch.Generator().manual_seed(int(seed))
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, (nn.Conv2d, nn.Linear)) and m.weight.numel() > 1:
+                w = m.weight
+                std = float(w.std())
+                e1 = torch.empty(w.shape).exponential_(generator=g)
+                e2 = torch.empty(w.shape).exponential_(generator=g)
+                w.copy_((e1 - e2) * (std / math.sqrt(2.0)))
 
 
 def evaluate(proxy: Proxy, probe: Probe) -> float:

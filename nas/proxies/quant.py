@@ -19,11 +19,13 @@ networks; ``experiments/quant_score_benchmark.py`` gives the figures and which u
 """
 from __future__ import annotations
 
+import copy
 import math
 
 import torch
 
 from nas.bits import FLOAT_BITS
+from nas.nn import fakequant
 from nas.proxies.registry import register_proxy
 from nas.proxies.zero_cost import NaswotKernel
 
@@ -59,7 +61,9 @@ def noise_profile(probe) -> tuple[float, list[float]]:
             reference = _layer_outputs(model, x)
         if is_float(probe.specs):
             return kernel.logdet(), []
-        quantized = _layer_outputs(probe.model(bn="train", init="laplace"), x)
+        quantized = copy.deepcopy(model)  # the same trained-like weights, fake-quantized (as Probe.model would)
+        fakequant.apply(quantized)
+        quantized = _layer_outputs(quantized.train(True), x)
         ratios = []
         for f, q in zip(reference, quantized):
             signal = float((f - f.mean(dim=0, keepdim=True)).pow(2).mean())

@@ -162,3 +162,86 @@ def test_storage_errors_name_the_argument_not_a_flag(tmp_path):
     with pytest.raises(NasError, match="cannot create the folder") as err:
         open_storage(f"sqlite:///{tmp_path}/file/sub/s.db")
     assert err.value.argument == "storage" and "--storage" not in str(err.value)
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "journal"])
+def test_trial_index_reads_each_finished_trial_once_and_keeps_open_ones(tmp_path, backend):
+    """TrialIndex.refresh: finished trials once each, in number order; running/waiting ones every time until
+    they finish; trials created by others (here: after the last refresh) appear at the next one."""
+    import optuna
+
+    from nas.search import storage as st
+
+    url = f"sqlite:///{tmp_path}/s.db" if backend == "sqlite" else f"journal:///{tmp_path}/s.journal"
+    study = optuna.create_study(storage=st.open_storage(url), study_name="t")
+    index = st.TrialIndex(study)
+    assert index.refresh() == ([], [])
+    study.tell(study.ask(), 1.0)
+    running = study.ask()
+    study.enqueue_trial({"x": 3})
+    finished, unfinished = index.refresh()
+    assert [t.number for t in finished] == [0] and [t.number for t in unfinished] == [1, 2]
+    assert [t.state for t in unfinished] == [TrialState.RUNNING, TrialState.WAITING]
+    study.tell(running, state=TrialState.FAIL)
+    study.tell(study.ask(), 2.0)  # takes the waiting trial 2
+    study.tell(study.ask(), 3.0)  # a new trial 3
+    finished, unfinished = index.refresh()
+    assert [(t.number, t.state) for t in finished] == [(1, TrialState.FAIL), (2, TrialState.COMPLETE),
+                                                        (3, TrialState.COMPLETE)]
+    assert unfinished == [] and index.refresh() == ([], [])
+
+
+def test_search_loop_does_not_list_the_whole_study_after_each_trial(tmp_path, monkeypatch):
+    """What runs after every trial (stale trials, the trial count, the NaN guard, the front sampler) reads the
+    study incrementally: study.get_trials, which walks every trial, is called a fixed number of times however
+    many trials run."""
+    import optuna
+
+    from nas.search.run import search_from_config
+    from helpers_search import fast_cfg
+
+    calls = []
+    real = optuna.Study.get_trials
+
+    def counting(self, *a, **kw):
+        calls.append(1)
+        return real(self, *a, **kw)
+
+    monkeypatch.setattr(optuna.Study, "get_trials", counting)
+    counts = []
+    for n in (6, 12):
+        calls.clear()
+        search_from_config(fast_cfg(tmp_path, trials=n, study=f"s{n}"))
+        counts.append(len(calls))
+    assert counts[0] == counts[1]
+
+
+def test_journal_listing_of_unfinished_trials_matches_optunas(tmp_path):
+    """The journal storage's WAITING/RUNNING listings skip leading finished trials and give what Optuna's own
+    listing gives, as trials finish out of order and new ones are queued."""
+    import optuna
+
+    from nas.search import storage as st
+
+    storage = st.open_storage(f"journal:///{tmp_path}/s.journal")
+    study = optuna.create_study(storage=storage, study_name="t")
+    plain = optuna.storages.JournalStorage.get_all_trials
+    sid = study._study_id
+    open_states = [(TrialState.WAITING,), (TrialState.RUNNING,), (TrialState.RUNNING, TrialState.WAITING)]
+
+    def same():
+        for states in open_states:
+            ours = [t.number for t in storage.get_all_trials(sid, deepcopy=False, states=states)]
+            assert ours == [t.number for t in plain(storage, sid, deepcopy=False, states=states)]
+
+    a, b = study.ask(), study.ask()
+    study.tell(b, 1.0)  # a later trial finishes first: a is still open behind it
+    same()
+    study.tell(a, 2.0)
+    study.enqueue_trial({"x": 1})
+    same()
+    c = study.ask()  # the waiting one
+    same()
+    study.tell(c, state=TrialState.FAIL)
+    same()
+    assert [t.number for t in storage.get_all_trials(sid, states=(TrialState.COMPLETE,))] == [0, 1]

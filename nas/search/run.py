@@ -26,7 +26,7 @@ from nas.search.config import DEFAULT_SAMPLER, SAMPLERS, SearchConfig
 from nas.search.evaluator import Evaluator
 from nas.search.front import front_of, pareto_mask
 from nas.search.objectives import Budgets, Objectives, check_objectives
-from nas.search.storage import TrialHeartbeat, fail_stale_trials, open_storage
+from nas.search.storage import TrialHeartbeat, TrialIndex, fail_stale_trials, open_storage
 
 NO_FEASIBLE_CHECK_AFTER = 20
 # a proxy that scores NaN this often is broken, not the architectures (degenerate networks are rare)
@@ -105,30 +105,37 @@ class Search:
         """
         from optuna.trial import TrialState
 
+        index = TrialIndex(self.study)  # reads only new and open trials after each one, not the whole study
+        finished, unfinished = index.refresh()
+        fail_stale_trials(self.study, unfinished)
+        complete = [sum(t.state == TrialState.COMPLETE for t in finished)]
+        if complete[0] >= n_trials:
+            return
+        self._nan_counts = {"n": 0, "nan": 0}
+        self._check_nan_share([t for t in finished if t.state == TrialState.COMPLETE])
+
         def after_trial(study, frozen) -> None:
-            fail_stale_trials(study)
+            done, still_open = index.refresh()
+            fail_stale_trials(study, still_open)
             if callback is not None:
                 callback(frozen)
-            trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-            self._check_nan_share(trials)
-            if (stop is not None and stop.is_set()) or len(trials) >= n_trials:
+            new = [t for t in done if t.state == TrialState.COMPLETE]
+            complete[0] += len(new)
+            self._check_nan_share(new)
+            if (stop is not None and stop.is_set()) or complete[0] >= n_trials:
                 study.stop()
 
-        fail_stale_trials(self.study)
-        if self.complete() >= n_trials:
-            return
         self.study.optimize(self._objective, n_trials=None, callbacks=[after_trial], catch=())
 
-    def _check_nan_share(self, trials) -> None:
+    def _check_nan_share(self, new_trials) -> None:
+        """Count the proxy's NaNs among ``new_trials`` (complete, not counted before) and stop a broken proxy."""
         column = f"proxy.{self.objectives.proxy}"
         n, nan = self._nan_counts.get("n", 0), self._nan_counts.get("nan", 0)
-        # only the trials finished since the last check (with several workers a late lower-numbered trial can
-        # shift the list by one: the share is then off by a trial, which this guard tolerates)
-        for t in trials[self._nan_counts.get("seen", 0):]:
+        for t in new_trials:
             if "metrics" in t.user_attrs:
                 v = t.user_attrs["metrics"].get(column)
                 n, nan = n + 1, nan + (v is None or not math.isfinite(v))
-        self._nan_counts = {"n": n, "nan": nan, "seen": len(trials)}
+        self._nan_counts = {"n": n, "nan": nan}
         if (n >= NAN_CHECK_AFTER and nan > NAN_SHARE_LIMIT * n) or (n == NAN_ALL_FIRST and nan == n):
             raise NasError(f"proxy '{self.objectives.proxy}' scored NaN on {nan} of {n} trials: the proxy is "
                            "broken for this space, not the architectures", argument="scorer",

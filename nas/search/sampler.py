@@ -126,8 +126,7 @@ class FrontSampler(optuna.samplers.BaseSampler):
         self._points: list[_Point] = []
         self._front: list[_Point] = []  # the feasible front of the points, kept up to date as points arrive
         self._stats = SufficientStats(len(self._vocab) + len(self._fields) + 2 + len(objectives.devices))
-        self._done: set[int] = set()
-        self._synced = 0  # trials[:_synced] are all finished and learnt
+        self._index = None  # a nas.search.storage.TrialIndex of the study, made at the first trial
         self._taken: set[tuple] = set()  # networks scored, running or proposed
         self._pool: dict[tuple, _Point] = {}
         self._proposals: dict[int, dict] = {}
@@ -142,26 +141,24 @@ class FrontSampler(optuna.samplers.BaseSampler):
         """Learn every newly finished trial; mark the networks of running trials (other workers) as taken."""
         from optuna.trial import TrialState
 
-        trials = study.get_trials(deepcopy=False)  # in trial-number order
-        for t in trials[self._synced:]:
-            if t.number in self._done or t.number == current:
-                continue
+        from nas.search.storage import TrialIndex
+
+        if self._index is None or self._index.study is not study:
+            self._index = TrialIndex(study)  # reads only new and open trials: O(1) a trial in a long study
+        finished, unfinished = self._index.refresh()
+        for t in finished:
             if t.state == TrialState.COMPLETE and t.values is not None and "metrics" in t.user_attrs:
-                self._done.add(t.number)
                 point = self._point_of_trial(t)
                 if point is not None:
                     self._taken.add(point.network)
                     if np.isfinite(point.objectives).all() and np.abs(point.objectives).max() < 1e299:
                         point.feasible = bool(t.user_attrs["metrics"].get("feasible", True))
                         self._add(point)
-            elif t.state in (TrialState.RUNNING, TrialState.WAITING):
+        for t in unfinished:
+            if t.number != current:
                 arch = self._arch_of(t.params)
                 if arch is not None:
                     self._taken.add(self.evaluator.network(arch))
-            elif t.state in (TrialState.FAIL, TrialState.PRUNED):
-                self._done.add(t.number)
-        while self._synced < len(trials) and trials[self._synced].number in self._done:
-            self._synced += 1  # every trial below is finished and learnt: never scanned again
 
     def _arch_of(self, params: dict):
         try:

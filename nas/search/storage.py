@@ -72,14 +72,47 @@ def stored_config(url: str, study_name: str) -> dict | None:
 
 
 def _open_journal(url: str):
-    import optuna
     from optuna.storages.journal import JournalFileSymlinkLock
 
     path = journal_path(url)
     _make_parent(path, url)
     # a worker killed while holding the file lock leaves it behind; it is stale after the grace period
     lock = JournalFileSymlinkLock(str(path), grace_period=GRACE_PERIOD_S)
-    return optuna.storages.JournalStorage(_journal_backend_class()(str(path), lock_obj=lock))
+    return _journal_storage_class()(_journal_backend_class()(str(path), lock_obj=lock))
+
+
+def _journal_storage_class():
+    """JournalStorage whose listings of unfinished trials skip the study's leading finished ones.
+
+    Optuna asks for the WAITING trials before every trial (``Study.ask``), and its journal storage answers by
+    walking every trial of the study (~1 us each: 10 ms a trial at 10,000 trials). A finished trial never
+    changes state again, so a listing that asks only for unfinished states can start after the longest run of
+    finished trials seen so far. Reads Optuna's replay state (``_replay_result``); anything else, and any
+    other Optuna version's layout, falls back to Optuna's own listing."""
+    import copy
+
+    import optuna
+
+    class PrefixSkippingJournalStorage(optuna.storages.JournalStorage):
+        def get_all_trials(self, study_id, deepcopy=True, states=None):
+            if states is None or any(s.is_finished() for s in states):
+                return super().get_all_trials(study_id, deepcopy=deepcopy, states=states)
+            with self._thread_lock:
+                self._sync_with_backend()
+                replay = self._replay_result
+                ids = getattr(replay, "_study_id_to_trial_ids", {}).get(study_id)
+                trials = getattr(replay, "_trials", None)
+                if ids is None or trials is None:
+                    return super().get_all_trials(study_id, deepcopy=deepcopy, states=states)
+                prefix = self.__dict__.setdefault("_finished_prefix", {})
+                low = prefix.get(study_id, 0)
+                while low < len(ids) and trials[ids[low]].state.is_finished():
+                    low += 1
+                prefix[study_id] = low
+                found = [trials[i] for i in ids[low:] if trials[i].state in states]
+            return copy.deepcopy(found) if deepcopy else found
+
+    return PrefixSkippingJournalStorage
 
 
 def _open_rdb(url: str, heartbeat: bool):
@@ -239,15 +272,53 @@ class TrialHeartbeat:
         self._thread.join(timeout=HEARTBEAT_INTERVAL_S * 2)
 
 
-def fail_stale_trials(study) -> list[int]:
+class TrialIndex:
+    """An incremental view of one study's trials by number, for what runs after every trial.
+
+    ``study.get_trials`` walks every trial of the study (a Python loop in the journal storage: ~1 us a trial,
+    so tens of ms a call at 10,000 trials); :meth:`refresh` reads only the trials it has not yet seen finished
+    (trial numbers are contiguous per study), so its cost follows the trials added or still open."""
+
+    def __init__(self, study):
+        self.study = study
+        self._next = 0  # trials [0, _next) have been seen
+        self._open: dict[int, int] = {}  # number -> trial id of the seen trials not yet finished
+
+    def refresh(self) -> tuple[list, list]:
+        """(trials finished since the last refresh, trials still running or waiting), each in number order.
+        The first refresh reads the whole study once."""
+        storage, study_id = self.study._storage, self.study._study_id
+        while True:
+            try:
+                self._open[self._next] = storage.get_trial_id_from_study_id_trial_number(study_id, self._next)
+            except KeyError:
+                break
+            self._next += 1
+        finished, unfinished = [], []
+        for number in sorted(self._open):
+            t = storage.get_trial(self._open[number])
+            if t.state.is_finished():
+                finished.append(t)
+                del self._open[number]
+            else:
+                unfinished.append(t)
+        return finished, unfinished
+
+
+def fail_stale_trials(study, running=None) -> list[int]:
     """Fail RUNNING trials whose heartbeat stopped (or never started); re-enqueue their parameters (up to
-    MAX_RETRY). Returns the numbers of the trials it failed."""
+    MAX_RETRY). ``running``: the study's unfinished trials if the caller has them (a :class:`TrialIndex`),
+    else they are read. Returns the numbers of the trials it failed."""
     from optuna.trial import TrialState
 
     storage = study._storage
     now = time.time()
     failed = []
-    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+    if running is None:
+        running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    for t in running:
+        if t.state != TrialState.RUNNING:
+            continue
         beat = t.system_attrs.get("heartbeat")
         if beat is None:  # killed before its first beat: its start time is the last sign of life
             beat = t.datetime_start.timestamp() if t.datetime_start else now

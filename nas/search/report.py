@@ -16,6 +16,8 @@ def add_bit_columns(df, space, archs=None) -> None:
     ``bit_mix`` (convs per bit-width label) of each trial, so the front's bit mix can be read."""
     from nas.layers import bit_mix, plan
 
+    if not space.searches_bits:  # a float space: nothing to show, and no layer plan per trial to pay for
+        return
     archs = archs if archs is not None else [space.parse(a) for a in df["arch"]]
     mixes = [bit_mix(plan(a, space)) for a in archs]
     if len({label for m in mixes for label in m["convs"]}) > 1:  # more than one precision anywhere

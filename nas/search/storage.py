@@ -286,8 +286,14 @@ class TrialIndex:
 
     def refresh(self) -> tuple[list, list]:
         """(trials finished since the last refresh, trials still running or waiting), each in number order.
-        The first refresh reads the whole study once."""
+        The first refresh reads the whole study in one listing (one query on a database, not one per trial)."""
         storage, study_id = self.study._storage, self.study._study_id
+        if self._next == 0:
+            everything = self.study.get_trials(deepcopy=False)  # in number order
+            self._next = len(everything)
+            self._open = {t.number: t._trial_id for t in everything if not t.state.is_finished()}
+            return ([t for t in everything if t.state.is_finished()],
+                    [t for t in everything if not t.state.is_finished()])
         while True:
             try:
                 self._open[self._next] = storage.get_trial_id_from_study_id_trial_number(study_id, self._next)

@@ -13,9 +13,12 @@ A score's predicted drop is (score of the float twin) - (score at the bits); a b
 1. Spearman of predicted drop vs measured drop (float accuracy - deployed accuracy, points) over all pairs;
 2. bit twins: of the pairs of one network's assignments whose deployed accuracies differ by more than
    ``--margin`` points, the share the score orders correctly (a tie is not an order);
-3. Spearman of the score with deployed accuracy over all pairs (across networks: it depends on how long the
+3. activation twins: of the pairs of one base architecture's activation variants (relu6 / h-swish / SiLU in
+   every block, each trained) at the same uniform or per-role assignment whose drops differ by more than
+   ``--margin``, the share ordered correctly (the baselines cannot tell them apart: same structure, same bits);
+4. Spearman of the score with deployed accuracy over all pairs (across networks: it depends on how long the
    ground truth trained, so it is reported, not tuned to);
-4. the cost of each score (seconds per scored assignment, one thread).
+5. the cost of each score (seconds per scored assignment, one thread).
 
 The scores draw their weights under a seed, so each is computed under ``--seeds`` (default 0 1 2) and reported
 per seed, with the median over seeds. qnaswot's choices (trained-like Laplace weights, batch-centred signal, the
@@ -84,7 +87,7 @@ def score_pairs(truth: pd.DataFrame, seed: int) -> pd.DataFrame:
     rows = []
     for _, r in truth.iterrows():
         arch = with_bits(space.parse(r["arch"]), parse_bits(r["bits"]))
-        row = {"unit": r["unit"], "act_variant": r["act_variant"], "assignment": r["assignment"],
+        row = {"unit": r["unit"], "base": r["base"], "act_variant": r["act_variant"], "assignment": r["assignment"],
                "accuracy": 100 * r["accuracy"], "drop": r["drop_points"],
                **{b: r[b] for b in BASELINES}}
         for name in SCORES:
@@ -111,14 +114,30 @@ def twin_order(frame: pd.DataFrame, predicted: str, margin: float) -> tuple[int,
     return ok, total
 
 
+def activation_order(frame: pd.DataFrame, predicted: str, margin: float) -> tuple[int, int]:
+    """(correctly ordered, counted) pairs of activation twins (one base architecture, other activations, each
+    trained) at the same uniform or per-role assignment whose drops differ by more than ``margin``."""
+    same = frame[(frame["assignment"] != "fp32") & ~frame["assignment"].str.startswith("mixed")]
+    ok = total = 0
+    for _, g in same.groupby(["base", "assignment"]):
+        for (_, a), (_, b) in itertools.combinations(g.iterrows(), 2):
+            if abs(a["drop"] - b["drop"]) > margin:
+                total += 1
+                ok += (a[predicted] - b[predicted]) * (a["drop"] - b["drop"]) > 0
+    return ok, total
+
+
 def table(frame: pd.DataFrame, margin: float) -> pd.DataFrame:
     quantized = frame[frame["assignment"] != "fp32"]
     rows = []
     for name, predicted, score in [*[(s, f"{s}_drop", s) for s in SCORES], *[(b, b, None) for b in BASELINES]]:
         ok, total = twin_order(frame, predicted, margin)
+        act_ok, act_total = activation_order(frame, predicted, margin)
         rows.append({"predictor": name,
                      "spearman_drop": stats.spearmanr(quantized[predicted], quantized["drop"]).statistic,
                      "twins_ordered": ok / total if total else float("nan"), "twin_pairs": total,
+                     "act_twins_ordered": act_ok / act_total if act_total else float("nan"),
+                     "act_pairs": act_total,
                      "spearman_accuracy": (stats.spearmanr(frame[score], frame["accuracy"]).statistic
                                            if score else float("nan")),
                      "seconds": frame[f"{score}_seconds"].median() if score else 0.0})
@@ -132,6 +151,7 @@ def summary(per_seed: pd.DataFrame) -> pd.DataFrame:
     for name, g in per_seed.groupby("predictor", sort=False):
         row = {"predictor": name, **g.drop(columns=["predictor", "seed"]).median().to_dict()}
         row["twin_pairs"] = int(row["twin_pairs"])
+        row["act_pairs"] = int(row["act_pairs"])
         row["drop_by_seed"] = " ".join(f"{v:.3f}" for v in g["spearman_drop"])
         row["twins_by_seed"] = " ".join(f"{v:.3f}" for v in g["twins_ordered"])
         rows.append(row)

@@ -189,7 +189,7 @@ def test_same_arch_and_recipe_trains_once_per_export_call(tiny_space, tmp_path, 
     rows = export(twins, tmp_path / "one", TINY_FAST)
     assert [r["status"] for r in rows] == ["ok", "ok"] and len(train_calls) == 1
     card_a, card_b = (json.loads((tmp_path / "one" / n / "card.json").read_text()) for n in "ab")
-    assert card_a["training"] == card_b["training"] and card_a["training"]["bn_recalibration_samples"] == 64
+    assert card_a["training"] == card_b["training"] and card_a["training"]["bn_recalibration"]["samples"] == 64
     assert _bytes(tmp_path / "one" / "a" / "model.onnx") == _bytes(tmp_path / "one" / "b" / "model.onnx")
     # nothing leaks into the next call: it trains again, to the same weights (same seed)
     export(twins[:1], tmp_path / "two", TINY_FAST)
@@ -210,9 +210,11 @@ def test_exports_differing_only_in_bn_samples_do_not_share_a_trained_model(tiny_
     export(target, tmp_path / "bn", TINY_FAST)
     export(target, tmp_path / "nobn", no_bn)
     cards = {k: json.loads((tmp_path / k / "m" / "card.json").read_text()) for k in ("bn", "nobn")}
-    assert cards["bn"]["training"]["bn_recalibration_samples"] == 64
-    assert "bn_recalibration_samples" not in cards["nobn"]["training"]
-    assert _bytes(tmp_path / "bn" / "m" / "model.onnx") != _bytes(tmp_path / "nobn" / "m" / "model.onnx")
+    bn = cards["bn"]["training"]["bn_recalibration"]
+    assert bn["samples"] == 64 and "bn_recalibration" not in cards["nobn"]["training"]
+    assert bn["kept"] == (bn["val_accuracy"] >= bn["val_accuracy_training_stats"])
+    same = _bytes(tmp_path / "bn" / "m" / "model.onnx") == _bytes(tmp_path / "nobn" / "m" / "model.onnx")
+    assert same == (not bn["kept"])
 
 
 def test_multi_resolution_space_trains_and_exports_at_the_arch_resolution(tmp_path_factory, tmp_path,

@@ -9,7 +9,8 @@ Units (one trained network each):
 Each unit is trained on Fashion-MNIST with the project's loop (``nas.data.train.train``, its recipe, then
 ``nas.deploy.pipeline.recalibrate_bn_checked``: BN statistics recomputed on 512 images, kept only if validation
 accuracy does not drop; units trained before 2026-12-04 04:15 were recalibrated unconditionally, and only
-arch2-relu6 lost accuracy by it, 82 % validation -> 54 % test, so it was trained again), exported to fp32 ONNX, and deployed with ``nas.nn.quantize`` at every
+arch2-relu6 lost accuracy by it, 82 % validation -> 54 % test, so it was trained again), exported to fp32
+ONNX, and deployed with ``nas.nn.quantize`` at every
 assignment below (stem and head stay at the space's fixed w8a8):
 
 - uniform over the blocks: w8a8, w4a8, w8a32, w4a32, w32a8;

@@ -108,21 +108,22 @@ class Search:
         index = TrialIndex(self.study)  # reads only new and open trials after each one, not the whole study
         finished, unfinished = index.refresh()
         fail_stale_trials(self.study, unfinished)
-        complete = [sum(t.state == TrialState.COMPLETE for t in finished)]
-        if complete[0] >= n_trials:
+        complete = sum(t.state == TrialState.COMPLETE for t in finished)
+        if complete >= n_trials:
             return
         self._nan_counts = {"n": 0, "nan": 0}
         self._check_nan_share([t for t in finished if t.state == TrialState.COMPLETE])
 
         def after_trial(study, frozen) -> None:
+            nonlocal complete
             done, still_open = index.refresh()
             fail_stale_trials(study, still_open)
             if callback is not None:
                 callback(frozen)
             new = [t for t in done if t.state == TrialState.COMPLETE]
-            complete[0] += len(new)
+            complete += len(new)
             self._check_nan_share(new)
-            if (stop is not None and stop.is_set()) or complete[0] >= n_trials:
+            if (stop is not None and stop.is_set()) or complete >= n_trials:
                 study.stop()
 
         self.study.optimize(self._objective, n_trials=None, callbacks=[after_trial], catch=())

@@ -13,6 +13,8 @@ RUNNING trial Optuna never fails.
 """
 from __future__ import annotations
 
+import functools
+
 import logging
 import os
 import threading
@@ -81,6 +83,7 @@ def _open_journal(url: str):
     return _journal_storage_class()(_journal_backend_class()(str(path), lock_obj=lock))
 
 
+@functools.cache
 def _journal_storage_class():
     """JournalStorage whose listings of unfinished trials skip the study's leading finished ones.
 

@@ -14,7 +14,7 @@
 Resumable: one results row per (member, deployment) in ``<out>.csv``, finished rows are skipped; trained float
 weights are kept in ``experiments/work/train_qat/`` (not committed), so a restart does not train a member again.
 
-    .venv/bin/python experiments/train_qat_benchmark.py [--k 3] [--minutes 30] [--qat-epochs 2] [--threads 2]
+    .venv/bin/python experiments/train_qat_benchmark.py [--k 3] [--minutes 30] [--qat-epochs 2] [--qat-n-train N] [--threads 2]
 """
 from __future__ import annotations
 
@@ -85,6 +85,8 @@ def main() -> None:
     p.add_argument("--minutes", type=float, default=30.0, help="training budget per member")
     p.add_argument("--speed-steps", type=int, default=10)
     p.add_argument("--qat-epochs", type=int, default=2)
+    p.add_argument("--qat-n-train", type=int, default=None,
+                   help="training images per QAT epoch (default: as --n-train; 0: the whole split)")
     p.add_argument("--threads", type=int, default=2, help="torch threads for training")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--trials", type=int, default=200, help="trials of the study if it must be made (README: 200)")
@@ -112,7 +114,8 @@ def main() -> None:
         speed = images_per_second(space, target.arch, args.speed_steps, args.seed)
         epochs = max(1, math.floor(args.minutes * 60 * speed / (args.n_train or TRAIN_IMAGES)))
         cfg = ExportConfig(epochs=epochs, data="fashion-mnist", n_train=args.n_train, test_samples=args.test,
-                           seed=args.seed, train_device="auto", progress=True)
+                           seed=args.seed, train_device="auto", progress=True,
+                           qat_n_train=args.qat_n_train)
         plan = {"own bits": (target.arch, 0), "w8a8": (at_bits(space, target.arch, 8, 8), 0),
                 "w4a8 PTQ": (at_bits(space, target.arch, 4, 8), 0),
                 "w4a8 QAT": (at_bits(space, target.arch, 4, 8), args.qat_epochs)}
@@ -140,7 +143,7 @@ def main() -> None:
     out.with_suffix(".md").write_text("\n".join([
         "# Training and QAT benchmark (experiments/train_qat_benchmark.py)", "",
         f"{time.strftime('%Y-%m-%d')}, load {load}, torch threads {args.threads}, budget {args.minutes} min per "
-        f"member, QAT {args.qat_epochs} epochs; Fashion-MNIST, {args.n_train or 'all'} training images per epoch, "
+        f"member, QAT {args.qat_epochs} epochs of {args.qat_n_train or 'as many'} images; Fashion-MNIST, {args.n_train or 'all'} training images per epoch, "
         f"{args.test or 'all 10,000'} test images.", "",
         frame.drop(columns=["arch", "error"]).to_markdown(index=False, floatfmt=".4f"), ""]))
     print(out.with_suffix(".md").read_text())

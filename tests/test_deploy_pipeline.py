@@ -246,12 +246,13 @@ def test_cli_ofa_mbv3_export_at_224(tmp_path, capsys):  # bug 1, the issue's com
 def test_qat_fine_tunes_at_the_deployed_bits_and_the_card_records_it(tmp_path):
     """--qat-epochs: after float training, fine-tuning with the deployed weights' own rounding; the card says
     how many convs trained fake-quantized and at which deployment, and the export still verifies."""
-    cfg = replace(FAST, qat_epochs=1, test_samples=50)
+    cfg = replace(FAST, qat_epochs=1, test_samples=50, qat_n_train=32)
     rows = export([Target(name="m", space=SPACE, arch=OTHER)], tmp_path, cfg)
     assert rows[0]["status"] == "ok", rows[0]["error"]
     card = json.loads((tmp_path / "m" / "card.json").read_text())
     qat = card["training"]["qat"]
     assert qat["epochs"] == 1 and qat["deployment"] == "arch" and qat["steps"] > 0
+    assert qat["n_train"] == 32 and card["training"]["n_train"] == 128  # QAT has its own image count
     assert qat["fake_quantized"]["weights"] > 0 and qat["fake_quantized"]["inputs"] > 0
     assert 0 <= qat["val_accuracy_fake_quant"] <= 1
     assert card["training"]["device"] == ("cuda" if torch.cuda.is_available() else "cpu")
@@ -264,7 +265,8 @@ def test_qat_fine_tunes_at_the_deployed_bits_and_the_card_records_it(tmp_path):
 def test_qat_settings_are_checked(tmp_path, capsys):
     for cfg, argument in ((replace(TINY_FAST, qat_epochs=-1), "qat_epochs"),
                           (replace(TINY_FAST, epochs=0, qat_epochs=1), "qat_epochs"),
-                          (replace(TINY_FAST, qat_epochs=1, qat_lr=0.0), "qat_lr")):
+                          (replace(TINY_FAST, qat_epochs=1, qat_lr=0.0), "qat_lr"),
+                          (replace(TINY_FAST, qat_epochs=1, qat_n_train=-1), "qat_n_train")):
         with pytest.raises(NasError) as e:
             check_config(cfg)
         assert e.value.argument == argument

@@ -8,7 +8,7 @@ from nas.search.storage import DEFAULT_STORAGE
 
 # API argument names (nas.deploy targets / ExportConfig fields) whose flag is not --<the same name>. Names equal
 # to their option dest (epochs, dtype, storage, top_k, calib_samples, n_train, bn_samples, test_samples, qat_epochs,
-# qat_lr, train_device) map by
+# qat_lr, qat_n_train, train_device) map by
 # themselves; "data" and "trial" are listed only so that fixes saying data='digits' / trial=N read --data digits /
 # --trial N (a name without "_" is translated in fixes only when listed here)
 FLAGS = {"name_or_path": "--device", "arch_text": "--arch", "space_name": "--space", "study_name": "--study", "devices": "--device",
@@ -39,7 +39,7 @@ def cmd_export(args: argparse.Namespace) -> None:
     cfg = ExportConfig(epochs=args.epochs, dtype=args.dtype, data=args.data, calib_samples=args.calib_samples,
                        n_train=args.n_train or None, bn_samples=args.bn_samples, test_samples=args.test_samples, seed=args.seed,
                        threads=args.threads, rounds=args.rounds, progress=not args.quiet, qat_epochs=args.qat_epochs,
-                       qat_lr=args.qat_lr, train_device=args.train_device)
+                       qat_lr=args.qat_lr, qat_n_train=args.qat_n_train, train_device=args.train_device)
     rows = export(targets, args.output, cfg)
     for r in rows:
         if r["status"] == "ok":
@@ -73,6 +73,8 @@ def register(sub) -> None:
                    help="after training, fine-tune this many epochs with fake quantization at the bits it deploys "
                         "at (quantization-aware; 0: off)")
     p.add_argument("--qat-lr", type=float, default=0.01, help="peak learning rate of the QAT fine-tuning")
+    p.add_argument("--qat-n-train", type=int, default=None,
+                   help="training images per QAT epoch (default: as --n-train; 0: the whole split)")
     p.add_argument("--train-device", default="auto",
                    help="where to train: auto (CUDA when torch sees a GPU; default), cpu or cuda")
     p.add_argument("--data", default="fashion-mnist",

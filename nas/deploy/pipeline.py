@@ -50,6 +50,7 @@ class ExportConfig:
     bn_samples: int = 512  # after training: BatchNorm statistics recomputed on this many training images (0: off)
     qat_epochs: int = 0  # quantization-aware fine-tuning at the architecture's bits after float training (0: off)
     qat_lr: float = 0.01  # its peak learning rate (cosine schedule, as float training; a tenth of train()'s)
+    qat_n_train: int | None = None  # training examples per QAT epoch (None: as n_train; 0: the whole split)
     train_device: str = "auto"  # auto (CUDA when there is one), cpu or cuda
     test_samples: int | None = None  # test images for accuracy (None: the whole test split)
     seed: int = 0
@@ -114,7 +115,7 @@ def train_model(model, train_data, cfg: ExportConfig, *, key: tuple, trained: Tr
         trained[key] = ({k: v.clone() for k, v in model.state_dict().items()}, dict(training))
     if cfg.qat_epochs > 0:
         bits = tuple((s.wbits, s.abits, s.dw_wbits, s.dw_abits) for s in (specs or model.specs))
-        qat_key = (*key, "qat", cfg.qat_epochs, cfg.qat_lr, bits)
+        qat_key = (*key, "qat", cfg.qat_epochs, cfg.qat_lr, qat_examples(cfg), bits)
         if qat_key in trained:
             state, training["qat"] = trained[qat_key]
             model.load_state_dict(state)
@@ -136,14 +137,22 @@ def quantization_aware(model, train_data, cfg: ExportConfig, specs, checkpoint: 
     with QuantAware(model, specs) as qat:
         if not qat.weight_layers and not qat.activation_layers:
             return {"epochs": 0, "skipped": "every layer deploys in float: nothing to fine-tune"}
-        result = train(model, epochs=cfg.qat_epochs, data=train_data, seed=cfg.seed + 1, n_train=cfg.n_train,
+        result = train(model, epochs=cfg.qat_epochs, data=train_data, seed=cfg.seed + 1, n_train=qat_examples(cfg),
                        lr=cfg.qat_lr, progress=cfg.progress, device=cfg.train_device, checkpoint=checkpoint)
         bn = (recalibrate_bn_checked(model, train_data, cfg.bn_samples, seed=cfg.seed + 1, result=result)
               if cfg.bn_samples > 0 else None)
     return {"epochs": cfg.qat_epochs, "lr": cfg.qat_lr, "deployment": cfg.dtype, "bn_recalibration": bn,
             "fake_quantized": {"weights": qat.weight_layers, "inputs": qat.activation_layers},
             "val_accuracy_fake_quant": result["accuracy"], "loss": result["loss"], "steps": result["steps"],
-            "seconds": round(result["seconds"], 2)}
+            "n_train": result["n_train"], "seconds": round(result["seconds"], 2)}
+
+
+def qat_examples(cfg: ExportConfig) -> int | None:
+    """Training examples per QAT epoch, as ``nas.data.train`` takes them (None: the whole split): fine-tuning
+    usually needs far fewer than float training, so it has its own count."""
+    if cfg.qat_n_train is None:
+        return cfg.n_train
+    return cfg.qat_n_train or None
 
 
 def recalibrate_bn(model, data, n: int, *, seed: int = 0, batch: int = 128) -> None:
@@ -381,6 +390,9 @@ def check_config(cfg: ExportConfig) -> None:
                        fix="give epochs >= 1 as well (e.g. epochs=10, qat_epochs=2)")
     if not cfg.qat_lr > 0:
         raise NasError(f"must be positive, got {cfg.qat_lr}", argument="qat_lr")
+    if cfg.qat_n_train is not None and cfg.qat_n_train < 0:
+        raise NasError(f"must be 0 (the whole split) or more, got {cfg.qat_n_train}", argument="qat_n_train",
+                       fix="or leave it None to fine-tune on as many images as float training saw")
     from nas.data.train import resolve_device
 
     resolve_device(cfg.train_device)

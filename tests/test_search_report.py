@@ -184,3 +184,23 @@ def test_optuna_dashboard_serves_the_study_with_its_objective_values(mixed_study
     assert served.keys() == stored.keys() and len(served) == 14
     for n, values in stored.items():
         assert served[n] == pytest.approx(values)
+
+
+def test_legend_of_a_numeric_colour_scale_shows_marker_shapes_in_grey():
+    """Coloured by mean bits, the legend's marker entries are neutral grey (the colour bar reads colour),
+    not the colormap's first colour."""
+    import numpy as np
+    import pandas as pd
+    from matplotlib.colors import to_rgba
+    from matplotlib.figure import Figure
+
+    from nas.search.report import Styling, _scatter_feasible
+
+    df = pd.DataFrame({"x": [1.0, 2.0, 3.0], "y": [3.0, 2.0, 1.0]})
+    style = Styling("mean weight bits", np.array([4.0, 6.0, 8.0]), True, np.array(["relu"] * 3), False)
+    ax = Figure().subplots()
+    mappable = _scatter_feasible(ax, df, np.ones(3, bool), "x", "y", style, "s", " (relu)")
+    handles, labels = ax.get_legend_handles_labels()
+    assert labels == ["feasible (relu)"] and mappable is not None
+    assert tuple(handles[0].get_facecolor()[0]) == to_rgba("dimgrey")
+    assert len(mappable.get_offsets()) == 3

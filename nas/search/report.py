@@ -134,9 +134,11 @@ SYMBOLS = ("circle", "square", "triangle-up", "diamond", "triangle-down", "cross
 
 def _scatter_feasible(ax, df, sel, x_col, y_col, style: Styling, marker: str, suffix: str):
     if style.numeric:
+        # the legend shows the marker's shape in a neutral grey: the colour bar, not a legend entry, reads colour
+        ax.scatter([], [], c="dimgrey", s=16, marker=marker, label=f"feasible{suffix}")
         return ax.scatter(df.loc[sel, x_col], df.loc[sel, y_col], c=style.colour[sel], cmap="viridis", s=16,
                           marker=marker, vmin=np.nanmin(style.colour), vmax=np.nanmax(style.colour),
-                          label=f"feasible{suffix}")
+                          label="_nolegend_")
     for value in sorted(set(style.colour[sel])):
         part = sel & (style.colour == value)
         ax.scatter(df.loc[part, x_col], df.loc[part, y_col], s=16, label=f"{style.colour_label}: {value}")

@@ -80,6 +80,28 @@ def test_two_searches_on_one_study_share_the_networks_they_took(macro, tmp_path)
     assert len(nets) == 40 and len(set(nets)) == 40
 
 
+def test_on_a_journal_the_proposal_is_written_in_one_append_and_the_trials_are_unchanged(macro, tmp_path,
+                                                                                          monkeypatch):
+    """The journal storage takes a proposal's choices in one append (not one per suggest); the study's trials,
+    their parameters and distributions are those of the same search in memory."""
+    from nas.search.storage import _journal_storage_class
+
+    cls, calls = _journal_storage_class(), {"one": 0, "many": []}
+    one, many = cls.set_trial_param, cls.set_trial_params
+    monkeypatch.setattr(cls, "set_trial_param", lambda self, *a: (calls.__setitem__("one", calls["one"] + 1),
+                                                                   one(self, *a))[1])
+    monkeypatch.setattr(cls, "set_trial_params", lambda self, tid, p: (calls["many"].append(len(p)),
+                                                                        many(self, tid, p))[1])
+    journal = macro_search(macro, FrontSampler(seed=0, trials=20), storage=f"journal:///{tmp_path}/s.journal")
+    memory = macro_search(macro, FrontSampler(seed=0, trials=20))
+    journal.optimize(20)
+    memory.optimize(20)
+    assert [(t.params, t.distributions, t.values) for t in journal.study.trials] == \
+           [(t.params, t.distributions, t.values) for t in memory.study.trials]
+    assert calls["many"] == [len(t.params) for t in journal.study.trials] and len(calls["many"]) == 20
+    assert calls["one"] == 0 and min(calls["many"]) > 5  # no choice was written on its own
+
+
 def test_a_resumed_study_keeps_its_sampler_and_refuses_another(tmp_path):
     cfg = fast_cfg(tmp_path, trials=12, sampler="random")
     search(cfg)

@@ -101,6 +101,30 @@ class FrontSampler(optuna.samplers.BaseSampler):
             proposal = self._propose()
             if proposal is not None:
                 self._proposals[trial._trial_id] = proposal
+                self._prefill(study, trial, proposal)
+
+    def _prefill(self, study, trial, proposal: dict) -> None:
+        """Where the storage writes many parameters at once (``set_trial_params``: the journal storage), write
+        the proposal's choices, with the exact distributions the objective will suggest them with, in one call
+        and hand them to ``trial``: the objective's ``suggest_categorical`` calls then read them back instead
+        of each being a storage round trip. Elsewhere (or if Optuna hands a copy of the trial) each suggest
+        writes its choice as usual; the trial's parameters are the same either way."""
+        write = getattr(study._storage, "set_trial_params", None)
+        if write is None or trial.params:
+            return
+        asked: dict[str, tuple] = {}
+
+        def ask(name, options):
+            asked[name] = (proposal[name], optuna.distributions.CategoricalDistribution(options))
+            return proposal[name]
+
+        try:
+            self.space.sample(ask)
+        except (KeyError, NasError):
+            return  # not a whole architecture of this space: the objective asks Optuna choice by choice
+        write(trial._trial_id, asked)
+        trial.params = {**trial.params, **{name: value for name, (value, _) in asked.items()}}
+        trial.distributions = {**trial.distributions, **{name: dist for name, (_, dist) in asked.items()}}
 
     def after_trial(self, study, trial, state, values) -> None:
         if self._bound:

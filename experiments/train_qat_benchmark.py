@@ -2,7 +2,7 @@
 
 1. The README main job's study (mobilenet-c10 on x86-2vcpu, 200 trials, objectives proxy, latency, size; made
    here with the same settings if ``--storage`` has no such study). Its first ``--k`` Pareto members by latency.
-2. Training speed of each member (images/s over ``--speed-steps`` steps of the export recipe, one torch thread).
+2. Training speed of each member (images/s over ``--speed-steps`` steps of the export recipe, at ``--threads`` torch threads).
 3. Each member trained on the full Fashion-MNIST training split with ``nas export``'s recipe for as many epochs as
    fit in ``--minutes`` at its measured speed (at least 1), then deployed at its own bits; float (PyTorch) and
    deployed (onnxruntime) accuracy on the full 10,000-image test split. The issue's target: the fastest-training

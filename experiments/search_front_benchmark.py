@@ -13,7 +13,9 @@ Part B, fbnet-c100 x raspi4 (no exhaustive front): the same samplers with the re
 fashion-mnist) at ``--fbnet-budget`` evaluations, hypervolume over that of the union of every run's front;
 one Evaluator per space is shared between runs, so a network is scored once for all of them. Part B is
 resumable (it takes over an hour): each finished run's feasible points and every proxy score so far are kept in
-``<out>.runs/`` (keyed by budget and the table's content hash), and a restart skips the finished runs.
+``<out>.runs/`` (keyed by budget and the table's content hash), and a restart skips the finished runs. Two
+processes may share ``<out>`` with different ``--samplers`` (the scores file is replaced atomically); a last run
+with every sampler then only reads the finished runs and writes the results.
 
 Usage: .venv/bin/python experiments/search_front_benchmark.py [--seeds 5] [--budgets 50 200 1000] [--part A|B|AB]
 Writes experiments/results/search_front_benchmark.{csv,md,json} (the tables' names and content hashes are pinned
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import threading
 import time
 from pathlib import Path
@@ -149,7 +152,9 @@ def part_b(args) -> tuple[list[dict], dict]:
             df, seconds, networks, trials = run_search(evaluator, sampler, seed, args.fbnet_budget)
             points = df[df["feasible"]][cols].to_numpy(dtype=float)
             np.savez(path, points=points, seconds=seconds, networks=networks, trials=trials)
-            scores_path.write_text(json.dumps(scorer._cache))
+            tmp = scores_path.with_suffix(f".{os.getpid()}.tmp")  # atomic: runs of other samplers may share it
+            tmp.write_text(json.dumps(scorer._cache))
+            os.replace(tmp, scores_path)
             runs.append((sampler, seed, points, seconds, networks, trials))
             print(sampler, seed, round(seconds, 1), flush=True)
     dirs = ["maximize", "minimize"]
@@ -198,11 +203,12 @@ def main() -> None:
     out = Path(args.out)
     pd.DataFrame(rows).to_csv(out.with_suffix(".csv"), index=False)
     table = summary(rows)
-    load = open("/proc/loadavg").read().split()[:3] if Path("/proc/loadavg").exists() else []
-    md = ["# Search front benchmark\n", f"`python experiments/search_front_benchmark.py {' '.join(__import__('sys').argv[1:])}`, "
-          f"{time.strftime('%Y-%m-%d')}, {round((time.time() - t0) / 60, 1)} min, load average {' '.join(load)}.\n",
-          "HV ratio: hypervolume of the search's feasible front (proxy up x latency down) over the reference front's "
-          "(A: every network; B: the union of every run's front). Budget: distinct networks scored.\n",
+    load = Path("/proc/loadavg").read_text().split()[:3] if Path("/proc/loadavg").exists() else []
+    md = ["# Search front benchmark\n",
+          (f"`python experiments/search_front_benchmark.py {' '.join(__import__('sys').argv[1:])}`, "
+           f"{time.strftime('%Y-%m-%d')}, {round((time.time() - t0) / 60, 1)} min, load average {' '.join(load)}.\n"),
+          ("HV ratio: hypervolume of the search's feasible front (proxy up x latency down) over the reference front's "
+           "(A: every network; B: the union of every run's front). Budget: distinct networks scored.\n"),
           table.to_markdown(index=False), ""]
     out.with_suffix(".md").write_text("\n".join(md))
     out.with_suffix(".json").write_text(json.dumps({"pins": pins, "settings": vars(args)}, indent=1) + "\n")

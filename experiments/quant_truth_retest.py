@@ -1,0 +1,108 @@
+"""How much of a trained network's quantization fragility is its training run? The retest of the ground truth.
+
+``experiments/quant_truth.py --train-seed 1 --only arch0 arch7 arch5 --out experiments/results/quant_truth_retrain.csv``
+trains the same architectures again with the same recipe, data, test images, calibration images and bit
+assignments; only the initialisation and the training order differ. This script sets each retrained unit's
+deployed drops beside the first training's and beside the scores ``experiments/quant_score_benchmark.py`` wrote
+for those units (the scores see only the untrained network and its bits, so they are the same for both runs):
+
+- per unit: the w4a8 drop of each run, and the Spearman between the two runs' drops over the unit's
+  quantized assignments (how reproducible the *order* of assignments within a network is);
+- pooled over the retested units: the Spearman between the two runs' drops (the ceiling of any score that sees
+  the architecture and its bits but not the training run: the first run cannot predict the second better than
+  the second's own architecture-level truth would), and qnaswot's and the 4-bit block count's drop Spearman
+  against each run.
+
+Usage: .venv/bin/python experiments/quant_truth_retest.py [--first CSV] [--retrain CSV] [--scores CSV ...]
+Writes experiments/results/quant_truth_retest.md / .json.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import pandas as pd
+from scipy import stats
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results"
+KEY = ["unit", "assignment"]
+
+
+def paired(first: pd.DataFrame, retrain: pd.DataFrame) -> pd.DataFrame:
+    """One row per (unit, assignment) measured in both runs: the drop of each (points) and the baselines."""
+    a = first[KEY + ["bits", "drop_points", "float_accuracy", "n_w4_blocks"]]
+    b = retrain[KEY + ["bits", "drop_points", "float_accuracy"]]
+    out = a.merge(b, on=KEY, suffixes=("_first", "_retrain"))
+    if (out["bits_first"] != out["bits_retrain"]).any():
+        raise SystemExit("the two runs deployed different bits for one assignment: same --seed needed")
+    return out
+
+
+def qnaswot_drops(paths: list[Path]) -> pd.DataFrame:
+    """Median over seeds of qnaswot's predicted drop per (unit, assignment), from the benchmark's CSVs."""
+    frames = [pd.read_csv(p) for p in paths if p.is_file()]
+    if not frames:
+        raise SystemExit("no quant_score_benchmark CSV: run experiments/quant_score_benchmark.py first")
+    scores = pd.concat(frames, ignore_index=True)
+    return scores.groupby(KEY, as_index=False)["qnaswot_drop"].median()
+
+
+def spearman(a, b) -> float:
+    return float(stats.spearmanr(a, b).statistic)
+
+
+def report(pairs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    quantized = pairs[pairs["assignment"] != "fp32"]
+    per_unit = []
+    for unit, g in quantized.groupby("unit"):
+        w4 = g[g["assignment"] == "w4a8"].iloc[0]
+        per_unit.append({"unit": unit, "float_first": 100 * w4["float_accuracy_first"],
+                         "float_retrain": 100 * w4["float_accuracy_retrain"],
+                         "w4a8_drop_first": w4["drop_points_first"], "w4a8_drop_retrain": w4["drop_points_retrain"],
+                         "max_drop_first": g["drop_points_first"].max(),
+                         "max_drop_retrain": g["drop_points_retrain"].max(),
+                         "runs_spearman": spearman(g["drop_points_first"], g["drop_points_retrain"]),
+                         "qnaswot_first": spearman(g["qnaswot_drop"], g["drop_points_first"]),
+                         "qnaswot_retrain": spearman(g["qnaswot_drop"], g["drop_points_retrain"])})
+    pooled = [{"predictor": "the other training run's drop", "vs_first": spearman(
+        quantized["drop_points_retrain"], quantized["drop_points_first"]), "vs_retrain": float("nan")}]
+    for name in ("qnaswot_drop", "n_w4_blocks"):
+        pooled.append({"predictor": name, "vs_first": spearman(quantized[name], quantized["drop_points_first"]),
+                       "vs_retrain": spearman(quantized[name], quantized["drop_points_retrain"])})
+    return pd.DataFrame(per_unit), pd.DataFrame(pooled)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--first", default=str(RESULTS / "quant_truth.csv"))
+    p.add_argument("--retrain", default=str(RESULTS / "quant_truth_retrain.csv"))
+    p.add_argument("--scores", nargs="+", default=[str(RESULTS / f"quant_score_benchmark_{s}.csv")
+                                                   for s in ("dev", "held-out")])
+    p.add_argument("--out", default=str(RESULTS / "quant_truth_retest"))
+    args = p.parse_args()
+    pairs = paired(pd.read_csv(args.first), pd.read_csv(args.retrain))
+    pairs = pairs.merge(qnaswot_drops([Path(s) for s in args.scores]), on=KEY, how="left")
+    per_unit, pooled = report(pairs)
+    units = ", ".join(per_unit["unit"])
+    text = "\n".join([
+        "# Ground truth retest (experiments/quant_truth_retest.py)", "",
+        f"Units {units} trained a second time (`quant_truth.py --train-seed 1`): same architecture, recipe, data, "
+        f"test and calibration images, bit assignments; another initialisation and training order. Drops in "
+        f"points on the same 2,000 test images. {time.strftime('%Y-%m-%d')}.", "",
+        "Per unit (Spearman over the unit's quantized assignments):", "",
+        per_unit.to_markdown(index=False, floatfmt=".2f"), "",
+        f"Pooled over the {len(pairs[pairs['assignment'] != 'fp32'])} (unit, assignment) pairs: drop Spearman "
+        "of each predictor against each run:", "",
+        pooled.to_markdown(index=False, floatfmt=".3f"), ""])
+    out = Path(args.out)
+    out.with_suffix(".md").write_text(text)
+    out.with_suffix(".json").write_text(json.dumps({"per_unit": per_unit.to_dict("records"),
+                                                    "pooled": pooled.to_dict("records")}, indent=1))
+    print(text)
+
+
+if __name__ == "__main__":
+    main()

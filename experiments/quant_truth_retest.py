@@ -11,9 +11,9 @@ for those units (the scores see only the untrained network and its bits, so they
 - pooled over the retested units: the Spearman between the two runs' drops (the ceiling of any score that sees
   the architecture and its bits but not the training run: the first run cannot predict the second better than
   the second's own architecture-level truth would), and qnaswot's and the 4-bit block count's drop Spearman
-  against each run.
+  against each run and against the mean of the two runs' drops (a truth less tied to one training run).
 
-Usage: .venv/bin/python experiments/quant_truth_retest.py [--first CSV] [--retrain CSV] [--scores CSV ...]
+Usage: .venv/bin/python experiments/quant_truth_retest.py [--first CSV] [--retrain CSV ...] [--scores CSV ...]
 Writes experiments/results/quant_truth_retest.md / .json.
 """
 from __future__ import annotations
@@ -69,21 +69,24 @@ def report(pairs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
                          "qnaswot_retrain": spearman(g["qnaswot_drop"], g["drop_points_retrain"])})
     pooled = [{"predictor": "the other training run's drop", "vs_first": spearman(
         quantized["drop_points_retrain"], quantized["drop_points_first"]), "vs_retrain": float("nan")}]
+    mean_drop = (quantized["drop_points_first"] + quantized["drop_points_retrain"]) / 2
     for name in ("qnaswot_drop", "n_w4_blocks"):
         pooled.append({"predictor": name, "vs_first": spearman(quantized[name], quantized["drop_points_first"]),
-                       "vs_retrain": spearman(quantized[name], quantized["drop_points_retrain"])})
+                       "vs_retrain": spearman(quantized[name], quantized["drop_points_retrain"]),
+                       "vs_mean_of_runs": spearman(quantized[name], mean_drop)})
     return pd.DataFrame(per_unit), pd.DataFrame(pooled)
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--first", default=str(RESULTS / "quant_truth.csv"))
-    p.add_argument("--retrain", default=str(RESULTS / "quant_truth_retrain.csv"))
+    p.add_argument("--retrain", nargs="+", default=[str(RESULTS / "quant_truth_retrain.csv")],
+                   help="the second runs' CSVs (several processes may have written one each)")
     p.add_argument("--scores", nargs="+", default=[str(RESULTS / f"quant_score_benchmark_{s}.csv")
                                                    for s in ("dev", "held-out")])
     p.add_argument("--out", default=str(RESULTS / "quant_truth_retest"))
     args = p.parse_args()
-    pairs = paired(pd.read_csv(args.first), pd.read_csv(args.retrain))
+    pairs = paired(pd.read_csv(args.first), pd.concat([pd.read_csv(f) for f in args.retrain], ignore_index=True))
     pairs = pairs.merge(qnaswot_drops([Path(s) for s in args.scores]), on=KEY, how="left")
     per_unit, pooled = report(pairs)
     units = ", ".join(per_unit["unit"])

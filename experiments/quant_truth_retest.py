@@ -80,7 +80,8 @@ def report(pairs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--first", default=str(RESULTS / "quant_truth.csv"))
-    p.add_argument("--retrain", nargs="+", default=[str(f) for f in sorted(RESULTS.glob("quant_truth_retrain*.csv"))],
+    p.add_argument("--retrain", nargs="+",
+                   default=[str(f) for f in sorted(RESULTS.glob("quant_truth_retrain*.csv"))],
                    help="the second runs' CSVs (default: every results/quant_truth_retrain*.csv; two processes "
                         "re-training at once write one each)")
     p.add_argument("--scores", nargs="+", default=[str(RESULTS / f"quant_score_benchmark_{s}.csv")

@@ -23,6 +23,7 @@ fp32 ONNX file, also run in onnxruntime). One CSV row per (unit, assignment) wit
 simple baselines (count / parameter share / MAC share of 4-bit weights), float and deployed accuracy.
 
 Usage: .venv/bin/python experiments/quant_truth.py [--archs 8 --twins 3 --epochs 3 --n-train 10000 --test 2000]
+       [--train-seed S --only UNIT ... --out CSV]  (a second training run of units, for quant_truth_retest.py)
 Writes experiments/results/quant_truth.csv (one unit's rows at a time; a unit whose rows are all there, measured
 with today's ``QUANTIZER``, is skipped: resumable, and a quantizer change re-deploys every unit without training
 it again), quant_truth.json (settings, per-unit training time and accuracy). Trained weights are kept under

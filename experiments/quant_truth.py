@@ -140,14 +140,14 @@ def train_unit(unit: dict, space, args, weights: Path):
     from nas.nn.build import build_model
 
     arch = space.parse(unit["arch"])
-    model = build_model(arch, space, seed=train_seed(args))
+    model = build_model(arch, space, seed=args.train_seed)
     record_path = weights.with_suffix(".json")
     if weights.is_file() and record_path.is_file():
         model.load_state_dict(torch.load(weights))
         return model, json.loads(record_path.read_text())
     data = for_space(space, "fashion-mnist", split="train", resolution=arch.resolution, seed=args.seed)
-    result = train(model, epochs=args.epochs, data=data, seed=train_seed(args), n_train=args.n_train, progress=True)
-    bn = recalibrate_bn_checked(model, data, 512, seed=train_seed(args), result=result)
+    result = train(model, epochs=args.epochs, data=data, seed=args.train_seed, n_train=args.n_train, progress=True)
+    bn = recalibrate_bn_checked(model, data, 512, seed=args.train_seed, result=result)
     record = {"val_accuracy": result["accuracy"], "bn_recalibrated": bn["kept"],
               "val_accuracy_recalibrated": bn["val_accuracy"], "train_seconds": round(result["seconds"], 1),
               "steps": result["steps"], "n_train": result["n_train"], "epochs": args.epochs}
@@ -167,7 +167,7 @@ def run_unit(unit: dict, space, args) -> list[dict]:
     from nas.nn.onnx import ort_session
 
     arch = space.parse(unit["arch"])
-    retrain = "" if train_seed(args) == args.seed else f"-t{train_seed(args)}"
+    retrain = "" if args.train_seed == args.seed else f"-t{args.train_seed}"
     folder = WORK / f"{unit['unit']}-e{args.epochs}-n{args.n_train}-s{args.seed}{retrain}"  # this recipe's weights
     model, record = train_unit(unit, space, args, folder / "weights.pt")
     test = for_space(space, "fashion-mnist", split="test", resolution=arch.resolution, seed=args.seed)
@@ -188,7 +188,7 @@ def run_unit(unit: dict, space, args) -> list[dict]:
             path = folder / f"{name}.onnx"
             Q.quantize(fp32_path, path, deployed, calib)
         acc = accuracy(ort_predictor(ort_session(path)), test, idx, 256, progress=True, desc=name)
-        rows.append({**unit, "train_seed": train_seed(args), "quantizer": QUANTIZER, "assignment": name,
+        rows.append({**unit, "train_seed": args.train_seed, "quantizer": QUANTIZER, "assignment": name,
                      "bits": bits_text(bits), **baselines(deployed),
                      "torch_float_accuracy": torch_acc, "accuracy": acc, "n_test": len(idx),
                      "val_accuracy": record["val_accuracy"], "bn_recalibrated": record.get("bn_recalibrated", True),
@@ -201,13 +201,6 @@ def run_unit(unit: dict, space, args) -> list[dict]:
         r["float_accuracy"] = float_acc
         r["drop_points"] = 100 * (float_acc - r["accuracy"])
     return rows
-
-
-def train_seed(args) -> int:
-    """The seed of the weights' initialisation and the training order (``--train-seed``, default ``--seed``);
-    architectures, assignments, test and calibration images follow ``--seed`` alone, so a re-training with
-    another train seed measures the same conditions on a second training run."""
-    return args.seed if args.train_seed is None else args.train_seed
 
 
 def hash_unit(name: str) -> int:
@@ -249,6 +242,9 @@ def main() -> None:
     p.add_argument("--only", nargs="*", default=None, help="unit names to run (default: all)")
     p.add_argument("--out", default=str(RESULTS / "quant_truth.csv"))
     args = p.parse_args()
+    # --train-seed seeds only the initialisation and the training order; architectures, assignments, test and
+    # calibration images follow --seed alone, so another train seed is a second training run of the same conditions
+    args.train_seed = args.seed if args.train_seed is None else args.train_seed
     import torch
 
     from nas.space import load_space

@@ -8,10 +8,10 @@ for those units (the scores see only the untrained network and its bits, so they
 
 - per unit: the w4a8 drop of each run, and the Spearman between the two runs' drops over the unit's
   quantized assignments (how reproducible the *order* of assignments within a network is);
-- pooled over the retested units: the Spearman between the two runs' drops (the ceiling of any score that sees
-  the architecture and its bits but not the training run: the first run cannot predict the second better than
-  the second's own architecture-level truth would), and qnaswot's and the 4-bit block count's drop Spearman
-  against each run and against the mean of the two runs' drops (a truth less tied to one training run).
+- pooled over the retested units: the Spearman between the two runs' drops (how well one training run of the
+  same architectures predicts another: what the architecture and its bits alone determine), and qnaswot's and
+  the 4-bit block count's drop Spearman against each run and against the mean of the two runs' drops (a truth
+  less tied to one training run).
 
 Usage: .venv/bin/python experiments/quant_truth_retest.py [--first CSV] [--retrain CSV ...] [--scores CSV ...]
 Writes experiments/results/quant_truth_retest.md / .json.
@@ -90,6 +90,10 @@ def main() -> None:
     args = p.parse_args()
     pairs = paired(pd.read_csv(args.first), pd.concat([pd.read_csv(f) for f in args.retrain], ignore_index=True))
     pairs = pairs.merge(qnaswot_drops([Path(s) for s in args.scores]), on=KEY, how="left")
+    unscored = sorted(set(pairs.loc[pairs["qnaswot_drop"].isna(), "unit"]))
+    if unscored:
+        raise SystemExit(f"no qnaswot scores for {', '.join(unscored)} in --scores: run "
+                         "experiments/quant_score_benchmark.py over those units")
     per_unit, pooled = report(pairs)
     units = ", ".join(per_unit["unit"])
     text = "\n".join([

@@ -26,6 +26,8 @@ from pathlib import Path
 import pandas as pd
 from scipy import stats
 
+from quant_score_benchmark import BASELINES, DEV_UNITS  # the same split and simple predictors
+
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 KEY = ["unit", "assignment"]
@@ -33,7 +35,7 @@ KEY = ["unit", "assignment"]
 
 def paired(first: pd.DataFrame, retrain: pd.DataFrame) -> pd.DataFrame:
     """One row per (unit, assignment) measured in both runs: the drop of each (points) and the baselines."""
-    a = first[KEY + ["bits", "drop_points", "float_accuracy", "n_w4_blocks"]]
+    a = first[KEY + ["bits", "drop_points", "float_accuracy"] + list(BASELINES)]
     b = retrain[KEY + ["bits", "drop_points", "float_accuracy"]]
     out = a.merge(b, on=KEY, suffixes=("_first", "_retrain"))
     if (out["bits_first"] != out["bits_retrain"]).any():
@@ -70,11 +72,41 @@ def report(pairs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     pooled = [{"predictor": "the other training run's drop", "vs_first": spearman(
         quantized["drop_points_retrain"], quantized["drop_points_first"]), "vs_retrain": float("nan")}]
     mean_drop = (quantized["drop_points_first"] + quantized["drop_points_retrain"]) / 2
-    for name in ("qnaswot_drop", "n_w4_blocks"):
+    for name in ("qnaswot_drop",) + BASELINES:
         pooled.append({"predictor": name, "vs_first": spearman(quantized[name], quantized["drop_points_first"]),
                        "vs_retrain": spearman(quantized[name], quantized["drop_points_retrain"]),
                        "vs_mean_of_runs": spearman(quantized[name], mean_drop)})
     return pd.DataFrame(per_unit), pd.DataFrame(pooled)
+
+
+def by_split(pairs: pd.DataFrame, dev_units) -> pd.DataFrame:
+    """Pooled drop Spearman against the mean of the two runs, on qnaswot's development units and on the others
+    (the truth least tied to one training run, split as quant_score_benchmark.py splits it)."""
+    quantized = pairs[pairs["assignment"] != "fp32"]
+    mean_drop = (quantized["drop_points_first"] + quantized["drop_points_retrain"]) / 2
+    rows = []
+    for name in ("qnaswot_drop",) + BASELINES:
+        row = {"predictor": name}
+        for split, mask in (("dev", quantized["unit"].isin(dev_units)), ("held-out", ~quantized["unit"].isin(dev_units))):
+            row[f"{split}_vs_mean_of_runs"] = spearman(quantized.loc[mask, name], mean_drop[mask]) if mask.any() else float("nan")
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def between_networks(pairs: pd.DataFrame) -> pd.DataFrame:
+    """Which *network* is fragile: Spearman over the units of the two runs' w4a8 drops and of their mean drops
+    over the quantized assignments, and of qnaswot's (mean) predicted drop against each. A score that sees only
+    the architecture can order networks no better than a second training run of them does."""
+    quantized = pairs[pairs["assignment"] != "fp32"]
+    means = quantized.groupby("unit")[["drop_points_first", "drop_points_retrain", "qnaswot_drop"]].mean()
+    w4 = quantized[quantized["assignment"] == "w4a8"].set_index("unit")
+    rows = []
+    for label, t in (("w4a8 drop", w4), ("mean drop over the assignments", means)):
+        rows.append({"networks ordered by": label,
+                     "first vs second run": spearman(t["drop_points_first"], t["drop_points_retrain"]),
+                     "qnaswot vs first": spearman(t["qnaswot_drop"], t["drop_points_first"]),
+                     "qnaswot vs second": spearman(t["qnaswot_drop"], t["drop_points_retrain"])})
+    return pd.DataFrame(rows)
 
 
 def main() -> None:
@@ -95,6 +127,8 @@ def main() -> None:
         raise SystemExit(f"no qnaswot scores for {', '.join(unscored)} in --scores: run "
                          "experiments/quant_score_benchmark.py over those units")
     per_unit, pooled = report(pairs)
+    between = between_networks(pairs)
+    splits = by_split(pairs, DEV_UNITS)
     units = ", ".join(per_unit["unit"])
     text = "\n".join([
         "# Ground truth retest (experiments/quant_truth_retest.py)", "",
@@ -105,11 +139,18 @@ def main() -> None:
         per_unit.to_markdown(index=False, floatfmt=".2f"), "",
         f"Pooled over the {len(pairs[pairs['assignment'] != 'fp32'])} (unit, assignment) pairs: drop Spearman "
         "of each predictor against each run:", "",
-        pooled.to_markdown(index=False, floatfmt=".3f"), ""])
+        pooled.to_markdown(index=False, floatfmt=".3f"), "",
+        f"The same against the mean of the two runs, by split (dev: {', '.join(DEV_UNITS)}, where qnaswot's "
+        "choices were made; held-out: the other units):", "",
+        splits.to_markdown(index=False, floatfmt=".3f"), "",
+        f"Between networks ({len(per_unit)} units; Spearman over the units):", "",
+        between.to_markdown(index=False, floatfmt=".3f"), ""])
     out = Path(args.out)
     out.with_suffix(".md").write_text(text)
     out.with_suffix(".json").write_text(json.dumps({"per_unit": per_unit.to_dict("records"),
-                                                    "pooled": pooled.to_dict("records")}, indent=1))
+                                                    "pooled": pooled.to_dict("records"),
+                                                    "between_networks": between.to_dict("records"),
+                                                    "by_split": splits.to_dict("records")}, indent=1))
     print(text)
 
 

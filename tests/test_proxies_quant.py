@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from nas.proxies import PROXIES, Scorer, available, default_proxy
-from nas.proxies.quant import is_float, noise_profile, quantization_cost
+from nas.proxies.quant import is_float, noise_profile, noise_ratios, quantization_cost
 from nas.proxies.registry import Inputs, Probe, evaluate, laplace_init
 from nas.proxies.zero_cost import NaswotKernel
 from nas.space import load_space
@@ -94,6 +94,25 @@ def test_depthwise_bits_are_seen(mobilenet):
     arch = archs[1]
     all8, dw4, all4 = (score(space, inputs, at_bits(arch, w, 8, dw)) for w, dw in [(8, 8), (8, 4), (4, 4)])
     assert all4 < dw4 < all8
+
+
+def test_noise_ratios_of_a_given_model(mobilenet):
+    """noise_ratios on any built network (trained weights, say; BN mode as set): one ratio per layer, more noise
+    the fewer bits the blocks have (the space's stem and head stay w8a8), none when every layer is float, and
+    the model itself left unquantized."""
+    from nas.nn.build import build_model
+
+    space, inputs, archs = mobilenet
+    x, _ = inputs.get("data", 16, archs[0].resolution)
+    nets = {bits: build_model(at_bits(archs[0], *bits), space, seed=0).eval() for bits in [(32, 32), (8, 8), (4, 8)]}
+    before = {k: v.clone() for k, v in nets[(4, 8)].state_dict().items()}
+    ratios = {bits: noise_ratios(net, x) for bits, net in nets.items()}
+    assert len(ratios[(4, 8)]) == len(nets[(4, 8)].layers) and not nets[(4, 8)].training
+    assert 0.0 < sum(ratios[(32, 32)]) < sum(ratios[(8, 8)]) < sum(ratios[(4, 8)])
+    assert all(torch.equal(v, nets[(4, 8)].state_dict()[k]) for k, v in before.items())
+    nets[(32, 32)].specs = [dataclasses.replace(s, wbits=32, abits=32, dw_wbits=32, dw_abits=32)
+                            for s in nets[(32, 32)].specs]
+    assert noise_ratios(nets[(32, 32)], x) == [0.0] * len(nets[(32, 32)].layers)
 
 
 def test_scorer_caches_and_names_it(mobilenet):

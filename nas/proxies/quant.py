@@ -47,6 +47,23 @@ def _layer_outputs(model, x) -> list[torch.Tensor]:
     return out
 
 
+def noise_ratios(model, x, reference: list[torch.Tensor] | None = None) -> list[float]:
+    """Quantization noise over the images' signal after each layer: ``model`` (a built Network, at its specs'
+    bits) run on batch ``x`` in float and as a fake-quantized copy, in the model's current BN mode. The signal is
+    each output's power around the batch mean (what separates the images); ``reference`` reuses a float pass
+    already made (``_layer_outputs(model, x)``)."""
+    if reference is None:
+        reference = _layer_outputs(model, x)
+    quantized = copy.deepcopy(model)  # the same weights, fake-quantized (as Probe.model would)
+    fakequant.apply(quantized)
+    outputs = _layer_outputs(quantized.train(model.training), x)
+    ratios = []
+    for f, q in zip(reference, outputs):
+        signal = float((f - f.mean(dim=0, keepdim=True)).pow(2).mean())
+        ratios.append(float((f - q).pow(2).mean()) / signal if signal > 0 else 0.0)
+    return ratios
+
+
 def noise_profile(probe) -> tuple[float, list[float]]:
     """(naswot of the float pass, quantization noise over the images' signal after each layer).
 
@@ -61,14 +78,7 @@ def noise_profile(probe) -> tuple[float, list[float]]:
             reference = _layer_outputs(model, x)
         if is_float(probe.specs):
             return kernel.logdet(), []
-        quantized = copy.deepcopy(model)  # the same trained-like weights, fake-quantized (as Probe.model would)
-        fakequant.apply(quantized)
-        quantized = _layer_outputs(quantized.train(True), x)
-        ratios = []
-        for f, q in zip(reference, quantized):
-            signal = float((f - f.mean(dim=0, keepdim=True)).pow(2).mean())
-            ratios.append(float((f - q).pow(2).mean()) / signal if signal > 0 else 0.0)
-        return kernel.logdet(), ratios
+        return kernel.logdet(), noise_ratios(model, x, reference)
 
     return probe.memo("quant-noise", compute)
 

@@ -87,8 +87,10 @@ def by_split(pairs: pd.DataFrame, dev_units) -> pd.DataFrame:
     rows = []
     for name in ("qnaswot_drop",) + BASELINES:
         row = {"predictor": name}
-        for split, mask in (("dev", quantized["unit"].isin(dev_units)), ("held-out", ~quantized["unit"].isin(dev_units))):
-            row[f"{split}_vs_mean_of_runs"] = spearman(quantized.loc[mask, name], mean_drop[mask]) if mask.any() else float("nan")
+        dev = quantized["unit"].isin(dev_units)
+        for split, mask in (("dev", dev), ("held-out", ~dev)):
+            row[f"{split}_vs_mean_of_runs"] = (spearman(quantized.loc[mask, name], mean_drop[mask]) if mask.any()
+                                               else float("nan"))
         rows.append(row)
     return pd.DataFrame(rows)
 

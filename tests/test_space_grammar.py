@@ -77,6 +77,15 @@ def test_typo_and_out_of_space_choices_name_the_place():
         space.validate(load_space("nas-bench-macro").parse("00000000"))
 
 
+def test_remembered_block_texts_still_name_each_place():
+    """Block texts are remembered between parses; a bad one is not, so each error names its own place."""
+    space = load_space("mobilenet-in1k")
+    good = _mbv2_text()
+    assert space.parse(good) == space.parse(good)
+    for stage, width in ((1, "c24:"), (2, "c32:")):
+        with pytest.raises(NasError, match=rf"stage {stage} block 0.*outside the space"):
+            space.parse(good.replace(f"{width}ir_k3_e6", f"{width}ir_k9_e6", 1))
+
 
 # --- APQ's JSON spec (native form of the apq space) -------------------------------------------------------
 def _apq_spec(**over):

@@ -5,6 +5,7 @@ fixed choices are left out. Unknown tokens are errors with a suggestion (timm ig
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Any, Sequence
 
 from nas.errors import NasError, did_you_mean
@@ -147,6 +148,21 @@ def format_block(bs, block: Block) -> str:
 
 
 def parse_block(bs, text: str, where: str) -> Block:
+    """One block's text -> Block. Remembered per (block space, text): a study repeats the same few hundred
+    block texts over thousands of trials, and `nas pareto` parses every trial. A bad text is not remembered,
+    so its error is raised again with this ``where``."""
+    try:
+        return _parse_block_remembered(bs, text)
+    except NasError:
+        return _parse_block(bs, text, where)
+
+
+@lru_cache(maxsize=1 << 16)
+def _parse_block_remembered(bs, text: str) -> Block:
+    return _parse_block(bs, text, "block")
+
+
+def _parse_block(bs, text: str, where: str) -> Block:
     tokens = text.split("_")
     op = tokens[0]
     if op not in {a.op for a in bs.alternatives}:

@@ -11,7 +11,9 @@ for those units (the scores see only the untrained network and its bits, so they
 - pooled over the retested units: the Spearman between the two runs' drops (how well one training run of the
   same architectures predicts another: what the architecture and its bits alone determine), and qnaswot's and
   the 4-bit block count's drop Spearman against each run and against the mean of the two runs' drops (a truth
-  less tied to one training run).
+  less tied to one training run);
+- ordered pairs (bit twins, activation variants): how often the second run orders the first run's pairs alike,
+  and qnaswot's share on the pairs both runs separate alike.
 
 Usage: .venv/bin/python experiments/quant_truth_retest.py [--first CSV] [--retrain CSV ...] [--scores CSV ...]
 Writes experiments/results/quant_truth_retest.md / .json.
@@ -19,6 +21,7 @@ Writes experiments/results/quant_truth_retest.md / .json.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import time
 from pathlib import Path
@@ -35,7 +38,7 @@ KEY = ["unit", "assignment"]
 
 def paired(first: pd.DataFrame, retrain: pd.DataFrame) -> pd.DataFrame:
     """One row per (unit, assignment) measured in both runs: the drop of each (points) and the baselines."""
-    a = first[KEY + ["bits", "drop_points", "float_accuracy"] + list(BASELINES)]
+    a = first[KEY + ["base", "bits", "drop_points", "float_accuracy"] + list(BASELINES)]
     b = retrain[KEY + ["bits", "drop_points", "float_accuracy"]]
     out = a.merge(b, on=KEY, suffixes=("_first", "_retrain"))
     if (out["bits_first"] != out["bits_retrain"]).any():
@@ -111,6 +114,37 @@ def between_networks(pairs: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def pair_agreement(pairs: pd.DataFrame, margin: float = 1.0) -> pd.DataFrame:
+    """Ordered pairs, counted as quant_score_benchmark.py counts them (drops more than ``margin`` points apart):
+    bit twins (two assignments of one network) and activation variants (two networks of one base architecture,
+    its sampled-activation original included, at the same uniform or per-role bits). For each kind: how often the second run orders the first run's pairs the
+    same way, and qnaswot's share on the pairs that *both* runs separate in the same direction (the pairs the
+    architecture and its bits decide, not the training run)."""
+    quantized = pairs[pairs["assignment"] != "fp32"]
+    uniform = quantized[~quantized["assignment"].str.startswith("mixed")]
+    rows = []
+    for kind, frame, by in (("bit twins", quantized, ["unit"]), ("activation variants", uniform, ["base", "assignment"])):
+        first = same = both = q_first = q_both = 0
+        for _, g in frame.groupby(by):
+            for (_, a), (_, b) in itertools.combinations(g.iterrows(), 2):
+                d1 = a["drop_points_first"] - b["drop_points_first"]
+                d2 = a["drop_points_retrain"] - b["drop_points_retrain"]
+                dq = a["qnaswot_drop"] - b["qnaswot_drop"]
+                if abs(d1) > margin:
+                    first += 1
+                    same += d1 * d2 > 0
+                    q_first += d1 * dq > 0
+                    if abs(d2) > margin and d1 * d2 > 0:
+                        both += 1
+                        q_both += d1 * dq > 0
+        rows.append({"pairs": kind, "apart in the first run": first,
+                     "second run orders them alike": same / first if first else float("nan"),
+                     "qnaswot orders them alike": q_first / first if first else float("nan"),
+                     "apart alike in both runs": both,
+                     "qnaswot on those": q_both / both if both else float("nan")})
+    return pd.DataFrame(rows)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--first", default=str(RESULTS / "quant_truth.csv"))
@@ -131,6 +165,7 @@ def main() -> None:
     per_unit, pooled = report(pairs)
     between = between_networks(pairs)
     splits = by_split(pairs, DEV_UNITS)
+    agreement = pair_agreement(pairs)
     units = ", ".join(per_unit["unit"])
     text = "\n".join([
         "# Ground truth retest (experiments/quant_truth_retest.py)", "",
@@ -146,13 +181,17 @@ def main() -> None:
         "choices were made; held-out: the other units):", "",
         splits.to_markdown(index=False, floatfmt=".3f"), "",
         f"Between networks ({len(per_unit)} units; Spearman over the units):", "",
-        between.to_markdown(index=False, floatfmt=".3f"), ""])
+        between.to_markdown(index=False, floatfmt=".3f"), "",
+        "Ordered pairs (drops more than 1 point apart; activation variants: one base architecture at the same "
+        "uniform or per-role bits):", "",
+        agreement.to_markdown(index=False, floatfmt=".3f"), ""])
     out = Path(args.out)
     out.with_suffix(".md").write_text(text)
     out.with_suffix(".json").write_text(json.dumps({"per_unit": per_unit.to_dict("records"),
                                                     "pooled": pooled.to_dict("records"),
                                                     "between_networks": between.to_dict("records"),
-                                                    "by_split": splits.to_dict("records")}, indent=1))
+                                                    "by_split": splits.to_dict("records"),
+                                                    "pair_agreement": agreement.to_dict("records")}, indent=1))
     print(text)
 
 

@@ -104,27 +104,29 @@ def score_pairs(truth: pd.DataFrame, seed: int) -> pd.DataFrame:
     return out
 
 
-def twin_order(frame: pd.DataFrame, predicted: str, margin: float) -> tuple[int, int]:
-    """(correctly ordered, counted) pairs of one network's assignments differing by more than ``margin``."""
-    ok = total = 0
+def twin_pairs(frame: pd.DataFrame):
+    """Every pair of rows of one network: two assignments of the same trained network (bit twins)."""
     for _, g in frame.groupby("unit"):
         for (_, a), (_, b) in itertools.combinations(g.iterrows(), 2):
-            if abs(a["drop"] - b["drop"]) > margin:
-                total += 1
-                ok += (a[predicted] - b[predicted]) * (a["drop"] - b["drop"]) > 0
-    return ok, total
+            yield a, b
 
 
-def activation_order(frame: pd.DataFrame, predicted: str, margin: float) -> tuple[int, int]:
-    """(correctly ordered, counted) pairs of activation twins (one base architecture, other activations, each
-    trained) at the same uniform or per-role assignment whose drops differ by more than ``margin``."""
+def activation_pairs(frame: pd.DataFrame):
+    """Every pair of activation variants of one base architecture (each trained) at the same uniform or
+    per-role assignment (random mixes differ per network, float twins have no drop)."""
     same = frame[(frame["assignment"] != "fp32") & ~frame["assignment"].str.startswith("mixed")]
-    ok = total = 0
     for _, g in same.groupby(["base", "assignment"]):
         for (_, a), (_, b) in itertools.combinations(g.iterrows(), 2):
-            if abs(a["drop"] - b["drop"]) > margin:
-                total += 1
-                ok += (a[predicted] - b[predicted]) * (a["drop"] - b["drop"]) > 0
+            yield a, b
+
+
+def ordered(pairs, predicted: str, margin: float) -> tuple[int, int]:
+    """(correctly ordered, counted) among ``pairs`` whose drops differ by more than ``margin``."""
+    ok = total = 0
+    for a, b in pairs:
+        if abs(a["drop"] - b["drop"]) > margin:
+            total += 1
+            ok += (a[predicted] - b[predicted]) * (a["drop"] - b["drop"]) > 0
     return ok, total
 
 
@@ -140,8 +142,8 @@ def table(frame: pd.DataFrame, margin: float) -> pd.DataFrame:
     quantized = frame[frame["assignment"] != "fp32"]
     rows = []
     for name, predicted, score in [*[(s, f"{s}_drop", s) for s in SCORES], *[(b, b, None) for b in BASELINES]]:
-        ok, total = twin_order(frame, predicted, margin)
-        act_ok, act_total = activation_order(frame, predicted, margin)
+        ok, total = ordered(twin_pairs(frame), predicted, margin)
+        act_ok, act_total = ordered(activation_pairs(frame), predicted, margin)
         rows.append({"predictor": name,
                      "spearman_drop": stats.spearmanr(quantized[predicted], quantized["drop"]).statistic,
                      "within_network": within_network(quantized, predicted),

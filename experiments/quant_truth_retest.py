@@ -21,7 +21,6 @@ Writes experiments/results/quant_truth_retest.md / .json.
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
 import time
 from pathlib import Path
@@ -29,7 +28,8 @@ from pathlib import Path
 import pandas as pd
 from scipy import stats
 
-from quant_score_benchmark import BASELINES, DEV_UNITS  # the same split and simple predictors
+from quant_score_benchmark import (  # the same split, simple predictors and pairs
+    BASELINES, DEV_UNITS, activation_pairs, twin_pairs)
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
@@ -115,28 +115,26 @@ def between_networks(pairs: pd.DataFrame) -> pd.DataFrame:
 
 
 def pair_agreement(pairs: pd.DataFrame, margin: float = 1.0) -> pd.DataFrame:
-    """Ordered pairs, counted as quant_score_benchmark.py counts them (drops more than ``margin`` points apart):
-    bit twins (two assignments of one network) and activation variants (two networks of one base architecture,
-    its sampled-activation original included, at the same uniform or per-role bits). For each kind: how often the second run orders the first run's pairs the
-    same way, and qnaswot's share on the pairs that *both* runs separate in the same direction (the pairs the
-    architecture and its bits decide, not the training run)."""
+    """Ordered pairs (drops more than ``margin`` points apart), chosen as quant_score_benchmark.py chooses them
+    among the quantized assignments: bit twins and activation variants (the sampled-activation original
+    included). For each kind: how often the second run orders the first run's pairs the same way, and qnaswot's
+    share on the pairs that *both* runs separate in the same direction (what the architecture and its bits
+    decide, not the training run)."""
     quantized = pairs[pairs["assignment"] != "fp32"]
-    uniform = quantized[~quantized["assignment"].str.startswith("mixed")]
     rows = []
-    for kind, frame, by in (("bit twins", quantized, ["unit"]), ("activation variants", uniform, ["base", "assignment"])):
+    for kind, kind_pairs in (("bit twins", twin_pairs(quantized)), ("activation variants", activation_pairs(pairs))):
         first = same = both = q_first = q_both = 0
-        for _, g in frame.groupby(by):
-            for (_, a), (_, b) in itertools.combinations(g.iterrows(), 2):
-                d1 = a["drop_points_first"] - b["drop_points_first"]
-                d2 = a["drop_points_retrain"] - b["drop_points_retrain"]
-                dq = a["qnaswot_drop"] - b["qnaswot_drop"]
-                if abs(d1) > margin:
-                    first += 1
-                    same += d1 * d2 > 0
-                    q_first += d1 * dq > 0
-                    if abs(d2) > margin and d1 * d2 > 0:
-                        both += 1
-                        q_both += d1 * dq > 0
+        for a, b in kind_pairs:
+            d1 = a["drop_points_first"] - b["drop_points_first"]
+            d2 = a["drop_points_retrain"] - b["drop_points_retrain"]
+            dq = a["qnaswot_drop"] - b["qnaswot_drop"]
+            if abs(d1) > margin:
+                first += 1
+                same += d1 * d2 > 0
+                q_first += d1 * dq > 0
+                if abs(d2) > margin and d1 * d2 > 0:
+                    both += 1
+                    q_both += d1 * dq > 0
         rows.append({"pairs": kind, "apart in the first run": first,
                      "second run orders them alike": same / first if first else float("nan"),
                      "qnaswot orders them alike": q_first / first if first else float("nan"),

@@ -134,3 +134,39 @@ def test_training_device_is_checked():
     if not torch.cuda.is_available():
         with pytest.raises(NasError, match="CUDA was asked for"):
             resolve_device("cuda")
+
+
+class _RunsCode:
+    """A pickle payload that would create a file when unpickled without weights_only."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def test_item11_a_planted_checkpoint_cannot_run_code(space, tmp_path):
+    """Reliability 11: a train.ckpt that carries code is refused by name; the code never runs."""
+    arch = space.parse("ir_e2")
+    ckpt, marker = tmp_path / "train.ckpt", tmp_path / "pwned"
+    torch.save({"fingerprint": {}, "payload": _RunsCode(marker)}, ckpt)
+    with pytest.raises(NasError, match="train.ckpt.*loaded safely"):
+        train(build_model(arch, space, seed=0), epochs=1, data="digits", n_train=64, n_val=32, checkpoint=ckpt)
+    assert not marker.exists()
+
+
+def test_item11_an_unreadable_checkpoint_is_an_error_not_a_restart(space, tmp_path, monkeypatch):
+    """Reliability 11: a permission error (or a foreign file) names the checkpoint instead of training afresh."""
+    arch = space.parse("ir_e2")
+    ckpt = tmp_path / "train.ckpt"
+    ckpt.write_bytes(b"not a checkpoint")
+    with pytest.raises(NasError, match="train.ckpt"):
+        train(build_model(arch, space, seed=0), epochs=1, data="digits", n_train=64, n_val=32, checkpoint=ckpt)
+
+    def denied(*a, **k):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(torch, "load", denied)
+    with pytest.raises(NasError, match="cannot read the training checkpoint: .*Permission denied"):
+        train(build_model(arch, space, seed=0), epochs=1, data="digits", n_train=64, n_val=32, checkpoint=ckpt)

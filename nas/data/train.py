@@ -27,7 +27,8 @@ from torch import nn
 import torch.nn.functional as F
 
 from nas.data import datasets as datamod
-from nas.errors import NasError
+from nas.errors import NasError, first_line
+from nas.fileio import atomic_write
 
 
 def split_indices(n: int, n_val: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -243,19 +244,29 @@ def train(model: nn.Module, *, epochs: int, data="fashion-mnist", seed: int = 0,
 
 def _load_checkpoint(path, fingerprint: dict) -> dict | None:
     """The checkpoint at ``path`` if it was written by this network and recipe (another one is ignored and will
-    be overwritten); None if there is none."""
+    be overwritten); None if there is none.
+
+    Loaded with ``weights_only=True``: tensors and plain values only, so a planted or downloaded ``train.ckpt``
+    cannot run code. A file that cannot be read or is not such a checkpoint is an error naming it, never a
+    silent restart (our own writes are atomic, so a half-written checkpoint does not happen)."""
     if path is None or not Path(path).is_file():
         return None
     try:
-        state = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception:  # noqa: BLE001 (a checkpoint cut short mid-write: start afresh)
-        return None
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except OSError as exc:
+        raise NasError(f"cannot read the training checkpoint: {first_line(exc)}", where=str(path),
+                       fix="fix the file's permissions, or delete it to train from the start") from None
+    except Exception as exc:  # noqa: BLE001 (torch raises UnpicklingError, RuntimeError, ... for foreign files)
+        raise NasError(f"not a training checkpoint that can be loaded safely ({type(exc).__name__}: "
+                       f"{first_line(exc)[:200]})", where=str(path),
+                       fix="delete it to train from the start; checkpoints hold tensors and plain values only") \
+            from None
+    if not isinstance(state, dict):
+        raise NasError(f"not a training checkpoint (holds a {type(state).__name__})", where=str(path),
+                       fix="delete it to train from the start")
     return state if state.get("fingerprint") == fingerprint else None
 
 
 def _save_checkpoint(path, state: dict) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(state, tmp)
-    tmp.replace(path)  # atomic: a Ctrl-C mid-save leaves the previous epoch's checkpoint
+    """Atomic and synced: a Ctrl-C or power cut mid-save leaves the previous epoch's checkpoint."""
+    atomic_write(path, lambda f: torch.save(state, f))

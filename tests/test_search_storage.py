@@ -245,3 +245,24 @@ def test_journal_listing_of_unfinished_trials_matches_optunas(tmp_path):
     study.tell(c, state=TrialState.FAIL)
     same()
     assert [t.number for t in storage.get_all_trials(sid, states=(TrialState.COMPLETE,))] == [0, 1]
+
+
+def test_item6_default_journal_is_in_the_working_folder(tmp_path, monkeypatch):
+    """Item 6: the multi-worker default ``journal:///nas-studies.journal`` was /nas-studies.journal, at the
+    filesystem root (a PermissionError traceback as non-root; as root every project shared one file). It is in
+    the working folder, like the SQLite default; a journal URL naming a file at the root is refused with the
+    working-folder spelling."""
+    from nas.errors import NasError
+    from nas.search import SearchConfig
+    from nas.search import storage as st
+
+    monkeypatch.chdir(tmp_path)
+    url = SearchConfig(space="fbnet-c100", devices=["raspi4"], workers=2, proxy="params").resolved().storage
+    assert url == st.DEFAULT_JOURNAL and st.is_journal(url)
+    assert st.journal_path(url).resolve() == tmp_path / "nas-studies.journal"
+    st.open_storage(url).create_new_study([], "s")
+    assert (tmp_path / "nas-studies.journal").is_file()
+    assert st.journal_path(f"journal:///{tmp_path}/a.journal") == tmp_path / "a.journal"  # absolute stays absolute
+    with pytest.raises(NasError, match=r"filesystem root.*") as err:
+        st.open_storage("journal:///study.journal")
+    assert "journal:study.journal" in err.value.fix and err.value.argument == "storage"

@@ -10,7 +10,7 @@ import time
 from dataclasses import asdict
 
 from nas.errors import NasError
-from nas.search.storage import DEFAULT_STORAGE
+from nas.search.storage import DEFAULT_JOURNAL, DEFAULT_STORAGE
 
 
 class StopOnCtrlC:
@@ -206,7 +206,8 @@ def register(sub) -> None:
                         "of images per class, or an .npz with x and y (the classifier gets its classes)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--storage", help=f"Optuna storage URL (default {DEFAULT_STORAGE}; with --workers > 1: "
-                                     "journal:///nas-studies.journal); postgresql://... for many machines")
+                                     f"{DEFAULT_JOURNAL}, both in the working folder); postgresql://... for many "
+                                     "machines")
     p.add_argument("--study", help="study name (default: <space>-<devices>)")
     p.add_argument("--workers", type=int, default=1, help="processes working on the study")
     p.add_argument("--threads", type=int, default=1, help="torch threads per worker for the proxy (default 1)")

@@ -164,7 +164,7 @@ def create_search(space, *, latency: list, scorer, objectives=("proxy", "latency
     constraints: latency on every device, size at the chosen bit-widths); ``sampler``: an Optuna sampler or a
     name (front, nsga2, tpe, random) set up for ``trials`` proxy-scored trials; None: the sampler a resumed
     study was created with, else ``front`` (:class:`nas.search.sampler.FrontSampler`); ``storage``: an Optuna
-    storage or a URL (sqlite:///..., journal:///..., postgresql://...; default in memory). A resumed study must
+    storage or a URL (sqlite:///..., journal:FILE.journal, postgresql://...; default in memory). A resumed study must
     have been created with the same options. ``evaluator`` may be shared between searches of one process
     (benchmarks) so scores are computed once.
     """

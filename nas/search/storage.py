@@ -2,8 +2,9 @@
 
 - ``sqlite:///file.db`` (the default) and ``postgresql://...``: Optuna's RDBStorage with its heartbeat; a
   trial whose worker stopped beating is failed and re-queued by ``RetryFailedTrialCallback``.
-- ``journal:///file.journal`` (or any path ending in ``.journal``): Optuna's JournalFileBackend, the fast
-  choice for several local processes. Optuna has no heartbeat for it.
+- ``journal:FILE.journal`` (relative to the working folder, like ``sqlite:///FILE.db``; ``journal:///abs/FILE.journal``
+  is an absolute path, as in a ``file://`` URL; any path ending in ``.journal`` works too): Optuna's
+  JournalFileBackend, the fast choice for several local processes. Optuna has no heartbeat for it.
 
 So this module adds its own, on every storage: every running trial records ``heartbeat`` in its system
 attributes; a RUNNING trial whose heartbeat (or, before its first beat, its start time) is older than the grace
@@ -28,7 +29,7 @@ GRACE_PERIOD_S = int(os.environ.get("NAS_HEARTBEAT_GRACE_S", "10"))
 HEARTBEAT_INTERVAL_S = max(1, GRACE_PERIOD_S // 5)
 MAX_RETRY = 3
 DEFAULT_STORAGE = "sqlite:///nas-studies.db"
-DEFAULT_JOURNAL = "journal:///nas-studies.journal"
+DEFAULT_JOURNAL = "journal:nas-studies.journal"  # the working folder, like DEFAULT_STORAGE
 
 logger = logging.getLogger(__name__)
 
@@ -38,7 +39,19 @@ def is_journal(url: str) -> bool:
 
 
 def journal_path(url: str) -> Path:
-    return Path(url.split("journal://", 1)[1] if url.startswith("journal://") else url.removeprefix("journal:"))
+    """The file of a journal URL: ``journal:FILE`` relative to the working folder, ``journal:///abs/FILE``
+    absolute (``journal:////abs/FILE`` too: a ``//`` lead is one root, not POSIX's implementation-defined one)."""
+    text = url.split("journal://", 1)[1] if url.startswith("journal://") else url.removeprefix("journal:")
+    return Path("/" + text.lstrip("/") if text.startswith("//") else text)
+
+
+def _check_journal_path(path: Path, url: str) -> None:
+    """A journal file directly in the filesystem root is the ``journal:///FILE`` slip (three slashes make an
+    absolute path here, unlike in ``sqlite:///FILE``): every project on the machine would share it."""
+    if path.is_absolute() and path.parent == Path(path.anchor):
+        raise NasError(f"storage {url} is {path}, at the filesystem root", argument="storage",
+                       fix=f"for the working folder write journal:{path.name} (journal:///abs/folder/{path.name} "
+                           "for an absolute path)")
 
 
 def open_storage(url: str, *, heartbeat: bool = True):
@@ -48,7 +61,7 @@ def open_storage(url: str, *, heartbeat: bool = True):
         return _open_journal(url)
     if not url.startswith(("sqlite:", "postgresql", "mysql")):
         raise NasError(f"unsupported storage URL {url}", argument="storage",
-                       fix="use sqlite:///FILE.db, journal:///FILE.journal or postgresql://USER@HOST/DB")
+                       fix="use sqlite:///FILE.db, journal:FILE.journal or postgresql://USER@HOST/DB")
     if url.startswith("sqlite:///"):
         _make_parent(Path(url.removeprefix("sqlite:///")), url)
     storage = _open_rdb(url, heartbeat)
@@ -77,6 +90,7 @@ def _open_journal(url: str):
     from optuna.storages.journal import JournalFileSymlinkLock
 
     path = journal_path(url)
+    _check_journal_path(path, url)
     _make_parent(path, url)
     # a worker killed while holding the file lock leaves it behind; it is stale after the grace period
     lock = JournalFileSymlinkLock(str(path), grace_period=GRACE_PERIOD_S)

@@ -11,6 +11,14 @@ SHARED_DATA = ROOT.parent / "shared" / "data"
 
 
 @pytest.fixture(autouse=True)
+def user_tables_dir(tmp_path_factory, monkeypatch):
+    """Every test writes its own tables into a fresh folder, never into the developer's or CI's home."""
+    d = tmp_path_factory.mktemp("user-tables")
+    monkeypatch.setenv("NAS_TABLES_DIR", str(d))
+    return d
+
+
+@pytest.fixture(autouse=True)
 def one_torch_thread():
     """Tiny networks gain nothing from intra-op threads, and on a shared 2-core CI machine a second thread
     made tests several times slower (measured: 2 threads 3.3 s vs 1 thread 0.5 s per model under load)."""

@@ -34,6 +34,11 @@ SUBCOMMAND_MODULES: tuple[str, ...] = ("nas.cli.lut", "nas.cli.score", "nas.cli.
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="nas", description="Hardware-aware neural architecture search.")
+    p.add_argument("--version", action="version", version=f"nas {_version()}")
+    p.add_argument("--tables-dir", metavar="DIR", default=None,
+                   help="folder of your own latency tables: written by `nas lut profile/fit/adapt` and "
+                        "`validate --calibrate`, looked up before the shipped ones (default: $NAS_TABLES_DIR, "
+                        "else ~/.local/share/nas/latency_tables)")
     sub = p.add_subparsers(dest="command", required=True)
 
     spaces = sub.add_parser("spaces", help="list and inspect search spaces").add_subparsers(dest="sub", required=True)
@@ -61,9 +66,26 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _version() -> str:
+    """The installed distribution's version (package metadata), else the source tree's."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("nas-edge")
+    except PackageNotFoundError:
+        from nas import __version__
+
+        return __version__
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.tables_dir:  # the library reads it from the environment; workers this process starts inherit it
+        import os
+        from pathlib import Path
+
+        os.environ["NAS_TABLES_DIR"] = str(Path(args.tables_dir).expanduser().resolve())
     try:
         args.func(args)
     except NasError as exc:

@@ -145,20 +145,31 @@ def cmd_validate(args: argparse.Namespace) -> None:
 def cmd_adapt(args: argparse.Namespace) -> None:
     from nas.latency.transfer.fit import adapt, quality_summary
 
+    from nas.latency.table import new_table_path
+
+    path = Path(args.output) if args.output else new_table_path(args.device_name, suffix=".transfer.yaml")
     model = adapt(args.space, args.measured, args.device_name, sources=args.sources or None, dtype=args.dtype,
                   threads=args.threads)
-    path = model.write(args.output)
+    path = model.write(path)
     print(quality_summary(model))
     print(f"wrote transferred model {model.device} to {path} (use it as --device {path})")
 
 
+def _refuse_overwrite(path: Path, overwrite: bool) -> None:
+    if path.exists() and not overwrite:
+        raise NasError("exists already", where=str(path), fix="add --overwrite to replace it, or choose another "
+                                                              "--device-name")
+
+
 def cmd_fit(args: argparse.Namespace) -> None:
     from nas.latency.fitted import fit_table
-    from nas.latency.table import SHIPPED_DIR
+    from nas.latency.table import new_table_path
 
+    path = new_table_path(args.device_name, out_dir=args.out_dir)
+    _refuse_overwrite(path, args.overwrite)
     fitted = fit_table(args.space, args.measured, args.device_name, dtype=args.dtype, holdout=args.holdout,
                        seed=args.seed, description=args.description)
-    path = fitted.table.write(Path(args.out_dir or SHIPPED_DIR) / f"{args.device_name}.csv")
+    path = fitted.table.write(path)
     q = fitted.quality
     print(f"fitted {args.device_name} ({args.space}) from {q['n']} whole-network measurements: "
           f"{len(fitted.table.entries)} rows, lambda {q['lambda']:.4g} (5-fold CV)")
@@ -243,7 +254,9 @@ def _register_measure(sub) -> None:
     prof.add_argument("--rounds", type=int, default=3, help="interleaved rounds over a batch of signatures")
     prof.add_argument("--stat", default="median", choices=("median", "p10", "min"),
                       help="statistic of the paired ratios (validate uses the table's): median, or p10/min")
-    prof.add_argument("--out-dir", default=None, help="directory of the table (default: latency_tables/)")
+    prof.add_argument("--out-dir", default=None,
+                      help="folder of the table (default: your table folder, `nas --tables-dir`); an existing "
+                           "table there is extended")
     prof.add_argument("--description", default=None)
     prof.add_argument("--boundaries", action="store_true",
                       help="also measure the precision boundaries (Q/DQ where bits change between layers; "
@@ -272,8 +285,9 @@ def _register_transfer(sub) -> None:
                     help="source table (repeatable; default: every table that covers the space)")
     ad.add_argument("--dtype", default=None, help="precision the measurements ran at: arch (default), fp32, int8")
     ad.add_argument("--threads", type=int, default=None, help="threads the measurements used (recorded)")
-    ad.add_argument("-o", "--output", required=True,
-                    help="model file, e.g. latency_tables/NAME.transfer.yaml (found by name there)")
+    ad.add_argument("-o", "--output", default=None,
+                    help="model file (default: NAME.transfer.yaml in your table folder, `nas --tables-dir`, "
+                         "where it is found by name); re-running refits it")
     ad.set_defaults(func=cmd_adapt, flags=FLAGS)
 
     ft = sub.add_parser("fit", help="per-layer table fitted from whole-network measurements (no layer timing)")
@@ -283,7 +297,9 @@ def _register_transfer(sub) -> None:
     ft.add_argument("--dtype", default=None, help="precision the measurements ran at: arch (default), fp32, int8")
     ft.add_argument("--holdout", type=float, default=0.2, help="share held out to report quality (default 0.2)")
     ft.add_argument("--seed", type=int, default=0)
-    ft.add_argument("--out-dir", default=None, help="directory of the table (default: latency_tables/)")
+    ft.add_argument("--out-dir", default=None,
+                    help="folder of the table (default: your table folder, `nas --tables-dir`)")
+    ft.add_argument("--overwrite", action="store_true", help="replace an existing table (default: refuse)")
     ft.add_argument("--description", default=None)
     ft.set_defaults(func=cmd_fit, flags=FLAGS)
 

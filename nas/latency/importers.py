@@ -196,7 +196,9 @@ def import_ofa(data: Path) -> LatencyTable:
                  "Conv + blocks + Conv_1 + AvgPool2D + Conv_2 + Logits, as OFA's MBv3LatencyTable sums it",
         spread="std", spaces=["ofa-mbv3"],
         provenance={"source": "Once-for-All (mit-han-lab/once-for-all), Note10 latency lookup table",
-                    "commit": "698a5c1", "license": "MIT", "files": [OFA_FILE], "converter": CONVERTER})
+                    "commit": "698a5c1",
+                    "license": "Apache-2.0 (Copyright 2019 Han Cai from MIT; see latency_tables/LICENSES.md)",
+                    "files": [OFA_FILE], "converter": CONVERTER})
     table = LatencyTable(meta=meta)
     with open(data / "edge_luts" / OFA_FILE, newline="") as fh:
         for row in csv.DictReader(fh):

@@ -43,11 +43,11 @@ import yaml
 
 from nas.errors import NasError, did_you_mean
 from nas.fileio import atomic_write_text, read_yaml
+from nas.paths import SHIPPED_TABLES_DIR, is_shipped, user_tables_dir
 from nas.layers import SIGNATURE_FIELDS, LayerSpec
 
 SCHEMA_VERSION = 1
-PROJECT_ROOT = Path(__file__).resolve().parent.parent.parent
-SHIPPED_DIR = PROJECT_ROOT / "latency_tables"
+SHIPPED_DIR = SHIPPED_TABLES_DIR
 META_SUFFIX = ".meta.yaml"
 
 VALUE_COLUMNS = ("latency_ms", "spread_ms", "repeats")
@@ -188,9 +188,11 @@ def meta_path_for(csv_path: Path) -> Path:
 # finding tables
 # --------------------------------------------------------------------------------------------------------
 def table_dirs() -> list[Path]:
-    """Where device names are looked up: $NAS_LATENCY_TABLES (os.pathsep-separated), then the shipped dir."""
+    """Where device names are looked up, first match wins: the user's table folder
+    (:func:`nas.paths.user_tables_dir`), the folders on $NAS_LATENCY_TABLES (os.pathsep-separated, read only),
+    then the shipped tables."""
     extra = [Path(p) for p in os.environ.get("NAS_LATENCY_TABLES", "").split(os.pathsep) if p]
-    return extra + [SHIPPED_DIR]
+    return [user_tables_dir(), *extra, SHIPPED_DIR]
 
 
 def list_devices() -> dict[str, Path]:
@@ -211,6 +213,36 @@ def list_transferred() -> dict[str, Path]:
         for path in sorted(d.glob("*.transfer.yaml")):
             found.setdefault(path.name[: -len(".transfer.yaml")], path)
     return found
+
+
+_NAME_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
+
+
+def check_device_name(name: str, *, argument: str = "device_name") -> str:
+    """A device name that is a plain file name: letters, digits, '.', '_', '-'; not starting with '.'."""
+    if not name or name.startswith(".") or not set(name) <= _NAME_CHARS:
+        raise NasError(f"invalid device name '{name}'", argument=argument,
+                       fix="use letters, digits, '.', '_' and '-' only, e.g. my-pi4")
+    return name
+
+
+def new_table_path(device_name: str, *, out_dir: str | Path | None = None, suffix: str = ".csv",
+                   argument: str = "device_name") -> Path:
+    """Where a command writes a table (``.csv``) or model (``.transfer.yaml``) it creates: ``out_dir`` or the
+    user's table folder (:func:`nas.paths.user_tables_dir`). Shipped tables are never written, and a table in
+    the user's folder may not take a shipped table's name (it would hide the published one)."""
+    check_device_name(device_name, argument=argument)
+    folder = Path(out_dir) if out_dir is not None else user_tables_dir()
+    path = folder / f"{device_name}{suffix}"
+    if is_shipped(path):
+        raise NasError("shipped tables are never written", where=str(path),
+                       fix="leave out_dir out (the user's table folder) or name another folder")
+    shipped = {p.name[: -len(META_SUFFIX)] for p in SHIPPED_DIR.glob("*" + META_SUFFIX)}
+    shipped |= {p.name[: -len(".transfer.yaml")] for p in SHIPPED_DIR.glob("*.transfer.yaml")}
+    if out_dir is None and device_name in shipped:
+        raise NasError(f"'{device_name}' is a shipped table; a table of yours with that name would hide it",
+                       argument=argument, fix=f"choose another name, e.g. {device_name}-here")
+    return path
 
 
 def resolve(name_or_path: str | Path) -> Path:

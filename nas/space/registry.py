@@ -1,5 +1,5 @@
-"""Where spaces are found: ``search_spaces/<name>.yaml`` (or ``$NAS_SPACES_DIR``) by name, any YAML by path;
-each file parsed once per modification time."""
+"""Where spaces are found: the shipped ``search_spaces/<name>.yaml`` (:mod:`nas.paths`; or ``$NAS_SPACES_DIR``)
+by name, any YAML by path; each file parsed once per modification time."""
 from __future__ import annotations
 
 import os
@@ -7,11 +7,11 @@ from functools import lru_cache
 from pathlib import Path
 
 from nas.errors import NasError, did_you_mean
+from nas.paths import SHIPPED_SPACES_DIR
 from nas.space.schema import load_space_file
 from nas.space.search_space import SearchSpace
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent.parent
-SPACES_DIR = Path(os.environ.get("NAS_SPACES_DIR", PROJECT_ROOT / "search_spaces"))
+SPACES_DIR = Path(os.environ.get("NAS_SPACES_DIR", SHIPPED_SPACES_DIR))
 
 
 # --------------------------------------------------------------------------------------------------------

@@ -59,7 +59,7 @@ from nas.latency.measure.timing import (REFERENCE, Timer, boundary_timer, build_
                                         measure_paired, output_shape, overhead_timer, precision, reference_timer,
                                         runtime_info, summarize, value)
 from nas.latency.signatures import arch_layers, check_dtype, space_boundaries, space_signatures
-from nas.latency.table import SHIPPED_DIR, Entry, LatencyTable, new_meta, read_table
+from nas.latency.table import Entry, LatencyTable, new_meta, new_table_path, read_table
 from nas.layers import LayerSpec, boundaries as layer_boundaries, input_bits, output_bits, plan
 
 PROTOCOL_VERSION = 2  # 2: every timed call paired with the reference kernel (1: plain times, no reference_ms)
@@ -331,14 +331,14 @@ def profile_space(space_name: str, device_name: str, *, dtypes: Iterable[str] = 
                   out_dir: str | Path | None = None, description: str | None = None,
                   progress: bool = True, boundaries: bool = False) -> ProfileResult:
     """Measure what ``space`` (or the architectures in ``archs_csv``) needs, for every dtype, into the table
-    ``<out_dir>/<device_name>.csv`` (default ``latency_tables/``), created or extended. ``boundaries``: also
+    ``<out_dir>/<device_name>.csv`` (default: the user's table folder, :func:`nas.paths.user_tables_dir`),
+    created or extended. ``boundaries``: also
     the space's precision-boundary rows (needs dtype ``arch``; see the module docstring)."""
     from nas.space import load_space
 
     space = load_space(space_name)
     dtypes = [check_dtype(d, argument="dtypes") for d in dtypes] or ["fp32"]
-    if not device_name or "/" in device_name or device_name.startswith("."):
-        raise NasError(f"invalid device name '{device_name}'", argument="device_name", fix="use e.g. my-pi4")
+    path = new_table_path(device_name, out_dir=out_dir)
     archs = None
     if archs_csv:
         from nas.space.csv import read_archs
@@ -360,7 +360,6 @@ def profile_space(space_name: str, device_name: str, *, dtypes: Iterable[str] = 
         for s in (boundary_probes(spec) if spec.op == "boundary" else [spec]):
             precision(s)  # fail before measuring anything
             check_bits(s.dw_wbits, s.dw_abits, where=s.key)
-    path = Path(out_dir or SHIPPED_DIR) / f"{device_name}.csv"
     table = open_table(path, device=device_name, space=space.name, dtypes=dtypes, config=config,
                        description=description)
     t0 = time.perf_counter()

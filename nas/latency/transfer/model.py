@@ -20,7 +20,7 @@ from nas.errors import NasError
 from nas.fileio import atomic_write_text, read_yaml
 from nas.latency.predict import LatencyModel, LatencyPrediction, LayerLatency, TableLatencyModel
 from nas.latency.signatures import check_dtype
-from nas.latency.table import PROJECT_ROOT, list_transferred, read_table
+from nas.latency.table import SHIPPED_DIR, list_transferred, read_table
 from nas.layers import LayerSpec, plan
 from nas.space import SearchSpace
 from nas.space.arch import Architecture
@@ -214,9 +214,10 @@ class TransferredLatencyModel(LatencyModel):
 
 
 def _source_path(src: dict) -> str:
-    """A source's table: its recorded path (relative = to the project root) if present, else its device name."""
+    """A source's table: its recorded path (relative = to the shipped data's folder) if present, else its device
+    name."""
     p = Path(str(src["table"]))
-    p = p if p.is_absolute() else PROJECT_ROOT / p
+    p = p if p.is_absolute() else SHIPPED_DIR.parent / p
     return str(p) if p.is_file() else str(src["device"])
 
 

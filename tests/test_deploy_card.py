@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -95,3 +96,31 @@ def test_card_names_per_role_bits_and_the_containers_of_6_and_4_bit_values():
     assert set(containers(specs)) == {"w6", "a4"} and "-31..31" in containers(specs)["w6"]
     row = next(r for r in layer_rows(specs) if r["name"] == "stage1.block0")
     assert (row["wbits"], row["dw_wbits"], row["dw_abits"], row["deployed"]) == (6, 8, 4, "w6a8/dw w8a4")
+
+
+@pytest.mark.skipif(not os.environ.get("NAS_TEST_POSTGRES_URL"), reason="NAS_TEST_POSTGRES_URL not set (CI starts a server)")
+def test_item8_card_provenance_masks_the_storage_password():
+    """Item 8: card.json's provenance stored the study's storage URL with its password."""
+    import uuid
+
+    import optuna
+    from sqlalchemy.engine import make_url
+
+    from nas.deploy import targets_from_study
+    from nas.deploy.card import provenance
+    from nas.search.storage import open_storage
+
+    url = make_url(os.environ["NAS_TEST_POSTGRES_URL"]).set(password="s3cret-item8")
+    url = url.render_as_string(hide_password=False)
+    name = f"item8-{uuid.uuid4().hex[:8]}"
+    study = optuna.create_study(storage=open_storage(url, heartbeat=False), study_name=name,
+                                directions=["maximize", "minimize"])
+    study.set_user_attr("config", {"space": SPACE, "devices": ["dev"], "objectives": ["proxy", "latency"],
+                                   "proxy": "params", "data": "digits", "latency_dtype": "arch"})
+    study.add_trial(optuna.trial.create_trial(values=[1.0, 1.0], user_attrs={
+        "arch": TINY, "metrics": {"proxy.params": 1.0, "latency_ms.dev": 1.0, "feasible": True, "duplicate": False},
+        "provenance": {"space": SPACE, "worker": 0}}))
+    prov = provenance(targets_from_study(url, name, trial=0)[0])
+    assert prov["trial_attrs"]["metrics"]["latency_ms.dev"] == 1.0  # looked up with the real URL
+    assert prov["storage"] == url.replace(":s3cret-item8@", ":***@")
+    assert "s3cret-item8" not in json.dumps(prov)

@@ -1,4 +1,6 @@
 """Reports of a study (`nas pareto`): CSV, PNG and HTML from the storage alone."""
+import html
+
 from nas.search import search
 
 from conftest import run_cli
@@ -204,3 +206,52 @@ def test_legend_of_a_numeric_colour_scale_shows_marker_shapes_in_grey():
     assert labels == ["feasible (relu)"] and mappable is not None
     assert tuple(handles[0].get_facecolor()[0]) == to_rgba("dimgrey")
     assert len(mappable.get_offsets()) == 3
+
+
+def test_item8_suggested_commands_are_quoted_and_run_as_pasted(tmp_path, capsys, monkeypatch):
+    """Item 8: the printed "next:" line and pareto.html's export commands put the storage URL and the study name
+    in unquoted: a path with spaces broke them, a study name with ';' ran a second command when pasted."""
+    import re
+    import shlex
+
+    monkeypatch.chdir(tmp_path)
+    storage, study = f"journal:{tmp_path}/my studies/s.journal", "a b;touch PWNED"
+    rc, out, err = run_cli(capsys, "search", "--space", "fbnet-c100", "--device", "raspi4", "--proxy", "params",
+                           "--data", "noise", "--trials", 4, "--storage", storage, "--study", study, "--quiet")
+    assert rc == 0, err
+    nxt = next(line for line in out.splitlines() if line.startswith("next: "))
+    argv = shlex.split(nxt.removeprefix("next: "))
+    assert argv[:5] == ["nas", "pareto", "--storage", storage, "--study"] and argv[5] == study
+    rc, out, err = run_cli(capsys, *argv[1:])  # the pasted command, as a shell splits it
+    assert rc == 0, err
+    assert not (tmp_path / "PWNED").exists()
+    page = (tmp_path / f"pareto-{study}" / "pareto.html").read_text()
+    unicode = re.compile(r"\\u([0-9a-fA-F]{4})")  # plotly's JSON writes / as \u002f
+    commands = [unicode.sub(lambda m: chr(int(m[1], 16)), html.unescape(c))
+                for c in re.findall(r"nas export [^<\"]*", page)]
+    assert len(commands) > 4  # every trial's hover (JSON) and each front member's table row (HTML)
+    for command in commands:
+        argv = shlex.split(command)
+        assert argv[2:6] == ["--storage", storage, "--study", study] and argv[6] == "--trial"
+
+
+@pytest.mark.skipif(not os.environ.get("NAS_TEST_POSTGRES_URL"), reason="NAS_TEST_POSTGRES_URL not set (CI starts a server)")
+def test_item8_password_never_reaches_the_report_or_the_printed_lines(tmp_path, capsys):
+    """Item 8: the storage password was in the "study ... in URL" and "next:" lines and in every hover and table
+    row of pareto.html. (The CI server trusts loopback, so any password opens it.)"""
+    import uuid
+
+    from sqlalchemy.engine import make_url
+
+    url = make_url(os.environ["NAS_TEST_POSTGRES_URL"]).set(password="s3cret-item8")
+    url = url.render_as_string(hide_password=False)
+    study = f"item8-{uuid.uuid4().hex[:8]}"
+    rc, out, err = run_cli(capsys, "search", "--space", "fbnet-c100", "--device", "raspi4", "--proxy", "params",
+                           "--data", "noise", "--trials", 4, "--storage", url, "--study", study, "--quiet")
+    assert rc == 0, err
+    assert "s3cret-item8" not in out + err and ":***@" in out
+    rc, out, err = run_cli(capsys, "pareto", "--storage", url, "--study", study, "-o", tmp_path / "p")
+    assert rc == 0, err
+    for name in ("pareto.html", "pareto.csv", "trials.csv"):
+        assert "s3cret-item8" not in (tmp_path / "p" / name).read_text(), name
+    assert url.replace(":s3cret-item8@", "@") in html.unescape((tmp_path / "p" / "pareto.html").read_text())

@@ -266,3 +266,24 @@ def test_item6_default_journal_is_in_the_working_folder(tmp_path, monkeypatch):
     with pytest.raises(NasError, match=r"filesystem root.*") as err:
         st.open_storage("journal:///study.journal")
     assert "journal:study.journal" in err.value.fix and err.value.argument == "storage"
+
+
+def test_item8_public_url_hides_the_password_and_errors_never_show_it(capsys):
+    """Item 8: ``postgresql://user:pass@host/db`` was shown whole in every error (and hover, card and printed
+    command). Shown or stored, the password is ``***``; in a command to paste it is left out (PGPASSWORD or
+    ~/.pgpass supply it)."""
+    from conftest import run_cli
+    from nas.search.storage import public_url
+
+    url = "postgresql+psycopg://ann:s3cr%40t@db.lan:5432/nas?sslmode=require"
+    assert public_url(url) == "postgresql+psycopg://ann:***@db.lan:5432/nas?sslmode=require"
+    assert public_url(url, password=None) == "postgresql+psycopg://ann@db.lan:5432/nas?sslmode=require"
+    for plain in ("sqlite:///nas-studies.db", "journal:my studies/s.journal", "postgresql://ann@db/nas"):
+        assert public_url(plain) == plain == public_url(plain, password=None)
+    rc, out, err = run_cli(capsys, "pareto", "--storage", "postgresql://ann:s3cret@127.0.0.1:1/nas", "--study", "s",
+                           "-o", "unused")
+    assert rc == 2 and "cannot open storage postgresql://ann:***@127.0.0.1:1/nas" in err
+    assert "s3cret" not in out + err
+    rc, out, err = run_cli(capsys, "pareto", "--storage", "postgresql://ann:s3cret@127.0.0.1:1/nas?x=%", "--study",
+                           "s", "-o", "unused")  # a URL sqlalchemy cannot parse: its message quotes the URL
+    assert rc == 2 and "s3cret" not in out + err

@@ -162,10 +162,16 @@ def cmd_search(args: argparse.Namespace) -> None:
         study=args.study, workers=args.workers, allow_estimate=args.allow_estimate, latency_dtype=args.latency_dtype,
         threads=args.threads,
     )
+    from shlex import quote
+
+    from nas.search.storage import public_url
+
     summary = run_search(cfg, progress=not args.quiet)
-    print(f"study '{summary.study}' in {summary.storage}: {summary.trials} trials, {summary.feasible} feasible, "
-          f"Pareto front {summary.front_size} ({summary.seconds:.1f} s this run)")
-    print(f"next: nas pareto --storage {summary.storage} --study {summary.study} -o pareto-{summary.study}")
+    print(f"study '{summary.study}' in {public_url(summary.storage)}: {summary.trials} trials, {summary.feasible} "
+          f"feasible, Pareto front {summary.front_size} ({summary.seconds:.1f} s this run)")
+    # quoted for a shell, the password left out (PGPASSWORD or ~/.pgpass supplies it)
+    print(f"next: nas pareto --storage {quote(public_url(summary.storage, password=None))} --study "
+          f"{quote(summary.study)} -o {quote(f'pareto-{summary.study}')}")
 
 
 def cmd_pareto(args: argparse.Namespace) -> None:

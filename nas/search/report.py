@@ -60,11 +60,17 @@ def write_report(storage, study_name: str, out_dir: str | Path) -> dict[str, Pat
 
 
 def export_command(storage, study_name: str):
-    """``trial -> the nas export command for it`` (the storage as given; an Optuna storage object: URL)."""
-    url = storage if isinstance(storage, str) else "URL"
+    """``trial -> the nas export command for it``: every argument shell-quoted, the storage as given without its
+    password (:func:`nas.search.storage.public_url`; an Optuna storage object: URL)."""
+    from shlex import quote
+
+    from nas.search.storage import public_url
+
+    url = quote(public_url(storage, password=None)) if isinstance(storage, str) else "URL"
 
     def command(trial: int) -> str:
-        return f"nas export --storage {url} --study {study_name} --trial {trial} -o export-{study_name}-{trial}"
+        return (f"nas export --storage {url} --study {quote(study_name)} --trial {trial} "
+                f"-o {quote(f'export-{study_name}-{trial}')}")
 
     return command
 

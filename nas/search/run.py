@@ -26,7 +26,7 @@ from nas.search.config import DEFAULT_SAMPLER, SAMPLERS, SearchConfig
 from nas.search.evaluator import Evaluator
 from nas.search.front import front_of, pareto_mask
 from nas.search.objectives import Budgets, Objectives, check_objectives
-from nas.search.storage import TrialHeartbeat, TrialIndex, fail_stale_trials, open_storage
+from nas.search.storage import TrialHeartbeat, TrialIndex, fail_stale_trials, open_storage, public_url
 
 NO_FEASIBLE_CHECK_AFTER = 20
 # a proxy that scores NaN this often is broken, not the architectures (degenerate networks are rare)
@@ -303,7 +303,8 @@ def summarize(run: Search, cfg: SearchConfig, seconds: float) -> SearchSummary:
                             smallest_latency_ms=status["smallest_latency_ms"], seconds=seconds)
     if status["complete"] and status["feasible"] == 0:
         raise NasError(f"no architecture met the budget in {status['complete']} trials (smallest latency seen: "
-                       f"{format_latencies(status['smallest_latency_ms'])}; study kept in {cfg.storage})",
+                       f"{format_latencies(status['smallest_latency_ms'])}; study kept in "
+                       f"{public_url(cfg.storage)})",
                        argument=next((n for n in ("latency_budget_ms", "energy_budget_mj", "size_budget_mb")
                                       if getattr(cfg, n) is not None), "latency_budget_ms"),
                        fix="raise the budget and use a new study name")

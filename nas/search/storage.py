@@ -18,6 +18,7 @@ import functools
 
 import logging
 import os
+import re
 import threading
 import time
 from pathlib import Path
@@ -32,6 +33,27 @@ DEFAULT_STORAGE = "sqlite:///nas-studies.db"
 DEFAULT_JOURNAL = "journal:nas-studies.journal"  # the working folder, like DEFAULT_STORAGE
 
 logger = logging.getLogger(__name__)
+
+
+# scheme://user:password@ as SQLAlchemy's URL grammar reads it (a password runs to the next '@')
+_USERINFO = re.compile(r"^(?P<head>[\w+]+://[^:/]*):(?P<password>[^@]*)@")
+
+
+def public_url(url: str, *, password: str | None = "***") -> str:
+    """``url`` safe to show or store: its password replaced by ``password``, or left out (``None``: for a
+    command to paste, which then reads it from PGPASSWORD or ~/.pgpass). A URL without a password is unchanged.
+    Every URL this package prints, stores (cards, reports) or puts into an error goes through here."""
+    m = _USERINFO.match(url)
+    if m is None:
+        return url
+    return f"{m['head']}{'' if password is None else ':' + password}@{url[m.end():]}"
+
+
+def _scrub(text: str, url: str) -> str:
+    """``text`` (e.g. a driver's message) with ``url`` and its password masked."""
+    m = _USERINFO.match(url)
+    text = text.replace(url, public_url(url))
+    return text.replace(m["password"], "***") if m is not None and len(m["password"]) >= 3 else text
 
 
 def is_journal(url: str) -> bool:
@@ -60,7 +82,7 @@ def open_storage(url: str, *, heartbeat: bool = True):
     if is_journal(url):
         return _open_journal(url)
     if not url.startswith(("sqlite:", "postgresql", "mysql")):
-        raise NasError(f"unsupported storage URL {url}", argument="storage",
+        raise NasError(f"unsupported storage URL {public_url(url)}", argument="storage",
                        fix="use sqlite:///FILE.db, journal:FILE.journal or postgresql://USER@HOST/DB")
     if url.startswith("sqlite:///"):
         _make_parent(Path(url.removeprefix("sqlite:///")), url)
@@ -165,12 +187,12 @@ def _open_rdb(url: str, heartbeat: bool):
                               heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRY))
             return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, **kwargs)
     except Exception as exc:  # sqlalchemy raises many types; all mean "cannot use this URL"
-        first = first_line(exc)
+        first = _scrub(first_line(exc), url)
         if "Failed to import DB access module" in first:
             package, install = driver_hint(url)
-            raise NasError(f"storage {url} needs the {package} driver, which is not installed",
+            raise NasError(f"storage {public_url(url)} needs the {package} driver, which is not installed",
                            argument="storage", fix=install) from None
-        raise NasError(f"cannot open storage {url} ({first})", argument="storage",
+        raise NasError(f"cannot open storage {public_url(url)} ({first})", argument="storage",
                        fix="check that the server is running and the URL, user and database are right") from None
 
 

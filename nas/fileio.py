@@ -5,9 +5,11 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, Callable, IO
+from typing import Any, Callable, IO, Mapping
 
 from nas.errors import NasError
+
+PARQUET_ENGINES = ("pyarrow", "fastparquet")  # what pandas writes Parquet with
 
 
 def atomic_write(path: str | Path, write: Callable[[IO[bytes]], Any]) -> Path:
@@ -51,6 +53,79 @@ def atomic_write_text(path: str | Path, text: str) -> Path:
     """Write ``text`` to ``path`` atomically (see :func:`atomic_write`)."""
     data = text.encode()
     return atomic_write(path, lambda f: f.write(data))
+
+
+def check_output_file(path: str | Path, *, argument: str = "output",
+                      reads: Mapping[str, str | Path | None] | None = None) -> Path:
+    """Check, before any work, that ``path`` can be written as a file; a NasError naming ``argument`` if not.
+
+    Refused: an existing folder; a file that the same call reads (``reads``: input argument -> path, e.g. the
+    architecture CSV: writing the results over it would lose the input); a folder that cannot be made (a file
+    is in the way) or written in. Nothing is created: a missing folder is made when the file is written."""
+    path = Path(path)
+    if path.is_dir():
+        raise NasError(f"'{path}' is a folder; a file is written here", argument=argument,
+                       fix=f"give a file name, e.g. {argument}={path / 'results.csv'}")
+    for name, other in (reads or {}).items():
+        if other and _same_file(path, Path(other)):
+            raise NasError(f"'{path}' is the file this call reads ({name}); writing it would overwrite the input",
+                           argument=argument, fix=f"write to another file, e.g. {argument}={_sibling(path)}")
+    folder = path.parent
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise NasError(f"cannot make folder '{folder}': '{existing}' is a file", argument=argument,
+                       fix="choose another folder")
+    problem = _probe_folder(existing) if existing == folder else (
+        None if os.access(existing, os.W_OK | os.X_OK) else "permission denied")
+    if problem:
+        raise NasError(f"cannot write in folder '{existing}' ({problem})", argument=argument,
+                       fix="choose a folder you can write to")
+    return path
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    if a.exists() and b.exists():
+        return os.path.samefile(a, b)
+    return a.resolve() == b.resolve()
+
+
+def _sibling(path: Path) -> Path:
+    return path.with_name(f"{path.stem}.out{path.suffix or '.csv'}")
+
+
+def _probe_folder(folder: Path) -> str | None:
+    """Why a file cannot be created in ``folder`` (None: it can): a temp file is created and removed."""
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".nas-write-check.", dir=folder)
+    except OSError as exc:
+        return exc.strerror or type(exc).__name__
+    os.close(fd)
+    os.unlink(tmp)
+    return None
+
+
+def check_table_output(path: str | Path, *, argument: str = "output",
+                       reads: Mapping[str, str | Path | None] | None = None) -> Path:
+    """:func:`check_output_file` for a results table (:func:`write_table`): ``.parquet`` also needs pyarrow or
+    fastparquet installed (pandas writes Parquet with one of them); any other name is written as CSV."""
+    import importlib.util
+
+    path = check_output_file(path, argument=argument, reads=reads)
+    if path.suffix == ".parquet" and not any(importlib.util.find_spec(m) for m in PARQUET_ENGINES):
+        raise NasError("writing Parquet needs pyarrow or fastparquet, and neither is installed", argument=argument,
+                       fix=f"pip install pyarrow, or write CSV: {argument}={path.with_suffix('.csv')}")
+    return path
+
+
+def write_table(df, path: str | Path) -> Path:
+    """Write a DataFrame (no index) atomically: Parquet for a ``.parquet`` name, else CSV (check the name first
+    with :func:`check_table_output`)."""
+    path = Path(path)
+    if path.suffix == ".parquet":
+        return atomic_write(path, lambda f: df.to_parquet(f, index=False))
+    return atomic_write(path, lambda f: df.to_csv(f, index=False))
 
 
 def read_yaml(path: str | Path, *, not_found_fix: str | None = None) -> Any:

@@ -1,5 +1,6 @@
 """Atomic writes: a fresh synced temp file renamed over the target (reliability 10)."""
 import os
+import sys
 import threading
 
 import pytest
@@ -57,3 +58,20 @@ def test_the_written_file_keeps_the_old_mode_or_is_world_readable(tmp_path):
     new.chmod(0o600)
     atomic_write_text(new, "y")
     assert new.stat().st_mode & 0o777 == 0o600
+
+
+def test_item12_an_output_is_checked_in_the_api_arguments_terms(tmp_path, monkeypatch):
+    """The library names its own argument and a fix in API terms; nothing is created by the check."""
+    from nas.errors import NasError
+    from nas.fileio import check_output_file, check_table_output
+
+    for engine in ("pyarrow", "fastparquet"):
+        monkeypatch.setitem(sys.modules, engine, None)
+    with pytest.raises(NasError, match=r"^argument 'out_csv': writing Parquet needs pyarrow or fastparquet.*out_csv=\S*r\.csv\)$"):
+        check_table_output(tmp_path / "r.parquet", argument="out_csv")
+    src = tmp_path / "in.csv"
+    src.write_text("arch\n")
+    with pytest.raises(NasError, match="is the file this call reads \\(archs_csv\\)"):
+        check_output_file(tmp_path / "." / "in.csv", reads={"archs_csv": src})
+    assert check_output_file(tmp_path / "a" / "b" / "c.csv") == tmp_path / "a" / "b" / "c.csv"
+    assert not (tmp_path / "a").exists() and sorted(os.listdir(tmp_path)) == ["in.csv"]

@@ -14,6 +14,8 @@ def flag_of(argument: str, flags: dict[str, str], dests: set[str]) -> str | None
     command has that option."""
     if argument in flags:
         return flags[argument]
+    if argument == "output" and argument in dests:  # every command's output file is -o/--output
+        return "-o"
     return "--" + argument.replace("_", "-") if argument in dests else None
 
 

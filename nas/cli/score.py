@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from nas.errors import NasError
+from nas.fileio import check_table_output, write_table
 
 
 def cmd_score(args: argparse.Namespace) -> None:
@@ -20,6 +20,7 @@ def cmd_score(args: argparse.Namespace) -> None:
                            fix="nas score --space S --archs IN.csv --proxy NAME[,NAME...] -o OUT.csv")
     if args.threads is not None and args.threads < 1:
         raise NasError(f"--threads must be at least 1, got {args.threads}", where="--threads")
+    path = check_table_output(args.output, reads={"--archs": args.archs})  # before hours of scoring, not after
     space = load_space(args.space)
     df = read_arch_csv(args.archs)
 
@@ -41,12 +42,7 @@ def cmd_score(args: argparse.Namespace) -> None:
     for name in names:  # keep the user's spelling in 'arch', the canonical form beside it
         result[name] = out[name].to_numpy()
     result["score"] = out[default].to_numpy()
-    path = Path(args.output)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if path.suffix == ".parquet":
-        result.to_parquet(path, index=False)
-    else:
-        result.to_csv(path, index=False)
+    write_table(result, path)
     nan = int(result["score"].isna().sum())
     print(f"wrote {len(result)} rows to {path} (score = {default}; data {args.data}, seed {args.seed}"
           + (f"; {nan} NaN score(s), ranked last" if nan else "") + ")")
@@ -85,7 +81,8 @@ def register(subparsers) -> None:
     p.add_argument("--seed", type=int, default=0, help="network initialisation and input batch seed")
     p.add_argument("--batch-size", type=int, default=None, help="override every proxy's batch size")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
-    p.add_argument("-o", "--output", help="output CSV (or .parquet)")
+    p.add_argument("-o", "--output", help="output CSV, or .parquet (needs pyarrow or fastparquet); checked before "
+                                         "scoring, and never the --archs file")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--list", action="store_true", help="list the proxies and exit")
     p.set_defaults(func=cmd_score, flags=FLAGS)

@@ -345,3 +345,32 @@ def test_create_search_checks_its_objectives():
     with pytest.raises(NasError, match="bad objectives proxy,speed") as err:
         _api_search(optuna.storages.InMemoryStorage(), None, objectives=("proxy", "speed"))
     assert err.value.argument == "objectives"
+
+
+def test_item7_device_given_as_a_path_is_keyed_by_its_table_name(tmp_path, capsys, monkeypatch):
+    """Item 7: with ``--device PATH.csv`` metrics were keyed by the path and objectives by the table's device name
+    (KeyError 'latency_ms.raspi4' with a budget); two tables of one device name collapsed into one objective.
+    Everything is keyed by the table's device name, and two tables with one name are refused."""
+    import shutil
+
+    import nas
+    from nas.paths import SHIPPED_TABLES_DIR
+
+    monkeypatch.chdir(tmp_path)
+    for suffix in (".csv", ".meta.yaml"):
+        shutil.copy(SHIPPED_TABLES_DIR / f"raspi4{suffix}", tmp_path / f"copy{suffix}")
+    base = ["search", "--space", "fbnet-c100", "--proxy", "params", "--data", "noise", "--trials", 4, "--quiet"]
+    rc, out, err = run_cli(capsys, *base, "--device", tmp_path / "copy.csv", "--latency-budget", 30)
+    assert rc == 0, err
+    assert "study 'fbnet-c100-raspi4'" in out  # the default study name uses the table's name, not its path
+    trials = stored_trials("sqlite:///nas-studies.db", "fbnet-c100-raspi4")
+    assert {"latency_ms.raspi4", "proxy.params"} <= set(trials[0].user_attrs["metrics"])
+    rc, out, err = run_cli(capsys, *base, "--device", "raspi4", "--device", tmp_path / "copy.csv", "--study", "two")
+    assert rc == 2 and err.count("\n") == 1
+    assert err.startswith(f"nas: error: --device: 'raspi4' and '{tmp_path / 'copy.csv'}' are both tables of device "
+                          "'raspi4'")
+    space = nas.load_space("fbnet-c100")
+    with pytest.raises(NasError, match="both tables of device 'raspi4'") as e:
+        nas.search.create_search(space, latency=[nas.latency.load("raspi4"), nas.latency.load(str(tmp_path / "copy.csv"))],
+                                 scorer=nas.proxies.Scorer(space, ["params"], data="noise"))
+    assert e.value.argument == "latency"

@@ -7,11 +7,19 @@ import math
 from dataclasses import asdict, dataclass, field
 
 from nas.errors import NasError
-from nas.search.objectives import Budgets, Objectives, check_objectives
+from nas.search.objectives import Budgets, check_objectives
 from nas.search.storage import DEFAULT_JOURNAL, DEFAULT_STORAGE, stored_config
 
 SAMPLERS = ("front", "nsga2", "tpe", "random")
 DEFAULT_SAMPLER = "front"
+
+
+def device_names(devices: list[str], dtype: str | None = None) -> list[str]:
+    """The device name of each ``devices`` entry: a name as given, a path (a table's or a transferred model's
+    file) as its table names itself (what metrics and objectives are keyed by)."""
+    from nas.latency.load import load
+
+    return [load(d, dtype=dtype).device if "/" in d or d.endswith((".csv", ".yaml")) else d for d in devices]
 
 
 @dataclass
@@ -52,7 +60,7 @@ class SearchConfig:
             v = getattr(cfg, name)
             if v is not None and not (v > 0 and math.isfinite(v)):
                 raise NasError(f"must be a positive number, got {v}", argument=name)
-        cfg.study = cfg.study or f"{cfg.space}-{'+'.join(cfg.devices)}"
+        cfg.study = cfg.study or f"{cfg.space}-{'+'.join(device_names(cfg.devices, cfg.latency_dtype))}"
         cfg.storage = cfg.storage or (DEFAULT_JOURNAL if cfg.workers > 1 else DEFAULT_STORAGE)
         if cfg.proxy is None:  # a resumed study keeps the score it was created with
             stored = stored_config(cfg.storage, cfg.study)
@@ -60,12 +68,6 @@ class SearchConfig:
         if cfg.proxy not in available():
             raise NasError(f"unknown proxy '{cfg.proxy}'", argument="proxy", fix=f"use one of {', '.join(available())}")
         return cfg
-
-    @property
-    def objective_spec(self) -> Objectives:
-        """The objectives of the resolved config (its proxy is known only after :meth:`resolved`)."""
-        cfg = self if self.proxy is not None else self.resolved()
-        return Objectives(tuple(cfg.objectives), tuple(cfg.devices), cfg.proxy)
 
     @property
     def budgets(self) -> Budgets:

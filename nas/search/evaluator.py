@@ -8,9 +8,32 @@ from nas.errors import NasError
 from nas.layers import count, network_key, plan
 
 
+def by_device(models, sources=None, *, argument: str = "latency") -> dict:
+    """``models`` (LatencyModels) keyed by their device name: the one identity of a table in metrics
+    (``latency_ms.<device>``), objectives, budgets and the study, whether it was given by name or by path. Two
+    models of one device name would collapse into one objective: refused, naming both (``sources``: what each
+    was given as, e.g. a name and a path; default: their files)."""
+    models = list(models)
+    sources = list(sources) if sources is not None else [_source(m) for m in models]
+    out, given = {}, {}
+    for model, source in zip(models, sources):
+        if model.device in out:
+            raise NasError(f"{given[model.device]!r} and {source!r} are both tables of device '{model.device}'",
+                           argument=argument,
+                           fix="give each table its own device name (`device:` in its .meta.yaml), or search "
+                               "with one of them")
+        out[model.device], given[model.device] = model, source
+    return out
+
+
+def _source(model) -> str:
+    ident = model.identity
+    return str(ident.get("table") or ident.get("path") or model.device)
+
+
 class Evaluator:
     """Scores architectures of ``space`` with ``scorer`` (its first proxy) and every latency model in
-    ``latency`` (device name -> LatencyModel). Cached by the network an architecture builds
+    ``latency`` (LatencyModels, or a dict of them keyed by their own device names). Cached by the network an architecture builds
     (``nas.layers.network_key``), so identical networks are scored once per process (and once per study: the
     cache is seeded from the study's finished trials).
 
@@ -21,7 +44,13 @@ class Evaluator:
     signature of the space may come up during a search."""
 
     def __init__(self, space, latency: dict, scorer, *, allow_estimate: bool = False):
-        self.space, self.latency, self.scorer = space, dict(latency), scorer
+        if isinstance(latency, dict):
+            wrong = [f"{k!r} -> '{m.device}'" for k, m in latency.items() if k != m.device]
+            if wrong:
+                raise NasError(f"latency models keyed by another name than their device: {', '.join(wrong)}",
+                               argument="latency", fix="key each model by its device (model.device), or pass a list")
+            latency = latency.values()
+        self.space, self.latency, self.scorer = space, by_device(latency), scorer
         self.allow_estimate = allow_estimate
         if not allow_estimate:
             for device, model in self.latency.items():

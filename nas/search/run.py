@@ -23,7 +23,7 @@ from typing import Any, Callable
 
 from nas.errors import NasError
 from nas.search.config import DEFAULT_SAMPLER, SAMPLERS, SearchConfig
-from nas.search.evaluator import Evaluator
+from nas.search.evaluator import Evaluator, by_device
 from nas.search.front import front_of, pareto_mask
 from nas.search.objectives import Budgets, Objectives, check_objectives
 from nas.search.storage import TrialHeartbeat, TrialIndex, fail_stale_trials, open_storage, public_url
@@ -173,7 +173,7 @@ def create_search(space, *, latency: list, scorer, objectives=("proxy", "latency
     from nas.space import load_space
 
     space = load_space(space) if isinstance(space, str) else space
-    models = {m.device: m for m in latency}
+    models = by_device(latency)
     if not models:
         raise NasError("at least one latency model is needed", argument="latency",
                        fix="e.g. latency=[nas.latency.load('raspi4')]")
@@ -234,7 +234,8 @@ def build_evaluator(cfg: SearchConfig) -> Evaluator:
 
     cfg = cfg.resolved()
     space = space_for_data(load_space(cfg.space), cfg.data)  # a user's data brings its own class count
-    latency = {d: load_latency(d, dtype=cfg.latency_dtype) for d in cfg.devices}
+    latency = by_device([load_latency(d, dtype=cfg.latency_dtype) for d in cfg.devices], cfg.devices,
+                        argument="devices")
     return Evaluator(space, latency, Scorer(space, [cfg.proxy], data=cfg.data, seed=cfg.seed),
                      allow_estimate=cfg.allow_estimate)
 

@@ -9,6 +9,10 @@ Rows are taken from the same op *and* the same bit-widths when there are at leas
 op at any bit-width, else every row. The estimate is floored at the smallest positive latency among those
 rows, so it is never 0. It is a rough extrapolation (roofline-like: per-call cost + compute + memory), meant
 to let a search proceed while a profile is pending, never a substitute for measuring.
+
+Energy is estimated the same way where a table has it (bitfusion, edgegpu, eyeriss, fpga): the same model and
+row choice, fitted on the table's energy rows (energy = per-call cost + compute + data movement), floored at
+the smallest positive energy among those rows; a table without energy gives an estimated row no energy either.
 """
 from __future__ import annotations
 
@@ -25,8 +29,8 @@ def _features(spec: LayerSpec) -> list[float]:
 
 
 class Estimator:
-    """Fitted lazily per (op, bits) group from ``entries`` (signature -> latency ms); bits are all four bit fields
-    (a boundary's two sides)."""
+    """Fitted lazily per (op, bits) group from ``entries`` (signature -> latency ms, or energy mJ); bits are all
+    four bit fields (a boundary's two sides)."""
 
     def __init__(self, entries: dict[tuple, float]):
         self._rows = [(LayerSpec(name="", **dict(zip(SIGNATURE_FIELDS, sig))), ms) for sig, ms in entries.items()]
@@ -49,6 +53,6 @@ class Estimator:
         return self._fits[key]
 
     def estimate(self, spec: LayerSpec) -> float:
-        """The layer's estimated latency in ms (at ``spec``'s own bit-widths); never 0."""
+        """The layer's estimated value (ms, or mJ for an energy estimator) at ``spec``'s own bit-widths; never 0."""
         coef, floor = self._fit(spec)
         return max(float(np.dot(coef, _features(spec))), floor)

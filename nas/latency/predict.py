@@ -7,8 +7,8 @@ by ``validate(..., calibrate=True)`` (see :class:`Calibration`). Other kinds (e.
 device, :mod:`nas.latency.transfer.model`) subclass ``LatencyModel``.
 
 A missing signature is an error listing what is missing and the ``nas lut profile`` command that measures it;
-``allow_estimate=True`` fills it from :mod:`nas.latency.estimate` instead and flags the row. Never 0, never a
-constant.
+``allow_estimate=True`` fills it from :mod:`nas.latency.estimate` instead and flags the row (its energy too, by
+the same estimator fitted on the table's energy rows, where the table has energy). Never 0, never a constant.
 """
 from __future__ import annotations
 
@@ -104,6 +104,7 @@ class TableLatencyModel(LatencyModel):
         # bits (dtype arch) unless boundaries=False (to compare)
         self.boundaries = set(table.boundary_spaces()) if boundaries and self.dtype == "arch" else set()
         self._estimator = None
+        self._energy_estimator = None
         self._groups: dict[str, list] = {}  # space name -> the table's fixed groups (read once, not per predict)
         self.calibration: Calibration | None = None
         cal = (table.meta.get("calibration") or {}).get(self.dtype) if use_calibration else None
@@ -157,7 +158,9 @@ class TableLatencyModel(LatencyModel):
                         missing.append(spec)
                         continue
                     ms += self.estimate(spec)
-                    e, estimated, row_estimated = None, True, True
+                    estimated, row_estimated = True, True
+                    if e is not None:  # a table with energy: the same estimator, fitted on its energy rows
+                        e = None if (ee := self.estimate_energy(spec)) is None else e + ee
                 else:
                     ms += entry.latency_ms
                     e = None if e is None or entry.energy_mJ is None else e + entry.energy_mJ
@@ -244,6 +247,16 @@ class TableLatencyModel(LatencyModel):
         if self._estimator is None:
             self._estimator = Estimator({s: e.latency_ms for (_, s), e in self.table.entries.items()})
         return self._estimator.estimate(deploy(spec, self.dtype))
+
+    def estimate_energy(self, spec: LayerSpec) -> float | None:
+        """The layer's energy (mJ, at this model's dtype) by the same estimator fitted on the table's energy rows:
+        what ``allow_estimate=True`` fills a missing signature's energy with; None for a table without energy."""
+        from nas.latency.estimate import Estimator
+
+        if self._energy_estimator is None:
+            rows = {s: e.energy_mJ for (_, s), e in self.table.entries.items() if e.energy_mJ is not None}
+            self._energy_estimator = Estimator(rows) if rows else False
+        return self._energy_estimator.estimate(deploy(spec, self.dtype)) if self._energy_estimator else None
 
     def missing_error(self, missing: list[LayerSpec], space: SearchSpace, arch: Architecture | None) -> NasError:
         """The error for layers this table has no entry for: lists their signatures (at this model's dtype)

@@ -1,0 +1,539 @@
+"""Does the search pay? The searched front, trained and deployed, against hand-designed MobileNets on one host
+(issue 30).
+
+Phases, each resumable (a finished step is never redone; Ctrl-C or a kill loses at most one epoch); with no
+``--phase`` all of them run in order:
+
+1. ``search``: the README main job's search (mobilenet-c10, 200 trials, objectives proxy, latency, size, the
+   default sampler, seed 0) on ``--device`` (this host's adapted model when there is one; the results name it).
+2. ``pick``: front members chosen by :func:`pick_front` — fixed before any training: the front member nearest
+   each latency quantile in ``PICK_QUANTILES`` of the front, distinct, none equal to a baseline, no trial
+   enqueued by hand.
+3. ``train``: every model (picks and baselines) x ``SEEDS``, one recipe (:data:`RECIPE`, epochs x images, no
+   time budget): float training (checkpointed per epoch), BatchNorm recomputed as `nas export` does; then each
+   deployment (front: own bits and all-int8; baselines: fp32 and int8), each with PTQ (the float weights
+   quantized) and QAT (fine-tuned at the deployed bits, then quantized); accuracy of the float network and of
+   the deployed ONNX file on the full 10,000-image test split, per image (for the bootstrap).
+4. ``time``: every deployed file timed end to end in one onnxruntime session, interleaved with the paired
+   protocol (``nas.latency.measure.timing.measure_onnx``), 1 thread, the prediction beside it. Run it with
+   nothing else on the machine.
+5. ``report``: ``results/end_to_end/end_to_end.csv``, ``.png``, ``.md`` (bootstrap intervals over test images
+   and seeds, the dominance check, the best speed-up at equal accuracy).
+
+    python experiments/end_to_end.py --phase rate      # images/s of every model, and the recipe's CPU time
+    python experiments/end_to_end.py                   # everything (hours; resumable)
+    python experiments/end_to_end.py --phase train --only baselines
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results" / "end_to_end"
+WORK = HERE / "work" / "end_to_end"
+SPACE = "mobilenet-c10"
+TRIALS = 200
+OBJECTIVES = ["proxy", "latency", "size"]
+PICK_QUANTILES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
+SEEDS = (0, 1)
+DATA = "fashion-mnist"
+BASELINE_DEPLOYMENTS = ("fp32", "int8")
+FRONT_DEPLOYMENTS = ("arch", "int8")
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """One training recipe for every model, in epochs x images (never a time budget)."""
+
+    epochs: int = 3
+    n_train: int = 20000  # images per epoch (a fixed subset of the 58,000 training images left after validation)
+    qat_epochs: int = 1
+    qat_n_train: int = 10000
+    qat_lr: float = 0.01
+    bn_samples: int = 512
+    calib_samples: int = 128
+
+
+RECIPE = Recipe()
+
+
+@dataclass(frozen=True)
+class Model:
+    name: str
+    kind: str  # front | baseline
+    space: str
+    arch: str  # canonical text
+
+    @property
+    def deployments(self) -> tuple[str, ...]:
+        return FRONT_DEPLOYMENTS if self.kind == "front" else BASELINE_DEPLOYMENTS
+
+
+# --------------------------------------------------------------------------------------------------------
+# models
+# --------------------------------------------------------------------------------------------------------
+def baseline_models() -> list[Model]:
+    """The named hand-designed baselines (``nas arch list``), in their own spaces."""
+    from nas.space import list_baselines, load_space
+
+    return [Model(b.name, "baseline", b.space, load_space(b.space).format(b.arch)) for b in list_baselines()]
+
+
+def pick_front(front: pd.DataFrame, latency_col: str, exclude: set[str]) -> pd.DataFrame:
+    """The rule, fixed before any training: for each quantile q of PICK_QUANTILES, the front member whose
+    latency is nearest the q-quantile of the front's latencies (ties: the lower trial number), skipping members
+    already picked and architectures in ``exclude`` (the baselines)."""
+    front = front[~front["canonical"].isin(exclude)].sort_values(["trial"])
+    lat = front[latency_col].to_numpy(float)
+    picked: list[int] = []
+    for q in PICK_QUANTILES:
+        target = np.quantile(lat, q)
+        order = np.argsort(np.abs(lat - target), kind="stable")
+        picked.append(next(int(i) for i in order if int(i) not in picked))
+    return front.iloc[picked].assign(quantile=PICK_QUANTILES)
+
+
+def front_models() -> list[Model]:
+    picks = pd.read_csv(RESULTS / "picks.csv")
+    return [Model(f"front-q{int(round(100 * q)):03d}-t{t}", "front", SPACE, a)
+            for q, t, a in zip(picks["quantile"], picks["trial"], picks["canonical"])]
+
+
+def all_models(only: str | None = None) -> list[Model]:
+    models = baseline_models() if only != "front" else []
+    if only != "baselines" and (RESULTS / "picks.csv").is_file():
+        models += front_models()
+    return models
+
+
+# --------------------------------------------------------------------------------------------------------
+# 1-2. search and pick
+# --------------------------------------------------------------------------------------------------------
+def run_search(device: str, storage: str) -> dict:
+    import optuna
+
+    from nas.search import SearchConfig, search
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    cfg = SearchConfig(space=SPACE, devices=[device], trials=TRIALS, objectives=OBJECTIVES, storage=storage,
+                       study=f"end-to-end-{device.replace('/', '_')}", seed=0)
+    t0 = time.perf_counter()
+    summary = search(cfg)
+    return {"study": cfg.study, "storage": storage, "device": device, "seconds": time.perf_counter() - t0,
+            "trials": TRIALS, "summary": str(summary)}
+
+
+def run_pick(info: dict) -> pd.DataFrame:
+    from nas.search.front import front, load_trials
+
+    df, objectives = load_trials(info["storage"], info["study"])
+    fr = front(df, objectives)
+    latency_col = next(c for c in fr.columns if c.startswith("latency_ms."))
+    exclude = {m.arch for m in baseline_models() if m.space == SPACE}
+    picks = pick_front(fr, latency_col, exclude)
+    picks = picks.rename(columns={latency_col: "latency_predicted_ms"})
+    picks[["quantile", "trial", "canonical", "latency_predicted_ms"]].to_csv(RESULTS / "picks.csv", index=False)
+    fr.to_csv(RESULTS / "front.csv", index=False)
+    return picks
+
+
+# --------------------------------------------------------------------------------------------------------
+# 3. train, deploy, evaluate
+# --------------------------------------------------------------------------------------------------------
+def folder_of(model: Model, seed: int) -> Path:
+    return WORK / model.name / f"seed{seed}"
+
+
+def load_data(space, arch, seed: int):
+    from nas.data.datasets import for_space
+
+    return tuple(for_space(space, DATA, split=s, resolution=arch.resolution, seed=seed) for s in ("train", "test"))
+
+
+def float_trained(model: Model, seed: int, space, arch, train_data):
+    """The float network of (model, seed): trained once (checkpointed per epoch), its weights kept on disk."""
+    import torch
+
+    from nas.data.train import train
+    from nas.deploy.pipeline import recalibrate_bn_checked
+    from nas.fileio import atomic_write, atomic_write_text
+    from nas.nn.build import build_model
+
+    folder = folder_of(model, seed)
+    net = build_model(arch, space, seed=seed)
+    weights, record_path = folder / "float.pt", folder / "float.json"
+    if weights.is_file() and record_path.is_file():
+        net.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+        return net.eval(), json.loads(record_path.read_text())
+    r = RECIPE
+    result = train(net, epochs=r.epochs, data=train_data, seed=seed, n_train=r.n_train, progress=True,
+                   checkpoint=folder / "train.ckpt")
+    bn = recalibrate_bn_checked(net, train_data, r.bn_samples, seed=seed, result=result)
+    record = {"val_accuracy": result["accuracy"], "seconds": result["seconds"], "steps": result["steps"],
+              "n_train": result["n_train"], "images": r.epochs * result["n_train"], "bn_recalibration": bn}
+    state = net.state_dict()
+    atomic_write(weights, lambda f: torch.save(state, f))
+    atomic_write_text(record_path, json.dumps(record, indent=1))
+    (folder / "train.ckpt").unlink(missing_ok=True)
+    return net.eval(), record
+
+
+def correct_per_image(predict, data) -> np.ndarray:
+    """1 where ``predict`` gets a test image right, per image of the whole split (for the bootstrap)."""
+    import torch
+
+    out = []
+    for start in range(0, len(data), 500):
+        x, y = data.batch(np.arange(start, min(start + 500, len(data))))
+        with torch.no_grad():
+            pred = torch.as_tensor(predict(x)).argmax(1)
+        out.append((pred == y).numpy())
+    return np.concatenate(out).astype(np.uint8)
+
+
+def export_config(seed: int, deployment: str):
+    from nas.deploy.pipeline import ExportConfig
+
+    r = RECIPE
+    return ExportConfig(epochs=r.epochs, data=DATA, calib_samples=r.calib_samples, n_train=r.n_train,
+                        bn_samples=r.bn_samples, qat_epochs=r.qat_epochs, qat_lr=r.qat_lr,
+                        qat_n_train=r.qat_n_train, seed=seed, dtype=deployment, progress=True)
+
+
+def deploy_one(model: Model, seed: int, deployment: str, quant: str, net, space, arch, data, float_acc: float
+               ) -> dict:
+    """Export (model, seed) deployed at ``deployment`` with ``quant`` (ptq, qat; none for fp32), measure its
+    accuracy on the whole test split in onnxruntime; written to its own folder, skipped when already there."""
+    import copy
+
+    from nas.deploy.pipeline import export_checked, ort_predictor, quantization_aware, quantize_model
+    from nas.fileio import atomic_write, atomic_write_text
+    from nas.latency.signatures import deploy
+    from nas.layers import plan
+    from nas.nn.onnx import ort_session
+
+    folder = folder_of(model, seed) / f"{deployment}-{quant}"
+    done = folder / "result.json"
+    if done.is_file():
+        return json.loads(done.read_text())
+    folder.mkdir(parents=True, exist_ok=True)
+    train_data, test_data = data
+    cfg = export_config(seed, deployment)
+    specs = [deploy(s, deployment) for s in plan(arch, space)]
+    t0, qat = time.perf_counter(), None
+    if quant == "qat":
+        net = copy.deepcopy(net)
+        qat = quantization_aware(net, train_data, cfg, specs, folder / "qat.ckpt")
+        net.eval()
+    fp32_path, quant_path = folder / "model.onnx", folder / "model.quant.onnx"
+    export_checked(net, fp32_path, test_data.sample(8, seed=seed)[0])
+    deployed = fp32_path
+    if deployment != "fp32":
+        calib, _ = train_data.sample(cfg.calib_samples, seed=seed + 1)
+        quantize_model(fp32_path, quant_path, specs, calib, cfg)
+        deployed = quant_path
+    correct = correct_per_image(ort_predictor(ort_session(deployed)), test_data)
+    atomic_write(folder / "correct.npy", lambda f: np.save(f, correct))
+    result = {"name": model.name, "kind": model.kind, "space": model.space, "arch": model.arch,
+              "deployment": deployment, "quantization": quant, "seed": seed, "acc_fp32": float_acc,
+              "acc_deployed": float(correct.mean()), "n_test": int(len(correct)),
+              "file": str(deployed.relative_to(WORK)), "size_mb": deployed.stat().st_size / 2**20,
+              "deploy_minutes": (time.perf_counter() - t0) / 60, "qat": qat}
+    atomic_write_text(done, json.dumps(result, indent=1, default=str))
+    (folder / "qat.ckpt").unlink(missing_ok=True)
+    return result
+
+
+def train_all(models: list[Model]) -> list[dict]:
+    """Every model x seed x deployment x quantization; the float training of (model, seed) is shared."""
+    import torch
+
+    from nas.data.train import evaluate
+    from nas.space import load_space
+
+    rows = []
+    for model in models:
+        space = load_space(model.space)
+        arch = space.parse(model.arch)
+        for seed in SEEDS:
+            units = [(d, q) for d in model.deployments for q in (("none",) if d == "fp32" else ("ptq", "qat"))]
+            if all((folder_of(model, seed) / f"{d}-{q}" / "result.json").is_file() for d, q in units):
+                rows += [json.loads((folder_of(model, seed) / f"{d}-{q}" / "result.json").read_text())
+                         for d, q in units]
+                continue
+            print(f"== {model.name} seed {seed}", flush=True)
+            torch.manual_seed(seed)
+            data = load_data(space, arch, seed)
+            net, _ = float_trained(model, seed, space, arch, data[0])
+            float_acc = evaluate(net, data[1])
+            rows += [deploy_one(model, seed, d, q, net, space, arch, data, float_acc) for d, q in units]
+    return rows
+
+
+# --------------------------------------------------------------------------------------------------------
+# rate: images/s of every model, and what the recipe costs
+# --------------------------------------------------------------------------------------------------------
+def images_per_second(model: Model, steps: int = 4, batch: int = 128) -> float:
+    """Training throughput of one model with the training loop's settings (channels-last, this process's
+    torch threads), on random images of the model's input shape: a sizing figure, not a benchmark."""
+    import torch
+
+    from nas.nn.build import build_model
+    from nas.space import load_space
+
+    space = load_space(model.space)
+    net = build_model(space.parse(model.arch), space, seed=0).to(memory_format=torch.channels_last).train()
+    opt = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9)
+    x = torch.randn(batch, *net.input_shape).to(memory_format=torch.channels_last)
+    y = torch.randint(0, 10, (batch,))
+    for i in range(steps + 1):
+        if i == 1:
+            t0 = time.perf_counter()
+        loss = torch.nn.functional.cross_entropy(net(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return steps * batch / (time.perf_counter() - t0)
+
+
+def recipe_images(model: Model) -> int:
+    quantized = sum(d != "fp32" for d in model.deployments)
+    return RECIPE.epochs * RECIPE.n_train + quantized * RECIPE.qat_epochs * RECIPE.qat_n_train
+
+
+def run_rate(models: list[Model]) -> pd.DataFrame:
+    rows = []
+    for m in models:
+        ips = images_per_second(m)
+        hours = len(SEEDS) * recipe_images(m) / ips / 3600
+        rows.append({"name": m.name, "kind": m.kind, "images_per_s": round(ips, 1),
+                     "recipe_images_per_seed": recipe_images(m), "train_hours_all_seeds": round(hours, 2)})
+        print(rows[-1], flush=True)
+    df = pd.DataFrame(rows)
+    print(f"total training: {df['train_hours_all_seeds'].sum():.2f} h of one core for {len(models)} models x "
+          f"{len(SEEDS)} seeds (recipe {asdict(RECIPE)})")
+    return df
+
+
+# --------------------------------------------------------------------------------------------------------
+# 4. time every deployed file together
+# --------------------------------------------------------------------------------------------------------
+def run_time(models: list[Model], device: str, rounds: int = 10) -> pd.DataFrame:
+    """One file per (model, deployment) — seeds and PTQ/QAT share the graph, so they share the latency — timed
+    in one session, interleaved, 1 thread; the device's prediction beside each."""
+    from nas.latency.load import load as load_latency
+    from nas.latency.measure.timing import measure_onnx, runtime_info
+    from nas.nn.onnx import ort_session
+    from nas.space import load_space
+
+    files, keys = [], []
+    for m in models:
+        for d in m.deployments:
+            unit = folder_of(m, SEEDS[0]) / f"{d}-{'none' if d == 'fp32' else 'ptq'}"
+            path = unit / ("model.onnx" if d == "fp32" else "model.quant.onnx")
+            if path.is_file():
+                shape = tuple(ort_session(path).get_inputs()[0].shape)
+                files.append((path, shape))
+                keys.append((m, d))
+    measured = measure_onnx(files, threads=1, rounds=rounds, warmup=5, repeats=20, progress=True)
+    rows = []
+    for (m, d), (ms, iqr) in zip(keys, measured.values):
+        space = load_space(m.space)
+        try:
+            predicted, why = load_latency(device, dtype=d).predict(space.parse(m.arch), space).latency_ms, ""
+        except Exception as exc:  # noqa: BLE001 (a device that cannot price this space says why)
+            predicted, why = float("nan"), str(exc).splitlines()[0][:200]
+        rows.append({"name": m.name, "deployment": d, "latency_measured_ms": ms, "latency_iqr_ms": iqr,
+                     "latency_predicted_ms": predicted, "prediction_note": why})
+    df = pd.DataFrame(rows)
+    info = {**runtime_info(1), "reference_kernel_ms": measured.session_reference_ms, "rounds": rounds,
+            "device": device}
+    (RESULTS / "timing.json").write_text(json.dumps(info, indent=1, default=str))
+    df.to_csv(RESULTS / "timing.csv", index=False)
+    return df
+
+
+# --------------------------------------------------------------------------------------------------------
+# 5. report
+# --------------------------------------------------------------------------------------------------------
+EQUAL_ACC_POINTS = 0.2  # "equal accuracy": no more than 0.2 point below
+METHODS = ("ptq", "qat")
+
+
+def collect() -> pd.DataFrame:
+    """Every finished unit's row, with the shared timing and the training time (float + its QAT)."""
+    rows = [json.loads(p.read_text()) for p in sorted(WORK.glob("*/seed*/*/result.json"))]
+    df = pd.DataFrame(rows)
+    floats = {(r["name"], r["seed"]): json.loads((folder_of(Model(r["name"], "", "", ""), r["seed"])
+                                                  / "float.json").read_text())["seconds"] for r in rows}
+    df["train_minutes"] = [(floats[(n, s)] + ((q or {}).get("seconds") or 0)) / 60
+                           for n, s, q in zip(df["name"], df["seed"], df["qat"])]
+    timing = pd.read_csv(RESULTS / "timing.csv")
+    df = df.drop(columns=["qat"]).merge(timing, on=["name", "deployment"], how="left")
+    cols = ["name", "kind", "space", "arch", "deployment", "quantization", "seed", "acc_fp32", "acc_deployed",
+            "latency_measured_ms", "latency_predicted_ms", "size_mb", "train_minutes"]
+    return df[cols + [c for c in df.columns if c not in cols]]
+
+
+def by_method(df: pd.DataFrame, method: str) -> pd.DataFrame:
+    """Seed means per (model, deployment) for one quantization method; float deployments count for both."""
+    sub = df[df["quantization"].isin([method, "none"])]
+    g = sub.groupby(["name", "kind", "deployment"], as_index=False)
+    return g.agg(acc=("acc_deployed", "mean"), acc_min=("acc_deployed", "min"), acc_max=("acc_deployed", "max"),
+                 latency=("latency_measured_ms", "first"), size_mb=("size_mb", "first"),
+                 seeds=("seed", "nunique"), quantization=("quantization", "first"))
+
+
+def bootstrap_diff(front_unit: tuple, base_unit: tuple, n: int = 2000, seed: int = 0) -> tuple[float, float]:
+    """95 % interval of mean accuracy(front) - mean accuracy(baseline), resampling test images (the same
+    images for both) and each side's training seeds."""
+    def load(name, deployment, quant):
+        return [np.load(folder_of(Model(name, "", "", ""), s) / f"{deployment}-{quant}" / "correct.npy")
+                for s in SEEDS]
+
+    f, b = load(*front_unit), load(*base_unit)
+    rng = np.random.default_rng(seed)
+    n_img = len(f[0])
+    diffs = np.empty(n)
+    for i in range(n):
+        idx = rng.integers(0, n_img, n_img)
+        fs, bs = rng.integers(0, len(f), len(f)), rng.integers(0, len(b), len(b))
+        diffs[i] = np.mean([f[s][idx].mean() for s in fs]) - np.mean([b[s][idx].mean() for s in bs])
+    return tuple(100 * np.percentile(diffs, [2.5, 97.5]))
+
+
+def dominance(df: pd.DataFrame) -> pd.DataFrame:
+    """For each baseline deployment and method: the fastest front deployment of that method with latency no
+    higher and mean accuracy no lower than the baseline's minus EQUAL_ACC_POINTS, and its speed-up."""
+    rows = []
+    for method in METHODS:
+        agg = by_method(df, method)
+        front, base = agg[agg["kind"] == "front"], agg[agg["kind"] == "baseline"]
+        for _, b in base.iterrows():
+            ok = front[(front["acc"] >= b["acc"] - EQUAL_ACC_POINTS / 100) & (front["latency"] <= b["latency"])]
+            row = {"method": method, "baseline": b["name"], "deployment": b["deployment"],
+                   "baseline_acc": 100 * b["acc"], "baseline_ms": b["latency"], "dominated": not ok.empty}
+            if not ok.empty:
+                w = ok.sort_values("latency").iloc[0]
+                q = method if w["deployment"] != "fp32" else "none"
+                lo, hi = bootstrap_diff((w["name"], w["deployment"], q),
+                                        (b["name"], b["deployment"], b["quantization"]))
+                row.update(front=w["name"], front_deployment=w["deployment"], front_acc=100 * w["acc"],
+                           front_ms=w["latency"], speedup=b["latency"] / w["latency"],
+                           acc_diff_points=100 * (w["acc"] - b["acc"]), acc_diff_ci95=f"[{lo:+.2f}, {hi:+.2f}]")
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def plot(df: pd.DataFrame, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.8), sharey=True)
+    for ax, method in zip(axes, METHODS):
+        agg = by_method(df, method)
+        for (kind, dep), part in agg.groupby(["kind", "deployment"]):
+            part = part.sort_values("latency")
+            err = [100 * (part["acc"] - part["acc_min"]), 100 * (part["acc_max"] - part["acc"])]
+            style = "-o" if kind == "baseline" else "s"
+            ax.errorbar(part["latency"], 100 * part["acc"], yerr=err, fmt=style, capsize=3,
+                        label=f"{kind} {dep}", alpha=0.85)
+            if kind == "baseline":
+                for _, r in part.iterrows():
+                    ax.annotate(r["name"].replace("mobilenet", "mb"), (r["latency"], 100 * r["acc"]), fontsize=7,
+                                xytext=(3, -9), textcoords="offset points")
+        ax.set_xscale("log")
+        ax.set_xlabel("measured latency, ms (onnxruntime, 1 thread, batch 1)")
+        ax.set_title(f"{method.upper()}: deployed accuracy vs latency (bars: seed min-max)")
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel(f"test accuracy, % ({DATA}, 10,000 images)")
+    axes[1].legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def stamp() -> dict:
+    """Who made a results file: command, commit, date, host and the machine's load."""
+    import os
+    import platform
+    import subprocess
+    import sys
+
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=HERE, capture_output=True,
+                            text=True).stdout.strip()
+    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")),
+               platform.processor()) if Path("/proc/cpuinfo").is_file() else platform.processor()
+    return {"command": "python " + " ".join(sys.argv), "commit": commit, "date": time.strftime("%Y-%m-%d %H:%M"),
+            "host": f"{cpu}, {os.cpu_count()} logical CPUs, {platform.system()} {platform.release()}",
+            "load": " ".join(f"{x:.2f}" for x in os.getloadavg())}
+
+
+def run_report(info: dict) -> None:
+    df = collect()
+    df.to_csv(RESULTS / "end_to_end.csv", index=False)
+    dom = dominance(df)
+    dom.to_csv(RESULTS / "dominance.csv", index=False)
+    plot(df, RESULTS / "end_to_end.png")
+    s = stamp()
+    lines = [f"# End to end: searched front vs hand-designed MobileNets ({s['date']})", "",
+             f"`{s['command']}` at {s['commit']} on {s['host']} (load {s['load']}).", "",
+             f"Search: {info.get('study')} on `{info.get('device')}`, {TRIALS} trials, "
+             f"{info.get('seconds', float('nan')) / 60:.1f} min. Recipe: {asdict(RECIPE)}, seeds {list(SEEDS)}, "
+             f"data {DATA} (test: all 10,000 images).", "",
+             "## Dominance (equal accuracy = no more than 0.2 point below; 95 % bootstrap over images and seeds)", "",
+             dom.to_markdown(index=False, floatfmt=".3f"), "",
+             "## Every model (seed means)", ""]
+    for method in METHODS:
+        lines += [f"### {method.upper()}", "", by_method(df, method).to_markdown(index=False, floatfmt=".4f"), ""]
+    (RESULTS / "end_to_end.md").write_text("\n".join(lines))
+    print("\n".join(lines))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--phase", choices=("all", "rate", "search", "pick", "train", "time", "report"), default="all",
+                    help="one phase, or all of them in order (default all)")
+    ap.add_argument("--device", default="x86-2vcpu",
+                    help="latency model that prices the search and the predictions (default x86-2vcpu; use this "
+                         "host's adapted model when there is one)")
+    ap.add_argument("--only", choices=("baselines", "front"), default=None,
+                    help="train / rate only these models (default: both)")
+    ap.add_argument("--rounds", type=int, default=10, help="interleaved timing rounds (default 10)")
+    args = ap.parse_args()
+    import torch
+
+    torch.set_num_threads(1)  # one core for training; the other stays free
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    WORK.mkdir(parents=True, exist_ok=True)
+    info_path = RESULTS / "search.json"
+    info = json.loads(info_path.read_text()) if info_path.is_file() else {}
+    if args.phase == "rate":
+        run_rate(all_models(args.only)).to_csv(RESULTS / "rate.csv", index=False)
+        (RESULTS / "rate.json").write_text(json.dumps({**stamp(), "recipe": asdict(RECIPE)}, indent=1))
+        return
+    if args.phase in ("all", "search") and not info:
+        info = {**run_search(args.device, f"sqlite:///{WORK / 'study.db'}"), **stamp()}
+        info_path.write_text(json.dumps(info, indent=1))
+    if args.phase in ("all", "pick") and not (RESULTS / "picks.csv").is_file():
+        print(run_pick(info).to_string())
+    if args.phase in ("all", "train"):
+        train_all(all_models(args.only))
+    if args.phase in ("all", "time"):
+        print(run_time(all_models(), info.get("device", args.device), args.rounds).to_string())
+    if args.phase in ("all", "report"):
+        run_report(info)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,63 @@
+"""experiments/end_to_end.py: the pick rule, and a run that is killed mid-way resumes without redoing work."""
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import ROOT
+
+
+@pytest.fixture
+def e2e(monkeypatch, tmp_path):
+    spec = importlib.util.spec_from_file_location("end_to_end", ROOT / "experiments" / "end_to_end.py")
+    mod = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "end_to_end", mod)  # dataclasses look their module up
+    spec.loader.exec_module(mod)
+    monkeypatch.setattr(mod, "WORK", tmp_path / "work")
+    monkeypatch.setattr(mod, "RESULTS", tmp_path / "results")
+    monkeypatch.setattr(mod, "DATA", "digits")
+    monkeypatch.setattr(mod, "RECIPE", mod.Recipe(epochs=1, n_train=128, qat_epochs=1, qat_n_train=64,
+                                                  bn_samples=64, calib_samples=16))
+    return mod
+
+
+def test_the_pick_rule_takes_latency_quantiles_distinct_and_no_baseline(e2e):
+    front = pd.DataFrame({"trial": range(10), "canonical": [f"a{i}" for i in range(10)],
+                          "latency_ms.x": [1.0, 1.1, 1.2, 2, 3, 4, 5, 6, 9, 10]})
+    picks = e2e.pick_front(front, "latency_ms.x", exclude={"a9"})
+    assert list(picks["trial"]) == [0, 2, 3, 5, 6, 8]  # a9, the slowest, is a baseline: skipped
+    assert picks["trial"].is_unique and list(picks["quantile"]) == list(e2e.PICK_QUANTILES)
+
+
+@pytest.mark.slow
+def test_a_killed_run_resumes_without_redoing_finished_work(e2e, train_space, monkeypatch):
+    model = e2e.Model("tiny", "front", train_space.name, train_space.format(train_space.sample_many(1, seed=0)[0]))
+    real, calls = e2e.deploy_one, []
+
+    def killed(*a, **k):
+        calls.append(a[2:4])
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real(*a, **k)
+
+    monkeypatch.setattr(e2e, "deploy_one", killed)
+    with pytest.raises(KeyboardInterrupt):
+        e2e.train_all([model])
+    float_pt = e2e.folder_of(model, 0) / "float.pt"
+    assert float_pt.is_file()
+    first_mtime = float_pt.stat().st_mtime_ns
+    monkeypatch.setattr(e2e, "deploy_one", real)
+    rows = e2e.train_all([model])
+    assert float_pt.stat().st_mtime_ns == first_mtime  # the float training was not redone
+    units = {(r["seed"], r["deployment"], r["quantization"]) for r in rows}
+    assert units == {(s, d, q) for s in e2e.SEEDS for d in ("arch", "int8") for q in ("ptq", "qat")}
+    r = json.loads((e2e.folder_of(model, 0) / "int8-qat" / "result.json").read_text())
+    correct = np.load(e2e.folder_of(model, 0) / "int8-qat" / "correct.npy")
+    assert r["acc_deployed"] == pytest.approx(correct.mean()) and r["n_test"] == len(correct) > 0
+    again = e2e.train_all([model])  # everything is done: nothing runs
+    assert sorted(map(str, again)) == sorted(map(str, rows))

@@ -41,11 +41,37 @@ def test_arch_info_csv_keeps_rows_and_order(tmp_path, capsys):
     assert list(res["params"]) == list(src["params"]) and list(res["macs"]) == list(src["flops"])
 
 
+def test_arch_list_names_the_baselines_with_their_cost(capsys):
+    rc, out, _ = run_cli(capsys, "arch", "list")
+    assert rc == 0
+    assert "mobilenetv2-1.0    mobilenet-c10          2,236,682  88.0 M  8.95 MB" in out
+    assert "mobilenetv3-small  mobilenetv3-small-c10  1,528,106  17.5 M" in out
+    assert out.count("CIFAR layout") == 6
+
+
+def test_arch_info_takes_a_baseline_name_and_implies_its_space(capsys):
+    rc, out, _ = run_cli(capsys, "arch", "info", "--arch", "mobilenetv3-large")
+    assert rc == 0 and out.startswith("space mobilenetv3-large-c10: ")
+    assert "total: 4,214,842 params, 66,459,008 MACs" in out
+    rc, same, _ = run_cli(capsys, "arch", "info", "--space", "mobilenetv3-large-c10", "mobilenetv3-large")
+    assert rc == 0 and same == out
+
+
 @pytest.mark.parametrize("argv, message", [
     (["arch", "sample", "--space", "fbnet"], "--space: unknown search space 'fbnet'"),
     (["arch", "info", "--space", "nas-bench-macro", "0120211x"], "architecture '0120211x'"),
     (["arch", "info", "--space", "mobilenet-c10", "ir_k3"], "stage segment"),
     (["spaces", "show", "missing.yaml"], "missing.yaml: file not found"),
+    (["arch", "info", "--space", "mobilenet-c10", "--arch", "mobilenetv3-small"],
+     "baseline 'mobilenetv3-small' is an architecture of space 'mobilenetv3-small-c10', not of 'mobilenet-c10'"),
+    (["arch", "info", "--arch", "mobilenetv2-0.6"], "unknown baseline 'mobilenetv2-0.6' (did you mean 'mobilenetv2-0.5'?)"),
+    (["arch", "info", "--arch", "ir_k3"], "--space: a space is needed to read this architecture"),
+    (["arch", "info", "mobilenetv2-0.5", "--arch", "mobilenetv2-0.5"], "give the architecture once"),
+    (["arch", "info", "--archs", "x.csv", "-o", "o.csv"], "--space: --archs needs --space"),
+    (["export", "--space", "mobilenet-c10", "-o", "OUT"], "--space needs --arch"),
+    (["export", "--space", "mobilenet-c10", "--arch", "mobilenetv2-0.5", "-o", "OUT"],
+     "--arch: not an architecture of space 'mobilenet-c10': baseline 'mobilenetv2-0.5' is an architecture of space "
+     "'mobilenetv2-0.5-c10'"),
 ])
 def test_bad_input_is_one_line(capsys, argv, message):
     rc, out, err = run_cli(capsys, *argv)

@@ -85,3 +85,13 @@ def test_cli_study_export_uses_the_default_storage(tmp_path, capsys, monkeypatch
     assert rc == 2 and "give --study NAME" in err
     rc, _, err = run_cli(capsys, "export", "--study", "s", "--space", SPACE, "--arch", TINY, "-o", "exported")
     assert rc == 2 and "not both" in err
+
+
+def test_a_baseline_name_implies_its_space_and_names_the_target():
+    t = target_from_arch(None, "mobilenetv2-0.5")
+    assert (t.name, t.space) == ("mobilenetv2-0.5", "mobilenetv2-0.5-c10")
+    assert t.provenance == {"source": "--arch", "baseline": "mobilenetv2-0.5"}
+    assert target_from_arch("mobilenet-c10", "mobilenetv2-1.0").name == "mobilenetv2-1.0"
+    with pytest.raises(NasError, match="a space is needed") as exc:
+        target_from_arch(None, TINY)
+    assert exc.value.argument == "space"

@@ -19,7 +19,7 @@ def test_sampling_is_deterministic_under_a_seed(name):
     b = [space.format(x) for x in space.sample_many(20, seed=7)]
     c = [space.format(x) for x in space.sample_many(20, seed=8)]
     assert a == b
-    assert a != c
+    assert a != c or space.count() == 1  # a baseline's own space holds one architecture
 
 
 def test_space_sizes():

@@ -10,7 +10,7 @@ import sys
 
 from nas.cli.common import flag_error
 from nas.errors import NasError
-from nas.cli.arch import cmd_arch_info, cmd_arch_sample
+from nas.cli.arch import cmd_arch_info, cmd_arch_list, cmd_arch_sample
 from nas.cli.spaces import cmd_spaces_list, cmd_spaces_show
 
 
@@ -55,11 +55,15 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--format", choices=("text", "json", "native"), default="text")
     sample.set_defaults(func=cmd_arch_sample)
     info = arch.add_parser("info", help="per-layer shapes, params and MACs")
-    info.add_argument("--space", required=True)
-    info.add_argument("arch", nargs="?", help="canonical string, JSON, or the space's native encoding")
+    info.add_argument("--space", help="search space (default: the one a baseline name implies; needed with --archs)")
+    info.add_argument("arch_text", nargs="?", metavar="ARCH", help="the architecture, as with --arch")
+    info.add_argument("--arch", help="canonical string, JSON, the space's native encoding, or a baseline name "
+                                     "(`nas arch list`)")
     info.add_argument("--archs", help="CSV with a column 'arch'")
     info.add_argument("-o", "--output", help="output CSV for --archs")
     info.set_defaults(func=cmd_arch_info)
+    listing = arch.add_parser("list", help="the named hand-designed baselines: space, params, MACs, size")
+    listing.set_defaults(func=cmd_arch_list)
 
     for module in SUBCOMMAND_MODULES:
         importlib.import_module(module).register(sub)

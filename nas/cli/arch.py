@@ -1,4 +1,4 @@
-"""`nas arch sample|info`."""
+"""`nas arch sample|info|list`."""
 from __future__ import annotations
 
 import argparse
@@ -27,32 +27,21 @@ def cmd_arch_sample(args: argparse.Namespace) -> None:
 def cmd_arch_info(args: argparse.Namespace) -> None:
     from nas.layers import plan
     from nas.space import load_space
+    from nas.space.baselines import implied_space
 
-    space = load_space(args.space)
+    if args.arch and args.arch_text:
+        raise NasError("give the architecture once: as an argument or with --arch", where="nas arch info")
+    text = args.arch or args.arch_text
     if args.archs:
-        if not args.output:
-            raise NasError("--archs needs -o OUT.csv", where="-o", fix="add -o results.csv")
-        df = read_arch_csv(args.archs)
-        rows = []
-        for i, text in enumerate(df["arch"]):
-            arch = parse_arch_row(space, text, args.archs, i)
-            layers = plan(arch, space)
-            row = {"arch": text, "canonical": space.format(arch)}
-            if space.native:
-                row["native"] = space.to_native(arch)
-            row.update(params=sum(l.params() for l in layers), macs=sum(l.macs() for l in layers))
-            rows.append(row)
-        import pandas as pd
-
-        out = Path(args.output)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        pd.DataFrame(rows).to_csv(out, index=False)
-        print(f"wrote {len(rows)} rows to {out}")
+        if not args.space:
+            raise NasError("--archs needs --space", where="--space", fix="e.g. --space mobilenet-c10")
+        _arch_info_csv(args, load_space(args.space))
         return
-    if not args.arch:
+    if not text:
         raise NasError("give an architecture or --archs IN.csv", where="nas arch info",
-                       fix="e.g. nas arch info --space nas-bench-macro 01202110")
-    arch = space.parse(args.arch)
+                       fix="e.g. nas arch info --space nas-bench-macro 01202110, or nas arch info --arch mobilenetv2-0.5")
+    space = load_space(implied_space(text, args.space))
+    arch = space.parse(text)
     layers = plan(arch, space)
     rows = []
     for l in layers:
@@ -75,3 +64,45 @@ def cmd_arch_info(args: argparse.Namespace) -> None:
     print_table(("layer", "op", "input", "output", "shape", "act", "bits", "params", "MACs"), rows)
     print(f"total: {sum(l.params() for l in layers):,} params, {sum(l.macs() for l in layers):,} MACs "
           f"({sum(l.macs() for l in layers) / 1e6:.2f} M)")
+
+
+def _arch_info_csv(args: argparse.Namespace, space) -> None:
+    """`nas arch info --archs IN.csv -o OUT.csv`: one row per architecture, with its params and MACs."""
+    import pandas as pd
+
+    from nas.layers import plan
+
+    if not args.output:
+        raise NasError("--archs needs -o OUT.csv", where="-o", fix="add -o results.csv")
+    df = read_arch_csv(args.archs)
+    rows = []
+    for i, text in enumerate(df["arch"]):
+        arch = parse_arch_row(space, text, args.archs, i)
+        layers = plan(arch, space)
+        row = {"arch": text, "canonical": space.format(arch)}
+        if space.native:
+            row["native"] = space.to_native(arch)
+        row.update(params=sum(l.params() for l in layers), macs=sum(l.macs() for l in layers))
+        rows.append(row)
+    out = Path(args.output)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame(rows).to_csv(out, index=False)
+    print(f"wrote {len(rows)} rows to {out}")
+
+
+def cmd_arch_list(args: argparse.Namespace) -> None:
+    """The named baselines with their space, params, MACs and deployed size at fp32 and int8."""
+    from nas.latency.signatures import deploy
+    from nas.layers import count, plan
+    from nas.space import list_baselines, load_space
+
+    rows = []
+    for b in list_baselines():
+        layers = plan(b.arch, load_space(b.space))
+        cost = count(layers)
+        fp32, int8 = (count([deploy(l, dtype) for l in layers]).size_bytes / 1e6 for dtype in ("fp32", "int8"))
+        rows.append((b.name, b.space, f"{cost.params:,}", f"{cost.macs / 1e6:.1f} M", f"{fp32:.2f} MB",
+                     f"{int8:.2f} MB", b.description))
+    print_table(("name", "space", "params", "MACs", "size fp32", "size int8", "what"), rows)
+    print("use a name wherever an architecture is read, e.g. nas arch info --arch mobilenetv2-0.5 or "
+          "nas export --arch mobilenetv2-0.5 -o OUT (the name implies --space); Python: nas.space.baseline(NAME)")

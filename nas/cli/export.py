@@ -21,9 +21,10 @@ def cmd_export(args: argparse.Namespace) -> None:
     if args.arch or args.space:
         if args.storage or args.study or args.top_k or args.trial is not None:
             raise NasError("give either --space/--arch or --storage/--study, not both", where="nas export")
-        if not (args.arch and args.space):
-            raise NasError("--arch needs --space (and --space needs --arch)", where="nas export",
-                           fix="e.g. nas export --space mobilenet-c10 --arch '...' -o out")
+        if not args.arch:
+            raise NasError("--space needs --arch", where="nas export",
+                           fix="e.g. nas export --space mobilenet-c10 --arch '...' -o out, or nas export --arch "
+                               "mobilenetv2-0.5 -o out (a baseline name implies its space: `nas arch list`)")
         targets = [target_from_arch(args.space, args.arch, args.device)]
     else:
         if not args.study:
@@ -63,8 +64,9 @@ def register(sub) -> None:
     p.add_argument("--study", help="study name")
     p.add_argument("--top-k", type=int, help="export the first K Pareto members (default 3)")
     p.add_argument("--trial", type=int, help="export this trial number")
-    p.add_argument("--space", help="search space (with --arch)")
-    p.add_argument("--arch", help="architecture: canonical string, JSON or the space's native encoding")
+    p.add_argument("--space", help="search space of --arch (default: the one a baseline name implies)")
+    p.add_argument("--arch", help="architecture: canonical string, JSON, the space's native encoding, or a baseline "
+                                  "name (`nas arch list`)")
     p.add_argument("--device", action="append",
                    help="latency table(s) to compare with (default: the study's devices); repeatable")
     p.add_argument("-o", "--output", required=True, help="output folder")

@@ -22,19 +22,23 @@ class Target:
     provenance: dict[str, Any] = field(default_factory=dict)
 
 
-def target_from_arch(space_name: str, arch_text: str, devices: list[str] | None = None) -> Target:
+def target_from_arch(space_name: str | None, arch_text: str, devices: list[str] | None = None) -> Target:
+    """One architecture of ``space_name``; a baseline's name (``nas.space.list_baselines``) implies its space
+    (``space_name=None``) and names the target."""
     from nas.space import load_space
+    from nas.space.baselines import find, implied_space
 
-    space = load_space(space_name)
+    space = load_space(implied_space(arch_text, space_name))
     try:
         arch = space.parse(arch_text)
     except NasError as exc:
         raise NasError(f"not an architecture of space '{space.name}': {exc.problem}", argument="arch_text",
                        fix=exc.fix or f"sample valid ones with `nas arch sample --space {space.name}`") from None
     text = space.format(arch)
-    name = "arch-" + hashlib.sha1(text.encode()).hexdigest()[:10]
+    named = find(arch_text)
+    name = named.name if named else "arch-" + hashlib.sha1(text.encode()).hexdigest()[:10]
     return Target(name=name, space=space.name, arch=text, devices=list(devices or []),
-                  provenance={"source": "--arch"})
+                  provenance={"source": "--arch", **({"baseline": named.name} if named else {})})
 
 
 def targets_from_study(storage: str, study_name: str, *, top_k: int | None = None,

@@ -9,6 +9,7 @@ from functools import lru_cache
 from typing import Any, Sequence
 
 from nas.errors import NasError, did_you_mean
+from nas.space.baselines import find as find_baseline
 from nas.space.arch import ACTIVATIONS, Architecture, Block, Stage, make_divisible, normalize_number
 
 
@@ -24,9 +25,16 @@ def format_arch(space, arch: Architecture) -> str:
 
 
 def parse_arch(space, text: str) -> Architecture:
-    """Canonical text, JSON, or the space's native encoding -> a validated Architecture."""
+    """Canonical text, JSON, the space's native encoding or a baseline's name -> a validated Architecture."""
     raw = str(text).strip()
     where = f"architecture '{_short(raw)}' (space {space.name})"
+    named = find_baseline(raw)
+    if named is not None:
+        if named.space != space.name:
+            raise NasError(f"baseline '{named.name}' is an architecture of space '{named.space}', not of "
+                           f"'{space.name}'", where=where, fix=f"use space {named.space} (the name implies it)")
+        space.validate(named.arch, where=where)
+        return named.arch
     if raw.startswith("{") and space.native == "apq" and '"ks"' in raw:
         return parse_apq(space, raw, where)
     if raw.startswith("{"):

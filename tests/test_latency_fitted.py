@@ -10,6 +10,7 @@ from nas.errors import NasError
 from nas.latency import load, read_table
 from nas.latency.fitted import MIN_FIT, fit_arrays
 from nas.latency.predict import TableLatencyModel
+from nas.layers import plan
 from nas.space import load_space
 
 SPACE = load_space("fbnet-c100")
@@ -78,3 +79,43 @@ def test_cli_fit_writes_a_table_search_can_use(device, tmp_path, capsys):
     rc, _, err = run_cli(capsys, "lut", "fit", "--space", "fbnet-c100", "--measured", str(csv), "--device-name",
                          "b", "--holdout", "2", "--out-dir", str(tmp_path))
     assert rc == 2 and "--holdout" in err
+
+
+def test_item5_a_layer_the_data_cannot_pin_gets_no_row_never_0_ms():
+    """Reliability 5: 12 noisy measurements (±40 %, seed 7) drive one measured signature to 0 ms; it gets no
+    row (listed as unpinned and unexercised, with a warning), so a prediction needing it fails or is estimated."""
+    archs = SPACE.sample_many(12, seed=7)
+    truth = load("raspi4")
+    y = np.array([truth.predict(a, SPACE).latency_ms for a in archs]) * np.random.default_rng(7).uniform(0.6, 1.4, 12)
+    fitted = fit_arrays(SPACE, archs, y, "noisy", holdout=0)
+    unpinned = fitted.table.meta["unpinned"]
+    assert unpinned and set(unpinned) <= set(fitted.table.meta["unexercised"])
+    assert any("fitted to 0 ms" in w for w in fitted.quality["warnings"])
+    assert not {spec.key for a in archs for spec in plan(a, SPACE)
+                if (0, spec.signature) in fitted.table.entries} & set(unpinned)
+    assert all(e.latency_ms > 0 for (_, sig), e in fitted.table.entries.items() if sig[0] != "skip")
+    needs = next(a for a in archs if unpinned[0] in {s.key for s in plan(a, SPACE)})
+    model = TableLatencyModel(fitted.table)
+    with pytest.raises(NasError, match="no entry"):
+        model.predict(needs, SPACE)
+    assert model.predict(needs, SPACE, allow_estimate=True).estimated
+
+
+def test_item5_the_reader_rejects_a_0_ms_computing_row_of_a_measured_table(tmp_path):
+    """Reliability 5: a profiled or fitted table with a computing layer at <= 0 ms is refused, naming the line;
+    published tables (HW-NAS-Bench's 0-ms skips) and signed boundary rows are read as they are."""
+    import shutil
+
+    from nas.latency.table import SHIPPED_DIR
+
+    shutil.copy(SHIPPED_DIR / "x86-2vcpu.meta.yaml", tmp_path / "t.meta.yaml")
+    lines = (SHIPPED_DIR / "x86-2vcpu.csv").read_text().splitlines()
+    header = lines[0].split(",")
+    i = next(n for n, line in enumerate(lines[1:], start=1) if line.startswith("ir,"))
+    row = lines[i].split(",")
+    row[header.index("latency_ms")] = "0.0"
+    lines[i] = ",".join(row)
+    (tmp_path / "t.csv").write_text("\n".join(lines) + "\n")
+    with pytest.raises(NasError, match=rf"t.csv line {i + 1}.*0.0 for a computing layer"):
+        read_table(tmp_path / "t.csv")
+    assert read_table("raspi4").entries  # published: read as published

@@ -18,7 +18,9 @@ Honest about itself: the metadata says ``fitted`` (not profiled) with the method
 quality, the warnings and the measurements' provenance; a row's ``repeats`` is how many measured networks
 contain it (rows in fewer than 3 are noted *thin*); signatures the measurements never exercised get **no row**
 (listed in the metadata as ``unexercised``), so a prediction that needs one fails like a missing profiled
-layer, or is estimated, flagged, with ``allow_estimate=True``. Identity skips get 0-ms rows (they run nothing).
+layer, or is estimated, flagged, with ``allow_estimate=True``. A computing layer the fit drives to 0 ms is not pinned
+by the data either: it gets no row and is listed as ``unpinned`` (and ``unexercised``), never a 0-ms layer.
+Identity skips get 0-ms rows (they run nothing).
 """
 from __future__ import annotations
 
@@ -37,6 +39,7 @@ MIN_FIT = 10  # fewer measurements than this: refused
 LAMBDAS = (1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0)  # λ grid, per measurement (λ = value × n)
 FOLDS = 5
 THIN = 3
+PINNED_MS = 1e-9  # a computing layer fitted at or below this is not pinned by the data: no row
 
 
 @dataclass
@@ -164,9 +167,12 @@ def fit_arrays(space, archs, y: np.ndarray, device_name: str, *, dtype: str | No
                    spread={"min_ms": float(y.min()), "max_ms": float(y.max()),
                            "cv_pct": round(float(np.std(y) / np.mean(y) * 100), 3)})
     counts = (A > 0).sum(axis=0)
+    pinned = x > PINNED_MS
+    unpinned = sorted(s.key for s, ok in zip(specs, pinned) if not ok)
     unexercised = sorted({s.key for s in space_signatures(space, dtype).values()
                           if s.computes and s.name not in _fixed_names(space)} - {s.key for s in specs})
-    quality["warnings"] = _warnings(quality, len(specs), int((counts < THIN).sum()), len(unexercised))
+    quality["warnings"] = _warnings(quality, len(specs), int((counts < THIN).sum()), len(unexercised),
+                                    len(unpinned))
     quality = {("lambda" if k == "lambda_" else k): v for k, v in quality.items()}
     meta = new_meta(
         device=device_name, description=description or f"{device_name}: fitted from {len(y)} whole-network "
@@ -178,11 +184,13 @@ def fit_arrays(space, archs, y: np.ndarray, device_name: str, *, dtype: str | No
                   "roofline prior (a + b*MACs + c*activations) with lambda by 5-fold CV (nas.latency.fitted)"),
         provenance=provenance or {"source": measurements or "user measurements", "commit": "n/a",
                                   "license": "the measurements' own"},
-        fitted=quality, unexercised=unexercised,
+        fitted=quality, unexercised=sorted(set(unexercised) | set(unpinned)), unpinned=unpinned,
         fixed=[{"space": space.name, "layers": _fixed_names(space), "latency_ms": max(c, 1e-9),
                 "source_key": "fitted constant: stem + head + per-network overhead"}])
     table = LatencyTable(meta=meta)
-    for spec, value, k in zip(specs, x, counts):
+    for spec, value, k, ok in zip(specs, x, counts, pinned):
+        if not ok:  # the fit drove it to 0 ms: the data does not pin it, so it gets no row (never a 0-ms layer)
+            continue
         note = f"fitted from {k} of {len(y)} networks" + ("; thin" if k < THIN else "")
         table.add(spec.signature, Entry(float(value), 0.0, int(k), None, "", note))
     for spec in identities:
@@ -190,7 +198,7 @@ def fit_arrays(space, archs, y: np.ndarray, device_name: str, *, dtype: str | No
     return FittedTable(table, quality)
 
 
-def _warnings(q: dict, n_sigs: int, thin: int, unexercised: int) -> list[str]:
+def _warnings(q: dict, n_sigs: int, thin: int, unexercised: int, unpinned: int = 0) -> list[str]:
     w = []
     n = q["n"]
     if n < 2 * n_sigs:
@@ -207,6 +215,9 @@ def _warnings(q: dict, n_sigs: int, thin: int, unexercised: int) -> list[str]:
     if unexercised:
         w.append(f"{unexercised} signature(s) of the space were never measured: no row (a prediction needing one "
                  "fails, or is estimated with allow_estimate=True)")
+    if unpinned:
+        w.append(f"{unpinned} measured signature(s) fitted to 0 ms (the measurements do not pin them): no row, "
+                 "listed as unexercised; measure more networks that contain them")
     return w
 
 

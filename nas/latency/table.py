@@ -278,6 +278,7 @@ def read_table(name_or_path: str | Path) -> LatencyTable:
                        fix="keep <name>.csv and <name>.meta.yaml together")
     meta = read_meta(meta_path)
     table = LatencyTable(meta=meta, csv_path=csv_path)
+    measured_here = "fitted" in meta or "reference_ms" in meta  # profiled or fitted by this project
     with open(csv_path, newline="") as fh:
         reader = csv.reader(fh)
         try:
@@ -304,6 +305,10 @@ def read_table(name_or_path: str | Path) -> LatencyTable:
             sig += tuple(_parse_sig_field(f, row[idx[f]], where) if f in idx and row[idx[f]].strip() else base
                          for f, base in zip(ROLE_COLUMNS, sig[-2:]))
             lat = _parse_float(row[idx["latency_ms"]], "latency_ms", where, signed=sig[0] == "boundary")
+            if measured_here and lat <= 0 and sig[0] != "boundary" and _computes(sig):
+                raise NasError(f"latency_ms is {lat} for a computing layer", where=where,
+                               fix="delete the row: `nas lut profile` measures it again (a fitted table: refit "
+                                   "with more measurements)")
             spread = _parse_float(row[idx["spread_ms"]], "spread_ms", where)
             repeats = _parse_int(row[idx["repeats"]], "repeats", where)
             res = 0
@@ -322,6 +327,12 @@ def read_table(name_or_path: str | Path) -> LatencyTable:
     if not table.entries:
         raise NasError("table has no rows", where=str(csv_path))
     return table
+
+
+def _computes(sig: tuple) -> bool:
+    """Whether a signature's layer runs anything (:attr:`nas.layers.LayerSpec.computes`: not an identity skip)."""
+    op, cin, cout, stride = sig[0], sig[3], sig[4], sig[6]
+    return not (op == "skip" and stride == 1 and cin == cout)
 
 
 def _check_granularity(meta: dict, meta_path: Path) -> None:

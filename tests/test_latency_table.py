@@ -124,3 +124,63 @@ def test_unknown_device_lists_available():
         load_latency("nope")
     assert "raspi4" in list_devices()
     assert exc.value.argument == "name_or_path" and exc.value.where is None and "--" not in str(exc.value)
+
+
+def _profiled_copy(tmp_path):
+    from nas.latency.table import read_table
+
+    import shutil
+
+    shutil.copy(SHIPPED_DIR / "x86-2vcpu.meta.yaml", tmp_path / "t.meta.yaml")
+    lines = (SHIPPED_DIR / "x86-2vcpu.csv").read_text().splitlines()
+    (tmp_path / "t.csv").write_text("\n".join(lines[:201]) + "\n")  # 200 rows
+    return read_table(tmp_path / "t.csv")
+
+
+def _new_rows(table, n: int, start: int):
+    """n rows the table does not have: its first row's signature at new sizes."""
+    from nas.latency.table import Entry
+
+    (_, sig), = list(table.entries)[:1]
+    return [(sig[:1] + (1000 + start + i,) + sig[2:], Entry(1.0 + i, 0.0, 1)) for i in range(n)]
+
+
+def test_item10_two_writers_of_one_table_lose_no_rows(tmp_path):
+    """Reliability 10: two profiles read the same table, each adds rows and saves: both sets survive."""
+    from nas.latency.table import read_table
+
+    a, b = _profiled_copy(tmp_path), read_table(tmp_path / "t.csv")
+    b.meta["spaces"] = ["another-space"]
+    for sig, e in _new_rows(a, 3, 0):
+        a.add(sig, e)
+    for sig, e in _new_rows(b, 4, 100):
+        b.add(sig, e)
+    a.write_merged(tmp_path / "t.csv")
+    b.write_merged(tmp_path / "t.csv")
+    final = read_table(tmp_path / "t.csv")
+    assert len(final.entries) == 200 + 3 + 4
+    assert "another-space" in final.meta["spaces"] and "mobilenet-c10" in final.meta["spaces"]
+
+
+def test_item10_concurrent_processes_writing_one_table_lose_no_rows(tmp_path):
+    import subprocess
+    import sys
+
+    from nas.latency.table import read_table
+
+    _profiled_copy(tmp_path)
+    code = """
+import sys
+from nas.latency.table import Entry, read_table
+path, start = sys.argv[1], int(sys.argv[2])
+t = read_table(path)
+(_, sig), = list(t.entries)[:1]
+for batch in range(10):
+    for i in range(5):
+        k = start + 5 * batch + i
+        t.add(sig[:1] + (1000 + k,) + sig[2:], Entry(1.0 + k, 0.0, 1))
+    t.write_merged(path)
+"""
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(tmp_path / "t.csv"), str(s)]) for s in (0, 500)]
+    assert [p.wait(timeout=120) for p in procs] == [0, 0]
+    assert len(read_table(tmp_path / "t.csv").entries) == 200 + 100

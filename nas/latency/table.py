@@ -35,6 +35,7 @@ import hashlib
 import io
 import math
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
@@ -93,6 +94,7 @@ class LatencyTable:
     meta: dict
     entries: dict[tuple[int, tuple], Entry] = field(default_factory=dict)
     csv_path: Path | None = None
+    added: set = field(default_factory=set, compare=False, repr=False)  # keys add()ed since it was read
 
     def boundary_spaces(self) -> list[str]:
         """Spaces whose precision boundaries the table prices (metadata ``boundaries``, written by the profiler
@@ -133,6 +135,7 @@ class LatencyTable:
                            fix="keep one row per signature")
         if old is None:
             self.entries[key] = entry
+            self.added.add(key)
 
     # --- text ------------------------------------------------------------------------------------------
     def to_csv_text(self) -> str:
@@ -148,6 +151,28 @@ class LatencyTable:
                 "" if e.energy_mJ is None else repr(float(e.energy_mJ)), e.source_key, e.note] + own)
         return buf.getvalue()
 
+    def write_merged(self, csv_path: str | Path, *, union_keys: tuple[str, ...] = ("spaces", "boundaries")
+                     ) -> Path:
+        """Write under an exclusive lock, merged with what another writer saved since this table was read: the
+        rows this object added win, every other row on disk is kept, and the metadata lists in ``union_keys``
+        (and the comma-separated ``dtype``) are united. Two `nas lut profile` runs into one table lose nothing."""
+        csv_path = Path(csv_path)
+        with locked(csv_path):
+            if csv_path.is_file() and meta_path_for(csv_path).is_file():
+                disk = read_table(csv_path)
+                merged = dict(disk.entries)
+                merged.update({k: self.entries[k] for k in self.added})
+                for k in union_keys:
+                    both = set(disk.meta.get(k) or []) | set(self.meta.get(k) or [])
+                    if both:
+                        self.meta[k] = sorted(both)
+                dtypes = set(str(disk.meta.get("dtype", "")).split(",")) | set(str(self.meta["dtype"]).split(","))
+                self.meta["dtype"] = ",".join(sorted(d for d in dtypes if d))
+                self.entries = merged
+            self.write(csv_path)
+            self.added = set()
+        return csv_path
+
     def write(self, csv_path: str | Path) -> Path:
         """Write CSV and metadata, each atomically (``nas.fileio``), so an interrupted profile loses nothing."""
         csv_path = Path(csv_path)
@@ -159,6 +184,24 @@ class LatencyTable:
         self.csv_path = csv_path
         self.meta = meta
         return csv_path
+
+
+@contextmanager
+def locked(csv_path: Path):
+    """An exclusive advisory lock on ``<table>.lock`` for a read-merge-write (POSIX; elsewhere no lock)."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: writes stay atomic, concurrent writers are not merged
+        yield
+        return
+    lock = csv_path.with_name(csv_path.name + ".lock")
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock, "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def _fmt(v: Any) -> str:

@@ -322,7 +322,7 @@ def _measure_and_save(table: LatencyTable, batch: list[LayerSpec], config: Profi
         table.add(v.spec.signature, Entry(v.ms, v.iqr_ms, v.n, note=v.note + (REMEASURED if remeasured else "")))
     table.meta["date"] = _dt.date.today().isoformat()
     if table.entries:  # a table without rows is not a table (read_table refuses it)
-        table.write(path)
+        table.write_merged(path)  # another profile of the same table may have saved rows meanwhile
     return bad
 
 
@@ -366,8 +366,8 @@ def profile_space(space_name: str, device_name: str, *, dtypes: Iterable[str] = 
     measured, dropped = profile_specs(table, list(specs.values()), config, path, progress=progress)
     if boundaries:  # from now on predictions in this space add boundary rows (a missing one is an error)
         table.meta["boundaries"] = sorted(set(table.boundary_spaces()) | {space.name})
-        table.write(path)
+        table.write_merged(path)
     if measured == 0 and not dropped:
-        table.write(path)  # records the space / dtypes even when everything was already measured
+        table.write_merged(path)  # records the space / dtypes even when everything was already measured
     return ProfileResult(path, measured, len(specs) - measured - len(dropped), len(table.entries),
                          time.perf_counter() - t0, dropped)

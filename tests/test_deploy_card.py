@@ -124,3 +124,28 @@ def test_item8_card_provenance_masks_the_storage_password():
     assert prov["trial_attrs"]["metrics"]["latency_ms.dev"] == 1.0  # looked up with the real URL
     assert prov["storage"] == url.replace(":s3cret-item8@", ":***@")
     assert "s3cret-item8" not in json.dumps(prov)
+
+
+@pytest.mark.parametrize("failed", ["quantized", "fp32"])
+def test_item14_a_failed_measurement_is_untimed_on_the_card_and_the_summary_never_0(tiny, tmp_path, failed):
+    """The pipeline's latency section with a file that could not be timed (NaN from measure_onnx, whose
+    failures say why): the card says None and why, no speedup, and stays strict JSON; the summary row too."""
+    from nas.latency.measure.timing import TOO_FAST
+
+    arch = tiny.parse("ir_e2")
+    (tmp_path / FP32_NAME).write_bytes(b"x" * 400)
+    (tmp_path / QUANT_NAME).write_bytes(b"x" * 100)
+    ms = {"fp32": 2.0, "quantized": 1.0, failed: float("nan")}
+    latency = {"measured_ms": ms, "measured_iqr_ms": {k: 0.1 if v == v else v for k, v in ms.items()},
+               "speedup": ms["fp32"] / ms["quantized"] if ms["quantized"] > 0 else None, "predicted_ms": {}}
+    sections = {"accuracy": {"fp32": 0.9, "quantized": 0.8, "drop_points": 10.0}, "latency": latency}
+    target = Target(name="m", space=tiny.name, arch=tiny.format(arch), provenance={"source": "--arch"})
+    card = build_card(target, tiny, arch, plan(arch, tiny), deployment="arch", folder=tmp_path, sections=sections)
+    lat = card["latency"]
+    assert lat["measured_ms"][failed] is None and lat["measured_iqr_ms"][failed] is None
+    assert lat["measurement_failed"] == {failed: TOO_FAST} and lat["speedup"] is None
+    write_card(tmp_path, card)
+    json.loads((tmp_path / CARD_NAME).read_text(), parse_constant=lambda c: pytest.fail(f"{c} in card.json"))
+    row = summary_row(target, card, None)
+    assert row["status"] == "ok" and row[f"{'quant' if failed == 'quantized' else 'fp32'}_ms"] is None
+    assert row["speedup"] is None and row["latency_error"] == f"{failed}: {TOO_FAST}"

@@ -106,3 +106,24 @@ def test_bad_arguments_name_api_arguments_and_the_cli_its_flags(capsys):
     with pytest.raises(NasError, match="unknown device 'raspi5'") as exc:
         V.validate("raspi5", "fbnet-c100", progress=False)
     assert exc.value.argument == "name_or_path"
+
+
+def test_item14_a_failed_measurement_is_left_out_of_validation_never_divided_by():
+    """A network timed at or below the overhead twice (Measured.failures, value NaN) is reported per row and left
+    out of the metrics and of a calibration; before, its 0 ms divided by zero."""
+    from nas.latency.measure.timing import TOO_FAST
+
+    space = load_space("fbnet-c100")
+    model = load_latency("raspi4")
+    archs = space.sample_many(4, seed=0)
+    preds = [model.predict(a, space) for a in archs]
+    measured = V.Measured([(p.latency_ms * 1.1, 0.1) for p in preds[:3]] + [(float("nan"), float("nan"))],
+                          1.0, 1.0, [None, None, None, TOO_FAST])
+    rep = V._compare("raspi4", "arch", 1, archs, space, preds, measured, None)
+    assert rep.rows[3]["measurement_error"] == TOO_FAST and "measurement_error" not in rep.rows[0]
+    assert rep.raw["n"] == 3 and rep.raw["mape_pct"] == pytest.approx(100 / 11)
+    assert any(n.startswith("1 of 4 architecture(s) have no measured time") for n in rep.notes)
+    assert "1 of 4" in rep.summary()
+    nothing = V.Measured([(float("nan"), float("nan"))] * 4, 1.0, 1.0, [TOO_FAST] * 4)
+    with pytest.raises(NasError, match="none of the 4 architecture"):
+        V._compare("raspi4", "arch", 1, archs, space, preds, nothing, None)

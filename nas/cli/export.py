@@ -43,16 +43,24 @@ def cmd_export(args: argparse.Namespace) -> None:
                        qat_lr=args.qat_lr, qat_n_train=args.qat_n_train, train_device=args.train_device)
     rows = export(targets, args.output, cfg)
     for r in rows:
-        if r["status"] == "ok":
-            print(f"{r['name']}: acc fp32 {r['fp32_acc']:.4f} -> quantized {r['quant_acc']:.4f}, size x{r['size_ratio']:.2f}, "
-                  f"{r['fp32_ms']:.3f} -> {r['quant_ms']:.3f} ms (x{r['speedup']:.2f})")
-        else:
-            print(f"{r['name']}: FAILED: {r['error']}")
+        print(result_line(r))
     print(f"wrote {args.output}/summary.csv")
     failed = [r["name"] for r in rows if r["status"] != "ok"]
     if failed:
         raise NasError(f"{len(failed)} of {len(rows)} model(s) failed: {', '.join(failed)} (the others were exported)",
                        where=f"{args.output}/summary.csv", fix="see the error column")
+
+
+def result_line(r: dict) -> str:
+    """One summary row as printed: accuracy, size and timing (a file that could not be timed says so)."""
+    if r["status"] != "ok":
+        return f"{r['name']}: FAILED: {r['error']}"
+    ms = [f"{v:.3f}" if v is not None else "(not timed)" for v in (r["fp32_ms"], r["quant_ms"])]
+    timing = f"{ms[0]} -> {ms[1]} ms" + (f" (x{r['speedup']:.2f})" if r["speedup"] is not None else "")
+    if r.get("latency_error"):
+        timing += f"; timing failed: {r['latency_error']}"
+    return (f"{r['name']}: acc fp32 {r['fp32_acc']:.4f} -> quantized {r['quant_acc']:.4f}, size x{r['size_ratio']:.2f}, "
+            + timing)
 
 
 def register(sub) -> None:

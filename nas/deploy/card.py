@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import math
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,7 @@ from typing import Any
 from nas.bits import Bits
 from nas.deploy.targets import Target, plain, trial_attrs
 from nas.fileio import atomic_write_text
+from nas.latency.measure.timing import TOO_FAST
 from nas.layers import LayerSpec, count
 
 FP32_NAME, QUANT_NAME, CARD_NAME, SUMMARY_NAME = "model.onnx", "model.quant.onnx", "card.json", "summary.csv"
@@ -84,9 +86,23 @@ def build_card(target: Target, space, arch, specs: list[LayerSpec], *, deploymen
         "bit_widths": bit_histogram(specs),
         **({"bit_containers": containers(specs)} if containers(specs) else {}),
         "files": {**sizes, "size_ratio": sizes[QUANT_NAME] / sizes[FP32_NAME]},
-        **sections,
+        **{k: timed(v) if k == "latency" else v for k, v in sections.items()},
         "provenance": provenance(target),
     }
+
+
+def timed(latency: dict) -> dict:
+    """The latency section with each file that has no measured time (NaN from ``measure_onnx``, whose
+    ``Measured.failures`` say why; any value <= 0) as None, the reason under ``measurement_failed`` and no
+    speedup: a card never says 0 ms, and stays strict JSON."""
+    measured = latency.get("measured_ms") or {}
+    failed = {k: TOO_FAST for k, v in measured.items() if v is None or not (math.isfinite(v) and v > 0)}
+    if not failed:
+        return latency
+    iqr = latency.get("measured_iqr_ms") or {}
+    return {**latency, "measured_ms": {k: None if k in failed else v for k, v in measured.items()},
+            "measured_iqr_ms": {k: None if k in failed else v for k, v in iqr.items()}, "speedup": None,
+            "measurement_failed": failed}
 
 
 def write_card(folder: Path, card: dict) -> Path:
@@ -102,6 +118,8 @@ def summary_row(target: Target, card: dict | None, error: str | None) -> dict:
                    fp32_acc=card["accuracy"]["fp32"], quant_acc=card["accuracy"]["quantized"],
                    drop_points=card["accuracy"]["drop_points"], fp32_ms=card["latency"]["measured_ms"]["fp32"],
                    quant_ms=card["latency"]["measured_ms"]["quantized"], speedup=card["latency"]["speedup"])
+        if card["latency"].get("measurement_failed"):
+            row["latency_error"] = "; ".join(f"{k}: {why}" for k, why in card["latency"]["measurement_failed"].items())
         for device, p in card["latency"]["predicted_ms"].items():
             row[f"predicted_quant_ms.{device}"] = p.get("quantized_ms")
             row[f"predicted_fp32_ms.{device}"] = p.get("fp32_ms")

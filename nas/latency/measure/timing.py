@@ -14,11 +14,12 @@ imported inside the functions that need them.
 """
 from __future__ import annotations
 
+import math
 import os
 import platform
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -223,13 +224,23 @@ def runtime_info(threads: int) -> dict:
                                         f"{os.cpu_count()} logical CPUs, {platform.system()} {platform.release()}"}
 
 
+# Why a whole network has no measured value (Measured.failures): the only way a measurement fails.
+TOO_FAST = ("measured at or below the per-call overhead, and again when re-measured: the network runs too fast (or "
+            "the machine too unevenly) to time it against the overhead; its time is unknown, not 0")
+
+
 @dataclass
 class Measured:
-    """Whole-network measurements: (ms, IQR ms) per network, and the reference kernel's speed."""
+    """Whole-network measurements: (ms, IQR ms) per network, and the reference kernel's speed.
+
+    A network whose value came out at or below the per-call overhead is measured again; if it stays there, its
+    value is NaN (never 0) and ``failures`` says why (None for a network with a value)."""
 
     values: list[tuple[float, float]]
     reference_ms: float  # the constant turning ratios into ms (the table's, or this session's median)
     session_reference_ms: float  # the reference kernel's median time in this session
+    failures: list[str | None] = field(default_factory=list)
+    remeasured: list[int] = field(default_factory=list)  # networks measured twice (their first value was <= 0)
 
     @property
     def slowdown(self) -> float:
@@ -253,19 +264,41 @@ def measure_onnx(models, *, threads: int, rounds: int = 10, warmup: int = 5, rep
     ``reference_ms``: a table's constant (its metadata ``reference_ms``), so the values are on that table's
     scale whatever speed the machine runs at now; None = this session's median reference time (plain
     milliseconds of this session, drift within the session removed). ``nas export`` times its files with it.
-    A network that comes out at or below the overhead is reported as 0 ms.
+    A network that comes out at or below the overhead is measured again (the same rounds, with the overhead);
+    if it stays there its value is NaN and ``Measured.failures`` says why (:data:`TOO_FAST`), never 0 ms.
     """
-    from tqdm import tqdm
-
     with tempfile.TemporaryDirectory(prefix="nas-measure-") as tmp:
         reference = reference_timer(Path(tmp), threads)
-        timers = [overhead_timer(Path(tmp), threads)] + [Timer(Path(p), tuple(sh), threads) for p, sh in models]
-        paired: Paired | None = None
-        for r in tqdm(range(rounds), desc="measure", unit="round", disable=not progress, leave=False):
-            one = measure_paired(timers, reference, warmup=warmup, repeats=repeats, rounds=1, first_round=r == 0)
-            paired = one if paired is None else paired.extend(one)
-    session_ref = value(paired.reference, "median")
-    ref_ms = float(reference_ms) if reference_ms else session_ref
+        overhead = overhead_timer(Path(tmp), threads)
+        timers = [Timer(Path(p), tuple(sh), threads) for p, sh in models]
+        kw = dict(rounds=rounds, warmup=warmup, repeats=repeats, progress=progress)
+        paired = _rounds([overhead, *timers], reference, **kw)
+        session_ref = value(paired.reference, "median")
+        ref_ms = float(reference_ms) if reference_ms else session_ref
+        values = _values(paired, ref_ms, stat)
+        again = [i for i, (ms, _) in enumerate(values) if not ms > 0]
+        if again:
+            redo = _values(_rounds([overhead, *(timers[i] for i in again)], reference, **kw), ref_ms, stat)
+            for i, v in zip(again, redo):
+                values[i] = v
+    failures = [None if ms > 0 else TOO_FAST for ms, _ in values]
+    values = [(ms, iqr) if why is None else (math.nan, math.nan) for (ms, iqr), why in zip(values, failures)]
+    return Measured(values, ref_ms, session_ref, failures, again)
+
+
+def _rounds(timers: list[Timer], reference: Timer, *, rounds: int, warmup: int, repeats: int,
+            progress: bool) -> Paired:
+    """``rounds`` interleaved rounds of ``measure_paired`` (a progress bar over rounds)."""
+    from tqdm import tqdm
+
+    paired: Paired | None = None
+    for r in tqdm(range(rounds), desc="measure", unit="round", disable=not progress, leave=False):
+        one = measure_paired(timers, reference, warmup=warmup, repeats=repeats, rounds=1, first_round=r == 0)
+        paired = one if paired is None else paired.extend(one)
+    return paired
+
+
+def _values(paired: Paired, ref_ms: float, stat: str) -> list[tuple[float, float]]:
+    """(ms, IQR ms) of every timer after the first (the per-call overhead, subtracted from each), unclamped."""
     overhead = value(paired.ratios[0], stat)
-    values = [summarize(r, overhead, ref_ms, stat)[:2] for r in paired.ratios[1:]]
-    return Measured([(max(ms, 0.0), iqr) for ms, iqr in values], ref_ms, session_ref)
+    return [summarize(r, overhead, ref_ms, stat)[:2] for r in paired.ratios[1:]]

@@ -10,6 +10,7 @@ Metrics: MAPE, share within ±10 %, Spearman rank correlation.
 from __future__ import annotations
 
 import datetime as _dt
+import math
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -154,20 +155,37 @@ def _compare(device: str, dtype: str, threads: int, archs, space, preds: list[La
              measured: Measured, stored: Calibration | None) -> Report:
     """One row per architecture (table sum, measured, relative error; stored calibration if any) + metrics."""
     rows = []
-    for a, p, (ms, iqr) in zip(archs, preds, measured.values):
+    failures = measured.failures or [None] * len(measured.values)
+    for a, p, (ms, iqr), why in zip(archs, preds, measured.values, failures):
         k = sum(s.computes for s in plan(a, space))
         row = {"arch": space.format(a), "table_ms": p.latency_ms, "measured_ms": ms, "measured_iqr_ms": iqr,
-               "n_layers": k, "rel_err_table": (p.latency_ms - ms) / ms}
+               "n_layers": k, "rel_err_table": math.nan if why else (p.latency_ms - ms) / ms}
         if stored is not None:
             row["calibrated_ms"] = stored.apply(p.latency_ms, k)
-            row["rel_err_calibrated"] = (row["calibrated_ms"] - ms) / ms
+            row["rel_err_calibrated"] = math.nan if why else (row["calibrated_ms"] - ms) / ms
+        if why:
+            row["measurement_error"] = why
         rows.append(row)
-    meas = [r["measured_ms"] for r in rows]
-    report = Report(device, dtype, threads, rows, metrics([r["table_ms"] for r in rows], meas))
+    timed = _timed(rows)
+    meas = [r["measured_ms"] for r in timed]
+    report = Report(device, dtype, threads, rows, metrics([r["table_ms"] for r in timed], meas))
+    if len(timed) < len(rows):
+        report.notes.append(f"{len(rows) - len(timed)} of {len(rows)} architecture(s) have no measured time and are "
+                            f"left out of every metric ({next(w for w in failures if w)}): "
+                            + ", ".join(r["arch"] for r in rows if "measurement_error" in r))
     if stored is not None:
-        report.calibrated = metrics([r["calibrated_ms"] for r in rows], meas)
+        report.calibrated = metrics([r["calibrated_ms"] for r in timed], meas)
         report.calibration = stored
     return report
+
+
+def _timed(rows: list[dict]) -> list[dict]:
+    """The rows with a measured time; an error when none has one (there is nothing to compare)."""
+    timed = [r for r in rows if "measurement_error" not in r]
+    if not timed:
+        raise NasError(f"none of the {len(rows)} architecture(s) could be timed: {rows[0]['measurement_error']}",
+                       fix="validate larger networks, or with more rounds (rounds=20) on an idle machine")
+    return timed
 
 
 def _notes(measured: Measured, table_meta: dict, threads: int) -> list[str]:
@@ -189,7 +207,10 @@ def _notes(measured: Measured, table_meta: dict, threads: int) -> list[str]:
 def _calibrate(report: Report, table, measured: Measured, table_meta: dict, *, seed: int) -> None:
     """Fit a Calibration on the report's rows, store it (with every metric) in the table's metadata on disk,
     and add it, its leave-one-out metrics and a drift warning to the report."""
-    rows = report.rows
+    rows = _timed(report.rows)  # a network without a measured time (Measured.failures) is not fitted on
+    if len(rows) < 2:
+        raise NasError(f"calibration needs at least 2 measured architectures, {len(rows)} of {len(report.rows)} "
+                       "could be timed", argument="calibrate", fix="measure more architectures (n=10 or more)")
     table_ms, n_layers, meas = ([r[k] for r in rows] for k in ("table_ms", "n_layers", "measured_ms"))
     cal = Calibration.fit(table_ms, n_layers, meas, dtype=report.dtype, date=_dt.date.today().isoformat())
     loo = Calibration.loo_predict(table_ms, n_layers, meas, cal.form)

@@ -127,7 +127,7 @@ def main() -> None:
             row = export([Target(name=name, space=SPACE, arch=text, devices=[DEVICE])], WORK / "export",
                          dataclasses.replace(cfg, qat_epochs=qat), trained=trained)[0]
             torch.save(trained, trained_path)  # float weights survive a restart
-            card = json.loads((WORK / "export" / name / "card.json").read_text()) if row["status"] == "ok" else {}
+            card = json.loads((WORK / "export" / row["name"] / "card.json").read_text()) if row["status"] == "ok" else {}
             training = card.get("training", {})
             rows.append({"member": i, "trial": target.provenance.get("trial", ""), "deployment": deployment,
                          "status": row["status"], "error": row["error"], "images_per_s": round(speed, 1),

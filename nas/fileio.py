@@ -49,6 +49,34 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
+def replace_folder(new: str | Path, target: str | Path) -> Path:
+    """Put the complete folder ``new`` in place of ``target`` as a whole (its files synced first): readers see
+    the old set of files or the new one, never a mix (e.g. a model, its quantized file and its card).
+
+    POSIX renames a folder only over an empty one, so this takes two renames: ``target`` moves aside to a unique
+    ``.<name>.old-*`` folder beside it, ``new`` takes its place, the old one is removed. A crash between the two
+    leaves both complete sets and no ``target``; the next replace of ``target`` removes what was left aside."""
+    import shutil
+
+    new, target = Path(new), Path(target)
+    for f in new.iterdir():
+        if f.is_file():
+            fd = os.open(f, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+    _fsync_dir(new)
+    if target.exists():
+        os.replace(target, tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
+    os.replace(new, target)
+    _fsync_dir(target.parent)
+    for aside in target.parent.iterdir():
+        if aside.name.startswith(f".{target.name}.old-") and aside.is_dir():
+            shutil.rmtree(aside, ignore_errors=True)
+    return target
+
+
 def atomic_write_text(path: str | Path, text: str) -> Path:
     """Write ``text`` to ``path`` atomically (see :func:`atomic_write`)."""
     data = text.encode()

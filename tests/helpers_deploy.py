@@ -37,10 +37,10 @@ def space_file(tmp_path_factory, text: str = TINY_SPACE) -> str:
     return str(p)
 
 
-def make_study(path, archs: list[str], *, feasible: bool = True, device: str = "dev") -> str:
+def make_study(path, archs: list[str], *, feasible: bool = True, device: str = "dev", name: str = "s") -> str:
     """A study as `nas search` writes it (config attribute; arch / metrics / provenance per trial)."""
     storage = f"sqlite:///{path}"
-    study = optuna.create_study(storage=storage, study_name="s", directions=["maximize", "minimize"])
+    study = optuna.create_study(storage=storage, study_name=name, directions=["maximize", "minimize"])
     study.set_user_attr("config", {"space": SPACE, "devices": [device], "objectives": ["proxy", "latency"],
                                    "proxy": "params", "data": "digits", "latency_dtype": "arch"})
     for i, a in enumerate(archs):

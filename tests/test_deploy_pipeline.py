@@ -73,11 +73,11 @@ def _input_dims(path) -> list[int]:
 @pytest.mark.slow
 def test_study_export_writes_files_cards_and_summary(exported):
     out, rows, targets = exported
-    assert [t.name for t in targets] == ["trial0", "trial1", "trial2"]
+    assert [t.name for t in targets] == ["s-trial0", "s-trial1", "s-trial2"]
     summary = pd.read_csv(out / "summary.csv")
     assert list(summary["status"]) == ["ok", "ok", "error"]  # the broken trial does not lose the others
-    assert "not-an-arch" in summary["error"][2] and not (out / "trial2" / "card.json").exists()
-    card = json.loads((out / "trial0" / "card.json").read_text())
+    assert "not-an-arch" in summary["error"][2] and not (out / "s-trial2-arch" / "card.json").exists()
+    card = json.loads((out / "s-trial0-arch" / "card.json").read_text())
     assert CARD_KEYS <= set(card)
     space = load_space(SPACE)
     specs = plan(space.parse(TINY), space)
@@ -86,7 +86,7 @@ def test_study_export_writes_files_cards_and_summary(exported):
     assert [(l["wbits"], l["abits"]) for l in card["layers"]] == [(s.wbits, s.abits) for s in specs]
     assert card["bit_widths"] == {"int8": 9, "w4a8": 1, "w8a32": 1, "w4a32": 1, "w32a8": 1, "fp32": 1}
     for name in ("model.onnx", "model.quant.onnx"):
-        assert card["files"][name] == (out / "trial0" / name).stat().st_size
+        assert card["files"][name] == (out / "s-trial0-arch" / name).stat().st_size
     assert card["files"]["size_ratio"] < 0.5
     assert card["training"]["epochs"] == 1 and card["training"]["n_train"] == 128
     assert card["onnx_check"]["max_abs_diff"] <= card["onnx_check"]["tolerance"]
@@ -101,7 +101,7 @@ def test_study_export_writes_files_cards_and_summary(exported):
     prov = card["provenance"]
     assert prov["study"] == "s" and prov["trial"] == 0 and prov["trial_attrs"]["provenance"]["space"] == SPACE
     # OTHER's int4 layer is not in the table: the prediction is missing, with the reason, the export is fine
-    pred1 = json.loads((out / "trial1" / "card.json").read_text())["latency"]["predicted_ms"]
+    pred1 = json.loads((out / "s-trial1-arch" / "card.json").read_text())["latency"]["predicted_ms"]
     assert next(iter(pred1.values()))["quantized_ms"] is None and "no entry" in next(iter(pred1.values()))["quantized_error"]
 
 
@@ -110,7 +110,7 @@ def test_quantized_file_runs_and_stores_integers_per_layer(exported):
     out = exported[0]
     space = load_space(SPACE)
     specs = plan(space.parse(TINY), space)
-    m = onnx.load(str(out / "trial0" / "model.quant.onnx"))
+    m = onnx.load(str(out / "s-trial0-arch" / "model.quant.onnx"))
     inits = {i.name: i.data_type for i in m.graph.initializer}
     producer = {o: n for n in m.graph.node for o in n.output}
     seen = set()
@@ -124,7 +124,7 @@ def test_quantized_file_runs_and_stores_integers_per_layer(exported):
     assert seen == {4, 8, 32}
     x = np.random.default_rng(0).standard_normal((1, 3, 32, 32)).astype(np.float32)
     for name in ("model.onnx", "model.quant.onnx"):
-        assert run_onnx(ort_session(out / "trial0" / name), x).shape == (1, 10)
+        assert run_onnx(ort_session(out / "s-trial0-arch" / name), x).shape == (1, 10)
 
 
 def test_cli_arch_export_and_int8_deployment(tmp_path, capsys):
@@ -157,8 +157,8 @@ def test_one_failed_model_makes_the_cli_fail_after_writing_the_others(tmp_path, 
     rc, out, err = run_cli(capsys, "export", "--storage", storage, "--study", "s", "--top-k", 2, "-o", tmp_path / "o",
                            "--epochs", 0, "--data", "digits", "--calib-samples", 4, "--rounds", 1, "--test-samples",
                            20, "--quiet")
-    assert rc == 2 and "1 of 2 model(s) failed: trial1" in err
-    assert (tmp_path / "o" / "trial0" / "model.quant.onnx").is_file() and "trial1: FAILED" in out
+    assert rc == 2 and "1 of 2 model(s) failed: s-trial1-arch" in err
+    assert (tmp_path / "o" / "s-trial0-arch" / "model.quant.onnx").is_file() and "s-trial1-arch: FAILED" in out
 
 
 def test_bad_settings_name_the_api_argument_and_the_cli_flag(tmp_path, capsys):
@@ -188,19 +188,19 @@ def test_same_arch_and_recipe_trains_once_per_export_call(tiny_space, tmp_path, 
     twins = [Target(name="a", space=tiny_space, arch="ir_e2"), Target(name="b", space=tiny_space, arch="ir_e2")]
     rows = export(twins, tmp_path / "one", TINY_FAST)
     assert [r["status"] for r in rows] == ["ok", "ok"] and len(train_calls) == 1
-    card_a, card_b = (json.loads((tmp_path / "one" / n / "card.json").read_text()) for n in "ab")
+    card_a, card_b = (json.loads((tmp_path / "one" / f"{n}-arch" / "card.json").read_text()) for n in "ab")
     assert card_a["training"] == card_b["training"] and card_a["training"]["bn_recalibration"]["samples"] == 64
-    assert _bytes(tmp_path / "one" / "a" / "model.onnx") == _bytes(tmp_path / "one" / "b" / "model.onnx")
+    assert _bytes(tmp_path / "one" / "a-arch" / "model.onnx") == _bytes(tmp_path / "one" / "b-arch" / "model.onnx")
     # nothing leaks into the next call: it trains again, to the same weights (same seed)
     export(twins[:1], tmp_path / "two", TINY_FAST)
     assert len(train_calls) == 2
-    assert _bytes(tmp_path / "two" / "a" / "model.onnx") == _bytes(tmp_path / "one" / "a" / "model.onnx")
+    assert _bytes(tmp_path / "two" / "a-arch" / "model.onnx") == _bytes(tmp_path / "one" / "a-arch" / "model.onnx")
     # a caller may share the trainings of several calls explicitly (e.g. one deployment as arch, one as int8)
     shared: dict = {}
     export(twins[:1], tmp_path / "arch", TINY_FAST, trained=shared)
     export(twins[:1], tmp_path / "int8", replace(TINY_FAST, dtype="int8"), trained=shared)
     assert len(train_calls) == 3 and len(shared) == 1
-    assert _bytes(tmp_path / "int8" / "a" / "model.onnx") == _bytes(tmp_path / "one" / "a" / "model.onnx")
+    assert _bytes(tmp_path / "int8" / "a-int8" / "model.onnx") == _bytes(tmp_path / "one" / "a-arch" / "model.onnx")
 
 
 def test_exports_differing_only_in_bn_samples_do_not_share_a_trained_model(tiny_space, tmp_path):  # bug 7
@@ -209,11 +209,11 @@ def test_exports_differing_only_in_bn_samples_do_not_share_a_trained_model(tiny_
     assert training_key("tiny-deploy", "ir_e2", TINY_FAST) != training_key("tiny-deploy", "ir_e2", no_bn)
     export(target, tmp_path / "bn", TINY_FAST)
     export(target, tmp_path / "nobn", no_bn)
-    cards = {k: json.loads((tmp_path / k / "m" / "card.json").read_text()) for k in ("bn", "nobn")}
+    cards = {k: json.loads((tmp_path / k / "m-arch" / "card.json").read_text()) for k in ("bn", "nobn")}
     bn = cards["bn"]["training"]["bn_recalibration"]
     assert bn["samples"] == 64 and "bn_recalibration" not in cards["nobn"]["training"]
     assert bn["kept"] == (bn["val_accuracy"] >= bn["val_accuracy_training_stats"])
-    same = _bytes(tmp_path / "bn" / "m" / "model.onnx") == _bytes(tmp_path / "nobn" / "m" / "model.onnx")
+    same = _bytes(tmp_path / "bn" / "m-arch" / "model.onnx") == _bytes(tmp_path / "nobn" / "m-arch" / "model.onnx")
     assert same == (not bn["kept"])
 
 
@@ -225,8 +225,8 @@ def test_multi_resolution_space_trains_and_exports_at_the_arch_resolution(tmp_pa
     assert rows[0]["status"] == "ok", rows[0]["error"]
     assert train_calls == [16]  # trained on 16-px images, not the space's first resolution
     for name in ("model.onnx", "model.quant.onnx"):
-        assert _input_dims(tmp_path / "r16" / name) == [1, 1, 16, 16]
-    card = json.loads((tmp_path / "r16" / "card.json").read_text())
+        assert _input_dims(tmp_path / "r16-arch" / name) == [1, 1, 16, 16]
+    card = json.loads((tmp_path / "r16-arch" / "card.json").read_text())
     assert card["arch_json"]["resolution"] == 16 and card["layers"][0]["key"].startswith("conv-i16x16x1")
 
 
@@ -249,16 +249,16 @@ def test_qat_fine_tunes_at_the_deployed_bits_and_the_card_records_it(tmp_path):
     cfg = replace(FAST, qat_epochs=1, test_samples=50, qat_n_train=32)
     rows = export([Target(name="m", space=SPACE, arch=OTHER)], tmp_path, cfg)
     assert rows[0]["status"] == "ok", rows[0]["error"]
-    card = json.loads((tmp_path / "m" / "card.json").read_text())
+    card = json.loads((tmp_path / "m-arch" / "card.json").read_text())
     qat = card["training"]["qat"]
     assert qat["epochs"] == 1 and qat["deployment"] == "arch" and qat["steps"] > 0
     assert qat["n_train"] == 32 and card["training"]["n_train"] == 128  # QAT has its own image count
     assert qat["fake_quantized"]["weights"] > 0 and qat["fake_quantized"]["inputs"] > 0
     assert 0 <= qat["val_accuracy_fake_quant"] <= 1
     assert card["training"]["device"] == ("cuda" if torch.cuda.is_available() else "cpu")
-    assert not list((tmp_path / "m").glob("*.ckpt"))  # checkpoints go once the model is written
+    assert not list(tmp_path.rglob("*.ckpt"))  # checkpoints go once the model is written
     float_only = export([Target(name="f", space=SPACE, arch=OTHER)], tmp_path / "fp", replace(cfg, dtype="fp32"))
-    fp_card = json.loads((tmp_path / "fp" / "f" / "card.json").read_text())
+    fp_card = json.loads((tmp_path / "fp" / "f-fp32" / "card.json").read_text())
     assert float_only[0]["status"] == "ok" and fp_card["training"]["qat"]["epochs"] == 0  # nothing to fine-tune
 
 
@@ -287,3 +287,83 @@ def test_bit_twins_train_once_and_qat_is_keyed_by_the_deployed_bits(tmp_path, tr
     export([Target(name="a", space=SPACE, arch=TINY), Target(name="b", space=SPACE, arch=OTHER),
             Target(name="c", space=SPACE, arch=OTHER)], tmp_path / "q", qat, trained=shared)
     assert len(train_calls) == 3
+
+
+def test_item9_exports_into_one_folder_keep_each_other(tmp_path):
+    """Item 9: every study's trial 0 was ``trial0`` whatever the study or deployment, so a second export into
+    the same folder overwrote the first, and summary.csv kept only the last run's rows. Names carry the study and
+    the deployment, summary.csv is merged by name, and a folder holding another model's export is not
+    overwritten."""
+    cfg = replace(TINY_FAST, epochs=0, bn_samples=0)
+    out = tmp_path / "out"
+    a = targets_from_study(make_study(tmp_path / "a.db", [TINY], name="study-a"), "study-a", trial=0)
+    b = targets_from_study(make_study(tmp_path / "b.db", [OTHER], name="study b/1"), "study b/1", trial=0)
+    assert [t.name for t in a] == ["study-a-trial0"]
+    assert b[0].name.startswith("study_b_1-") and b[0].name.endswith("-trial0") and b[0].name != "study_b_1-trial0"
+    export(a, out, cfg)
+    export(b, out, cfg)
+    export(a, out, replace(cfg, dtype="int8"))
+    names = ["study-a-trial0-arch", f"{b[0].name}-arch", "study-a-trial0-int8"]
+    for name in names:
+        assert (out / name / "card.json").is_file(), name
+    cards = {n: json.loads((out / n / "card.json").read_text()) for n in names}
+    assert cards[names[0]]["arch"] == TINY and cards[names[1]]["arch"] == OTHER
+    assert cards[names[2]]["deployment"] == "int8" and cards[names[2]]["name"] == names[2]
+    assert list(pd.read_csv(out / "summary.csv")["name"]) == names  # every run's rows
+    export(a, out, cfg)  # a re-export replaces its own row
+    assert list(pd.read_csv(out / "summary.csv")["name"]) == names
+    clash = targets_from_study(make_study(tmp_path / "c.db", [OTHER], name="study-a"), "study-a", trial=0)
+    rows = export(clash, out, cfg)  # the same study name and trial in another storage: another model
+    assert rows[0]["status"] == "error" and "holds the export of another model" in rows[0]["error"]
+    assert json.loads((out / names[0] / "card.json").read_text())["arch"] == TINY
+
+
+def test_item9_a_failed_re_export_leaves_the_previous_set_whole(tmp_path, monkeypatch):
+    """Item 9: model.onnx and model.quant.onnx were written in place: a re-export that failed after the fp32
+    file left a new fp32 file beside the old quantized one and the old card. A model's files are written in
+    ``<name>.partial`` and replace the folder as a set once its card is written."""
+    import nas.deploy.pipeline as pipeline
+
+    cfg = replace(TINY_FAST, epochs=0, bn_samples=0)
+    target = [Target(name="m", space=SPACE, arch=TINY)]
+    assert export(target, tmp_path, cfg)[0]["status"] == "ok"
+    folder = tmp_path / "m-arch"
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+    assert set(before) == {"model.onnx", "model.quant.onnx", "card.json"}
+
+    def interrupted(*args, **kwargs):  # the machine stops after both model files were written
+        raise RuntimeError("timing interrupted")
+
+    monkeypatch.setattr(pipeline, "measure_latency", interrupted)
+    rows = export(target, tmp_path, replace(cfg, seed=1))  # other weights: other bytes
+    assert rows[0]["status"] == "error" and "timing interrupted" in rows[0]["error"]
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
+    partial = tmp_path / "m-arch.partial"
+    assert (partial / "model.onnx").read_bytes() != before["model.onnx"] and (partial / "error.txt").is_file()
+    monkeypatch.undo()
+    assert export(target, tmp_path, replace(cfg, seed=1))[0]["status"] == "ok"
+    assert not partial.exists() and (folder / "model.onnx").read_bytes() != before["model.onnx"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m-arch", "summary.csv"]
+
+
+def test_item9_qat_checkpoint_is_keyed_by_the_bits(tmp_path):
+    """Item 9: the QAT checkpoint's fingerprint (tensor shapes and recipe) was the same at every bit-width, so
+    a qat.ckpt left by a w4 fine-tuning was resumed as the w8 one."""
+    from nas.data.datasets import for_space
+    from nas.deploy.pipeline import quantization_aware
+    from nas.latency.signatures import deploy
+    from nas.nn.build import build_model
+
+    space = load_space(SPACE)
+    arch = space.parse(TINY)
+    cfg = replace(FAST, epochs=1, qat_epochs=1, qat_n_train=32, bn_samples=0)
+    data = for_space(space, "digits", split="train", resolution=arch.resolution, seed=0)
+    int8 = [deploy(s, "int8") for s in plan(arch, space)]
+    w4 = [replace(s, wbits=4, dw_wbits=4) if s.weight_params() else s for s in int8]
+    ckpt = tmp_path / "qat.ckpt"
+    first = build_model(arch, space, seed=0)
+    quantization_aware(first, data, cfg, w4, ckpt)
+    second = build_model(arch, space, seed=0)
+    record = quantization_aware(second, data, cfg, int8, ckpt)
+    assert record["steps"] > 0 and record["resumed_from_epoch"] == 0
+    assert any(not torch.equal(v, first.state_dict()[k]) for k, v in second.state_dict().items())

@@ -31,12 +31,12 @@ def test_unknown_study_trial_and_empty_front(tmp_path, capsys):
 def test_study_targets_are_the_front_in_latency_order_with_provenance(tmp_path):
     storage = make_study(tmp_path / "s.db", [TINY, OTHER])
     targets = targets_from_study(storage, "s", top_k=5)
-    assert [(t.name, t.arch) for t in targets] == [("trial0", TINY), ("trial1", OTHER)]
+    assert [(t.name, t.arch) for t in targets] == [("s-trial0", TINY), ("s-trial1", OTHER)]
     t = targets[0]
     assert t.space == SPACE and t.devices == ["dev"] and t.latency_dtype == "arch"
     assert t.provenance["source"] == "study" and t.provenance["storage"] == storage and t.provenance["trial"] == 0
     json.dumps(t.provenance)  # metrics are plain Python values
-    assert [t.name for t in targets_from_study(storage, "s", top_k=1)] == ["trial0"]
+    assert [t.name for t in targets_from_study(storage, "s", top_k=1)] == ["s-trial0"]
 
 
 def test_errors_name_api_arguments_and_the_cli_translates_them(tmp_path, capsys):
@@ -79,7 +79,7 @@ def test_cli_study_export_uses_the_default_storage(tmp_path, capsys, monkeypatch
                            "digits", "--calib-samples", 4, "--rounds", 1, "--test-samples", 10, "--quiet")
     assert rc == 0, err
     assert list(pd.read_csv(tmp_path / "exported" / "summary.csv")["status"]) == ["ok"]
-    card = json.loads((tmp_path / "exported" / "trial0" / "card.json").read_text())
+    card = json.loads((tmp_path / "exported" / "s-trial0-arch" / "card.json").read_text())
     assert card["provenance"]["storage"] == DEFAULT_STORAGE and card["provenance"]["trial_attrs"]
     rc, _, err = run_cli(capsys, "export", "-o", "exported")
     assert rc == 2 and "give --study NAME" in err

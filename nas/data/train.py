@@ -166,7 +166,7 @@ def train(model: nn.Module, *, epochs: int, data="fashion-mnist", seed: int = 0,
           n_train: int | None = 5000, n_val: int = 2000, batch_size: int = 128, lr: float = 0.1,
           weight_decay: float = 5e-4, label_smoothing: float = 0.1, augment: bool = True,
           progress: bool = False, channels_last: bool = True, device: str = "cpu",
-          checkpoint: str | Path | None = None) -> dict:
+          checkpoint: str | Path | None = None, identity: dict | None = None) -> dict:
     """Train ``model`` in place for ``epochs`` on ``data`` (name or ImageData of the train split).
 
     ``n_train`` caps the training examples (None: the whole split minus validation); ``n_val`` examples of the
@@ -175,7 +175,9 @@ def train(model: nn.Module, *, epochs: int, data="fashion-mnist", seed: int = 0,
     format (the model is returned in the default one, on the CPU). ``device``: cpu, cuda or auto.
     ``checkpoint``: a file written after every epoch (model, optimiser and random states); a later call with the
     same network and recipe resumes after the last finished epoch, to the same weights as an uninterrupted run
-    (on the same device), so a run stopped by Ctrl-C loses at most one epoch.
+    (on the same device), so a run stopped by Ctrl-C loses at most one epoch. ``identity``: whatever else decides
+    the weights that the network's tensors and the recipe do not show (QAT: the bits it fake-quantizes at), part
+    of the checkpoint's fingerprint.
     """
     if epochs < 1:
         raise NasError(f"epochs must be at least 1, got {epochs}", argument="epochs")
@@ -194,7 +196,7 @@ def train(model: nn.Module, *, epochs: int, data="fashion-mnist", seed: int = 0,
     lr_at = lr_schedule(lr, total)
     recipe = {"epochs": epochs, "data": d.name, "n": len(d), "seed": seed, "n_train": len(tr_idx), "n_val": n_val,
               "batch_size": batch_size, "lr": lr, "weight_decay": weight_decay, "label_smoothing": label_smoothing,
-              "augment": augment, "device": dev.type}
+              "augment": augment, "device": dev.type, **({"identity": identity} if identity else {})}
     fingerprint = _fingerprint(model, recipe)
 
     t0 = time.perf_counter()

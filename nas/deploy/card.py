@@ -10,6 +10,7 @@ from typing import Any
 
 from nas.bits import Bits
 from nas.deploy.targets import Target, plain, trial_attrs
+from nas.errors import NasError
 from nas.fileio import atomic_write_text
 from nas.latency.measure.timing import TOO_FAST
 from nas.layers import LayerSpec, count
@@ -124,3 +125,31 @@ def summary_row(target: Target, card: dict | None, error: str | None) -> dict:
             row[f"predicted_quant_ms.{device}"] = p.get("quantized_ms")
             row[f"predicted_fp32_ms.{device}"] = p.get("fp32_ms")
     return row
+
+
+def read_summary(path: Path) -> list[dict]:
+    """The rows of an existing summary.csv (none if there is none), as text: an earlier export's rows are kept
+    as they were written."""
+    import pandas as pd
+
+    if not path.exists():
+        return []
+    try:
+        df = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (OSError, ValueError) as exc:
+        raise NasError(f"cannot read the summary of earlier exports ({exc})", where=str(path),
+                       fix="move it away (its models stay in their folders) or export into another folder") from None
+    if "name" not in df.columns:
+        raise NasError("not a summary.csv written by nas export (no name column)", where=str(path),
+                       fix="export into another folder")
+    return df.to_dict("records")
+
+
+def write_summary(path: Path, earlier: list[dict], rows: list[dict]) -> Path:
+    """summary.csv: the earlier rows with this run's ``rows`` merged in by model name (a re-exported model's row
+    is replaced where it was, a new one is added at the end); written atomically."""
+    import pandas as pd
+
+    merged = {r["name"]: r for r in earlier}
+    merged.update((r["name"], r) for r in rows)
+    return atomic_write_text(path, pd.DataFrame(list(merged.values())).to_csv(index=False))

@@ -13,8 +13,10 @@ For each target (an architecture given directly, the top-k of a study's Pareto f
 5. time both files end to end with the profiler's protocol (``nas.latency.measure.timing.measure_onnx``:
    interleaved, batch 1, overhead subtracted) and compare with the latency table(s) of the study's device(s) —
    :func:`measure_latency`;
-6. write ``DIR/<name>/model.onnx``, ``model.quant.onnx``, ``card.json`` (:mod:`nas.deploy.card`) and rewrite
-   ``DIR/summary.csv``.
+6. write ``DIR/<name>/model.onnx``, ``model.quant.onnx``, ``card.json`` (:mod:`nas.deploy.card`) as one set
+   (made in ``DIR/<name>.partial``, then put in place whole) and merge its row into ``DIR/summary.csv``.
+   ``<name>`` is the target's (``<study>-trial<N>``, ``arch-<hash>``, a baseline's) and the deployment:
+   ``fbnet-c100-raspi4-trial12-int8``; a folder holding another model's export is not overwritten.
 
 Each model is written as soon as it is done; a failing model is recorded in summary.csv (status ``error``) and
 the others go on. :func:`export` returns the rows; the CLI exits non-zero when any row failed. Within one
@@ -23,6 +25,8 @@ passed to several calls shares it between them, e.g. one deployment as ``arch`` 
 """
 from __future__ import annotations
 
+import dataclasses
+import json
 import time
 import traceback
 from dataclasses import dataclass
@@ -32,11 +36,14 @@ from typing import Any
 import numpy as np
 
 from nas.errors import NasError
-from nas.deploy.card import FP32_NAME, QUANT_NAME, SUMMARY_NAME, build_card, summary_row, write_card
+from nas.deploy.card import (CARD_NAME, FP32_NAME, QUANT_NAME, SUMMARY_NAME, build_card, read_summary, summary_row,
+                             write_card, write_summary)
+from nas.fileio import atomic_write_text, replace_folder
 from nas.deploy.targets import Target
 
 QUANT_METHOD = ("onnxruntime static quantization, QDQ, per-channel symmetric weights, QUInt8 activations, "
                 "MinMax calibration")
+ERROR_NAME = "error.txt"  # an unexpected failure's traceback, in the model's .partial folder
 TIMING_PROTOCOL = ("nas.latency.measure.timing.measure_onnx: interleaved rounds, I/O binding, calls paired with "
                    "the reference kernel (this session's speed), per-call overhead subtracted")
 
@@ -137,14 +144,18 @@ def quantization_aware(model, train_data, cfg: ExportConfig, specs, checkpoint: 
     with QuantAware(model, specs) as qat:
         if not qat.weight_layers and not qat.activation_layers:
             return {"epochs": 0, "skipped": "every layer deploys in float: nothing to fine-tune"}
+        # the bits are not in the tensors' shapes or the recipe: a checkpoint at other bits must not resume
+        bits = [list(s.role_bits(False)) + list(s.role_bits(True)) for s in qat.specs]
         result = train(model, epochs=cfg.qat_epochs, data=train_data, seed=cfg.seed + 1, n_train=qat_examples(cfg),
-                       lr=cfg.qat_lr, progress=cfg.progress, device=cfg.train_device, checkpoint=checkpoint)
+                       lr=cfg.qat_lr, progress=cfg.progress, device=cfg.train_device, checkpoint=checkpoint,
+                       identity={"qat_bits": bits})
         bn = (recalibrate_bn_checked(model, train_data, cfg.bn_samples, seed=cfg.seed + 1, result=result)
               if cfg.bn_samples > 0 else None)
     return {"epochs": cfg.qat_epochs, "lr": cfg.qat_lr, "deployment": cfg.dtype, "bn_recalibration": bn,
             "fake_quantized": {"weights": qat.weight_layers, "inputs": qat.activation_layers},
             "val_accuracy_fake_quant": result["accuracy"], "loss": result["loss"], "steps": result["steps"],
-            "n_train": result["n_train"], "seconds": round(result["seconds"], 2)}
+            "n_train": result["n_train"], "seconds": round(result["seconds"], 2),
+            "resumed_from_epoch": result["resumed_from_epoch"]}
 
 
 def qat_examples(cfg: ExportConfig) -> int | None:
@@ -326,9 +337,41 @@ def measure_latency(target: Target, arch, space, paths: tuple[Path, Path], shape
 # --------------------------------------------------------------------------------------------------------
 # one model
 # --------------------------------------------------------------------------------------------------------
-def export_one(target: Target, out_dir: Path, cfg: ExportConfig, trained: TrainedModels | None = None) -> dict:
-    """Export one target into ``out_dir/target.name``; returns its card (also written as card.json).
+def model_name(target: Target, cfg: ExportConfig) -> str:
+    """The folder and summary name of ``target`` exported at ``cfg.dtype``: ``<target>-<deployment>`` (one
+    architecture deployed as ``arch`` and as ``int8`` are two models)."""
+    return f"{target.name}-{cfg.dtype}"
 
+
+def partial_folder(out_dir: Path, name: str) -> Path:
+    """Where a model's files are made (and its training checkpoints kept, so a stopped export resumes) until
+    they replace ``out_dir/name`` as a set."""
+    return out_dir / f"{name}.partial"
+
+
+def check_same_model(folder: Path, card: dict) -> None:
+    """A folder that already holds an export must hold this model's (space, architecture and deployment): a
+    re-export replaces it, another model's export is never overwritten."""
+    path = folder / CARD_NAME
+    if not path.exists():
+        return
+    try:
+        old = json.loads(path.read_text())
+        same = all(old[k] == card[k] for k in ("space", "arch", "deployment"))
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise NasError(f"cannot read the card of the export already there ({exc})", where=str(path),
+                       fix="move that folder away, or export into another folder") from None
+    if not same:
+        raise NasError(f"the folder holds the export of another model ({old['space']} {old['arch']}, deployed as "
+                       f"{old['deployment']})", where=str(folder),
+                       fix="export into another folder (out_dir), or move that one away")
+
+
+def export_one(target: Target, out_dir: Path, cfg: ExportConfig, trained: TrainedModels | None = None) -> dict:
+    """Export one target into ``out_dir/<model_name>``; returns its card (also written as card.json).
+
+    The files are made in ``<model_name>.partial`` and replace the model's folder as one set once the card is
+    written, so a failed or interrupted re-export leaves the previous model, its quantized file and card whole.
     ``trained``: weights already trained in this export (see :func:`train_model`); None trains afresh.
     """
     from nas.data.datasets import for_space, space_for_data
@@ -341,10 +384,14 @@ def export_one(target: Target, out_dir: Path, cfg: ExportConfig, trained: Traine
     space = space_for_data(load_space(target.space), cfg.data)  # a user's data: a classifier of its classes
     arch = space.parse(target.arch)
     specs = [deploy(s, cfg.dtype) for s in plan(arch, space)]
+    name = model_name(target, cfg)
+    check_same_model(out_dir / name, {"space": space.name, "arch": space.format(arch), "deployment": cfg.dtype})
     train_data, test_data = (for_space(space, cfg.data, split=split, resolution=arch.resolution, seed=cfg.seed)
                              for split in ("train", "test"))
-    folder = out_dir / target.name
+    folder = partial_folder(out_dir, name)
     folder.mkdir(parents=True, exist_ok=True)
+    for stale in (FP32_NAME, QUANT_NAME, CARD_NAME, ERROR_NAME):  # an earlier attempt's; checkpoints stay
+        (folder / stale).unlink(missing_ok=True)
 
     model = build_model(arch, space, seed=cfg.seed)
     training = train_model(model, train_data, cfg, key=training_key(space.name, float_text(arch), cfg),
@@ -356,12 +403,13 @@ def export_one(target: Target, out_dir: Path, cfg: ExportConfig, trained: Traine
     quantization = quantize_model(fp32_path, quant_path, specs, calib, cfg)
     accuracy = evaluate_both(model, quant_path, test_data, cfg)
     latency = measure_latency(target, arch, space, (fp32_path, quant_path), (1, *model.input_shape), cfg)
-    card = build_card(target, space, arch, specs, deployment=cfg.dtype, folder=folder,
-                      sections={"training": training, "onnx_check": onnx_check, "quantization": quantization,
-                                "accuracy": accuracy, "latency": latency})
+    card = build_card(dataclasses.replace(target, name=name), space, arch, specs, deployment=cfg.dtype,
+                      folder=folder, sections={"training": training, "onnx_check": onnx_check,
+                                               "quantization": quantization, "accuracy": accuracy, "latency": latency})
     write_card(folder, card)
     for ckpt in ("train.ckpt", "qat.ckpt"):  # the model is written: nothing left to resume
         (folder / ckpt).unlink(missing_ok=True)
+    replace_folder(folder, out_dir / name)
     return card
 
 
@@ -407,22 +455,24 @@ def check_config(cfg: ExportConfig) -> None:
 
 def export(targets: list[Target], out_dir: str | Path, cfg: ExportConfig = ExportConfig(), *,
            trained: TrainedModels | None = None) -> list[dict]:
-    """Export every target; summary.csv is rewritten after each one. Returns the summary rows.
+    """Export every target; summary.csv is rewritten after each one, this run's rows merged by model name into
+    the earlier exports' (:func:`nas.deploy.card.write_summary`). Returns this run's rows.
 
     The same architecture and training recipe is trained once per call; pass one ``trained`` dict to several
     calls to share the trainings between them too (it is filled in place).
     """
-    import pandas as pd
     from tqdm import tqdm
 
     check_config(cfg)
     trained = {} if trained is None else trained
     out = Path(out_dir)
+    earlier = read_summary(out / SUMMARY_NAME)  # before any work: an unreadable one is an error now
     out.mkdir(parents=True, exist_ok=True)
     rows: list[dict] = []
     bar = tqdm(targets, desc="export", unit="model", disable=not cfg.progress)
     for target in bar:
-        bar.set_postfix_str(target.name)
+        named = dataclasses.replace(target, name=model_name(target, cfg))
+        bar.set_postfix_str(named.name)
         card, error = None, None
         try:
             card = export_one(target, out, cfg, trained)
@@ -430,9 +480,10 @@ def export(targets: list[Target], out_dir: str | Path, cfg: ExportConfig = Expor
             error = str(exc)
         except Exception as exc:  # one broken model must not lose the others
             error = f"{type(exc).__name__}: {exc}"
-            (out / target.name).mkdir(parents=True, exist_ok=True)
-            (out / target.name / "error.txt").write_text(traceback.format_exc())
-        rows.append(summary_row(target, card, error))
-        pd.DataFrame(rows).to_csv(out / SUMMARY_NAME, index=False)
+            folder = partial_folder(out, named.name)
+            folder.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(folder / ERROR_NAME, traceback.format_exc())
+        rows.append(summary_row(named, card, error))
+        write_summary(out / SUMMARY_NAME, earlier, rows)
     bar.close()
     return rows

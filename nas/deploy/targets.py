@@ -65,10 +65,22 @@ def targets_from_study(storage: str, study_name: str, *, top_k: int | None = Non
                            "feasible)", argument="study_name",
                            fix="run more trials or relax the budgets, or export one with trial=N")
         chosen = best.head(top_k)
-    return [Target(name=f"trial{int(r['trial'])}", arch=str(r["arch"]), **common,
+    return [Target(name=study_target_name(study_name, int(r["trial"])), arch=str(r["arch"]), **common,
                    provenance={"source": "study", "storage": storage, "study": study_name, "trial": int(r["trial"]),
                                "metrics": {k: plain(v) for k, v in r.items() if k not in ("trial", "arch")}})
             for _, r in chosen.iterrows()]
+
+
+def study_target_name(study_name: str, trial: int) -> str:
+    """``<study>-trial<N>``: unique across studies exported into one folder. A study name that is not a plain
+    file name (``/``, spaces, ``;``, a leading ``.``) has those characters replaced and a short hash of the real
+    name added, so two such studies never share a name."""
+    import re
+
+    safe = re.sub(r"[^A-Za-z0-9._+-]", "_", study_name)
+    if safe != study_name or safe.startswith("."):
+        safe = f"{safe.lstrip('.') or 'study'}-{hashlib.sha1(study_name.encode()).hexdigest()[:6]}"
+    return f"{safe}-trial{trial}"
 
 
 def trial_attrs(storage: str, study_name: str, number: int) -> dict:

@@ -8,6 +8,7 @@ leaves open; that form is produced and parsed by :class:`nas.space.SearchSpace` 
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -38,6 +39,35 @@ def normalize_number(value: Any) -> Any:
     """6.0 -> 6 so that equal expansions hash, print and serialise identically."""
     if isinstance(value, float) and value.is_integer():
         return int(value)
+    return value
+
+
+INTEGER_KEYS = ("resolution", "width", "kernel", "groups", "wbits", "abits", "dw_wbits", "dw_abits")
+
+
+def _json_value(key: str, value: Any, where: str) -> Any:
+    """One value of the JSON form, checked for its kind: integers are whole, finite numbers (2.0 reads as 2;
+    NaN, Infinity, 32.9, true and "32" are errors naming the key), expand a finite positive number, se a
+    boolean, the others strings; null is a field left out."""
+    if value is None and key not in ("space", "resolution", "width", "op"):
+        return None
+    if key in INTEGER_KEYS or key == "expand":
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise NasError(f"'{key}' must be a {'whole' if key != 'expand' else 'positive'} number, got {value!r}",
+                           where=where)
+        if key == "expand":
+            if not (math.isfinite(value) and value > 0):
+                raise NasError(f"'expand' must be a finite positive number, got {value!r}", where=where)
+            return value
+        if isinstance(value, float) and not (math.isfinite(value) and value.is_integer()):
+            raise NasError(f"'{key}' must be a finite whole number, got {value!r}", where=where)
+        return int(value)
+    if key == "se":
+        if not isinstance(value, bool):
+            raise NasError(f"'se' must be true or false, got {value!r}", where=where)
+        return value
+    if not isinstance(value, str):
+        raise NasError(f"'{key}' must be a string, got {value!r}", where=where)
     return value
 
 
@@ -116,20 +146,23 @@ class Architecture:
         for key in ("space", "resolution", "stages"):
             if key not in data:
                 raise NasError(f"missing key '{key}'", where=where)
+        if not isinstance(data["stages"], list):
+            raise NasError(f"'stages' must be a list, got {data['stages']!r}", where=where)
         stages = []
         for i, st in enumerate(data["stages"]):
             here = f"{where}: stages[{i}]"
-            if not isinstance(st, dict) or set(st) != {"width", "blocks"}:
-                raise NasError("each stage must be an object with exactly 'width' and 'blocks'", where=here)
+            if not isinstance(st, dict) or set(st) != {"width", "blocks"} or not isinstance(st["blocks"], list):
+                raise NasError("each stage must be an object with exactly 'width' and 'blocks' (a list)", where=here)
             blocks = []
             for j, b in enumerate(st["blocks"]):
                 bad = set(b) - set(BLOCK_FIELDS) if isinstance(b, dict) else {"<not an object>"}
                 if bad or "op" not in b:
                     raise NasError(f"block {j}: unknown or missing keys {sorted(bad) or ['op']}", where=here,
                                    fix=f"block keys are {', '.join(BLOCK_FIELDS)}")
-                blocks.append(Block(**b))
-            stages.append(Stage(width=int(st["width"]), blocks=tuple(blocks)))
-        return cls(space=str(data["space"]), resolution=int(data["resolution"]), stages=tuple(stages))
+                blocks.append(Block(**{k: _json_value(k, v, f"{here} block {j}") for k, v in b.items()}))
+            stages.append(Stage(width=_json_value("width", st["width"], here), blocks=tuple(blocks)))
+        return cls(space=_json_value("space", data["space"], where),
+                   resolution=_json_value("resolution", data["resolution"], where), stages=tuple(stages))
 
     @classmethod
     def from_json(cls, text: str, *, where: str = "architecture JSON") -> "Architecture":

@@ -4,6 +4,7 @@ fixed choices are left out. Unknown tokens are errors with a suggestion (timm ig
 """
 from __future__ import annotations
 
+import math
 import re
 from functools import lru_cache
 from typing import Any, Sequence
@@ -304,8 +305,8 @@ def parse_apq(space, raw: str, where: str) -> Architecture:
 def _apq_block(bs, spec: dict, i: int, cin: int, where: str) -> Block:
     values = {f: spec[k][i] for k, f in APQ_KEYS.items()}
     e = values["expand"]
-    if isinstance(e, bool) or not isinstance(e, (int, float)):
-        raise NasError(f"APQ spec: e[{i}] = {e!r} is not a number", where=where)
+    if isinstance(e, bool) or not isinstance(e, (int, float)) or not math.isfinite(e):
+        raise NasError(f"APQ spec: e[{i}] = {e!r} is not a finite number", where=where)
     mid = make_divisible(e * cin, 8)
     alt = next((a for a in bs.alternatives if a.contains(Block(op=a.op, **{**{f: v[0] for f, v in a.choices},
                                                                          "kernel": values["kernel"]}))), None)

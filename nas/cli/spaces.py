@@ -25,7 +25,8 @@ def cmd_spaces_show(args: argparse.Namespace) -> None:
     print(f"  {s.description}")
     if s.source:
         print(f"  source: {s.source}")
-    print(f"  distinct architectures: {s.count():,} (10^{s.log10_count():.2f})")
+    size = f"{s.count():,} (10^{s.log10_count():.2f})" if s.log10_count() < 100 else f"10^{s.log10_count():.2f}"
+    print(f"  distinct architectures: {size}")  # an int of thousands of digits cannot even be printed
     print(f"  input: {'/'.join(map(str, s.resolutions)) if len(s.resolutions) < 6 else f'{s.resolutions[0]}..{s.resolutions[-1]} ({len(s.resolutions)} choices)'}"
           f" px x {s.in_channels} ch; classes: {s.num_classes}; native encoding: {s.native or '-'}")
     for i, l in enumerate(s.stem):

@@ -26,6 +26,11 @@ BLOCK_KEYS = set(BLOCK_FIELDS) | {"preset"}
 STAGE_KEYS = {"width", "depth", "stride", "block", "first_block"}
 LAYER_KEYS = {"op", "kernel", "stride", "width", "act", "groups", "bn", "bias", "wbits", "abits"}
 LAYER_OPS = ("conv", "pool", "linear")
+# Sane bounds (far above any published mobile space): beyond them a space cannot be built, counted or timed in
+# reasonable memory and time, so a typo such as depth: 100000 is an error naming the key, not a crash later.
+LIMITS = {"resolution": (4096, "pixels"), "channels": (1024, "channels"), "num_classes": (1_000_000, "classes"),
+          "stages": (64, "stages"), "depth": (64, "blocks per stage"), "width": (16384, "channels"),
+          "kernel": (31, ""), "expand": (64, "")}
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -53,7 +58,8 @@ class _Reader:
                 self.fail(key, f"missing required key '{r}'")
         return data
 
-    def choices(self, key: str, value: Any, check: Callable[[Any], bool], what: str) -> tuple:
+    def choices(self, key: str, value: Any, check: Callable[[Any], bool], what: str, limit: str | None = None
+                ) -> tuple:
         values = value if isinstance(value, list) else [value]
         if len(values) == 0:
             self.fail(key, "empty choice list", f"give at least one value ({what})")
@@ -64,13 +70,23 @@ class _Reader:
             v = normalize_number(v)
             if v in out:
                 self.fail(key, f"value {v!r} listed twice")
+            self.within(key, v, limit)
             out.append(v)
         return tuple(out)
 
-    def scalar(self, key: str, value: Any, check: Callable[[Any], bool], what: str) -> Any:
+    def scalar(self, key: str, value: Any, check: Callable[[Any], bool], what: str, limit: str | None = None
+               ) -> Any:
         if isinstance(value, (list, dict)) or not check(value):
             self.fail(key, f"invalid value {value!r}", f"must be {what}")
+        self.within(key, value, limit)
         return value
+
+    def within(self, key: str, value: Any, limit: str | None) -> None:
+        """A NasError naming the key when ``value`` exceeds the sane bound ``LIMITS[limit]``."""
+        if limit is not None and value > LIMITS[limit][0]:
+            bound, unit = LIMITS[limit]
+            self.fail(key, f"{value!r} is above the limit of {bound}{' ' + unit if unit else ''}",
+                      f"use at most {bound} (a sane bound; larger spaces cannot be built, counted or timed)")
 
 
 def _is_int(v: Any) -> bool:
@@ -92,13 +108,18 @@ FIELD_CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "wbits": (lambda v: v in WEIGHT_BITS and _is_int(v), f"one of {', '.join(map(str, WEIGHT_BITS))} (32 = float)"),
     "abits": (lambda v: v in ACT_BITS and _is_int(v), f"one of {', '.join(map(str, ACT_BITS))} (32 = float)"),
 }
+def _field_limit(field: str) -> str | None:
+    return field if field in LIMITS else None
+
+
 FIELD_CHECKS["dw_wbits"] = FIELD_CHECKS["wbits"]
 FIELD_CHECKS["dw_abits"] = FIELD_CHECKS["abits"]
 
 
 def _block_space(r: _Reader, key: str, spec: dict, presets: dict[str, dict]) -> BlockSpace:
     spec = {**BLOCK_DEFAULTS, **spec}
-    choices = {f: r.choices(f"{key}.{f}", v, *FIELD_CHECKS[f]) for f, v in spec.items() if f != "preset"}
+    choices = {f: r.choices(f"{key}.{f}", v, *FIELD_CHECKS[f], limit=_field_limit(f)) for f, v in spec.items()
+               if f != "preset"}
     alternatives = []
     if "preset" in spec:
         names = r.choices(f"{key}.preset", spec["preset"], lambda v: isinstance(v, str), "a preset name")
@@ -134,11 +155,11 @@ def _fixed_layer(r: _Reader, key: str, data: Any, num_classes: int, is_last: boo
         if k == "op":
             continue
         if k in ("kernel",):
-            kw[k] = r.scalar(f"{key}.{k}", v, *FIELD_CHECKS["kernel"])
+            kw[k] = r.scalar(f"{key}.{k}", v, *FIELD_CHECKS["kernel"], limit="kernel")
         elif k == "stride":
             kw[k] = r.scalar(f"{key}.{k}", v, lambda x: x in STRIDES and _is_int(x), "1 or 2")
         elif k in ("width", "groups"):
-            kw[k] = r.scalar(f"{key}.{k}", v, _pos_int, "a positive integer")
+            kw[k] = r.scalar(f"{key}.{k}", v, _pos_int, "a positive integer", limit="width")
         elif k == "act":
             kw[k] = r.scalar(f"{key}.{k}", v, lambda x: x in LAYER_ACTIVATIONS, f"one of {', '.join(LAYER_ACTIVATIONS)}")
         elif k in ("bn", "bias"):
@@ -158,12 +179,12 @@ def _fixed_layer(r: _Reader, key: str, data: Any, num_classes: int, is_last: boo
 def _resolutions(r: _Reader, value: Any) -> tuple[int, ...]:
     if isinstance(value, dict):
         r.check_keys("input.resolution", value, {"min", "max", "step"}, required=("min", "max", "step"))
-        lo, hi, step = (r.scalar(f"input.resolution.{k}", value[k], _pos_int, "a positive integer")
+        lo, hi, step = (r.scalar(f"input.resolution.{k}", value[k], _pos_int, "a positive integer", limit="resolution")
                         for k in ("min", "max", "step"))
         if lo > hi:
             r.fail("input.resolution", f"min {lo} > max {hi}")
         return tuple(range(lo, hi + 1, step))
-    return r.choices("input.resolution", value, _pos_int, "a positive integer (pixels)")
+    return r.choices("input.resolution", value, _pos_int, "a positive integer (pixels)", limit="resolution")
 
 
 def load_space_file(path: str | Path) -> SearchSpace:
@@ -176,8 +197,8 @@ def load_space_file(path: str | Path) -> SearchSpace:
                     "a lower-case identifier (letters, digits, '-', '_', '.')")
     inp = r.check_keys("input", data["input"], INPUT_KEYS, required=("resolution",))
     resolutions = _resolutions(r, inp["resolution"])
-    in_channels = r.scalar("input.channels", inp.get("channels", 3), _pos_int, "a positive integer")
-    num_classes = r.scalar("num_classes", data["num_classes"], _pos_int, "a positive integer")
+    in_channels = r.scalar("input.channels", inp.get("channels", 3), _pos_int, "a positive integer", limit="channels")
+    num_classes = r.scalar("num_classes", data["num_classes"], _pos_int, "a positive integer", limit="num_classes")
     expand_conv = r.scalar("expand_conv", data.get("expand_conv", "when_expanding"),
                            lambda v: v in ("when_expanding", "always"), "'when_expanding' or 'always'")
     presets = _presets(r, data.get("presets") or {})
@@ -202,7 +223,8 @@ def _presets(r: _Reader, raw: Any) -> dict[str, dict]:
     presets: dict[str, dict] = {}
     for pname, pdata in raw.items():
         pdata = r.check_keys(f"presets.{pname}", pdata, set(BLOCK_FIELDS))
-        presets[str(pname)] = {f: r.choices(f"presets.{pname}.{f}", v, *FIELD_CHECKS[f]) for f, v in pdata.items()}
+        presets[str(pname)] = {f: r.choices(f"presets.{pname}.{f}", v, *FIELD_CHECKS[f], limit=_field_limit(f))
+                               for f, v in pdata.items()}
         if len(presets[str(pname)].get("op", ("ir",))) > 1:
             r.fail(f"presets.{pname}.op", "a preset has one op", "define one preset per op")
     return presets
@@ -220,12 +242,15 @@ def _stem(r: _Reader, raw: Any, num_classes: int) -> tuple[FixedLayer, ...]:
 def _stages(r: _Reader, raw: Any, block_default: dict, presets: dict[str, dict]) -> tuple[StageSpace, ...]:
     if not isinstance(raw, list) or not raw:
         r.fail("stages", "must be a non-empty list of stages")
+    if len(raw) > LIMITS["stages"][0]:
+        r.fail("stages", f"{len(raw)} stages are above the limit of {LIMITS['stages'][0]}",
+               "use fewer stages (a sane bound; larger spaces cannot be built, counted or timed)")
     stages = []
     for i, st in enumerate(raw):
         key = f"stages[{i}]"
         st = r.check_keys(key, st, STAGE_KEYS, required=("width", "depth", "stride"))
-        widths = r.choices(f"{key}.width", st["width"], _pos_int, "a positive integer (channels)")
-        depths = r.choices(f"{key}.depth", st["depth"], _pos_int, "a positive integer (blocks)")
+        widths = r.choices(f"{key}.width", st["width"], _pos_int, "a positive integer (channels)", limit="width")
+        depths = r.choices(f"{key}.depth", st["depth"], _pos_int, "a positive integer (blocks)", limit="depth")
         stride = r.scalar(f"{key}.stride", st["stride"], lambda v: v in STRIDES and _is_int(v), "1 or 2")
         block_over = r.check_keys(f"{key}.block", st.get("block") or {}, BLOCK_KEYS)
         first_over = r.check_keys(f"{key}.first_block", st.get("first_block") or {}, BLOCK_KEYS)

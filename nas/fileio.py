@@ -96,8 +96,8 @@ def check_output_file(path: str | Path, *, argument: str = "output",
                        fix=f"give a file name, e.g. {argument}={path / 'results.csv'}")
     for name, other in (reads or {}).items():
         if other and _same_file(path, Path(other)):
-            raise NasError(f"'{path}' is the file this call reads ({name}); writing it would overwrite the input",
-                           argument=argument, fix=f"write to another file, e.g. {argument}={_sibling(path)}")
+            raise NasError(f"'{path}' is a file this call reads; writing it would overwrite the input",
+                           argument=argument, fix=f"write to another file than {name}, e.g. {argument}={_sibling(path)}")
     folder = path.parent
     existing = folder
     while not existing.exists() and existing != existing.parent:

@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 
 from conftest import ROOT, TEST_DATA, run_cli
+from nas.space import load_space
 
 
 def test_spaces_list_and_show(capsys):
@@ -155,3 +156,25 @@ def test_mission_space_searches_on_the_shipped_x86_table_without_flags(tmp_path,
     assert rc == 0, err
     front = pd.read_csv(tmp_path / "front" / "pareto.csv")
     assert {"latency_ms.x86-2vcpu", "size_mb", "mean_wbits", "bit_mix"} <= set(front.columns)
+
+
+@pytest.mark.parametrize("argv", [
+    ["arch", "info", "--space", "nas-bench-macro", "--archs", "IN", "-o", "IN"],
+    ["score", "--space", "nas-bench-macro", "--archs", "IN", "--proxy", "synflow", "--data", "noise", "-o", "IN"],
+    ["lut", "predict", "--device", "raspi4", "--space", "fbnet-c100", "--archs", "IN", "-o", "IN"],
+    ["lut", "validate", "--device", "raspi4", "--space", "fbnet-c100", "--archs", "IN", "-o", "IN"],
+    ["lut", "adapt", "--space", "fbnet-c100", "--measured", "IN", "--device-name", "x", "-o", "IN"],
+])
+def test_item16_an_output_that_is_the_input_csv_is_refused_before_any_work(tmp_path, capsys, argv):
+    """Every command that reads an architecture CSV and writes -o refuses -o equal to it (also spelled another
+    way): the input is kept."""
+    src = tmp_path / "in.csv"
+    text = "arch,latency_ms\n" + "".join(f"{a},{1 + i}\n" for i, a in
+                                         enumerate(load_space("fbnet-c100").sample_many(3, seed=0)
+                                                   if "fbnet-c100" in argv else ["01202110"]))
+    src.write_text(text)
+    argv = [str(src) if a == "IN" else a for a in argv]
+    argv[-1] = str(tmp_path / "." / "in.csv")
+    rc, _, err = run_cli(capsys, *argv)
+    assert rc == 2 and err.startswith("nas: error: -o: ") and "overwrite the input" in err, err
+    assert src.read_text() == text

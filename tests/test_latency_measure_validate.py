@@ -127,3 +127,18 @@ def test_item14_a_failed_measurement_is_left_out_of_validation_never_divided_by(
     nothing = V.Measured([(float("nan"), float("nan"))] * 4, 1.0, 1.0, [TOO_FAST] * 4)
     with pytest.raises(NasError, match="none of the 4 architecture"):
         V._compare("raspi4", "arch", 1, archs, space, preds, nothing, None)
+
+
+def test_item16_validate_refuses_an_output_that_is_one_of_its_inputs(tmp_path):
+    """Checked before any measuring: the per-architecture CSV may not replace the architectures it reads, nor
+    the table it validates."""
+    csv = tmp_path / "in.csv"
+    csv.write_text("arch\n" + "\n".join(load_space("fbnet-c100").format(a)
+                                        for a in load_space("fbnet-c100").sample_many(2, seed=0)) + "\n")
+    before = csv.read_text()
+    with pytest.raises(NasError, match=r"^argument 'output': .* is a file this call reads.*another file than archs_csv"):
+        V.validate("raspi4", "fbnet-c100", archs_csv=str(csv), output=str(csv), progress=False)
+    table = load_latency("raspi4").table.csv_path
+    with pytest.raises(NasError, match=r"is a file this call reads.*another file than name_or_path"):
+        V.validate("raspi4", "fbnet-c100", archs_csv=str(csv), output=str(table), progress=False)
+    assert csv.read_text() == before

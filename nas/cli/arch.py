@@ -2,10 +2,10 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from nas.cli.common import print_table
 from nas.errors import NasError
+from nas.fileio import check_table_output, write_table
 from nas.space.csv import parse_arch_row, read_arch_csv
 
 
@@ -74,6 +74,7 @@ def _arch_info_csv(args: argparse.Namespace, space) -> None:
 
     if not args.output:
         raise NasError("--archs needs -o OUT.csv", where="-o", fix="add -o results.csv")
+    out = check_table_output(args.output, reads={"--archs": args.archs})
     df = read_arch_csv(args.archs)
     rows = []
     for i, text in enumerate(df["arch"]):
@@ -84,9 +85,7 @@ def _arch_info_csv(args: argparse.Namespace, space) -> None:
             row["native"] = space.to_native(arch)
         row.update(params=sum(l.params() for l in layers), macs=sum(l.macs() for l in layers))
         rows.append(row)
-    out = Path(args.output)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    pd.DataFrame(rows).to_csv(out, index=False)
+    write_table(pd.DataFrame(rows), out)
     print(f"wrote {len(rows)} rows to {out}")
 
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from nas.cli.common import print_table
 from nas.errors import NasError
+from nas.fileio import check_output_file, check_table_output, write_table
 
 # API argument names (nas.latency) -> the flag that gives them, where the option's dest differs
 FLAGS = {"name_or_path": "--device", "archs_csv": "--archs", "sources": "--from", "measured_csv": "--measured",
@@ -83,6 +84,7 @@ def cmd_predict(args: argparse.Namespace) -> None:
     import pandas as pd
     from tqdm import tqdm
 
+    path = check_table_output(args.output, reads={"--archs": args.archs})
     df = read_arch_csv(args.archs)
     out = []
     for i, text in enumerate(tqdm(df["arch"], desc="predict", unit="arch", disable=len(df) < 2000)):
@@ -95,9 +97,7 @@ def cmd_predict(args: argparse.Namespace) -> None:
         if pred.calibrated:
             row["table_sum_ms"] = pred.raw_ms
         out.append(row)
-    path = Path(args.output)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    pd.DataFrame(out).to_csv(path, index=False)
+    write_table(pd.DataFrame(out), path)
     n_est = sum(bool(r.get("estimated")) for r in out)
     print(f"wrote {len(out)} predictions ({model.device}, {model.dtype}) to {path}"
           + (f"; {n_est} contain estimated layers" if n_est else ""))
@@ -148,6 +148,7 @@ def cmd_adapt(args: argparse.Namespace) -> None:
     from nas.latency.table import new_table_path
 
     path = Path(args.output) if args.output else new_table_path(args.device_name, suffix=".transfer.yaml")
+    check_output_file(path, reads={"--measured": args.measured})
     model = adapt(args.space, args.measured, args.device_name, sources=args.sources or None, dtype=args.dtype,
                   threads=args.threads)
     path = model.write(path)

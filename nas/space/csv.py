@@ -12,6 +12,10 @@ def read_arch_csv(path: str):
         df = pd.read_csv(path, dtype=str, keep_default_na=False)
     except FileNotFoundError:
         raise NasError("file not found", where=str(path)) from None
+    except IsADirectoryError:
+        raise NasError("is a folder, not a CSV file", where=str(path), fix="give the CSV file") from None
+    except OSError as exc:  # permission denied, ...
+        raise NasError(f"cannot read it ({exc.strerror or type(exc).__name__})", where=str(path)) from None
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise NasError(f"not a readable CSV ({first_line(exc)})", where=str(path)) from None
     if "arch" not in df.columns:

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from nas.errors import NasError
+from nas.fileio import check_table_output, write_table
 from nas.latency.calibration import Calibration
 from nas.latency.load import load as load_latency
 from nas.latency.measure.timing import Measured, build_onnx, measure_onnx, runtime_info
@@ -99,6 +100,9 @@ def validate(name_or_path: str, space_name: str, *, n: int = 50, dtype: str | No
     space = load_space(space_name)
     dtype = check_dtype(dtype)
     model, table_meta = _load_source(name_or_path, space, dtype, calibrate=calibrate)
+    if output:  # before minutes of measuring; never over an input
+        table = getattr(model, "table", None)
+        check_table_output(output, reads={"archs_csv": archs_csv, "name_or_path": table and table.csv_path})
     if threads is None:
         threads = int(table_meta["threads"]) if str(table_meta["threads"]).isdigit() else 1
     archs = _choose_archs(space, n=n, seed=seed, archs_csv=archs_csv, calibrate=calibrate)
@@ -116,8 +120,7 @@ def validate(name_or_path: str, space_name: str, *, n: int = 50, dtype: str | No
     if output:
         import pandas as pd
 
-        Path(output).parent.mkdir(parents=True, exist_ok=True)
-        pd.DataFrame(report.rows).to_csv(output, index=False)
+        write_table(pd.DataFrame(report.rows), output)
         report.notes.append(f"per-architecture results written to {output}")
     return report
 

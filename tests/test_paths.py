@@ -104,9 +104,13 @@ def test_version_comes_from_the_package_metadata(capsys):
 def test_a_wheel_installed_elsewhere_carries_spaces_and_tables(tmp_path):
     """Build the wheel, install it (no network: --no-deps into a venv that sees this one's packages) and run the
     CLI from an empty folder: spaces, tables and a prediction, licence notices inside."""
-    wheels = tmp_path / "wheels"
+    import shutil
+
+    src, wheels = tmp_path / "src", tmp_path / "wheels"  # built from a copy: no build/ left in the checkout
+    shutil.copytree(ROOT, src, ignore=shutil.ignore_patterns(".git", ".venv", "build", "dist", "*.egg-info",
+                                                              "__pycache__", "experiments", "tests"))
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w",
-                    str(wheels), str(ROOT)], check=True, capture_output=True, timeout=300)
+                    str(wheels), str(src)], check=True, capture_output=True, timeout=300)
     wheel = next(wheels.glob("nas_edge-*.whl"))
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True, timeout=120)

@@ -159,18 +159,24 @@ def write_table(df, path: str | Path) -> Path:
 def read_yaml(path: str | Path, *, not_found_fix: str | None = None) -> Any:
     """The parsed YAML of ``path``; a missing file or malformed YAML is a NasError naming the file (and the line
     and column of the mistake)."""
-    import yaml
-
     path = Path(path)
     try:
         text = path.read_text()
     except FileNotFoundError:
         raise NasError("file not found", where=str(path), fix=not_found_fix) from None
+    return parse_yaml(text, where=str(path))
+
+
+def parse_yaml(text: str, *, where: str) -> Any:
+    """The parsed YAML ``text``; malformed YAML is a NasError naming ``where`` (a file, or where the text was
+    stored) and the line and column of the mistake."""
+    import yaml
+
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         loc = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise NasError(f"malformed YAML{loc}: {problem}", where=str(path),
+        raise NasError(f"malformed YAML{loc}: {problem}", where=where,
                        fix="check indentation and brackets on that line") from None

@@ -95,3 +95,32 @@ def test_a_baseline_name_implies_its_space_and_names_the_target():
     with pytest.raises(NasError, match="a space is needed") as exc:
         target_from_arch(None, TINY)
     assert exc.value.argument == "space"
+
+
+def test_item3_study_export_builds_the_space_the_study_searched(tmp_path, monkeypatch):
+    """Item 3: `nas export --study` rebuilt the space by name: a user's YAML that keeps the shipped name
+    fbnet-c100 with 10 classes was exported with the shipped 100-class head. The target carries the study's
+    stored space."""
+    import nas
+    from nas.deploy import ExportConfig, export
+    from nas.paths import SHIPPED_SPACES_DIR
+    from nas.space import registry
+
+    path = tmp_path / "ten.yaml"
+    path.write_text((SHIPPED_SPACES_DIR / "fbnet-c100.yaml").read_text().replace("num_classes: 100",
+                                                                                 "num_classes: 10", 1))
+    space = nas.load_space(str(path))
+    storage = f"sqlite:///{tmp_path}/s.db"
+    search = nas.search.create_search(space, latency=[nas.latency.load("raspi4")],
+                                      scorer=nas.proxies.Scorer(space, ["params"], data="noise"),
+                                      storage=storage, study_name="ten", allow_estimate=True, sampler="random")
+    search.optimize(2)
+    path.unlink()
+    monkeypatch.setattr(registry, "_LOADED_PATHS", {})  # a new process
+    target = targets_from_study(storage, "ten", trial=0)[0]
+    cfg = ExportConfig(epochs=0, data="digits", calib_samples=4, test_samples=10, rounds=1, warmup=1, repeats=1,
+                       progress=False)
+    rows = export([target], tmp_path / "out", cfg)
+    assert rows[0]["status"] == "ok", rows[0]["error"]
+    card = json.loads((tmp_path / "out" / rows[0]["name"] / "card.json").read_text())
+    assert card["num_classes"] == 10 and card["space"] == "fbnet-c100"

@@ -255,3 +255,24 @@ def test_item8_password_never_reaches_the_report_or_the_printed_lines(tmp_path, 
     for name in ("pareto.html", "pareto.csv", "trials.csv"):
         assert "s3cret-item8" not in (tmp_path / "p" / name).read_text(), name
     assert url.replace(":s3cret-item8@", "@") in html.unescape((tmp_path / "p" / "pareto.html").read_text())
+
+
+def test_item3_pareto_reloads_the_space_the_study_searched(tmp_path, capsys, monkeypatch):
+    """Item 3: a study recorded its space by name only, so `nas pareto` in a new process failed with "unknown
+    search space" for a user's YAML (and used the shipped space for one that keeps a shipped name). The study
+    stores the space's YAML text and its hash; pareto reads the space from there, even with the file gone."""
+    from nas.paths import SHIPPED_SPACES_DIR
+    from nas.space import registry
+
+    text = (SHIPPED_SPACES_DIR / "fbnet-c100.yaml").read_text().replace("name: fbnet-c100", "name: my-fbnet", 1)
+    (tmp_path / "my.yaml").write_text(text)
+    storage = f"sqlite:///{tmp_path}/s.db"
+    rc, out, err = run_cli(capsys, "search", "--space", tmp_path / "my.yaml", "--device", "raspi4", "--proxy",
+                           "params", "--data", "noise", "--trials", 4, "--storage", storage, "--quiet")
+    assert rc == 0, err
+    assert "study 'my-fbnet-raspi4'" in out  # named after the space, not its path
+    (tmp_path / "my.yaml").unlink()
+    monkeypatch.setattr(registry, "_LOADED_PATHS", {})  # a new process: the name is not known
+    rc, out, err = run_cli(capsys, "pareto", "--storage", storage, "--study", "my-fbnet-raspi4", "-o", tmp_path / "p")
+    assert rc == 0, err
+    assert (tmp_path / "p" / "pareto.html").is_file()

@@ -378,10 +378,9 @@ def export_one(target: Target, out_dir: Path, cfg: ExportConfig, trained: Traine
     from nas.latency.signatures import check_dtype, deploy
     from nas.layers import plan
     from nas.nn.build import build_model
-    from nas.space import load_space
 
     check_dtype(cfg.dtype)
-    space = space_for_data(load_space(target.space), cfg.data)  # a user's data: a classifier of its classes
+    space = space_for_data(target.load_space(), cfg.data)  # a user's data: a classifier of its classes
     arch = space.parse(target.arch)
     specs = [deploy(s, cfg.dtype) for s in plan(arch, space)]
     name = model_name(target, cfg)

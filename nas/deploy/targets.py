@@ -20,6 +20,18 @@ class Target:
     devices: list[str] = field(default_factory=list)
     latency_dtype: str = "arch"
     provenance: dict[str, Any] = field(default_factory=dict)
+    space_yaml: str = ""  # a study's target: the space the study searched, as the study stored it (else by name)
+
+    def load_space(self):
+        """The SearchSpace of the target: the study's stored space (:mod:`nas.search.record`), else ``space``
+        (a name or a YAML path)."""
+        from nas.search.record import SPACE_HASH, SPACE_YAML, stored_space
+        from nas.space import load_space
+
+        if not self.space_yaml:
+            return load_space(self.space)
+        study = self.provenance.get("study", "?")
+        return stored_space({SPACE_YAML: self.space_yaml, SPACE_HASH: self.provenance.get(SPACE_HASH)}, study)
 
 
 def target_from_arch(space_name: str | None, arch_text: str, devices: list[str] | None = None) -> Target:
@@ -46,9 +58,12 @@ def targets_from_study(storage: str, study_name: str, *, top_k: int | None = Non
     """The first ``top_k`` members of the Pareto front (sorted by latency), or one trial (any finished one)."""
     from nas.search.front import front, load_trials
 
-    _, cfg, df = load_trials(storage, study_name)
+    from nas.search.record import SPACE_HASH, SPACE_YAML
+
+    study, cfg, df = load_trials(storage, study_name)
+    attrs = study.user_attrs
     common = dict(space=cfg["space"], devices=list(cfg.get("devices", [])),
-                  latency_dtype=cfg.get("latency_dtype") or "arch")
+                  latency_dtype=cfg.get("latency_dtype") or "arch", space_yaml=attrs.get(SPACE_YAML, ""))
     if trial is not None:
         rows = df[df["trial"] == trial] if not df.empty else df
         if rows.empty:
@@ -67,6 +82,7 @@ def targets_from_study(storage: str, study_name: str, *, top_k: int | None = Non
         chosen = best.head(top_k)
     return [Target(name=study_target_name(study_name, int(r["trial"])), arch=str(r["arch"]), **common,
                    provenance={"source": "study", "storage": storage, "study": study_name, "trial": int(r["trial"]),
+                               **({SPACE_HASH: attrs[SPACE_HASH]} if SPACE_HASH in attrs else {}),
                                "metrics": {k: plain(v) for k, v in r.items() if k not in ("trial", "arch")}})
             for _, r in chosen.iterrows()]
 

@@ -106,6 +106,7 @@ class TableLatencyModel(LatencyModel):
         self._estimator = None
         self._energy_estimator = None
         self._groups: dict[str, list] = {}  # space name -> the table's fixed groups (read once, not per predict)
+        self._listed: dict[tuple, str | None] = {}  # (structure hash, name) -> the listed space it is
         self.calibration: Calibration | None = None
         cal = (table.meta.get("calibration") or {}).get(self.dtype) if use_calibration else None
         if cal:
@@ -140,7 +141,7 @@ class TableLatencyModel(LatencyModel):
         missing: list[LayerSpec] = []
         energy: float | None = 0.0
         estimated = False
-        for name, key, group in self._items(specs, space.name):
+        for name, key, group in self._items(specs, self.table_space(space)):
             ms, e, row_estimated, note = 0.0, 0.0, False, ""
             for spec in group:
                 if isinstance(spec, Entry):  # a fixed group's published constant
@@ -189,7 +190,25 @@ class TableLatencyModel(LatencyModel):
                       None if base.energy_mJ is None else base.energy_mJ * f, base.source_key, base.note)
         return entry, f"classifier scaled from the table's {table_classes} outputs to {spec.cout} (x{f:.3g})"
 
-    def _items(self, specs: list[LayerSpec], space_name: str):
+    def table_space(self, space: SearchSpace | str) -> str | None:
+        """The name this table lists ``space``'s fixed groups and precision boundaries under (metadata ``fixed``,
+        ``boundaries``): the listed space with the same structure (:attr:`SearchSpace.structure_hash`), so a
+        renamed copy is priced as its original and a file that keeps a listed name with other layers is not; a
+        listed name no space file answers to matches by name. A name (str) is taken as it is."""
+        if isinstance(space, str):
+            return space
+        key = (space.structure_hash, space.name)
+        if key not in self._listed:
+            names = sorted(set(self.table.boundary_spaces()) | {str(g["space"]) for g in self.table.meta.get("fixed")
+                                                                 or []})
+            structures = {n: _structure_of(n) for n in names}
+            found = next((n for n, h in structures.items() if h == key[0]), None)
+            if found is None and space.name in structures and structures[space.name] is None:
+                found = space.name  # listed, but no file says what it is: the name is all there is
+            self._listed[key] = found
+        return self._listed[key]
+
+    def _items(self, specs: list[LayerSpec], space_name: str | None):
         """(breakdown name, key, what prices it) per priced item: a layer's own row, its convs (a per-conv
         table) or a fixed group's constant (for the group's first layer; the others are covered by it)."""
         groups = {g.layers[0]: g for g in self._fixed_groups(space_name)}
@@ -207,16 +226,16 @@ class TableLatencyModel(LatencyModel):
             for b in layer_boundaries(specs):
                 yield b.name, b.key, [b]
 
-    def _fixed_groups(self, space_name: str) -> list:
+    def _fixed_groups(self, space_name: str | None) -> list:
         if space_name not in self._groups:
             self._groups[space_name] = self.table.fixed_groups(space_name)
         return self._groups[space_name]
 
-    def layer_ms(self, spec: LayerSpec, space_name: str, resolution: int) -> float | None:
+    def layer_ms(self, spec: LayerSpec, space: SearchSpace | str, resolution: int) -> float | None:
         """One layer's ms in this table, without boundaries: its row, its convs' rows (a per-conv table) or, for a
         layer of a fixed group, the group's value on the group's first layer and 0 on the others; None when a
-        row is missing (what transferred models build their features from)."""
-        for g in self._fixed_groups(space_name):
+        row is missing (what transferred models build their features from). ``space``: see :meth:`table_space`."""
+        for g in self._fixed_groups(self.table_space(space)):
             if spec.name in g.layers:
                 return g.entry.latency_ms if spec.name == g.layers[0] else 0.0
         total = 0.0
@@ -275,7 +294,8 @@ class TableLatencyModel(LatencyModel):
 
     # --- coverage ---------------------------------------------------------------------------------------
     def missing_for(self, space: SearchSpace) -> list[LayerSpec]:
-        covered = {n for g in self._fixed_groups(space.name) for n in g.layers}
+        listed = self.table_space(space)
+        covered = {n for g in self._fixed_groups(listed) for n in g.layers}
         per_conv = self.table.granularity == "conv"
         missing = []
         for r in space.resolutions:
@@ -287,7 +307,7 @@ class TableLatencyModel(LatencyModel):
                         unit = dataclasses.replace(unit, cout=space.table_classes)  # priced by resizing that row
                     if self.table.lookup(deploy_signature(unit.signature, self.dtype), r) is None:
                         missing.append(unit)
-            if space.name in self.boundaries:
+            if listed in self.boundaries:
                 missing += [b for sig, b in space_boundaries(space, [r]).items() if self.table.lookup(sig, r) is None]
         return missing
 
@@ -295,3 +315,15 @@ class TableLatencyModel(LatencyModel):
         missing = self.missing_for(space)
         if missing:
             raise self.missing_error(missing, space, None)
+
+
+def _structure_of(name: str) -> str | None:
+    """The structure hash of the space a table lists by ``name``: the shipped file of that name, else a space of
+    that name loaded in this process (``nas.space.load_space``); None when no file answers to it."""
+    from nas.space import SPACES_DIR, load_space
+
+    shipped = SPACES_DIR / f"{name}.yaml"
+    try:
+        return load_space(shipped if shipped.is_file() else name).structure_hash
+    except NasError:
+        return None

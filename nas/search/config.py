@@ -60,7 +60,8 @@ class SearchConfig:
             v = getattr(cfg, name)
             if v is not None and not (v > 0 and math.isfinite(v)):
                 raise NasError(f"must be a positive number, got {v}", argument=name)
-        cfg.study = cfg.study or f"{cfg.space}-{'+'.join(device_names(cfg.devices, cfg.latency_dtype))}"
+        if cfg.study is None:  # named after the space and tables, however they were given (name or path)
+            cfg.study = f"{load_space(cfg.space).name}-{'+'.join(device_names(cfg.devices, cfg.latency_dtype))}"
         cfg.storage = cfg.storage or (DEFAULT_JOURNAL if cfg.workers > 1 else DEFAULT_STORAGE)
         if cfg.proxy is None:  # a resumed study keeps the score it was created with
             stored = stored_config(cfg.storage, cfg.study)

@@ -30,13 +30,13 @@ def add_bit_columns(df, space, archs=None) -> None:
 def write_report(storage, study_name: str, out_dir: str | Path) -> dict[str, Path]:
     """pareto.csv, trials.csv, pareto.png, hypervolume.png and pareto.html for one study (``storage``: a URL or
     an Optuna storage)."""
-    from nas.space import load_space
+    from nas.search.record import stored_space
 
-    _, cfg, df = load_trials(storage, study_name)
+    study, cfg, df = load_trials(storage, study_name)
     if df.empty:
         raise NasError(f"study '{study_name}' has no finished trials yet", argument="study_name",
                        fix="run `nas search` first (re-running the same command resumes it)")
-    space = load_space(cfg["space"])
+    space = stored_space(study.user_attrs, study_name)  # the space the study searched, not one of its name
     archs = [space.parse(a) for a in df["arch"]]  # parsed once for the bit columns and the styling
     add_bit_columns(df, space, archs)
     best, cols, dirs = front(df, cfg)

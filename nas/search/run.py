@@ -26,6 +26,7 @@ from nas.search.config import DEFAULT_SAMPLER, SAMPLERS, SearchConfig
 from nas.search.evaluator import Evaluator, by_device
 from nas.search.front import front_of, pareto_mask
 from nas.search.objectives import Budgets, Objectives, check_objectives
+from nas.search.record import space_record
 from nas.search.storage import TrialHeartbeat, TrialIndex, fail_stale_trials, open_storage, public_url
 
 NO_FEASIBLE_CHECK_AFTER = 20
@@ -204,6 +205,8 @@ def create_search(space, *, latency: list, scorer, objectives=("proxy", "latency
              "data": scorer.data, "latency_dtype": getattr(next(iter(models.values())), "dtype", "arch"),
              "sampler": sampler_name(sampler)}
     if stored is None:
+        for key, value in space_record(space).items():  # the space itself, for reports and exports
+            study.set_user_attr(key, value)
         study.set_user_attr("config", attrs)
         _name_objectives(study, spec.columns)
     else:

@@ -14,7 +14,7 @@ from typing import Any, Callable, Sequence
 
 from nas.bits import ACT_BITS, WEIGHT_BITS
 from nas.errors import NasError, did_you_mean
-from nas.fileio import read_yaml
+from nas.fileio import parse_yaml, read_yaml
 from nas.space.arch import (ACTIVATIONS, BLOCK_DEFAULTS, BLOCK_FIELDS, IR_FIELDS, LAYER_ACTIVATIONS, OPS,
                             ROLE_FIELDS, STRIDES, normalize_number)
 from nas.space.search_space import Alternative, BlockSpace, FixedLayer, SearchSpace, StageSpace
@@ -187,12 +187,14 @@ def _resolutions(r: _Reader, value: Any) -> tuple[int, ...]:
     return r.choices("input.resolution", value, _pos_int, "a positive integer (pixels)", limit="resolution")
 
 
-def load_space_file(path: str | Path) -> SearchSpace:
-    """Parse and validate one YAML search-space file."""
+def load_space_file(path: str | Path, *, text: str | None = None) -> SearchSpace:
+    """Parse and validate one YAML search-space file; with ``text``, that YAML (e.g. as a study stored it), errors
+    naming ``path`` as where it came from."""
     path = Path(path)
     r = _Reader(path)
-    data = r.check_keys("", read_yaml(path, not_found_fix="check the path or run `nas spaces list`"), TOP_KEYS,
-                        required=("name", "input", "num_classes", "block", "stem", "stages", "head"))
+    raw = (read_yaml(path, not_found_fix="check the path or run `nas spaces list`") if text is None
+           else parse_yaml(text, where=str(path)))
+    data = r.check_keys("", raw, TOP_KEYS, required=("name", "input", "num_classes", "block", "stem", "stages", "head"))
     name = r.scalar("name", data["name"], lambda v: isinstance(v, str) and re.fullmatch(r"[a-z0-9][a-z0-9_.-]*", v),
                     "a lower-case identifier (letters, digits, '-', '_', '.')")
     inp = r.check_keys("input", data["input"], INPUT_KEYS, required=("resolution",))

@@ -156,6 +156,24 @@ class SearchSpace:
                        table_classes=self.table_classes or self.num_classes)
 
     @property
+    def structure_hash(self) -> str:
+        """What the space's networks are, without its name, description, source, path or native encoding:
+        sha256 (first 16 hex) of its resolutions, input channels, expand rule, stem, stages and head, with the
+        classifier as its latency tables measured it (a :meth:`with_num_classes` copy hashes as its original).
+        A renamed copy of a file hashes the same; a file that keeps a name but changes a layer does not. Latency
+        tables key the layers they price per space (fixed groups, precision boundaries) by it."""
+        import hashlib
+
+        space = self
+        if self.table_classes:
+            last = self.head[-1]
+            space = replace(self, num_classes=self.table_classes,
+                            head=(*self.head[:-1], replace(last, width=self.table_classes)))
+        parts = (space.resolutions, space.in_channels, space.num_classes, space.expand_conv, space.stem,
+                 space.stages, space.head, space.presets)
+        return hashlib.sha256(repr(parts).encode()).hexdigest()[:16]
+
+    @property
     def searches_bits(self) -> bool:
         """Whether a block may run below 32 bits: the spaces whose default score must see quantization."""
         return any(isinstance(v, int) and v < 32 for stage in self.stages for alt in stage.block.alternatives

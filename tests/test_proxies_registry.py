@@ -211,3 +211,25 @@ def test_ofa_candidates_are_scored_on_their_own_resolution():
     for arch in space.sample_many(6, seed=0):
         assert Probe(arch, space, inputs, seed=0).noise(2)[0].shape == (2, 3, arch.resolution, arch.resolution)
     assert len({a.resolution for a in space.sample_many(6, seed=0)}) > 1
+
+
+def test_item16_user_data_smaller_than_the_proxy_batch_is_refused_naming_data_and_batch(tiny, tmp_path, capsys):
+    """8 training images and naswot's batch of 16: drawn with repeats the batch held duplicate images and every
+    architecture scored NaN (blamed on the proxy). Now an error naming the data and the batch size; a batch that
+    fits scores."""
+    import numpy as np
+
+    from conftest import run_cli
+
+    rng = np.random.default_rng(0)
+    data = tmp_path / "small.npz"
+    np.savez(data, x=rng.integers(0, 255, (10, 6, 6), dtype=np.uint8), y=np.array([0, 1] * 5))
+    with pytest.raises(NasError, match=rf"^data '{data}': has 8 training images, fewer than the proxy batch of 16 "
+                                       r"\(fix: add images, or .* batch_size=8 "):
+        Scorer(tiny, ["naswot"], data=str(data)).score(FLOAT)
+    assert math.isfinite(Scorer(tiny, ["naswot"], data=str(data), batch_size=8).score(FLOAT)["naswot"])
+    archs = tmp_path / "a.csv"
+    archs.write_text(f"arch\n{FLOAT}\n")
+    rc, _, err = run_cli(capsys, "score", "--space", tiny.path, "--archs", archs, "--proxy", "naswot", "--data", data,
+                         "-o", tmp_path / "s.csv", "--quiet")
+    assert rc == 2 and err.startswith(f"nas: error: data '{data}': has 8 training images") and "--batch-size 8" in err

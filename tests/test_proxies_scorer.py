@@ -53,3 +53,16 @@ def test_train_proxy_through_scorer(space):
     assert 0.0 <= v <= 1.0 and not math.isnan(v)
     with pytest.raises(NasError, match="train:EPOCHS"):
         Scorer(space, ["train:0"])
+
+
+def test_item16_an_ensemble_reference_with_fewer_than_two_finite_values_is_an_error(tiny, tmp_path):
+    """40 identical images: naswot is NaN on every reference architecture, and the ensemble silently
+    standardised it with (0, 1). Now an error naming the component, the count, the space, data and seed."""
+    import numpy as np
+
+    data = tmp_path / "same.npz"
+    np.savez(data, x=np.full((40, 6, 6), 128, np.uint8), y=np.array([0, 1] * 20))
+    s = Scorer(tiny, ["ensemble"], data=str(data))
+    with pytest.raises(NasError, match=r"^argument 'proxies': ensemble: 'naswot' is finite on 0 of the 32 reference "
+                                       rf"architectures \(space tiny, data '{data}', seed 0\); standardising needs 2"):
+        s.score(FLOAT)

@@ -72,7 +72,8 @@ def finite_or_nan(value: float) -> float:
 class Inputs:
     """Input batches shared by every architecture under one (data, seed): each architecture gets them at its
     own resolution, and every architecture of one resolution gets the same images (the same draw, resized
-    per resolution). Cached per (kind, batch size, resolution)."""
+    per resolution). Cached per (kind, batch size, resolution). A dataset with fewer images than a batch is an
+    error naming the data and the batch size: drawn with repeats, the batch would hold duplicate images."""
 
     def __init__(self, space, data: str, seed: int):
         self.space = space
@@ -89,7 +90,13 @@ class Inputs:
             if (name, resolution) not in self._sources:
                 self._sources[name, resolution] = datasets.for_space(self.space, name, resolution=resolution,
                                                                      seed=self.seed)
-            self._cache[key] = self._sources[name, resolution].sample(n, seed=self.seed)
+            source = self._sources[name, resolution]
+            if source.x is not None and n > len(source):  # drawn with repeats, a batch holds duplicate images
+                raise NasError(f"has {len(source)} training images, fewer than the proxy batch of {n}",
+                               where=f"data '{name}'", argument="batch_size",
+                               fix=f"add images, or score every proxy on a smaller batch: batch_size={len(source)} "
+                                   "(a batch drawn with repeats holds duplicate images, which make naswot NaN)")
+            self._cache[key] = source.sample(n, seed=self.seed)
         return self._cache[key]
 
 

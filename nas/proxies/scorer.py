@@ -124,13 +124,16 @@ class Scorer:
                                   values=store, reference=self.reference)
                     store[name] = evaluate(proxy, probe)
                 vals.append(transform(proxy, store[name]))
-            vals = [v for v in vals if math.isfinite(v)]
-            if len(vals) < 2:
-                self._reference[name] = (0.0, 1.0)
-            else:
-                mean = sum(vals) / len(vals)
-                std = math.sqrt(sum((v - mean) ** 2 for v in vals) / (len(vals) - 1))
-                self._reference[name] = (mean, std if std > 0 else 1.0)
+            finite = [v for v in vals if math.isfinite(v)]
+            if len(finite) < 2:  # no mean and spread to standardise with: never a made-up (0, 1)
+                raise NasError(f"ensemble: '{name}' is finite on {len(finite)} of the {len(vals)} reference "
+                               f"architectures (space {self.space.name}, data '{self.data}', seed {self.seed}); "
+                               "standardising needs 2", argument="proxies",
+                               fix=f"score with other data or seed, or with the components themselves "
+                                   f"(proxies='{','.join(get_proxy('ensemble').components)}')")
+            mean = sum(finite) / len(finite)
+            std = math.sqrt(sum((v - mean) ** 2 for v in finite) / (len(finite) - 1))
+            self._reference[name] = (mean, std if std > 0 else 1.0)  # constant (a one-architecture space): z = 0
         return self._reference[name]
 
 

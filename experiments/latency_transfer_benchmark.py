@@ -13,13 +13,24 @@ remaining 5000 - k architectures. Rows:
 * ``adapt``: the shipped method (NNLS over source tables + layer features, and for k >= 20 the per-layer
   corrections cross-validation chooses, :mod:`nas.latency.transfer.fit`);
 * ``adapt-no-corrections``: the same without per-layer corrections (what adapt was before them);
-* ``baseline``: one source table × a fitted factor, the table chosen by leave-one-out MAPE on the k points.
+* ``baseline``: one source table × a fitted factor, the table chosen by leave-one-out MAPE on the k points;
+* ``previous``: adapt with the features before issue 29 (feature version 1: no channel shuffle in the kernel
+  count, no dw_macs_M), on the same picks: the before / after of that change.
 
 The method was developed looking at these three devices (feature choice: the kernel count was added after
-seeing the Titan X); it has no tuned hyper-parameter, but these numbers are development numbers, not a
-held-out evaluation.
+seeing the Titan X; the channel shuffle in it was found by fits on all 5,000 networks of these devices and of
+the tables' sums, the Titan X among them); it has no tuned hyper-parameter, but these numbers are development
+numbers, not a held-out evaluation.
 
-Run:  .venv/bin/python experiments/latency_transfer_benchmark.py  (≈ 30 s on 2 vCPUs)
+Run:  .venv/bin/python experiments/latency_transfer_benchmark.py  (≈ 60 s on 2 vCPUs)
+
+``--table-targets``: each HW-NAS-Bench table's sum plays the device instead (noise-free; the other seven tables
+are its sources; random picks), a check on device kinds the HELP file lacks (a batch-1 Jetson GPU, a phone).
+Writes latency_transfer_tables_{benchmark,summary}.csv. ≈ 70 s.
+
+``--refit-stored``: no timing; refits from the stored ``--local`` run and from mobilenet-c10's stored fp32 / int8
+measurements (latency_all_*.csv) adapted from x86-2vcpu, current vs previous. Writes
+latency_transfer_stored_refit.csv. ≈ 10 s.
 
 ``--local``: the same transfer to *this* CPU. 10 architectures picked by suggest and 30 random held-out ones
 are measured end to end in one interleaved run (onnxruntime fp32, 1 thread, :func:`nas.latency.validate.
@@ -109,6 +120,107 @@ def local(args) -> None:
     print(f"wrote {out / 'latency_transfer_local.csv'} in {time.time() - t0:.0f} s")
 
 
+def refit_stored(args) -> None:
+    """Refit from stored measurements, no new timing: the --local run (its 10 fit networks from the model file,
+    the 30 held-out from latency_transfer_local_archs.csv), and mobilenet-c10 adapted from x86-2vcpu on
+    latency_all_{fp32,int8}.csv (70 networks each, k of them drawn, 20 seeds, the rest scored); the current
+    model beside the previous one (feature version 1). Writes latency_transfer_stored_refit.csv."""
+    import yaml
+
+    from nas.latency.metrics import metrics
+
+    res = Path(args.out)
+    rows = []
+    doc = yaml.safe_load((res / "latency_transfer_local.transfer.yaml").read_text())
+    held = pd.read_csv(res / "latency_transfer_local_archs.csv")
+    checks = [("local fbnet-c100 (this CPU, fp32)", "fbnet-c100", [s["device"] for s in doc["sources"]], "fp32",
+               [m["arch"] for m in doc["measurements"]] + list(held["arch"]),
+               np.array([m["latency_ms"] for m in doc["measurements"]] + list(held["measured_ms"])),
+               [(len(doc["measurements"]), [np.arange(len(doc["measurements"]))])])]
+    for dtype in ("fp32", "int8"):
+        df = pd.read_csv(res / f"latency_all_{dtype}.csv")
+        draws = {k: [np.random.default_rng(1000 * k + d).choice(len(df), k, replace=False) for d in range(20)]
+                 for k in (10, 20)}
+        checks.append((f"mobilenet-c10 from x86-2vcpu ({dtype})", "mobilenet-c10", ["x86-2vcpu"], dtype,
+                       list(df["arch"]), df["measured_ms"].to_numpy(float), list(draws.items())))
+    for name, space_name, sources, dtype, texts, y, plan_ in checks:
+        space = load_space(space_name)
+        archs = [space.parse(t) for t in texts]
+        models = load_sources(sources, space, dtype)
+        for v, label in ((2, "adapt"), (1, "previous")):
+            feats = Features(models, space, version=v)
+            F, names = feats.matrix(archs), feats.names + [NETWORK_FEATURE]
+            for k, draws in plan_:
+                ms = []
+                for idx in draws:
+                    rest = np.setdiff1d(np.arange(len(y)), idx)
+                    coef = fit_transfer(F[idx], y[idx], names, len(models)).coef
+                    ms.append(metrics(F[rest] @ coef, y[rest]))
+                rows.append({"check": name, "k": k, "draws": len(draws), "method": label,
+                             **{m: float(np.mean([x[m] for x in ms])) for m in ("spearman", "mape_pct",
+                                                                                "within10_pct")},
+                             "n_scored": ms[0]["n"]})
+    out = pd.DataFrame(rows)
+    out.to_csv(res / "latency_transfer_stored_refit.csv", index=False, float_format="%.4f")
+    print(out.round(4).to_string(index=False))
+
+
+def target_rows(target, y_all, archs, space, models, mats, picks, draws) -> list[dict]:
+    """Every (k, sampling, draw, method) row for one target device: ``models`` are its sources (never the
+    device's own table), ``mats`` the features of every architecture per feature version ({2: (F, names),
+    1: ...}: version 1 is the model before channel shuffles counted as kernels and dw_macs_M existed)."""
+    from nas.latency.transfer.fit import _layer_design, fit_corrections
+
+    feats = {v: Features(models, space, version=v) for v in mats}
+    A_all, keys_all, _ = _layer_design(feats[2], archs)
+    n_src = len(models)
+    rows = []
+    for k in KS:
+        for sampling in picks:
+            for d in range(draws):
+                idx = (np.random.default_rng(1000 * k + d).choice(len(y_all), k, replace=False)
+                       if sampling == "random" else np.array(picks[sampling][k, d]))
+                rest = np.setdiff1d(np.arange(len(y_all)), idx)
+                yk, preds, info = y_all[idx], {}, {}
+                for v, (F, names) in mats.items():
+                    fit = fit_transfer(F[idx], yk, names, n_src)
+                    corr = fit_corrections(feats[v], [archs[i] for i in idx], yk, fit.coef)
+                    fix = np.array([corr.get("corrections", {}).get(key, 0.0) for key in keys_all])
+                    full = F[rest] @ fit.coef + A_all[rest] @ fix + corr.get("network_correction_ms", 0.0)
+                    if v == 1:
+                        preds["previous"] = full
+                        continue
+                    base_name = fit.quality["baseline"]["source"]
+                    preds.update({"adapt": full, "adapt-no-corrections": F[rest] @ fit.coef,
+                                  "baseline": F[rest] @ fit_scaled(F[idx], yk, names.index(base_name))})
+                    info = {"corrections": corr.get("chosen", "none (k < 20)"),
+                            "extra_features": fit.quality.get("extra_features", {}).get("chosen"),
+                            "loo_mape_pct": fit.quality["loo"]["mape_pct"],
+                            "n_warnings": len(fit.quality["warnings"]), "base_name": base_name}
+                for method, pred in preds.items():
+                    rho, mape = evaluate(pred, y_all[rest])
+                    row = {"device": target, "k": k, "sampling": sampling, "draw": d, "method": method,
+                           "spearman": rho, "mape_pct": mape,
+                           "source": info["base_name"] if method == "baseline" else "all"}
+                    if method == "adapt":
+                        row.update({c: info[c] for c in ("corrections", "extra_features", "loo_mape_pct",
+                                                         "n_warnings")})
+                    rows.append(row)
+    return rows
+
+
+def summarise(df: pd.DataFrame, path: Path) -> pd.DataFrame:
+    """Mean Spearman / MAPE per (sampling, method, k), one column per device and their mean; written to path."""
+    summary = (df.groupby(["sampling", "method", "k", "device"])[["spearman", "mape_pct"]].mean().unstack("device"))
+    mean = df.groupby(["sampling", "method", "k"])[["spearman", "mape_pct"]].mean()
+    summary[("spearman", "mean")] = mean["spearman"]
+    summary[("mape_pct", "mean")] = mean["mape_pct"]
+    summary = summary.sort_index(axis=1)
+    summary.columns = [f"{a}.{b}" for a, b in summary.columns]
+    summary.reset_index().to_csv(path, index=False, float_format="%.4f")
+    return summary
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--draws", type=int, default=10)
@@ -121,7 +233,14 @@ def main() -> None:
     ap.add_argument("--hwnb-only", action="store_true", help="sources: the five HW-NAS-Bench tables only")
     ap.add_argument("--extra-source", action="append", default=[], metavar="DEVICE",
                     help="another source table (repeatable), e.g. x86-2vcpu")
+    ap.add_argument("--table-targets", action="store_true",
+                    help="instead: each HW-NAS-Bench table's sum plays the device (random picks; writes "
+                         "latency_transfer_tables_{benchmark,summary}.csv)")
+    ap.add_argument("--refit-stored", action="store_true",
+                    help="instead: refit from the stored --local and mobilenet-c10 measurements (no timing)")
     args = ap.parse_args()
+    if args.refit_stored:
+        return refit_stored(args)
     import torch
 
     torch.set_num_threads(1)  # exports for profiling and timing: one thread, as the tables are measured
@@ -134,69 +253,46 @@ def main() -> None:
     everything = SOURCES + ([] if args.hwnb_only else list(FITTED.values()) + args.extra_source)
     models = load_sources(everything, space, None)
     pinned = {m.device: m.table.content_hash() for m in models}
-    feats = Features(models, space)
-    F_all = feats.matrix(archs)
-    names_all = feats.names + [NETWORK_FEATURE]
+    mats_all = {}
+    for v in (2, 1):
+        feats = Features(models, space, version=v)
+        mats_all[v] = (feats.matrix(archs), feats.names + [NETWORK_FEATURE])
     from nas.latency.transfer.suggest import pool_features
 
     X = pool_features(Features(load_sources(SOURCES, space, None), space), archs)  # the same picks for every target
     print(f"features of {len(archs)} architectures in {time.time() - t0:.0f} s")
-    suggested = {(k, d): pick_diverse(X, k, seed=d) for k in KS for d in range(args.draws)}
-    print(f"suggest picks in {time.time() - t0:.0f} s")
+    picks = {"random": None}
+    if not args.table_targets:
+        picks["suggest"] = {(k, d): pick_diverse(X, k, seed=d) for k in KS for d in range(args.draws)}
+    names_all = mats_all[2][1]
+    if args.table_targets:  # the table's sum is the device; its own column is never a source
+        targets = {f"table:{n}": (n, mats_all[2][0][:, names_all.index(f"table:{n}")]) for n in SOURCES}
+    else:
+        targets = {t: (FITTED[t], dev[t].to_numpy(float)) for t in TARGETS}
     rows = []
-    from nas.latency.transfer.fit import _layer_design, fit_corrections
-
-    for target in TARGETS:
-        y_all = dev[target].to_numpy(float)
-        keep = [j for j, n in enumerate(names_all) if n != f"table:{FITTED[target]}"]  # never its own source
-        F, names = F_all[:, keep], [names_all[j] for j in keep]
-        n_src = sum(n.startswith("table:") for n in names)
-        feats_t = Features([m for m in models if m.device != FITTED[target]], space)
-        A_all, keys_all, _ = _layer_design(feats_t, archs)
-        for k in KS:
-            for sampling in ("random", "suggest"):
-                for d in range(args.draws):
-                    idx = (np.random.default_rng(1000 * k + d).choice(len(y_all), k, replace=False)
-                           if sampling == "random" else np.array(suggested[k, d]))
-                    rest = np.setdiff1d(np.arange(len(y_all)), idx)
-                    Fk, yk = F[idx], y_all[idx]
-                    fit = fit_transfer(Fk, yk, names, n_src)
-                    base_name = fit.quality["baseline"]["source"]
-                    corr = fit_corrections(feats_t, [archs[i] for i in idx], yk, fit.coef)
-                    fix = np.array([corr.get("corrections", {}).get(key, 0.0) for key in keys_all])
-                    preds = {"adapt": F[rest] @ fit.coef + A_all[rest] @ fix + corr.get("network_correction_ms", 0.0),
-                             "adapt-no-corrections": F[rest] @ fit.coef,
-                             "baseline": F[rest] @ fit_scaled(Fk, yk, names.index(base_name))}
-                    for method, pred in preds.items():
-                        rho, mape = evaluate(pred, y_all[rest])
-                        rows.append({"device": target, "k": k, "sampling": sampling, "draw": d, "method": method,
-                                     "spearman": rho, "mape_pct": mape,
-                                     "source": base_name if method == "baseline" else "all",
-                                     "corrections": corr.get("chosen", "none (k < 20)") if method == "adapt" else None,
-                                     "loo_mape_pct": fit.quality["loo"]["mape_pct"] if method == "adapt" else None,
-                                     "n_warnings": len(fit.quality["warnings"]) if method == "adapt" else None})
+    for target, (own, y_all) in targets.items():
+        keep = [j for j, n in enumerate(names_all) if n != f"table:{own}"]  # never its own source
+        mats = {v: (F[:, keep], [names[j] for j in keep]) for v, (F, names) in mats_all.items()}
+        rows += target_rows(target, y_all, archs, space, [m for m in models if m.device != own], mats, picks,
+                            args.draws)
         print(f"{target} done at {time.time() - t0:.0f} s")
     df = pd.DataFrame(rows)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    df.to_csv(out / "latency_transfer_benchmark.csv", index=False)
+    stem = "latency_transfer_tables" if args.table_targets else "latency_transfer"
+    df.to_csv(out / f"{stem}_benchmark.csv", index=False)
     import json
 
-    (out / "latency_transfer_sources.json").write_text(json.dumps(
-        {"sources": pinned, "leave_one_device_out": not args.hwnb_only, "draws": args.draws}, indent=1) + "\n")
-    summary = (df.groupby(["sampling", "method", "k", "device"])[["spearman", "mape_pct"]].mean().unstack("device"))
-    mean = df.groupby(["sampling", "method", "k"])[["spearman", "mape_pct"]].mean()
-    summary[("spearman", "mean")] = mean["spearman"]
-    summary[("mape_pct", "mean")] = mean["mape_pct"]
-    summary = summary.sort_index(axis=1)
-    summary.columns = [f"{a}.{b}" for a, b in summary.columns]
-    summary.reset_index().to_csv(out / "latency_transfer_summary.csv", index=False, float_format="%.4f")
+    if not args.table_targets:
+        (out / "latency_transfer_sources.json").write_text(json.dumps(
+            {"sources": pinned, "leave_one_device_out": not args.hwnb_only, "draws": args.draws}, indent=1) + "\n")
+    summary = summarise(df, out / f"{stem}_summary.csv")
     pd.set_option("display.width", 250)
     pd.set_option("display.max_columns", 20)
     print(summary.round(3).to_string())
     base = df[df.method == "baseline"].groupby("source").size()
     print("baseline table chosen (by LOO MAPE on the k points):", dict(base))
-    print(f"total {time.time() - t0:.0f} s; wrote {out / 'latency_transfer_benchmark.csv'} and latency_transfer_summary.csv")
+    print(f"total {time.time() - t0:.0f} s; wrote {out / (stem + '_benchmark.csv')} and {stem}_summary.csv")
 
 
 if __name__ == "__main__":

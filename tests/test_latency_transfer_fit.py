@@ -12,6 +12,8 @@ from conftest import run_cli
 from nas.errors import NasError
 from nas.latency.load import load as load_latency
 from nas.latency.transfer.fit import adapt
+from nas.latency.transfer.model import layer_features
+from nas.layers import plan
 from nas.space import load_space
 from helpers_latency import adapted, space, FBNET, FROM, TRANSFER_SPACE, adapt_synthetic, true_latency, write_measured  # noqa: F401 (fixtures)
 
@@ -164,3 +166,29 @@ def test_per_layer_corrections_from_20_measurements_fix_what_the_sources_cannot_
     path = model.write(tmp_path / "odd.transfer.yaml")
     again = load_latency(str(path))
     assert again.corrections and again.predict(held[0], space).latency_ms == pytest.approx(fixed[0])
+
+
+def test_dw_macs_enter_the_fit_only_where_cross_validation_prefers_them(tmp_path, space):
+    """A device that pays 2 ms per million depth-wise MACs beyond what the sources say: from 20 measurements on,
+    cross-validation takes dw_macs_M in and held-out networks are predicted within 1 %; the synthetic device
+    without that cost keeps it out, and below 20 measurements it is not tried (as for corrections)."""
+    from nas.latency.transfer.fit import quality_summary
+
+    def dw_heavy(arch):
+        return true_latency(arch, space) + 2.0 * sum(layer_features(s)[5] for s in plan(arch, space))
+
+    archs = space.sample_many(60, seed=8)
+    csv = write_measured(tmp_path / "dw.csv", space, archs[:20], [dw_heavy(a) for a in archs[:20]])
+    model = adapt(SPACE, str(csv), "dw", sources=FBNET)
+    x = model.doc["quality"]["extra_features"]
+    assert x["chosen"] == "with" and x["cv_mape_pct"]["with"] < x["cv_mape_pct"]["without"]
+    assert model.doc["coefficients"]["dw_macs_M"] > 0 and model.doc["feature_version"] == 2
+    pred = np.array([model.predict(a, space).latency_ms for a in archs[20:]])
+    assert np.max(np.abs(pred / np.array([dw_heavy(a) for a in archs[20:]]) - 1)) < 0.01
+    assert "dw_macs_M: used" in quality_summary(model)
+    plain = adapt(SPACE, str(write_measured(tmp_path / "m.csv", space, archs[:20])), "plain", sources=FBNET)
+    assert plain.doc["quality"]["extra_features"]["chosen"] == "without"
+    assert "dw_macs_M" not in plain.doc["coefficients"] and "dw_macs_M: not used" in quality_summary(plain)
+    csv = write_measured(tmp_path / "few.csv", space, archs[:19], [dw_heavy(a) for a in archs[:19]])
+    few = adapt(SPACE, str(csv), "few", sources=FBNET)
+    assert "extra_features" not in few.doc["quality"] and "dw_macs_M" not in few.doc["coefficients"]

@@ -106,3 +106,38 @@ def test_a_transferred_model_has_no_calibration_whatever_calibrated_says(adapted
     assert on.calibrated is False and on.raw_ms == on.latency_ms and model.identity["calibrated"] is False
     loaded = load_latency(str(d / "synthetic.transfer.yaml"), calibrated=False)
     assert loaded.predict(arch, space).latency_ms == pytest.approx(on.latency_ms, rel=1e-12)
+
+
+def test_kernels_count_the_channel_shuffle_and_dw_macs_are_the_depthwise_convs(space):
+    """A grouped expand conv is followed by a channel shuffle in the built network (nas.nn.build): one kernel
+    more than the same block ungrouped (version 1, the count models were fitted with before, missed it);
+    dw_macs_M is the depth-wise conv's share of the MACs."""
+    def first_block(op):
+        return next(s for s in plan(space.parse(op + "|" + "|".join(["skip"] * 21)), space) if s.op == "ir")
+
+    grouped, plain = first_block("k3_e1_g2"), first_block("k3_e1")
+    assert grouped.groups == 2 and grouped.expand_conv and plain.groups == 1
+    names = ("macs_M", "params_M", "kernels", "activations_M", "layers", "dw_macs_M")
+    g, p, old = (dict(zip(names, layer_features(s, v))) for s, v in ((grouped, 2), (plain, 2), (grouped, 1)))
+    assert g["kernels"] == p["kernels"] + 1 and old["kernels"] == p["kernels"]
+    assert p["kernels"] == 3 + grouped.residual  # expand, depth-wise, project (+ the residual add)
+    dw = grouped.parts()[grouped.depthwise_index][2] / 1e6
+    assert g["dw_macs_M"] == pytest.approx(dw) and 0 < dw < g["macs_M"] and old["dw_macs_M"] == 0
+
+
+def test_a_model_without_feature_version_predicts_as_it_was_fitted_and_an_unknown_version_is_refused(
+        adapted, space, tmp_path):
+    """Models fitted before feature_version 2 keep their predictions (their kernel count had no shuffle)."""
+    d, model = adapted
+    doc = dict(model.doc, coefficients={"kernels": 0.1, "network_ms": 1.0})
+    arch = space.parse("k3_e1_g2|" + "|".join(["k3_e1"] * 21))
+    count = {v: sum(layer_features(s, v)[2] for s in plan(arch, space)) for v in (1, 2)}
+    assert count[2] > count[1]
+    new = TransferredLatencyModel(doc, sources=model.sources)
+    assert new.predict(arch, space).latency_ms == pytest.approx(0.1 * count[2] + 1.0)
+    legacy = {k: v for k, v in doc.items() if k != "feature_version"}
+    old = TransferredLatencyModel(legacy, sources=model.sources)
+    assert old.predict(arch, space).latency_ms == pytest.approx(0.1 * count[1] + 1.0)
+    assert old.content_hash() != new.content_hash()
+    with pytest.raises(NasError, match="feature_version 9 is not supported"):
+        TransferredLatencyModel(dict(doc, feature_version=9), sources=model.sources)

@@ -9,13 +9,22 @@ Model (additive over layers, so a prediction keeps its per-layer breakdown)::
     latency_ms(arch) = network_ms + Σ_layers Σ_f coef_f * feature_f(layer)
 
 with per-layer features ``table:<source>`` (the layer's latency in each source table, ms), ``macs_M``,
-``params_M``, ``kernels`` (conv / linear / pool / residual-add kernels the layer launches: what dominates on
-GPUs), ``activations_M`` (elements read + written: memory traffic) and ``layers`` (1 per layer that computes).
+``params_M``, ``kernels`` (conv / linear / pool / residual-add kernels the layer launches, and the channel shuffle
+after a grouped expand conv: what dominates on batch-1 GPUs), ``activations_M`` (elements read + written: memory
+traffic), ``layers`` (1 per layer that computes) and, from k >= :data:`MIN_EXTRA` measurements, ``dw_macs_M``
+(the depth-wise conv's MACs: memory-bound, dearer per MAC on phones and GPUs than on some CPUs), kept only where
+10-fold cross-validation on the measurements prefers it (:func:`fit_selected`; a tie keeps it out).
 Coefficients are non-negative (a layer never makes a network faster) and fitted by non-negative least squares
 on *relative* error, ``Σ ((pred - measured) / measured)²`` (scipy ``nnls``; features scaled to mean 1 first).
 Non-negativity is the regulariser: with few points NNLS sets most coefficients to 0. (Choosing between this
 and "best single table × factor" by leave-one-out error was tried: on the development devices it lost rank
 correlation at every k, since LOO on 5-20 points is too noisy to choose with, so the baseline is reported only.)
+
+Leave one device out on HELP's FBNet measurements at k = 10 (experiments/latency_transfer_benchmark.py) the
+shuffle count raised mean Spearman 0.873 -> 0.882 (Titan X batch 1 0.961 -> 0.991, its latency being ~85 % kernel
+launches). ``dw_macs_M`` offered at every k lifted a Pixel 3-like device 0.970 -> 0.995 at k = 10, but on a real
+10-network CPU run cross-validation took it in on noise (held-out Spearman 0.70 -> 0.38), hence k >= 20, as for
+the corrections below. The features a model was fitted with are its ``feature_version`` (model.py).
 
 Per-layer corrections (k >= 20): with enough measurements, each layer signature may deviate from what the
 features say, as in a fitted table (:mod:`nas.latency.fitted`): the per-layer predictions of the fit above
@@ -47,19 +56,22 @@ from nas.latency.metrics import loo_predictions, plain_metrics
 from nas.latency.predict import TableLatencyModel
 from nas.latency.signatures import check_dtype
 from nas.latency.table import SHIPPED_DIR, list_devices, read_table
-from nas.latency.transfer.model import KIND, NETWORK_FEATURE, SCHEMA_VERSION, Features, TransferredLatencyModel
+from nas.latency.transfer.model import (EXTRA_FEATURES, FEATURE_VERSION, KIND, NETWORK_FEATURE, SCHEMA_VERSION,
+                                        Features, TransferredLatencyModel)
 from nas.space import SearchSpace
 
 MODEL_TEXT = ("latency_ms = network_ms + sum over layers of sum_f coef_f * feature_f(layer); features: each source "
-              "table's layer latency (table:<device>), macs_M, params_M, kernels, activations_M, layers; "
-              "non-negative least squares on relative error")
+              "table's layer latency (table:<device>), macs_M, params_M, kernels, activations_M, layers and, from 20 "
+              "measurements where cross-validation prefers it, dw_macs_M; non-negative least squares on relative "
+              "error")
 FEATURE_DOC = {
     "table:<device>": "the layer's latency in that source table (ms)",
     "macs_M": "multiply-accumulates of conv + linear, millions",
     "params_M": "parameters, millions",
-    "kernels": "conv / linear / pool / residual-add kernels the layer runs",
+    "kernels": "conv / linear / pool / residual-add / channel-shuffle kernels the layer runs",
     "activations_M": "activation elements read + written by its convs, millions",
     "layers": "1 if the layer computes anything (an identity skip does not)",
+    "dw_macs_M": "depth-wise conv multiply-accumulates, millions (from 20 measurements, where cross-validation prefers it)",
     "network_ms": "constant per network (call overhead)",
 }
 
@@ -123,6 +135,30 @@ def fit_scaled(F: np.ndarray, y: np.ndarray, col: int) -> np.ndarray:
     return coef
 
 
+MIN_EXTRA = 20  # measurements needed before the extra features are tried (as for corrections)
+SELECT_FOLDS = 10  # cross-validation folds that choose them
+
+
+def fit_selected(F: np.ndarray, y: np.ndarray, names: list[str], *, select: bool = True) -> tuple[np.ndarray, dict]:
+    """:func:`fit_nnls` without the :data:`EXTRA_FEATURES` columns, or, when ``select``, with them where their
+    cross-validated MAPE on (F, y) is lower (a tie keeps them out; :data:`SELECT_FOLDS` seeded folds); returns the
+    coefficients and {} or {cv_mape_pct, chosen}."""
+    extra = [j for j, n in enumerate(names) if n in EXTRA_FEATURES]
+    base = [j for j in range(F.shape[1]) if j not in extra]
+    if not extra or not select:
+        return fit_nnls(F, y, base), {}
+    folds = np.random.default_rng(0).permutation(len(y)) % SELECT_FOLDS
+    err = {}
+    for label, cols in (("without", base), ("with", None)):
+        pred = np.empty_like(y)
+        for f in np.unique(folds):
+            pred[folds == f] = F[folds == f] @ fit_nnls(F[folds != f], y[folds != f], cols)
+        err[label] = float(np.mean(np.abs(pred - y) / y) * 100)
+    chosen = "with" if err["with"] < err["without"] * (1 - 1e-6) - 1e-9 else "without"  # a tie (rounding): out
+    return (fit_nnls(F, y, None if chosen == "with" else base),
+            {"cv_mape_pct": {k: round(v, 4) for k, v in err.items()}, "chosen": chosen})
+
+
 @dataclass
 class Fit:
     method: str  # "nnls"
@@ -145,8 +181,10 @@ def fit_corrections(features: Features, archs, y: np.ndarray, coef: np.ndarray, 
     A, keys, rows = _layer_design(features, archs)
     F = np.vstack([features.network(a) for a in archs])
 
+    names = features.names + [NETWORK_FEATURE]
+
     def predictor(train: np.ndarray, lam: float | None):
-        c = fit_nnls(F[train], y[train])
+        c = fit_selected(F[train], y[train], names)[0]
         if lam is None:
             return lambda idx: F[idx] @ c
         x, const = _solve(A[train], y[train], np.maximum(rows @ c[:-1], 1e-6), max(float(c[-1]), 1e-6),
@@ -191,8 +229,9 @@ def fit_transfer(F: np.ndarray, y: np.ndarray, names: list[str], n_sources: int)
         if baseline is None or mape < baseline[0]:
             baseline = (mape, j, loo)
     _, bj, base_loo = baseline
-    loo = loo_predictions(fit_nnls, F, y)
-    coef = fit_nnls(F, y)
+    select = k >= MIN_EXTRA
+    coef, selection = fit_selected(F, y, names, select=select)
+    loo = loo_predictions(lambda a, b: fit_selected(a, b, names, select=select)[0], F, y)  # selection in each fold
     q = {"k": k, "method": "nnls",
          "loo": plain_metrics(loo, y),
          "in_sample": plain_metrics(F @ coef, y),
@@ -200,6 +239,8 @@ def fit_transfer(F: np.ndarray, y: np.ndarray, names: list[str], n_sources: int)
                           factor=round(float(fit_scaled(F, y, bj)[bj]), 6)),
          "spread": {"min_ms": float(y.min()), "max_ms": float(y.max()),
                     "cv_pct": round(float(np.std(y) / np.mean(y) * 100), 3)}}
+    if selection:
+        q["extra_features"] = dict(selection, features=list(EXTRA_FEATURES))
     q["warnings"] = _warnings(q, k)
     return Fit("nnls", coef, q)
 
@@ -261,7 +302,7 @@ def adapt(space_name: str, measured_csv: str, device_name: str, *, sources: list
            "space": space.name, "dtype": dtype, "threads": threads if threads is not None else "unknown",
            "date": _dt.date.today().isoformat(), "k": len(y), "method": fit.method, "model": MODEL_TEXT,
            "coefficients": {n: float(c) for n, c in zip(colnames, fit.coef) if c != 0.0},
-           "features": FEATURE_DOC,
+           "features": FEATURE_DOC, "feature_version": FEATURE_VERSION,
            "sources": src_docs, "quality": dict(fit.quality, corrections={k: v for k, v in corrections.items()
                                                                           if k in ("cv_mape_pct", "chosen")}),
            "provenance": {"measured_csv": str(measured_csv), "command": "nas lut adapt"},
@@ -291,6 +332,10 @@ def quality_summary(model: TransferredLatencyModel) -> str:
     b = q["baseline"]
     out.append(line(f"baseline {b['source']} × {b['factor']:.4g}", b))
     out.append(line("in-sample (chosen)", q["in_sample"]))
+    if "extra_features" in q:
+        x = q["extra_features"]
+        out.append(f"  {', '.join(x['features'])}: {'used' if x['chosen'] == 'with' else 'not used'} (cross-validated "
+                   f"MAPE with {x['cv_mape_pct']['with']:.2f} %, without {x['cv_mape_pct']['without']:.2f} %)")
     out += [f"  WARNING: {w}" for w in q["warnings"]]
     if not q["warnings"]:
         out.append("  no warnings")

@@ -7,7 +7,9 @@ key (fitted from k >= 20 measurements where cross-validation says they help; non
 listing the missing signatures, or, with ``allow_estimate=True``, that table's estimate
 (:meth:`TableLatencyModel.estimate`) and the row is flagged. A transferred model has no calibration: its
 coefficients are themselves fitted on whole networks, so ``calibrated=True`` and ``False`` give the same
-fitted prediction, whose ``calibrated`` is False (``raw_ms`` = ``latency_ms``).
+fitted prediction, whose ``calibrated`` is False (``raw_ms`` = ``latency_ms``). A model records the
+``feature_version`` its table-free features were computed with (absent: 1, before channel shuffles counted as
+kernels and ``dw_macs_M`` existed) and is predicted with that version.
 """
 from __future__ import annotations
 
@@ -28,12 +30,16 @@ from nas.space.arch import Architecture
 KIND = "transferred"
 SCHEMA_VERSION = 1
 TRANSFER_SUFFIX = ".transfer.yaml"
-LAYER_FEATURES = ("macs_M", "params_M", "kernels", "activations_M", "layers")
+LAYER_FEATURES = ("macs_M", "params_M", "kernels", "activations_M", "layers", "dw_macs_M")
+EXTRA_FEATURES = ("dw_macs_M",)  # enter a fit only where cross-validation on the k measurements prefers them
 NETWORK_FEATURE = "network_ms"
+# 2: kernels count the channel shuffle after a grouped 1x1 conv, dw_macs_M exists; 1: models fitted before
+FEATURE_VERSION = 2
 
 
-def layer_features(spec: LayerSpec) -> tuple[float, ...]:
-    """The table-free per-layer features, in :data:`LAYER_FEATURES` order."""
+def layer_features(spec: LayerSpec, version: int = FEATURE_VERSION) -> tuple[float, ...]:
+    """The table-free per-layer features, in :data:`LAYER_FEATURES` order (``version`` 1: as models fitted
+    before :data:`FEATURE_VERSION` 2 counted them)."""
     if not spec.computes:
         return (0.0,) * len(LAYER_FEATURES)
     parts = spec.parts()
@@ -44,19 +50,24 @@ def layer_features(spec: LayerSpec) -> tuple[float, ...]:
     else:
         act = spec.h * spec.w * spec.cin + ho * wo * spec.cout
     kernels = len(parts) + (spec.op == "pool") + bool(spec.residual)
-    return (sum(m for _, _, m in parts) / 1e6, spec.params() / 1e6, float(kernels), act / 1e6, 1.0)
+    dw_macs = 0.0
+    if version >= 2:  # the built network shuffles channels after a grouped expand conv (nas.nn.build)
+        kernels += spec.op == "ir" and spec.expand_conv and spec.groups > 1
+        dw_macs = parts[spec.depthwise_index][2] / 1e6 if spec.op == "ir" else 0.0
+    return (sum(m for _, _, m in parts) / 1e6, spec.params() / 1e6, float(kernels), act / 1e6, 1.0, dw_macs)
 
 
 class Features:
     """Per-layer feature rows of architectures from source tables (cached per layer signature)."""
 
-    def __init__(self, sources: list[TableLatencyModel], space: SearchSpace):
+    def __init__(self, sources: list[TableLatencyModel], space: SearchSpace, *, version: int = FEATURE_VERSION):
         if not sources:
             raise NasError(f"no source table covers space {space.name}", argument="sources",
                            fix="list tables that cover it in sources (`nas lut list` shows them)")
         self.sources = sources
         self.space = space
         self.names = [f"table:{s.device}" for s in sources] + list(LAYER_FEATURES)
+        self.version = version
         self._cache: dict[tuple, tuple[np.ndarray, bool]] = {}
 
     def layers(self, arch: Architecture, *, allow_estimate: bool = False
@@ -77,7 +88,7 @@ class Features:
                         missing.setdefault(i, []).append(spec)
                 if any(m is None for m in ms):
                     continue
-                hit = (np.array([m for m, _ in ms] + list(layer_features(spec))), any(e for _, e in ms))
+                hit = (np.array([m for m, _ in ms] + list(layer_features(spec, self.version))), any(e for _, e in ms))
                 self._cache[key] = hit
             rows.append(hit[0])
             estimated.append(hit[1])
@@ -120,9 +131,13 @@ class TransferredLatencyModel(LatencyModel):
             source_docs = list(doc["sources"])
             self.corrections = {str(k): float(v) for k, v in (doc.get("corrections") or {}).items()}
             self.network_correction = float(doc.get("network_correction_ms", 0.0))
+            self.feature_version = int(doc.get("feature_version", 1))
         except (KeyError, TypeError, ValueError) as exc:
             raise NasError(f"transferred model is malformed ({exc})", where=where,
                            fix="re-create it with `nas lut adapt`") from None
+        if self.feature_version not in (1, FEATURE_VERSION):
+            raise NasError(f"feature_version {self.feature_version} is not supported (this version computes 1 and "
+                           f"{FEATURE_VERSION})", where=where, fix="re-create it with `nas lut adapt`")
         if dtype is not None and check_dtype(dtype) != self.dtype:
             raise NasError(f"transferred model was fitted at dtype {self.dtype}, not {dtype}", where=where,
                            fix=f"load it with dtype='{self.dtype}' or adapt again from measurements at {dtype}")
@@ -173,6 +188,8 @@ class TransferredLatencyModel(LatencyModel):
         import json
 
         body = {k: self.doc.get(k) for k in ("space", "dtype", "coefficients", "sources")}
+        if self.feature_version != 1:
+            body.update(feature_version=self.feature_version)
         if self.corrections:
             body.update(corrections=self.corrections, network_correction_ms=self.network_correction)
         return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:16]
@@ -187,7 +204,7 @@ class TransferredLatencyModel(LatencyModel):
     def features(self, space: SearchSpace) -> Features:
         self._check_space(space)
         if self._features is None or self._features.space is not space:
-            self._features = Features(self.sources, space)
+            self._features = Features(self.sources, space, version=self.feature_version)
         return self._features
 
     def predict(self, arch: Architecture, space: SearchSpace, *, allow_estimate: bool = False,

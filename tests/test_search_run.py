@@ -374,3 +374,76 @@ def test_item7_device_given_as_a_path_is_keyed_by_its_table_name(tmp_path, capsy
         nas.search.create_search(space, latency=[nas.latency.load("raspi4"), nas.latency.load(str(tmp_path / "copy.csv"))],
                                  scorer=nas.proxies.Scorer(space, ["params"], data="noise"))
     assert e.value.argument == "latency"
+
+
+def _double_latencies(csv) -> None:
+    df = pd.read_csv(csv, keep_default_na=False, dtype=str)
+    df["latency_ms"] = [str(float(v) * 2) for v in df["latency_ms"]]
+    df.to_csv(csv, index=False)
+
+
+def test_item1_resume_refuses_what_changed_a_stored_score(tmp_path, capsys, monkeypatch):
+    """Item 1: a resumed study compared option names only: a table whose content changed, an edited space file,
+    another proxy seed or allow_estimate all resumed, and the seed cache mixed the old scores into one front. The
+    study records what produced its scores; a mismatch is refused in one line naming it; an option left out is
+    the study's; a different sampler seed (--seed, e.g. per worker) is allowed."""
+    import shutil
+
+    from nas.paths import SHIPPED_SPACES_DIR, SHIPPED_TABLES_DIR
+
+    monkeypatch.chdir(tmp_path)
+    for suffix in (".csv", ".meta.yaml"):
+        shutil.copy(SHIPPED_TABLES_DIR / f"raspi4{suffix}", tmp_path / f"raspi4{suffix}")
+    shutil.copy(SHIPPED_SPACES_DIR / "fbnet-c100.yaml", tmp_path / "space.yaml")
+    base = ["search", "--space", "space.yaml", "--device", "raspi4.csv", "--proxy", "params", "--data", "noise",
+            "--storage", "sqlite:///s.db", "--quiet"]
+    rc, out, err = run_cli(capsys, *base, "--trials", 3, "--latency-budget", 30, "--proxy-seed", 4)
+    assert rc == 0, err
+    # left out: budget, proxy seed (the study's); another sampler seed: allowed
+    rc, out, err = run_cli(capsys, *base, "--trials", 5, "--seed", 7)
+    assert rc == 0 and "5 trials" in out, err
+    for extra, changed in ((["--proxy-seed", 5], "proxy_seed=4"), (["--allow-estimate"], "allow_estimate=False"),
+                           (["--latency-budget", 20], "latency_budget_ms=30")):
+        rc, out, err = run_cli(capsys, *base, "--trials", 6, *extra)
+        assert rc == 2 and err.count("\n") == 1 and changed in err, (extra, err)
+    _double_latencies(tmp_path / "raspi4.csv")
+    rc, out, err = run_cli(capsys, *base, "--trials", 6)
+    assert rc == 2 and err.count("\n") == 1 and "table 'raspi4'" in err and "content" in err, err
+    shutil.copy(SHIPPED_TABLES_DIR / "raspi4.csv", tmp_path / "raspi4.csv")  # the same content again: resumes
+    rc, out, err = run_cli(capsys, *base, "--trials", 6)
+    assert rc == 0, err
+    text = (tmp_path / "space.yaml").read_text()
+    (tmp_path / "space.yaml").write_text(text.replace("FBNet space", "The FBNet space"))  # not what scores use
+    rc, out, err = run_cli(capsys, *base, "--trials", 7)
+    assert rc == 0, err
+    assert "k5_e6, skip]" in text
+    (tmp_path / "space.yaml").write_text(text.replace("k5_e6, skip]", "skip]", 1))  # one op fewer per block
+    rc, out, err = run_cli(capsys, *base, "--trials", 8)
+    assert rc == 2 and err.count("\n") == 1 and "space" in err and "changed" in err, err
+
+
+def test_item1_a_study_made_before_the_record_resumes_with_a_note(tmp_path, capsys):
+    """Item 1: a study created before its scores' sources were recorded cannot be checked: it resumes, with one
+    line saying so (Search.notes and a warning from the library; printed once by the CLI)."""
+    import warnings
+
+    import optuna
+
+    from nas.search.record import UncheckedResumeWarning
+    from nas.search.run import search_from_config
+    from nas.search.storage import open_storage
+
+    cfg = fast_cfg(tmp_path, trials=3)
+    search(cfg)
+    study = optuna.load_study(study_name="t", storage=open_storage(cfg.storage, heartbeat=False))
+    old = {k: v for k, v in study.user_attrs["config"].items() if k not in ("record", "proxy_seed", "allow_estimate")}
+    study.set_user_attr("config", old)  # as a study of the previous version stored it
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        run = search_from_config(fast_cfg(tmp_path, trials=4))
+    assert len(run.notes) == 1 and "before" in run.notes[0] and "not checked" in run.notes[0]
+    assert [str(w.message) for w in caught if w.category is UncheckedResumeWarning] == run.notes
+    rc, out, err = run_cli(capsys, "search", "--space", "fbnet-c100", "--device", "raspi4", "--proxy", "params",
+                           "--data", "noise", "--trials", 5, "--storage", cfg.storage, "--study", "t", "--quiet")
+    assert rc == 0, err
+    assert [line for line in err.splitlines() if "not checked" in line] == [f"nas: note: {run.notes[0]}"]

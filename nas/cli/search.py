@@ -48,12 +48,16 @@ def worker_main(cfg_dict: dict, worker: int, errors, ready=None) -> None:
     handed to the parent (``errors``, a queue) to be reported as one line, not as the child's traceback.
     ``ready`` (a barrier of all workers) makes them start trials together once each has loaded its tables and
     scorer, so a fast first worker does not run a short study alone while the others are still importing."""
+    import warnings
+
     import torch
 
     from nas.search import SearchConfig
+    from nas.search.record import UncheckedResumeWarning
     from nas.search.run import search_from_config
 
     cfg = SearchConfig(**cfg_dict)
+    warnings.simplefilter("ignore", UncheckedResumeWarning)  # the parent printed the note once
     torch.set_num_threads(cfg.threads)
     _quiet_optuna()
     with StopOnCtrlC() as ctrl_c:
@@ -108,14 +112,22 @@ class _Progress:
 
 def run_search(cfg, *, progress: bool = True):
     """Run (or resume) the configured study, in ``cfg.workers`` processes when more than one."""
+    import sys
+    import warnings
+
     import torch
 
+    from nas.search.record import UncheckedResumeWarning
     from nas.search.run import search_from_config, summarize
 
     cfg = cfg.resolved()
     torch.set_num_threads(cfg.threads)
     _quiet_optuna()
-    run = search_from_config(cfg)  # creates the study and fails early (device, table coverage) before workers
+    with warnings.catch_warnings():  # its notes are printed once, here
+        warnings.simplefilter("ignore", UncheckedResumeWarning)
+        run = search_from_config(cfg)  # creates the study and fails early (device, table coverage) before workers
+    for note in run.notes:
+        print(f"nas: note: {note}", file=sys.stderr)
     start = time.time()
     bar = _Progress(run, cfg, progress)
     with StopOnCtrlC() as ctrl_c:
@@ -157,10 +169,11 @@ def cmd_search(args: argparse.Namespace) -> None:
 
     cfg = SearchConfig(
         space=args.space, devices=args.device, trials=args.trials, latency_budget_ms=args.latency_budget,
-        size_budget_mb=args.size_budget, energy_budget_mj=args.energy_budget, objectives=[o.strip() for o in args.objectives.split(",") if o.strip()],
-        sampler=args.sampler, proxy=args.proxy, data=args.data, seed=args.seed, storage=args.storage,
-        study=args.study, workers=args.workers, allow_estimate=args.allow_estimate, latency_dtype=args.latency_dtype,
-        threads=args.threads,
+        size_budget_mb=args.size_budget, energy_budget_mj=args.energy_budget,
+        objectives=None if args.objectives is None else [o.strip() for o in args.objectives.split(",") if o.strip()],
+        sampler=args.sampler, proxy=args.proxy, data=args.data, seed=args.seed, proxy_seed=args.proxy_seed,
+        storage=args.storage, study=args.study, workers=args.workers, allow_estimate=args.allow_estimate,
+        latency_dtype=args.latency_dtype, threads=args.threads,
     )
     from shlex import quote
 
@@ -196,32 +209,41 @@ def register(sub) -> None:
     p.add_argument("--device", action="append", required=True,
                    help="latency table (device name or path); repeat for several devices")
     p.add_argument("--trials", type=int, default=100, help="total finished trials the study should hold")
-    p.add_argument("--latency-budget", type=float, help="ms; on every device")
-    p.add_argument("--size-budget", type=float, help="MB at the architecture's bit-widths")
+    p.add_argument("--latency-budget", type=float, help="ms; on every device (default: none; a resumed study's own)")
+    p.add_argument("--size-budget", type=float,
+                   help="MB at the architecture's bit-widths (default: none; a resumed study's own)")
     p.add_argument("--energy-budget", type=float, help="mJ; on every device (tables with energy: bitfusion, edgegpu, "
-                                                       "eyeriss, fpga)")
-    p.add_argument("--objectives", default="proxy,latency",
-                   help="comma-separated: proxy, latency, energy, size, macs")
+                                                       "eyeriss, fpga; default: none; a resumed study's own)")
+    p.add_argument("--objectives",
+                   help="comma-separated: proxy, latency, energy, size, macs (default: proxy,latency; a resumed "
+                        "study's own)")
     p.add_argument("--sampler", choices=("front", "nsga2", "tpe", "random"),
                    help="front (default for a new study: screens candidates on the tables and a surrogate of the "
                         "proxy, scores those that extend the Pareto front), nsga2, tpe or random; a resumed study "
                         "keeps the sampler it was created with")
     p.add_argument("--proxy", help="accuracy proxy (default: the benchmark-chosen one; see `nas score --help`)")
-    p.add_argument("--data", default="digits",
-                   help="proxy input data: digits (default), fashion-mnist, noise, a folder with one sub-folder "
-                        "of images per class, or an .npz with x and y (the classifier gets its classes)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--data",
+                   help="proxy input data: digits (default; a resumed study's own), fashion-mnist, noise, a folder "
+                        "with one sub-folder of images per class, or an .npz with x and y (the classifier gets its "
+                        "classes)")
+    p.add_argument("--seed", type=int, default=0,
+                   help="the sampler's seed (default 0; each worker adds 1000 x its number); may differ between "
+                        "runs of one study; a new study's proxy seed too, unless --proxy-seed")
+    p.add_argument("--proxy-seed", type=int,
+                   help="seed of the proxy's network initialisation and input batch (default: a resumed study's "
+                        "own, else --seed); a resumed study refuses another")
     p.add_argument("--storage", help=f"Optuna storage URL (default {DEFAULT_STORAGE}; with --workers > 1: "
                                      f"{DEFAULT_JOURNAL}, both in the working folder); postgresql://... for many "
                                      "machines")
     p.add_argument("--study", help="study name (default: <space>-<devices>)")
     p.add_argument("--workers", type=int, default=1, help="processes working on the study")
     p.add_argument("--threads", type=int, default=1, help="torch threads per worker for the proxy (default 1)")
-    p.add_argument("--allow-estimate", action="store_true",
-                   help="fill latency-table gaps with the documented estimator (flagged per trial)")
+    p.add_argument("--allow-estimate", action="store_true", default=None,
+                   help="fill latency-table gaps with the documented estimator (flagged per trial; default: off, "
+                        "a resumed study's own)")
     p.add_argument("--latency-dtype", choices=("arch", "fp32", "int8"),
                    help="deployment precision for the latency tables: arch (default: each layer at the bits the "
-                        "architecture chose), fp32 or int8 (every layer)")
+                        "architecture chose; a resumed study's own), fp32 or int8 (every layer)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_search, flags=FLAGS)
 

@@ -26,7 +26,7 @@ from nas.search.config import DEFAULT_SAMPLER, SAMPLERS, SearchConfig
 from nas.search.evaluator import Evaluator, by_device
 from nas.search.front import front_of, pareto_mask
 from nas.search.objectives import Budgets, Objectives, check_objectives
-from nas.search.record import space_record
+from nas.search.record import UncheckedResumeWarning, record_change, score_record, space_record, unchecked_note
 from nas.search.storage import TrialHeartbeat, TrialIndex, fail_stale_trials, open_storage, public_url
 
 NO_FEASIBLE_CHECK_AFTER = 20
@@ -62,9 +62,10 @@ class Search:
     """A study plus what scores its trials. Build it with :func:`create_search`."""
 
     def __init__(self, study, space, evaluator: Evaluator, objectives: Objectives, budgets: Budgets, *,
-                 worker: int = 0):
+                 worker: int = 0, notes: list[str] | None = None):
         self.study, self.space, self.evaluator = study, space, evaluator
         self.objectives, self.budgets, self.worker = objectives, budgets, worker
+        self.notes = list(notes or [])  # one line each, for the user (e.g. a resumed study that was not checked)
         self._identities = evaluator.lut_identities()
         self.networks = evaluator.seed_cache(study)  # the networks this study has scored
         self._nan_counts: dict[str, int] = {}  # proxy NaNs among the complete trials checked so far
@@ -153,22 +154,31 @@ class Search:
         return study_status(self.study, self.objectives)
 
 
-def create_search(space, *, latency: list, scorer, objectives=("proxy", "latency"), constraints=None,
-                  sampler=None, storage=None, study_name: str | None = None, allow_estimate: bool = False,
-                  load_if_exists: bool = True, worker: int = 0, evaluator: Evaluator | None = None,
-                  trials: int = 100) -> Search:
+def create_search(space, *, latency: list, scorer, objectives=None, constraints=None, sampler=None, storage=None,
+                  study_name: str | None = None, allow_estimate: bool | None = None, load_if_exists: bool = True,
+                  worker: int = 0, evaluator: Evaluator | None = None, trials: int = 100,
+                  seed: int | None = None) -> Search:
     """A new (or resumed) search of ``space``.
 
     ``latency``: LatencyModels (``nas.latency.load``), one objective each; ``scorer``: a ``nas.proxies.Scorer``
-    (its first proxy is the accuracy objective); ``objectives``: a subset of proxy, latency, size, macs, energy;
-    ``constraints``: budgets as :class:`Budgets` or a mapping ``{'latency_ms': 30, 'size_mb': 2}`` (Optuna
-    constraints: latency on every device, size at the chosen bit-widths); ``sampler``: an Optuna sampler or a
-    name (front, nsga2, tpe, random) set up for ``trials`` proxy-scored trials; None: the sampler a resumed
-    study was created with, else ``front`` (:class:`nas.search.sampler.FrontSampler`); ``storage``: an Optuna
-    storage or a URL (sqlite:///..., journal:FILE.journal, postgresql://...; default in memory). A resumed study must
-    have been created with the same options. ``evaluator`` may be shared between searches of one process
-    (benchmarks) so scores are computed once.
+    (its first proxy is the accuracy objective, its seed the proxy's); ``objectives``: a subset of proxy,
+    latency, size, macs, energy; ``constraints``: budgets as :class:`Budgets` or a mapping ``{'latency_ms': 30,
+    'size_mb': 2}`` (Optuna constraints: latency on every device, size at the chosen bit-widths); ``sampler``: an
+    Optuna sampler or a name (front, nsga2, tpe, random) set up for ``trials`` proxy-scored trials; None: the
+    sampler a resumed study was created with, else ``front`` (:class:`nas.search.sampler.FrontSampler`);
+    ``seed``: the named sampler's seed (each worker adds 1000 x ``worker``; None: the scorer's seed), free to
+    differ between the runs and workers of one study; ``storage``: an Optuna storage or a URL (sqlite:///...,
+    journal:FILE.journal, postgresql://...; default in memory). ``evaluator`` may be shared between searches of
+    one process (benchmarks) so scores are computed once.
+
+    ``objectives``, ``constraints`` and ``allow_estimate`` left out (None) are a resumed study's own (a new
+    study's: proxy and latency, no budgets, False). A resumed study must have been created with the same
+    options, tables, space, data and proxy seed (:mod:`nas.search.record`): a difference is a NasError naming
+    it. A study created before that record resumes with a note (``Search.notes``, also warned as an
+    :class:`~nas.search.record.UncheckedResumeWarning`).
     """
+    import warnings
+
     import optuna
 
     from nas.space import load_space
@@ -178,24 +188,20 @@ def create_search(space, *, latency: list, scorer, objectives=("proxy", "latency
     if not models:
         raise NasError("at least one latency model is needed", argument="latency",
                        fix="e.g. latency=[nas.latency.load('raspi4')]")
+    if isinstance(storage, str):
+        storage = open_storage(storage)
+    study_name = study_name or f"{space.name}-{'+'.join(models)}"
+    objectives, constraints, allow_estimate = _left_out(_stored_config(storage, study_name), objectives,
+                                                        constraints, allow_estimate, evaluator)
     spec = Objectives(check_objectives(objectives), tuple(models), scorer.proxies[0])
     budgets = _budgets(constraints)
     evaluator = evaluator or Evaluator(space, models, scorer, allow_estimate=allow_estimate)
     if "energy" in spec.kinds or budgets.energy_mj is not None:
         _check_energy(space, models)
-    if isinstance(storage, str):
-        storage = open_storage(storage)
-    study_name = study_name or f"{space.name}-{'+'.join(models)}"
     study = optuna.create_study(study_name=study_name, storage=storage, directions=spec.directions,
                                 sampler=optuna.samplers.RandomSampler(), load_if_exists=load_if_exists)
     stored = study.user_attrs.get("config")
-    if sampler is None or isinstance(sampler, str):
-        # a study made before samplers were recorded was made with the then default, nsga2
-        name = sampler or (stored.get("sampler", "nsga2") if stored is not None else DEFAULT_SAMPLER)
-        if name not in SAMPLERS:
-            raise NasError(f"study '{study_name}' was created with a {name} passed as an object", argument="sampler",
-                           fix=f"pass the same kind of sampler (an optuna {name}) to resume it")
-        sampler = make_sampler(name, seed=scorer.seed + 1000 * worker, trials=trials)
+    sampler = _sampler(sampler, stored, study_name, (scorer.seed if seed is None else seed) + 1000 * worker, trials)
     if hasattr(sampler, "bind"):
         sampler.bind(space, evaluator, spec, budgets)
     study.sampler = sampler
@@ -203,19 +209,79 @@ def create_search(space, *, latency: list, scorer, objectives=("proxy", "latency
              "latency_budget_ms": budgets.latency_ms, "size_budget_mb": budgets.size_mb, "proxy": spec.proxy,
              **({"energy_budget_mj": budgets.energy_mj} if budgets.energy_mj is not None else {}),
              "data": scorer.data, "latency_dtype": getattr(next(iter(models.values())), "dtype", "arch"),
-             "sampler": sampler_name(sampler)}
+             "sampler": sampler_name(sampler), "proxy_seed": scorer.seed, "allow_estimate": evaluator.allow_estimate,
+             "record": score_record(space, models, scorer)}
+    notes: list[str] = []
     if stored is None:
         for key, value in space_record(space).items():  # the space itself, for reports and exports
             study.set_user_attr(key, value)
         study.set_user_attr("config", attrs)
         _name_objectives(study, spec.columns)
     else:
-        for key, value in attrs.items():
-            if stored.get(key, "nsga2" if key == "sampler" else None) != value:
-                raise NasError(f"study '{study_name}' was created with {key}={stored.get(key)!r}, this run asks "
-                               f"for {value!r}", argument="sampler" if key == "sampler" else "study_name",
-                               fix="rerun with the study's options to resume it, or give a new study_name")
-    return Search(study, space, evaluator, spec, budgets, worker=worker)
+        notes = _check_resume(study_name, stored, attrs)
+    for note in notes:
+        warnings.warn(UncheckedResumeWarning(note), stacklevel=2)
+    return Search(study, space, evaluator, spec, budgets, worker=worker, notes=notes)
+
+
+def _stored_config(storage, study_name: str) -> dict | None:
+    """The config a study of that name stored, read before anything is created (None: no such study)."""
+    if storage is None:
+        return None
+    try:
+        study_id = storage.get_study_id_from_name(study_name)
+    except KeyError:
+        return None
+    return storage.get_study_user_attrs(study_id).get("config")
+
+
+def _left_out(stored: dict | None, objectives, constraints, allow_estimate, evaluator) -> tuple:
+    """(objectives, constraints, allow_estimate) with what was left out (None) taken from a resumed study's
+    config, else the defaults; a shared ``evaluator`` decides ``allow_estimate``."""
+    stored = stored or {}
+    if objectives is None:
+        objectives = stored.get("objectives") or ("proxy", "latency")
+    if constraints is None and stored:
+        constraints = Budgets(stored.get("latency_budget_ms"), stored.get("size_budget_mb"),
+                              stored.get("energy_budget_mj"))
+    if evaluator is not None:
+        allow_estimate = evaluator.allow_estimate
+    elif allow_estimate is None:
+        allow_estimate = bool(stored.get("allow_estimate", False))
+    return objectives, constraints, allow_estimate
+
+
+def _sampler(sampler, stored: dict | None, study_name: str, seed: int, trials: int):
+    """The sampler object: as given, or made by name (None: the resumed study's, else the default)."""
+    if sampler is not None and not isinstance(sampler, str):
+        return sampler
+    # a study made before samplers were recorded was made with the then default, nsga2
+    name = sampler or (stored.get("sampler", "nsga2") if stored is not None else DEFAULT_SAMPLER)
+    if name not in SAMPLERS:
+        raise NasError(f"study '{study_name}' was created with a {name} passed as an object", argument="sampler",
+                       fix=f"pass the same kind of sampler (an optuna {name}) to resume it")
+    return make_sampler(name, seed=seed, trials=trials)
+
+
+def _check_resume(study_name: str, stored: dict, attrs: dict) -> list[str]:
+    """Refuse a resumed study whose options or record (:func:`~nas.search.record.record_change`) differ from
+    this run's; returns the note of a study created before the record (nothing to check against)."""
+    legacy = "record" not in stored
+    for key, value in attrs.items():
+        if key == "record" or (legacy and key in ("proxy_seed", "allow_estimate")):
+            continue
+        if stored.get(key, "nsga2" if key == "sampler" else None) != value:
+            raise NasError(f"study '{study_name}' was created with {key}={stored.get(key)!r}, this run asks "
+                           f"for {value!r}", argument="sampler" if key == "sampler" else "study_name",
+                           fix="rerun with the study's options to resume it (or leave them out), or give a new "
+                               "study_name")
+    if legacy:
+        return [unchecked_note(study_name)]
+    change = record_change(study_name, stored["record"], attrs["record"])
+    if change:
+        raise NasError(change, argument="study_name",
+                       fix="restore what the study was created with to resume it, or give a new study_name")
+    return []
 
 
 def _name_objectives(study, columns: list[str]) -> None:
@@ -239,7 +305,7 @@ def build_evaluator(cfg: SearchConfig) -> Evaluator:
     space = space_for_data(load_space(cfg.space), cfg.data)  # a user's data brings its own class count
     latency = by_device([load_latency(d, dtype=cfg.latency_dtype) for d in cfg.devices], cfg.devices,
                         argument="devices")
-    return Evaluator(space, latency, Scorer(space, [cfg.proxy], data=cfg.data, seed=cfg.seed),
+    return Evaluator(space, latency, Scorer(space, [cfg.proxy], data=cfg.data, seed=cfg.proxy_seed),
                      allow_estimate=cfg.allow_estimate)
 
 
@@ -272,7 +338,7 @@ def search_from_config(cfg: SearchConfig, *, worker: int = 0, evaluator: Evaluat
     return create_search(evaluator.space, latency=latency, scorer=evaluator.scorer, objectives=cfg.objectives,
                          constraints=cfg.budgets, sampler=cfg.sampler, trials=cfg.trials, storage=cfg.storage,
                          study_name=cfg.study, allow_estimate=cfg.allow_estimate, worker=worker,
-                         evaluator=evaluator)
+                         evaluator=evaluator, seed=cfg.seed)
 
 
 @dataclass

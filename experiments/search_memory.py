@@ -1,0 +1,153 @@
+"""Memory of one search worker: resident memory (VmRSS) every 50 trials of a 1,500-trial search.
+
+The README main job's settings: mobilenet-c10 priced on x86-2vcpu, objectives proxy, latency, size, the default
+proxy and the default sampler (``front``), a local SQLite study (in a temporary folder), one worker, one torch
+thread. The search runs in this process the way ``nas search --workers 1`` runs it (``search_from_config`` and
+``Search.optimize``, with the CLI's progress callback, which reads the study's status at most once a second);
+after every ``--every`` finished trials the callback reads VmRSS from /proc/self/status.
+
+Growth is measured from the first sample (after ``--every`` trials: imports, tables, the proxy's data and the
+first networks are loaded by then) to the last; the target (issue 28, item 15) is <= 50 MB over 1,500 trials.
+``--trace`` also runs tracemalloc and prints the 15 source lines whose Python allocations grew most between the
+first and the last sample (slower; for finding a leak, not for the figure).
+
+Usage: .venv/bin/python experiments/search_memory.py [--trials 1500] [--every 50] [--trace] [--tag NAME]
+Writes experiments/results/search_memory[_TAG].{csv,json} (stamped with command, commit, date, host and load).
+"""
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "experiments" / "results"
+TARGET_MB = 50.0  # growth allowed over 1,500 trials
+
+
+def rss_mb() -> float:
+    """This process's resident memory (VmRSS), MB."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024.0
+    import resource  # no /proc: the peak is the best available
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def stamp() -> dict:
+    """Who made a results file: command, commit, date, host and the machine's load."""
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
+                            text=True).stdout.strip()
+    dirty = subprocess.run(["git", "status", "--porcelain", "--", "nas"], cwd=ROOT, capture_output=True,
+                           text=True).stdout.strip()
+    cpu = platform.processor()
+    if Path("/proc/cpuinfo").is_file():
+        cpu = next((ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo") if ln.startswith("model name")), cpu)
+    return {"command": "python " + " ".join(sys.argv), "commit": commit + (" (nas/ has uncommitted changes)"
+                                                                           if dirty else ""),
+            "date": time.strftime("%Y-%m-%d %H:%M"),
+            "host": f"{cpu}, {os.cpu_count()} logical CPUs, {platform.system()} {platform.release()}",
+            "load": " ".join(f"{x:.2f}" for x in os.getloadavg())}
+
+
+def run(args, folder: Path) -> tuple[list[dict], list[str]]:
+    """Run the search; one row per sample: trials finished, seconds, VmRSS."""
+    import optuna
+    import torch
+
+    from nas.cli.search import _Progress
+    from nas.search import SearchConfig
+    from nas.search.run import search_from_config
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    torch.set_num_threads(1)
+    cfg = SearchConfig(space=args.space, devices=[args.device], trials=args.trials,
+                       objectives=args.objectives.split(","), storage=f"sqlite:///{folder}/study.db",
+                       study="memory").resolved()
+    if args.trace:
+        import tracemalloc
+
+        tracemalloc.start(1)
+    search = search_from_config(cfg)
+    bar = _Progress(search, cfg, enabled=False)  # what `nas search` calls after each trial
+    rows: list[dict] = []
+    snapshots: list = []
+    start, done = time.perf_counter(), [0]
+
+    def callback(frozen) -> None:
+        bar(frozen)
+        done[0] += 1
+        if done[0] % args.every == 0 or done[0] == args.trials:
+            gc.collect()
+            rows.append({"trials": done[0], "seconds": round(time.perf_counter() - start, 1),
+                         "rss_mb": round(rss_mb(), 1)})
+            if args.trace:
+                import tracemalloc
+
+                snapshots[1:] = [tracemalloc.take_snapshot()]
+                if len(snapshots) == 1:
+                    snapshots.append(snapshots[0])
+            if not args.quiet:
+                r = rows[-1]
+                print(f"{r['trials']:>6} trials {r['seconds']:>8.1f} s  {r['rss_mb']:>8.1f} MB", flush=True)
+
+    search.optimize(args.trials, callback=callback)
+    top = []
+    if args.trace and len(snapshots) == 2:
+        stats = snapshots[1].compare_to(snapshots[0], "lineno")
+        top = [f"{s.size_diff / 1e6:+.2f} MB {s.count_diff:+d} blocks  {s.traceback}" for s in stats[:15]]
+    return rows, top
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--trials", type=int, default=1500, help="trials of the search (default 1500)")
+    p.add_argument("--every", type=int, default=50, help="trials between memory samples (default 50)")
+    p.add_argument("--space", default="mobilenet-c10", help="search space (default mobilenet-c10)")
+    p.add_argument("--device", default="x86-2vcpu", help="latency table (default x86-2vcpu)")
+    p.add_argument("--objectives", default="proxy,latency,size", help="objectives (default proxy,latency,size)")
+    p.add_argument("--trace", action="store_true", help="also trace Python allocations (default off; slower)")
+    p.add_argument("--tag", default="", help="suffix of the result files (default none: search_memory.*)")
+    p.add_argument("--quiet", action="store_true", help="print only the summary (default: a line per sample)")
+    args = p.parse_args()
+    info = stamp()
+    with tempfile.TemporaryDirectory(prefix="nas-memory-") as folder:
+        rows, top = run(args, Path(folder))
+    first, last = rows[0], rows[-1]
+    growth = last["rss_mb"] - first["rss_mb"]
+    span = last["trials"] - first["trials"]
+    per_1500 = growth / span * 1500 if span else float("nan")
+    summary = {**info, "space": args.space, "device": args.device, "objectives": args.objectives,
+               "sampler": "front", "storage": "sqlite (temporary folder)", "trials": last["trials"],
+               "seconds": last["seconds"], "rss_first_mb": first["rss_mb"], "rss_last_mb": last["rss_mb"],
+               "rss_peak_mb": max(r["rss_mb"] for r in rows),
+               "growth_mb": round(growth, 1), "growth_from_trial": first["trials"],
+               "growth_per_1500_trials_mb": round(per_1500, 1), "target_mb": TARGET_MB,
+               "meets_target": bool(growth <= TARGET_MB * span / 1500) if span else None,
+               "samples": rows, "trace_top": top}
+    import pandas as pd
+
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    stem = "search_memory" + (f"_{args.tag}" if args.tag else "")
+    pd.DataFrame(rows).to_csv(RESULTS / f"{stem}.csv", index=False)
+    (RESULTS / f"{stem}.json").write_text(json.dumps(summary, indent=2) + "\n")
+    print(f"\n{'trials':>6} {'seconds':>9} {'VmRSS MB':>9}")
+    for r in rows:
+        print(f"{r['trials']:>6} {r['seconds']:>9.1f} {r['rss_mb']:>9.1f}")
+    print(f"\ngrowth {growth:+.1f} MB from trial {first['trials']} to {last['trials']} "
+          f"({per_1500:+.1f} MB per 1,500 trials; target <= {TARGET_MB:.0f} MB); peak {summary['rss_peak_mb']} MB")
+    for line in top:
+        print(line)
+    print(f"wrote {RESULTS / stem}.csv and .json  ({info['commit']}, load {info['load']})")
+
+
+if __name__ == "__main__":
+    main()

@@ -170,3 +170,55 @@ def test_npz_round_trip(tmp_path_factory, n, k, h, colour, floats, seed):
     np.testing.assert_array_equal(data.y_train, y)
     if floats:
         np.testing.assert_array_equal(data.x_train[:, 0, 0, 0], np.arange(len(y)))
+
+
+@pytest.mark.parametrize("labels, match", [
+    (np.array([0, 1, 0, 10 ** 6]), r"'y' has the label 1000000, above the limit of 1000000 classes"),
+    (np.array([0, 1, 0, 2 ** 64 - 1], dtype=np.uint64), r"'y' has the label 18446744073709551615, above the limit"),
+    (np.array([0, 1, 0, 999_999]), r"'y' has the label 999999 \(1000000 classes\) but only 4 labels"),
+])
+def test_item15_huge_npz_label_is_refused_before_any_class_list(tmp_path, labels, match, monkeypatch):
+    """A stray huge label (an id, a uint64 sentinel) is one error naming the file and the label, raised before
+    anything of the label's size is made: it built range(max label) class names first (with a label of 10^12
+    that exhausts the memory; the labels here stay small enough for the old code to fail, not to hang), and a
+    uint64 above int64 wrapped to a negative label (a numpy traceback)."""
+    made = []
+    monkeypatch.setattr(np, "bincount", lambda y, minlength=0: made.append(minlength) or np.zeros(1, int))
+    np.savez(tmp_path / "d.npz", x=np.zeros((4, 5, 5), np.uint8), y=labels)
+    with pytest.raises(NasError, match=match) as info:
+        user._read.__wrapped__(str(tmp_path / "d.npz"), 0.0)
+    assert str(tmp_path / "d.npz") in str(info.value) and made == []
+
+
+def test_item15_mean_and_std_without_a_float64_copy_of_the_data(tmp_path):
+    """The training split's per-channel mean and std are accumulated by chunks: reading uint8 data costs about
+    the data, not the 8x of a float64 copy of it (it made one, and numpy's std another)."""
+    import tracemalloc
+
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, (4000, 32, 32, 3), dtype=np.uint8)  # 12 MB; float64 would be 98 MB
+    x[:, :, :, 2] //= 4  # channels differ
+    y = np.arange(len(x)) % 10
+    np.savez(tmp_path / "d.npz", x=x, y=y, x_test=x[:8], y_test=y[:8])
+    tracemalloc.start()
+    try:
+        data = user._read.__wrapped__(str(tmp_path / "d.npz"), 0.0)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 2.5 * x.nbytes, f"peak {peak / 1e6:.0f} MB reading {x.nbytes / 1e6:.0f} MB of images"
+    ref = x.astype(np.float64) / 255.0
+    np.testing.assert_allclose(data.mean, ref.mean(axis=(0, 1, 2)), rtol=1e-10)
+    np.testing.assert_allclose(data.std, ref.std(axis=(0, 1, 2)), rtol=1e-10)
+
+
+@settings(max_examples=25, deadline=None)
+@given(n=st.integers(1, 40), c=st.sampled_from([1, 3]), h=st.integers(1, 5), chunk=st.integers(1, 200),
+       offset=st.sampled_from([0.0, 1e4]), seed=st.integers(0, 2 ** 16))
+def test_item15_chunked_stats_equal_numpy(n, c, h, chunk, offset, seed):
+    """Any chunking gives numpy's mean and population std (float data far from 0 included: no cancellation)."""
+    x = (np.random.default_rng(seed).standard_normal((n, c, h, h)) + offset).astype(np.float32)
+    mean, std = user.channel_stats(x, chunk_values=chunk)
+    ref = x.astype(np.float64)
+    np.testing.assert_allclose(mean, ref.mean(axis=(0, 2, 3)), rtol=1e-10)
+    np.testing.assert_allclose(std, np.maximum(ref.std(axis=(0, 2, 3)), 1e-6), rtol=1e-7, atol=1e-9)

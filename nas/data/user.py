@@ -23,10 +23,12 @@ from pathlib import Path
 import numpy as np
 
 from nas.errors import NasError
+from nas.space.schema import LIMITS
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
 HOLDOUT = 0.2  # share of each class held out as the test split when the data has none
 HOLDOUT_SEED = 12345  # fixed: the split never depends on a user's --seed
+CHUNK_VALUES = 1 << 20  # pixel values per chunk of the mean / std accumulation (8 MB of float64)
 
 
 @dataclass(frozen=True)
@@ -177,7 +179,7 @@ def _from_npz(path: Path) -> UserData:
             if x_test.shape[1:] != x.shape[1:]:
                 raise NasError(f"{path}: x_test images are {x_test.shape[1:]}, x images {x.shape[1:]}",
                                argument="data", fix="store both splits at the same size and channels")
-    k = int(y.max()) + 1
+    k = _class_count(y, path)
     if y_test is not None and int(y_test.max()) >= k:
         raise NasError(f"{path}: y_test has label {int(y_test.max())}, but y only goes up to {k - 1}",
                        argument="data", fix="every test label must be a class of the training labels y")
@@ -212,7 +214,22 @@ def _npz_labels(a: np.ndarray, path: Path, key: str) -> np.ndarray:
     if len(a) and int(a.min()) < 0:
         raise NasError(f"{path}: '{key}' has the negative label {int(a.min())}", argument="data",
                        fix="labels are class numbers 0..K-1")
+    bound = LIMITS["num_classes"][0]  # checked on the stored integers, before any int64 conversion
+    if len(a) and int(a.max()) >= bound:
+        raise NasError(f"{path}: '{key}' has the label {int(a.max())}, above the limit of {bound} classes",
+                       argument="data", fix="labels are class numbers 0..K-1 (renumber them from 0)")
     return a.astype(np.int64)
+
+
+def _class_count(y: np.ndarray, path: Path) -> int:
+    """K = max label + 1, checked before anything of size K (class names, counts) is made: at most the space
+    limit on classes, and no more than the labels there are (each class needs a training image)."""
+    top = int(y.max())
+    if top >= len(y):
+        raise NasError(f"{path}: 'y' has the label {top} ({top + 1} classes) but only {len(y)} labels, so some "
+                       "classes have no training images", argument="data",
+                       fix="labels are class numbers 0..K-1 with every class present (renumber them from 0)")
+    return top + 1
 
 
 def _same_length(x, y, path, kx, ky) -> None:
@@ -233,11 +250,31 @@ def _finish(source: str, x, y, x_test, y_test, classes) -> UserData:
                        fix="give every class at least one training image (labels are 0..K-1)")
     if x_test is None:
         x, y, x_test, y_test = _holdout(x, y, source)
-    scale = 255.0 if x.dtype == np.uint8 else 1.0
-    xs = x.astype(np.float64) / scale
-    mean = tuple(float(v) for v in xs.mean(axis=(0, 2, 3)))
-    std = tuple(max(float(v), 1e-6) for v in xs.std(axis=(0, 2, 3)))
+    mean, std = channel_stats(x)
     return UserData(source, x, y, x_test, y_test, classes, mean, std)
+
+
+def channel_stats(x: np.ndarray, chunk_values: int = CHUNK_VALUES) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Per-channel mean and (population) standard deviation of N x C x H x W images, uint8 scaled to [0, 1]:
+    accumulated in float64 over chunks of about ``chunk_values`` values (each chunk's mean and sum of squared
+    deviations, merged exactly), so memory stays a chunk, never a float64 copy of the data."""
+    scale = 255.0 if x.dtype == np.uint8 else 1.0
+    channels = x.shape[1]
+    per_image = max(1, int(np.prod(x.shape[1:])))
+    step = max(1, chunk_values // per_image)
+    n, mean, m2 = 0, np.zeros(channels), np.zeros(channels)
+    for lo in range(0, len(x), step):
+        c = x[lo:lo + step].astype(np.float64)
+        c /= scale
+        c_n = c.shape[0] * c.shape[2] * c.shape[3]
+        c_mean = c.mean(axis=(0, 2, 3))
+        c -= c_mean[None, :, None, None]
+        np.square(c, out=c)
+        c_m2 = c.sum(axis=(0, 2, 3))
+        delta, total = c_mean - mean, n + c_n
+        mean, m2, n = mean + delta * (c_n / total), m2 + c_m2 + delta ** 2 * (n * c_n / total), total
+    std = np.sqrt(m2 / max(n, 1))
+    return tuple(float(v) for v in mean), tuple(max(float(v), 1e-6) for v in std)
 
 
 def _holdout(x, y, source: str):

@@ -12,7 +12,7 @@ from conftest import ROOT
 
 NAS = ROOT / "nas"
 # data flow: space -> layers -> {nn, data} -> {latency, proxies} -> search -> deploy -> cli
-LEVELS = {"nas.errors": 0, "nas.bits": 0, "nas.fileio": 0, "nas.lazy": 0, "nas.paths": 0,
+LEVELS = {"nas.errors": 0, "nas.bits": 0, "nas.fileio": 0, "nas.lazy": 0, "nas.lru": 0, "nas.paths": 0,
           "nas.space": 1, "nas.layers": 2, "nas.nn": 3,
           "nas.data": 3, "nas.latency": 4, "nas.proxies": 4, "nas.search": 5, "nas.deploy": 6, "nas.cli": 7}
 MAX_FUNCTION_LINES = 80

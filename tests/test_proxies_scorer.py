@@ -66,3 +66,42 @@ def test_item16_an_ensemble_reference_with_fewer_than_two_finite_values_is_an_er
     with pytest.raises(NasError, match=r"^argument 'proxies': ensemble: 'naswot' is finite on 0 of the 32 reference "
                                        rf"architectures \(space tiny, data '{data}', seed 0\); standardising needs 2"):
         s.score(FLOAT)
+
+
+def test_item15_the_scorer_cache_keeps_the_last_cache_size_architectures(tiny, monkeypatch):
+    """The per-architecture cache grew by one entry per architecture ever scored (a long `nas score` list or
+    search); now it keeps the last CACHE_SIZE. A recent architecture is not scored again; an evicted one is, to
+    the same values."""
+    import nas.proxies.scorer as scorer_module
+
+    monkeypatch.setattr(scorer_module, "CACHE_SIZE", 8)
+    s = Scorer(tiny, ["synflow", "naswot"], data="digits")
+    probes = []
+    real = s._probe
+    s._probe = lambda arch, values: probes.append(tiny.format(arch)) or real(arch, values)
+    archs = list(dict.fromkeys(tiny.format(a) for a in tiny.sample_many(60, seed=0)))[:20]
+    first = [s.score(a) for a in archs]
+    assert len(s._cache) == 8 and len(probes) == 20
+    assert s.score(archs[-1]) == first[-1] and len(probes) == 20  # recent: from the cache
+    assert s.score(archs[0]) == first[0] and probes[-1] == archs[0]  # evicted: scored again, the same values
+    assert len(s._cache) == 8
+
+
+def test_item15_a_search_scores_each_network_once_with_a_tiny_scorer_cache(monkeypatch):
+    """A search does not rely on the scorer's bounded cache: its evaluator keeps one entry per scored network."""
+    import nas.proxies.scorer as scorer_module
+    from nas.latency.load import load
+    from nas.search.run import create_search
+    from nas.space import load_space
+
+    monkeypatch.setattr(scorer_module, "CACHE_SIZE", 1)
+    space = load_space("nas-bench-macro")
+    scored = []
+    scorer = Scorer(space, ["params"], data="noise")
+    real = scorer.score
+    scorer.score = lambda arch: scored.append(space.format(arch)) or real(arch)
+    s = create_search(space, latency=[load("x86-2vcpu", dtype="fp32")], scorer=scorer, sampler="random",
+                      trials=60)
+    s.optimize(60)
+    networks = [s.evaluator.network(space.parse(t.user_attrs["arch"])) for t in s.study.trials]
+    assert len(scored) == len(set(s.evaluator.network(space.parse(a)) for a in scored)) == len(set(networks))

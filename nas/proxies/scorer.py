@@ -8,6 +8,7 @@ import time
 from nas.data import datasets
 from nas.data.train import train
 from nas.errors import NasError
+from nas.lru import LRU
 from nas.nn import build
 from nas.proxies.registry import Inputs, Probe, evaluate, finite_or_nan, get_proxy
 from nas.space import SearchSpace, load_space
@@ -16,6 +17,7 @@ from nas.space.arch import Architecture
 REFERENCE_SIZE = 32  # architectures in the ensemble's reference sample
 REFERENCE_SEED = 0  # they are space.sample_many(REFERENCE_SIZE, seed=REFERENCE_SEED), whatever the user seed
 TRAIN_RE = re.compile(r"train:(\d+)")
+CACHE_SIZE = 4096  # architectures whose scores a Scorer remembers (~1 KB each); the least recently used go first
 
 
 def parse_proxies(proxies) -> list[str]:
@@ -42,8 +44,10 @@ class Scorer:
 
     ``data`` feeds the proxies that need real images (``fashion-mnist``, ``digits`` or ``noise``); ``seed``
     fixes the network initialisation and the input batches (same seed, same scores); ``batch_size``
-    overrides every proxy's default batch size. Results are cached by canonical architecture text, so a
-    repeated candidate costs nothing. ``ensemble`` standardises each component with the mean and standard
+    overrides every proxy's default batch size. Results are cached by canonical architecture text for the last
+    ``CACHE_SIZE`` (4,096) architectures, so a repeated candidate costs nothing and a long list or search does
+    not grow the cache without bound (a search's own cache, one entry per scored network, is what keeps it
+    from scoring a network twice: ``nas.search.evaluator.Evaluator``). ``ensemble`` standardises each component with the mean and standard
     deviation over a fixed reference sample of the space (computed once, on first use), so it scores one
     architecture at a time, independently of what else is scored.
     """
@@ -60,7 +64,7 @@ class Scorer:
         self.batch_size = batch_size
         self.train_options = dict(train_options or {})
         self.inputs = Inputs(self.space, data, self.seed)
-        self._cache: dict[str, dict[str, float]] = {}
+        self._cache: LRU = LRU(CACHE_SIZE)  # canonical text -> {proxy: value}
         self._reference: dict[str, tuple[float, float]] = {}
         self._ref_values: dict[str, dict[str, float]] = {}
         self.seconds: dict[str, float] = {}  # total time spent per proxy (excluding cache hits)

@@ -19,7 +19,7 @@ def fast_cfg(tmp_path, **kw) -> SearchConfig:
 def stored_trials(storage, study="t"):
     from nas.search.storage import open_storage
 
-    return optuna.load_study(study_name=study, storage=open_storage(storage, heartbeat=False)).get_trials()
+    return optuna.load_study(study_name=study, storage=open_storage(storage)).get_trials()
 
 
 def search_cmd(storage, trials, *extra):

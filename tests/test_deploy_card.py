@@ -113,7 +113,7 @@ def test_item8_card_provenance_masks_the_storage_password():
     url = make_url(os.environ["NAS_TEST_POSTGRES_URL"]).set(password="s3cret-item8")
     url = url.render_as_string(hide_password=False)
     name = f"item8-{uuid.uuid4().hex[:8]}"
-    study = optuna.create_study(storage=open_storage(url, heartbeat=False), study_name=name,
+    study = optuna.create_study(storage=open_storage(url), study_name=name,
                                 directions=["maximize", "minimize"])
     study.set_user_attr("config", {"space": SPACE, "devices": ["dev"], "objectives": ["proxy", "latency"],
                                    "proxy": "params", "data": "digits", "latency_dtype": "arch"})

@@ -36,7 +36,7 @@ def test_search_stores_everything_and_respects_budget(tmp_path):
 
     from nas.search.storage import open_storage
 
-    study = optuna.load_study(study_name="t", storage=open_storage(cfg.storage, heartbeat=False))
+    study = optuna.load_study(study_name="t", storage=open_storage(cfg.storage))
     assert study.metric_names == ["proxy.params", "latency_ms.raspi4", "latency_ms.pixel3"]  # Optuna's plots label them
     out = write_report(cfg.storage, "t", tmp_path / "report")
     front = pd.read_csv(out["pareto.csv"])
@@ -435,7 +435,7 @@ def test_item1_a_study_made_before_the_record_resumes_with_a_note(tmp_path, caps
 
     cfg = fast_cfg(tmp_path, trials=3)
     search(cfg)
-    study = optuna.load_study(study_name="t", storage=open_storage(cfg.storage, heartbeat=False))
+    study = optuna.load_study(study_name="t", storage=open_storage(cfg.storage))
     old = {k: v for k, v in study.user_attrs["config"].items() if k not in ("record", "proxy_seed", "allow_estimate")}
     study.set_user_attr("config", old)  # as a study of the previous version stored it
     with warnings.catch_warnings(record=True) as caught:

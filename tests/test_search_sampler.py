@@ -116,7 +116,7 @@ def test_a_resumed_study_keeps_its_sampler_and_refuses_another(tmp_path):
     search(new)
     from nas.search.storage import open_storage
 
-    stored = optuna.load_study(study_name="fresh", storage=open_storage(new.storage, heartbeat=False))
+    stored = optuna.load_study(study_name="fresh", storage=open_storage(new.storage))
     assert stored.user_attrs["config"]["sampler"] == "front"
 
 

@@ -48,13 +48,14 @@ def worker_main(cfg_dict: dict, worker: int, errors, ready=None) -> None:
     handed to the parent (``errors``, a queue) to be reported as one line, not as the child's traceback.
     ``ready`` (a barrier of all workers) makes them start trials together once each has loaded its tables and
     scorer, so a fast first worker does not run a short study alone while the others are still importing."""
+    import sys
     import warnings
 
     import torch
 
     from nas.search import SearchConfig
     from nas.search.record import UncheckedResumeWarning
-    from nas.search.run import search_from_config
+    from nas.search.run import TrialTakenOver, search_from_config
 
     cfg = SearchConfig(**cfg_dict)
     warnings.simplefilter("ignore", UncheckedResumeWarning)  # the parent printed the note once
@@ -67,6 +68,8 @@ def worker_main(cfg_dict: dict, worker: int, errors, ready=None) -> None:
             run.optimize(cfg.trials, stop=ctrl_c.event)
         except KeyboardInterrupt:
             pass
+        except TrialTakenOver as exc:  # not an error of the search: this worker stops, the others go on
+            print(f"nas: note: worker {worker}: {exc.problem}", file=sys.stderr)
         except NasError as exc:
             errors.put((exc.problem, exc.where, exc.fix, exc.argument))
             raise SystemExit(2) from None
@@ -118,7 +121,7 @@ def run_search(cfg, *, progress: bool = True):
     import torch
 
     from nas.search.record import UncheckedResumeWarning
-    from nas.search.run import search_from_config, summarize
+    from nas.search.run import TrialTakenOver, search_from_config, summarize
 
     cfg = cfg.resolved()
     torch.set_num_threads(cfg.threads)
@@ -140,6 +143,9 @@ def run_search(cfg, *, progress: bool = True):
             bar(force=True)
         except KeyboardInterrupt:
             pass
+        except TrialTakenOver as exc:  # this worker stops cleanly; the study goes on without it
+            bar.bar.close()
+            print(f"nas: note: {exc.problem}", file=sys.stderr)
         finally:
             bar.bar.close()
     return summarize(run, cfg, time.time() - start)

@@ -105,7 +105,7 @@ def trial_attrs(storage: str, study_name: str, number: int) -> dict:
 
     from nas.search.storage import open_storage
 
-    study = optuna.load_study(study_name=study_name, storage=open_storage(storage, heartbeat=False))
+    study = optuna.load_study(study_name=study_name, storage=open_storage(storage))
     t = study.trials[number] if number < len(study.trials) and study.trials[number].number == number else \
         next(t for t in study.trials if t.number == number)
     return {k: v for k, v in t.user_attrs.items() if k in ("provenance", "metrics")}

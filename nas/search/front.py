@@ -52,7 +52,7 @@ def load_trials(storage, study_name: str):
 
     from nas.search.storage import open_storage
 
-    store = open_storage(storage, heartbeat=False) if isinstance(storage, str) else storage
+    store = open_storage(storage) if isinstance(storage, str) else storage
     names = [s.study_name for s in store.get_all_studies()]  # no trials copied (summaries deep-copy them all)
     if study_name not in names:
         raise NasError(f"no study '{study_name}' in this storage (studies: {', '.join(names) or 'none'})",

@@ -27,7 +27,7 @@ from nas.search.evaluator import Evaluator, by_device
 from nas.search.front import front_of, pareto_mask
 from nas.search.objectives import Budgets, Objectives, check_objectives
 from nas.search.record import UncheckedResumeWarning, record_change, score_record, space_record, unchecked_note
-from nas.search.storage import TrialHeartbeat, TrialIndex, fail_stale_trials, open_storage, public_url
+from nas.search.storage import StaleTrials, TrialHeartbeat, TrialIndex, open_storage, public_url
 
 NO_FEASIBLE_CHECK_AFTER = 20
 # a proxy that scores NaN this often is broken, not the architectures (degenerate networks are rare)
@@ -58,6 +58,16 @@ def sampler_name(sampler) -> str:
     return names.get(type(sampler).__name__, type(sampler).__name__)
 
 
+class _TakenOver(BaseException):
+    """Raised in a trial found taken over: not an Exception, so Optuna neither tells nor logs the trial (it is
+    another worker's now); :meth:`Search.optimize` turns it into a :class:`TrialTakenOver`."""
+
+
+class TrialTakenOver(NasError):
+    """The trial this worker was running was failed as stale by another worker (this one was paused or starved
+    past the grace period): its parameters are re-run from the queue; this worker stops."""
+
+
 class Search:
     """A study plus what scores its trials. Build it with :func:`create_search`."""
 
@@ -69,6 +79,8 @@ class Search:
         self._identities = evaluator.lut_identities()
         self.networks = evaluator.seed_cache(study)  # the networks this study has scored
         self._nan_counts: dict[str, int] = {}  # proxy NaNs among the complete trials checked so far
+        self.stale = StaleTrials(study)  # this process's watch over the study's running trials
+        self._running: int | None = None  # the trial this process runs now (its id)
 
     def complete(self) -> int:
         from optuna.trial import TrialState
@@ -76,6 +88,9 @@ class Search:
         return len(self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
 
     def _objective(self, trial) -> list[float]:
+        from optuna.exceptions import UpdateFinishedTrialError
+
+        self._running = trial._trial_id
         beat = TrialHeartbeat(self.study._storage, trial._trial_id)
         try:
             arch = self.space.sample(trial.suggest_categorical)
@@ -94,8 +109,23 @@ class Search:
             trial.set_user_attr("provenance", {"space": self.space.name, "arch_json": arch.to_json(),
                                                "latency_tables": self._identities, "worker": self.worker})
             return self.objectives.values(metrics)
+        except UpdateFinishedTrialError:  # another worker failed it as stale meanwhile
+            raise _TakenOver from None  # past Optuna's tell (which would fail on it, with a traceback logged)
         finally:
             beat.stop()
+
+    def _taken_over_message(self, number: int) -> str:
+        return (f"trial {number} was taken over by another worker: its heartbeat stood still for the grace period "
+                f"({self.stale.grace():.0f} s; a paused, suspended or starved worker?); it is re-run from the "
+                "queue, and this worker stops")
+
+    def _taken_over(self) -> bool:
+        """Whether the trial this process was running has been failed by another worker."""
+        from optuna.trial import TrialState
+
+        if self._running is None:
+            return False
+        return self.study._storage.get_trial(self._running).state == TrialState.FAIL
 
     def optimize(self, n_trials: int, *, stop: threading.Event | None = None,
                  callback: Callable[[Any], None] | None = None) -> None:
@@ -109,7 +139,8 @@ class Search:
 
         index = TrialIndex(self.study)  # reads only new and open trials after each one, not the whole study
         finished, unfinished = index.refresh()
-        fail_stale_trials(self.study, unfinished)
+        self.stale.observe(finished)
+        self.stale.settle(unfinished)  # crashed workers' trials are re-queued before this run's own
         complete = sum(t.state == TrialState.COMPLETE for t in finished)
         if complete >= n_trials:
             return
@@ -119,7 +150,8 @@ class Search:
         def after_trial(study, frozen) -> None:
             nonlocal complete
             done, still_open = index.refresh()
-            fail_stale_trials(study, still_open)
+            self.stale.observe(done)
+            self.stale.fail(still_open)
             if callback is not None:
                 callback(frozen)
             new = [t for t in done if t.state == TrialState.COMPLETE]
@@ -128,7 +160,18 @@ class Search:
             if (stop is not None and stop.is_set()) or complete >= n_trials:
                 study.stop()
 
-        self.study.optimize(self._objective, n_trials=None, callbacks=[after_trial], catch=())
+        try:
+            self.study.optimize(self._objective, n_trials=None, callbacks=[after_trial], catch=())
+        except (_TakenOver, ValueError, AssertionError) as exc:
+            # taken over after its last write: Optuna's tell raises "Cannot tell a FAIL trial." (or, from its
+            # finally, "Should not reach."); any other ValueError or AssertionError is not about that
+            told = str(exc).startswith(("Cannot tell a FAIL trial", "Should not reach"))
+            if not isinstance(exc, _TakenOver) and not (told and self._taken_over()):
+                raise
+            number = self.study._storage.get_trial(self._running).number
+            raise TrialTakenOver(self._taken_over_message(number)) from None
+        finally:
+            self._running = None
 
     def _check_nan_share(self, new_trials) -> None:
         """Count the proxy's NaNs among ``new_trials`` (complete, not counted before) and stop a broken proxy."""

@@ -1,33 +1,41 @@
 """Optuna storage from a URL, with crash safety: a worker killed mid-trial loses nothing.
 
-- ``sqlite:///file.db`` (the default) and ``postgresql://...``: Optuna's RDBStorage with its heartbeat; a
-  trial whose worker stopped beating is failed and re-queued by ``RetryFailedTrialCallback``.
+- ``sqlite:///file.db`` (the default) and ``postgresql://...``: Optuna's RDBStorage.
 - ``journal:FILE.journal`` (relative to the working folder, like ``sqlite:///FILE.db``; ``journal:///abs/FILE.journal``
   is an absolute path, as in a ``file://`` URL; any path ending in ``.journal`` works too): Optuna's
-  JournalFileBackend, the fast choice for several local processes. Optuna has no heartbeat for it.
+  JournalFileBackend, the fast choice for several local processes.
 
-So this module adds its own, on every storage: every running trial records ``heartbeat`` in its system
-attributes; a RUNNING trial whose heartbeat (or, before its first beat, its start time) is older than the grace
-period is failed and its parameters re-enqueued. On RDB storages it also covers what Optuna's heartbeat misses:
-a worker killed after creating a trial but before Optuna's heartbeat thread first wrote to the database leaves a
-RUNNING trial Optuna never fails.
+On every storage a running trial beats (:class:`TrialHeartbeat`) and a RUNNING trial whose beats stopped is
+failed and its parameters re-enqueued (:class:`StaleTrials`). No two hosts' clocks are ever compared: on an RDB
+storage a beat is Optuna's ``trial_heartbeats`` row, stamped with the database's own ``now()``, and its age is
+the database's ``now()`` minus it; on a journal a beat is a counter, and a trial is stale when the checking
+process has watched it stand still for the grace period on its own monotonic clock (as is a trial whose RDB
+row is not written yet: a worker killed right after creating it). The grace is ``NAS_HEARTBEAT_GRACE_S`` or,
+if longer, twice the study's median trial time. Optuna's own RDB heartbeat is not used (one rule, not two).
 """
 from __future__ import annotations
 
 import functools
 
 import logging
+import math
 import os
 import re
+import statistics
 import threading
 import time
+from collections import deque
 from pathlib import Path
+from typing import Any
 
 from nas.errors import NasError, first_line
 
-# A trial whose worker has not beaten for GRACE_PERIOD_S is stale. Raise it on slow shared file systems.
-GRACE_PERIOD_S = int(os.environ.get("NAS_HEARTBEAT_GRACE_S", "10"))
-HEARTBEAT_INTERVAL_S = max(1, GRACE_PERIOD_S // 5)
+GRACE_ENV = "NAS_HEARTBEAT_GRACE_S"
+DEFAULT_GRACE_S = 10.0  # raise it on slow shared file systems or for workers that may be paused
+GRACE_TRIAL_FACTOR = 2.0  # the grace is at least this many median trial times of the study
+# overrides for tests and embedding (None: from the environment): the base grace and the beat interval
+GRACE_PERIOD_S: float | None = None
+HEARTBEAT_INTERVAL_S: float | None = None
 MAX_RETRY = 3
 DEFAULT_STORAGE = "sqlite:///nas-studies.db"
 DEFAULT_JOURNAL = "journal:nas-studies.journal"  # the working folder, like DEFAULT_STORAGE
@@ -76,9 +84,8 @@ def _check_journal_path(path: Path, url: str) -> None:
                            "for an absolute path)")
 
 
-def open_storage(url: str, *, heartbeat: bool = True):
-    """An Optuna storage for ``url``; unreachable or malformed URLs raise a one-line NasError. ``heartbeat``
-    (RDB storages): Optuna's heartbeat and retry of stale trials, for storages a search writes to."""
+def open_storage(url: str):
+    """An Optuna storage for ``url``; unreachable or malformed URLs raise a one-line NasError."""
     if is_journal(url):
         return _open_journal(url)
     if not url.startswith(("sqlite:", "postgresql", "mysql")):
@@ -86,7 +93,7 @@ def open_storage(url: str, *, heartbeat: bool = True):
                        fix="use sqlite:///FILE.db, journal:FILE.journal or postgresql://USER@HOST/DB")
     if url.startswith("sqlite:///"):
         _make_parent(Path(url.removeprefix("sqlite:///")), url)
-    storage = _open_rdb(url, heartbeat)
+    storage = _open_rdb(url)
     if url.startswith("sqlite:"):
         _sqlite_wal(storage.engine)
     return storage
@@ -100,7 +107,7 @@ def stored_config(url: str, study_name: str) -> dict | None:
             return None
     elif url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).is_file():
         return None
-    storage = open_storage(url, heartbeat=False)
+    storage = open_storage(url)
     try:
         study_id = storage.get_study_id_from_name(study_name)
     except KeyError:
@@ -115,7 +122,7 @@ def _open_journal(url: str):
     _check_journal_path(path, url)
     _make_parent(path, url)
     # a worker killed while holding the file lock leaves it behind; it is stale after the grace period
-    lock = JournalFileSymlinkLock(str(path), grace_period=GRACE_PERIOD_S)
+    lock = JournalFileSymlinkLock(str(path), grace_period=int(math.ceil(base_grace_s())))
     return _journal_storage_class()(_journal_backend_class()(str(path), lock_obj=lock))
 
 
@@ -170,22 +177,12 @@ def _journal_storage_class():
     return PrefixSkippingJournalStorage
 
 
-def _open_rdb(url: str, heartbeat: bool):
-    import warnings
-
+def _open_rdb(url: str):
     import optuna
-    from optuna.storages import RetryHeartbeatStaleTrialCallback
 
     engine_kwargs = {"connect_args": {"connect_timeout": 5}} if url.startswith("postgresql") else None
     try:
-        # heartbeat and its retry callback are marked experimental in Optuna 5; they are what we rely on
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", category=optuna.exceptions.ExperimentalWarning)
-            kwargs = {}
-            if heartbeat:
-                kwargs = dict(heartbeat_interval=HEARTBEAT_INTERVAL_S, grace_period=GRACE_PERIOD_S,
-                              heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRY))
-            return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, **kwargs)
+        return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs)
     except Exception as exc:  # sqlalchemy raises many types; all mean "cannot use this URL"
         first = _scrub(first_line(exc), url)
         if "Failed to import DB access module" in first:
@@ -267,16 +264,51 @@ def _sqlite_wal(engine) -> None:
     engine.dispose()  # connections opened before the listener are dropped
 
 
+def base_grace_s() -> float:
+    """Seconds a trial's beats may stand still before another worker takes the trial over (before scaling with
+    the trial time): ``GRACE_PERIOD_S`` if set, else ``$NAS_HEARTBEAT_GRACE_S`` (default 10), a number >= 1."""
+    if GRACE_PERIOD_S is not None:
+        return float(GRACE_PERIOD_S)
+    text = os.environ.get(GRACE_ENV, "").strip()
+    if not text:
+        return DEFAULT_GRACE_S
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value >= 1):
+        raise NasError(f"${GRACE_ENV} must be a number of seconds >= 1, got {text!r}", where=f"${GRACE_ENV}",
+                       fix=f"e.g. {GRACE_ENV}=30 for workers that may be paused or a slow shared file system; "
+                           "unset it for the default 10")
+    return value
+
+
+def interval_s() -> float:
+    """Seconds between a running trial's beats: ``HEARTBEAT_INTERVAL_S`` if set, else a fifth of the base grace."""
+    return float(HEARTBEAT_INTERVAL_S) if HEARTBEAT_INTERVAL_S is not None else base_grace_s() / 5
+
+
+def rdb_of(storage):
+    """The RDBStorage behind ``storage`` (Optuna wraps it in a cache), or None (journal, in memory)."""
+    from optuna.storages import RDBStorage
+
+    inner = getattr(storage, "_backend", storage)
+    return inner if isinstance(inner, RDBStorage) else None
+
+
 def retry_delay(failures: int) -> float:
     """Seconds to the next beat after ``failures`` failed writes in a row: the interval when none, else an
     eighth of it, doubling per failure, at most the interval."""
+    interval = interval_s()
     if failures == 0:
-        return HEARTBEAT_INTERVAL_S
-    return min(HEARTBEAT_INTERVAL_S, HEARTBEAT_INTERVAL_S / 8 * 2 ** (failures - 1))
+        return interval
+    return min(interval, interval / 8 * 2 ** (failures - 1))
 
 
 class TrialHeartbeat:
-    """Heartbeat for one running trial: a daemon thread that writes ``heartbeat`` every HEARTBEAT_INTERVAL_S.
+    """Heartbeat for one running trial: a daemon thread that beats every :func:`interval_s` seconds. On an RDB
+    storage a beat is Optuna's ``trial_heartbeats`` row, stamped by the database (``record_heartbeat``); on
+    others the trial's ``heartbeat`` system attribute counts up (1, 2, 3, ...). No beat carries this host's time.
 
     It ends with its trial: when ``stop()`` is called, or when a write fails because the trial is no longer
     RUNNING (finished, or failed as stale by another worker). Any other failed write is transient (a locked
@@ -287,6 +319,8 @@ class TrialHeartbeat:
 
     def __init__(self, storage, trial_id: int):
         self.storage, self.trial_id = storage, trial_id
+        self._rdb = rdb_of(storage)
+        self._count = 0
         self._stop = threading.Event()
         self._warned = False
         failures = 0 if self._beat() else 1
@@ -294,12 +328,19 @@ class TrialHeartbeat:
                                         name=f"nas-heartbeat-{trial_id}")
         self._thread.start()
 
+    def _write(self) -> None:
+        if self._rdb is not None:
+            self._rdb.record_heartbeat(self.trial_id)  # the database's clock
+        else:
+            self.storage.set_trial_system_attr(self.trial_id, "heartbeat", self._count + 1)
+        self._count += 1
+
     def _beat(self) -> bool | None:
         """True: beaten; False: a transient failure; None: the trial is over (nothing left to keep alive)."""
         from optuna.trial import TrialState
 
         try:
-            self.storage.set_trial_system_attr(self.trial_id, "heartbeat", time.time())
+            self._write()
             return True
         except Exception as exc:  # storages raise many types; the trial's state tells which kind this is
             try:
@@ -324,7 +365,7 @@ class TrialHeartbeat:
 
     def stop(self) -> None:
         self._stop.set()
-        self._thread.join(timeout=HEARTBEAT_INTERVAL_S * 2)
+        self._thread.join(timeout=interval_s() * 2)
 
 
 class TrialIndex:
@@ -366,35 +407,126 @@ class TrialIndex:
         return finished, unfinished
 
 
-def fail_stale_trials(study, running=None) -> list[int]:
-    """Fail RUNNING trials whose heartbeat stopped (or never started); re-enqueue their parameters (up to
-    MAX_RETRY). ``running``: the study's unfinished trials if the caller has them (a :class:`TrialIndex`),
-    else they are read. Returns the numbers of the trials it failed."""
-    from optuna.trial import TrialState
+class StaleTrials:
+    """Finds and fails the RUNNING trials of one study whose worker stopped, without comparing two hosts' clocks
+    (see the module's notes), and re-enqueues their parameters (up to MAX_RETRY times).
 
-    storage = study._storage
-    now = time.time()
-    failed = []
-    if running is None:
-        running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-    for t in running:
-        if t.state != TrialState.RUNNING:
-            continue
-        beat = t.system_attrs.get("heartbeat")
-        if beat is None:  # killed before its first beat: its start time is the last sign of life
-            beat = t.datetime_start.timestamp() if t.datetime_start else now
-        if now - beat < GRACE_PERIOD_S:
-            continue
-        try:
-            if not storage.set_trial_state_values(t._trial_id, state=TrialState.FAIL):
+    A trial with an RDB heartbeat row is stale when the database's ``now()`` is more than the grace past its
+    last beat. Any other RUNNING trial (a journal's counter, or no row yet) is watched: stale when this object
+    has seen its beat stand still for the grace on this process's monotonic clock, so a process must watch
+    for a grace before it can call such a trial stale (:meth:`settle` waits for that at the start of a run).
+    The grace is :func:`base_grace_s` or, if longer, ``GRACE_TRIAL_FACTOR`` x the median time of the study's
+    last complete trials (each timed on its own worker's clock): a long trial's worker may be paused or starved
+    for longer before its trial is taken from it."""
+
+    def __init__(self, study):
+        self.study = study
+        self._rdb = rdb_of(study._storage)
+        self._watched: dict[int, tuple[Any, float, bool]] = {}  # trial id -> (beat, since when, seen to change)
+        self._durations: deque[float] = deque(maxlen=50)  # seconds of the last complete trials
+
+    def observe(self, finished) -> None:
+        """Take the times of newly finished trials into the grace."""
+        for t in finished:
+            if t.state.name == "COMPLETE" and t.datetime_start and t.datetime_complete:
+                self._durations.append((t.datetime_complete - t.datetime_start).total_seconds())
+
+    def grace(self) -> float:
+        median = statistics.median(self._durations) if self._durations else 0.0
+        return max(base_grace_s(), GRACE_TRIAL_FACTOR * median)
+
+    def _db_ages(self) -> dict[int, float]:
+        """Seconds since each RUNNING trial's last heartbeat row, by the database's clock (RDB storages)."""
+        if self._rdb is None:
+            return {}
+        import sqlalchemy
+        from optuna.storages._rdb import models
+        from optuna.trial import TrialState
+
+        beats = models.TrialHeartbeatModel
+        query = (sqlalchemy.select(beats.trial_id, beats.heartbeat).join(models.TrialModel)
+                 .where(models.TrialModel.study_id == self.study._study_id,
+                        models.TrialModel.state == TrialState.RUNNING))
+        with self._rdb.engine.connect() as conn:
+            now = conn.execute(sqlalchemy.select(sqlalchemy.func.now())).scalar_one()
+            rows = conn.execute(query).all()
+        now = _naive(now)
+        return {trial_id: (now - _naive(beat)).total_seconds() for trial_id, beat in rows}
+
+    def stale(self, running) -> tuple[list, list]:
+        """(stale trials, undecided ones: watched, never seen to beat, not yet stale) among ``running``."""
+        grace, now, ages = self.grace(), time.monotonic(), self._db_ages()
+        stale, undecided, running_ids = [], [], set()
+        for t in running:
+            if t.state.name != "RUNNING":
                 continue
-        except Exception:  # another worker failed it first
-            continue
-        failed.append(t.number)
-        retries = int(t.system_attrs.get("retry_count", 0))
-        if retries < MAX_RETRY:
-            requeue(study, t, retries + 1)
-    return failed
+            running_ids.add(t._trial_id)
+            if t._trial_id in ages:
+                if ages[t._trial_id] > grace:
+                    stale.append(t)
+                continue
+            beat = t.system_attrs.get("heartbeat")
+            seen = self._watched.get(t._trial_id)
+            if seen is None or seen[0] != beat:
+                self._watched[t._trial_id] = (beat, now, seen is not None)
+                if seen is None:
+                    undecided.append(t)
+            elif now - seen[1] > grace:
+                stale.append(t)
+            elif not seen[2]:
+                undecided.append(t)
+        self._watched = {k: v for k, v in self._watched.items() if k in running_ids}
+        return stale, undecided
+
+    def fail(self, running=None) -> list[int]:
+        """Fail the stale trials among ``running`` (the study's unfinished trials if the caller has them, else
+        they are read) and re-enqueue their parameters; returns the numbers of the trials it failed."""
+        from optuna.trial import TrialState
+
+        if running is None:
+            running = self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+        return self._fail(self.stale(running)[0])
+
+    def settle(self, running) -> list[int]:
+        """:meth:`fail` ``running``, then watch the trials it cannot decide on yet (no beat seen to change) until
+        each beats or goes stale: a run that starts after a crash re-queues the crashed trials before its own."""
+        storage = self.study._storage
+        failed, deadline = [], time.monotonic() + self.grace() + interval_s()
+        while True:
+            stale, undecided = self.stale(running)
+            failed += self._fail(stale)
+            if not undecided or time.monotonic() > deadline:
+                return failed
+            time.sleep(max(0.05, min(interval_s(), 0.5)))
+            running = [storage.get_trial(t._trial_id) for t in undecided]
+
+    def _fail(self, stale) -> list[int]:
+        from optuna.trial import TrialState
+
+        failed = []
+        for t in stale:
+            try:
+                if not self.study._storage.set_trial_state_values(t._trial_id, state=TrialState.FAIL):
+                    continue
+            except Exception:  # another worker failed it first
+                continue
+            self._watched.pop(t._trial_id, None)
+            failed.append(t.number)
+            retries = int(t.system_attrs.get("retry_count", 0))
+            if retries < MAX_RETRY:
+                requeue(self.study, t, retries + 1)
+        return failed
+
+
+def _naive(moment):
+    """A database timestamp without its time zone (Optuna stores naive ones; PostgreSQL's now() has one)."""
+    return moment.replace(tzinfo=None)
+
+
+def fail_stale_trials(study, running=None, checker: StaleTrials | None = None) -> list[int]:
+    """``checker.fail(running)`` (a fresh :class:`StaleTrials` when None: it can decide on RDB heartbeat rows at
+    once, on watched trials only from its second look)."""
+    return (checker or StaleTrials(study)).fail(running)
 
 
 def requeue(study, trial, retry_count: int) -> int:

@@ -6,6 +6,12 @@ from typing import Any
 
 from nas.errors import NasError
 from nas.layers import count, network_key, plan
+from nas.lru import LRU
+
+# bounded caches of what a sampler screens (tens of candidates a trial, ~5 KB of metrics and ~7 KB of plan each:
+# unbounded they grew ~0.3 GB over 1,500 trials); the scored networks' cache (one entry a trial) is not bounded
+CHEAP_CACHE_SIZE = 4096  # networks whose cheap metrics are kept (the sampler's pool is at most 1,024)
+PLAN_CACHE_SIZE = 1024  # architectures whose plan is kept (asked for a few times in a row)
 
 
 def by_device(models, sources=None, *, argument: str = "latency") -> dict:
@@ -55,19 +61,17 @@ class Evaluator:
         if not allow_estimate:
             for device, model in self.latency.items():
                 _check_covers(device, model, space)
-        self.cache: dict[tuple, dict[str, Any]] = {}  # network key -> every metric
-        self._cheap: dict[tuple, dict[str, Any]] = {}  # network key -> the metrics without the proxy
-        self._layers: dict[Any, list] = {}  # architecture -> its plan (a sampler asks for the same one repeatedly)
+        self.cache: dict[tuple, dict[str, Any]] = {}  # network key -> every metric (the scored networks)
+        self._cheap = LRU(CHEAP_CACHE_SIZE)  # network key -> the metrics without the proxy (screened candidates)
+        self._layers = LRU(PLAN_CACHE_SIZE)  # architecture -> its plan (a sampler asks for the same one repeatedly)
 
     def lut_identities(self) -> dict[str, Any]:
         return {d: m.identity for d, m in self.latency.items()}
 
     def layers(self, arch) -> list:
-        """``nas.layers.plan(arch, space)``, remembered for the last 20,000 architectures."""
+        """``nas.layers.plan(arch, space)``, remembered for the last ``PLAN_CACHE_SIZE`` architectures."""
         layers = self._layers.get(arch)
         if layers is None:
-            if len(self._layers) >= 20_000:
-                self._layers.clear()
             layers = self._layers[arch] = plan(arch, self.space)
         return layers
 
@@ -79,8 +83,9 @@ class Evaluator:
         """params, macs, size_mb and latency (energy where known) per device: everything but the proxy."""
         layers = self.layers(arch)
         key = network_key(layers)
-        if key in self._cheap:
-            return self._cheap[key]
+        known = self._cheap.get(key)
+        if known is not None:
+            return known
         cost = count(layers)
         metrics: dict[str, Any] = {"params": cost.params, "macs": cost.macs, "size_mb": cost.size_bytes / 1e6}
         for d, model in self.latency.items():

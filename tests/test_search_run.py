@@ -447,3 +447,29 @@ def test_item1_a_study_made_before_the_record_resumes_with_a_note(tmp_path, caps
                            "--data", "noise", "--trials", 5, "--storage", cfg.storage, "--study", "t", "--quiet")
     assert rc == 0, err
     assert [line for line in err.splitlines() if "not checked" in line] == [f"nas: note: {run.notes[0]}"]
+
+
+def test_item15_status_reads_only_new_trials_and_matches_a_full_read(tmp_path):
+    """The multi-worker parent asks for the status every second; it re-read the whole study each time (a full
+    trial listing a second). Now one listing at the first call, then only the trials finished since."""
+    import optuna
+    from optuna.storages.journal import JournalFileBackend
+
+    from nas.search.run import study_status
+
+    storage = optuna.storages.JournalStorage(JournalFileBackend(str(tmp_path / "s.journal")))
+    run = _api_search(storage, optuna.samplers.RandomSampler(seed=0))
+    run.optimize(8)
+    listings = []
+    real = storage.get_all_trials
+    storage.get_all_trials = lambda *a, **k: listings.append(1) or real(*a, **k)
+    first = run.status()
+    for _ in range(5):
+        assert run.status() == first
+    assert len(listings) == 1  # the first status only
+    run.optimize(20)
+    listings.clear()
+    later = run.status()
+    assert listings == []  # the 12 new trials, read one by one
+    assert later == study_status(run.study, run.objectives) and later["complete"] == 20
+    assert later["front"] >= 1 and later["feasible"] <= 20 and set(later["smallest_latency_ms"]) == {"raspi4"}

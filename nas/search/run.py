@@ -79,6 +79,7 @@ class Search:
         self._identities = evaluator.lut_identities()
         self.networks = evaluator.seed_cache(study)  # the networks this study has scored
         self._nan_counts: dict[str, int] = {}  # proxy NaNs among the complete trials checked so far
+        self._status: StudyStatus | None = None  # made at the first status(): reads only new trials after it
         self.stale = StaleTrials(study)  # this process's watch over the study's running trials
         self._running: int | None = None  # the trial this process runs now (its id)
 
@@ -193,8 +194,11 @@ class Search:
         return front_of(self.study, self.objectives)
 
     def status(self) -> dict[str, Any]:
-        """Counts for progress and summaries: complete, feasible, Pareto-front size, smallest latency."""
-        return study_status(self.study, self.objectives)
+        """Counts for progress and summaries: complete, feasible, Pareto-front size, smallest latency. Kept up
+        to date from the trials finished since the last call (the CLI asks every second)."""
+        if self._status is None:
+            self._status = StudyStatus(self.study, self.objectives)
+        return self._status()
 
 
 def create_search(space, *, latency: list, scorer, objectives=None, constraints=None, sampler=None, storage=None,
@@ -430,18 +434,40 @@ def format_latencies(values: dict[str, float]) -> str:
 
 def study_status(study, objectives: Objectives) -> dict[str, Any]:
     """Counts for the progress bar and summary: complete, feasible, Pareto-front size, smallest latency."""
-    import numpy as np
-    from optuna.trial import TrialState
+    return StudyStatus(study, objectives)()
 
-    trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-    feasible = [t for t in trials if t.user_attrs.get("metrics", {}).get("feasible", True)]
-    smallest = {}
-    for d in objectives.devices:
-        lats = [t.user_attrs["metrics"][f"latency_ms.{d}"] for t in trials if "metrics" in t.user_attrs]
-        if lats:
-            smallest[d] = min(lats)
-    front = 0
-    if feasible:
-        values = np.array([t.values for t in feasible], dtype=float)
-        front = int(pareto_mask(values, objectives.directions).sum())
-    return {"complete": len(trials), "feasible": len(feasible), "front": front, "smallest_latency_ms": smallest}
+
+class StudyStatus:
+    """:func:`study_status` kept up to date: each call reads only the trials finished since the last one (a
+    :class:`~nas.search.storage.TrialIndex`) and keeps counts, the smallest latencies and the feasible front's
+    values, never the trials (the multi-worker parent asks every second; it re-read the whole study each time)."""
+
+    def __init__(self, study, objectives: Objectives):
+        self.objectives, self._index = objectives, TrialIndex(study)
+        self._complete = self._feasible = 0
+        self._front: list[tuple] = []  # objective values of the feasible front (ties kept)
+        self._smallest: dict[str, float] = {}
+
+    def __call__(self) -> dict[str, Any]:
+        import numpy as np
+        from optuna.trial import TrialState
+
+        finished, _ = self._index.refresh()
+        new = []
+        for t in finished:
+            if t.state != TrialState.COMPLETE:
+                continue
+            self._complete += 1
+            if t.user_attrs.get("metrics", {}).get("feasible", True):
+                self._feasible += 1
+                new.append(tuple(t.values))
+            if "metrics" in t.user_attrs:
+                for d in self.objectives.devices:
+                    v = t.user_attrs["metrics"][f"latency_ms.{d}"]
+                    self._smallest[d] = min(self._smallest.get(d, v), v)
+        if new:  # a point off the front stays off it: the front of (front + new) is the front of all
+            values = self._front + new
+            mask = pareto_mask(np.array(values, dtype=float), self.objectives.directions)
+            self._front = [v for v, keep in zip(values, mask) if keep]
+        return {"complete": self._complete, "feasible": self._feasible, "front": len(self._front),
+                "smallest_latency_ms": {d: self._smallest[d] for d in self.objectives.devices if d in self._smallest}}

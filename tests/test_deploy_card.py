@@ -149,3 +149,31 @@ def test_item14_a_failed_measurement_is_untimed_on_the_card_and_the_summary_neve
     row = summary_row(target, card, None)
     assert row["status"] == "ok" and row[f"{'quant' if failed == 'quantized' else 'fp32'}_ms"] is None
     assert row["speedup"] is None and row["latency_error"] == f"{failed}: {TOO_FAST}"
+
+
+def test_item15_a_cards_provenance_copies_no_trials(tmp_path, monkeypatch):
+    """Each card's provenance listed the study three times with deep copies of every trial (``study.trials``);
+    now the chosen trials' attributes are read with the targets, one trial each, and the card reads nothing."""
+    import optuna
+
+    from nas.deploy import targets_from_study
+    from nas.deploy.targets import trial_attrs
+
+    from helpers_deploy import OTHER, make_study
+
+    storage = make_study(tmp_path / "s.db", [TINY, OTHER] * 20)
+    listings = []
+    real = optuna.study.Study.get_trials
+    monkeypatch.setattr(optuna.study.Study, "get_trials",
+                        lambda self, deepcopy=True, states=None: listings.append(deepcopy) or real(self, deepcopy, states))
+    targets = targets_from_study(storage, "s", top_k=2)
+    assert listings == [False]  # the front's one listing, no copies
+    for t in targets:
+        prov = provenance(t)
+        assert prov["trial_attrs"]["provenance"] == {"space": SPACE, "worker": 0}
+        assert prov["trial_attrs"]["metrics"]["latency_ms.dev"] == 1.0 + prov["trial"]
+    t = Target(name="m", space=SPACE, arch=TINY, provenance={"source": "study", "storage": storage, "study": "s",
+                                                             "trial": 37})
+    assert provenance(t)["trial_attrs"] == trial_attrs(storage, "s", 37)  # a hand-made target: that trial alone
+    assert trial_attrs(storage, "s", 37)["metrics"]["latency_ms.dev"] == 38.0
+    assert listings == [False]

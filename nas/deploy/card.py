@@ -51,17 +51,18 @@ def layer_rows(specs: list[LayerSpec]) -> list[dict]:
 
 
 def provenance(target: Target) -> dict:
-    """Where the model came from; a study trial's stored attributes are added (best effort), and the time. The
-    storage URL is stored without its password (``***``)."""
+    """Where the model came from; a study trial's stored attributes (read with the target, else read here, best
+    effort), and the time. The storage URL is stored without its password (``***``)."""
     from nas.search.storage import public_url
 
     prov = dict(target.provenance)
     if prov.get("source") == "study":
         url = prov["storage"]
-        try:
-            prov["trial_attrs"] = trial_attrs(url, prov["study"], prov["trial"])
-        except Exception as exc:  # provenance is best effort; the export itself is valid
-            prov["trial_attrs_error"] = str(exc).replace(url, public_url(url))
+        if "trial_attrs" not in prov:  # a target made by hand: read that trial now
+            try:
+                prov["trial_attrs"] = trial_attrs(url, prov["study"], prov["trial"])
+            except Exception as exc:  # provenance is best effort; the export itself is valid
+                prov["trial_attrs_error"] = str(exc).replace(url, public_url(url))
         prov["storage"] = public_url(url)
     return {**prov, "exported": _dt.datetime.now().isoformat(timespec="seconds")}
 

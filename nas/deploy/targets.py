@@ -83,7 +83,8 @@ def targets_from_study(storage: str, study_name: str, *, top_k: int | None = Non
     return [Target(name=study_target_name(study_name, int(r["trial"])), arch=str(r["arch"]), **common,
                    provenance={"source": "study", "storage": storage, "study": study_name, "trial": int(r["trial"]),
                                **({SPACE_HASH: attrs[SPACE_HASH]} if SPACE_HASH in attrs else {}),
-                               "metrics": {k: plain(v) for k, v in r.items() if k not in ("trial", "arch")}})
+                               "metrics": {k: plain(v) for k, v in r.items() if k not in ("trial", "arch")},
+                               "trial_attrs": stored_attrs(study._storage, study._study_id, int(r["trial"]))})
             for _, r in chosen.iterrows()]
 
 
@@ -100,14 +101,17 @@ def study_target_name(study_name: str, trial: int) -> str:
 
 
 def trial_attrs(storage: str, study_name: str, number: int) -> dict:
-    """The stored user attributes of a trial (its provenance), for the card."""
-    import optuna
-
+    """The stored user attributes of a trial (its provenance), for the card: that trial alone is read."""
     from nas.search.storage import open_storage
 
-    study = optuna.load_study(study_name=study_name, storage=open_storage(storage))
-    t = study.trials[number] if number < len(study.trials) and study.trials[number].number == number else \
-        next(t for t in study.trials if t.number == number)
+    store = open_storage(storage)
+    return stored_attrs(store, store.get_study_id_from_name(study_name), number)
+
+
+def stored_attrs(storage, study_id: int, number: int) -> dict:
+    """Trial ``number``'s provenance and metrics, read from an Optuna storage by number (one trial, not a copy
+    of every trial of the study)."""
+    t = storage.get_trial(storage.get_trial_id_from_study_id_trial_number(study_id, number))
     return {k: v for k, v in t.user_attrs.items() if k in ("provenance", "metrics")}
 
 

@@ -84,3 +84,38 @@ def test_stored_calibration_is_used_by_predict(tmp_path, capsys):
     assert model.identity["calibrated"] is True and model.identity["content_hash"]
     assert load_latency(str(path), calibrated=False).predict(arch, s).latency_ms == pytest.approx(ROW0[1])
     assert load_latency("raspi4").identity["calibrated"] is False
+
+
+@pytest.mark.parametrize("key, value, message", [
+    ("offset_ms", float("nan"), "offset_ms is nan, not a finite number"),
+    ("per_layer_ms", float("inf"), "per_layer_ms is inf, not a finite number"),
+    ("scale", 0.0, "scale is 0.0: a calibration scales the table sum by a positive factor"),
+    ("scale", -1.5, "scale is -1.5"),
+    ("scale", "x", "calibration entry is malformed"),
+])
+def test_item2_calibration_values_are_checked_on_read(tmp_path, key, value, message):
+    """Issue 28.2: `offset_ms: nan` (or a non-positive scale) in a table's metadata was accepted and priced."""
+    path = copy_table(tmp_path)
+    meta = yaml.safe_load((tmp_path / "t.meta.yaml").read_text())
+    cal = Calibration(0.5, 2.0, 0.1, 10, "arch").to_dict()
+    meta["calibration"] = {"arch": {**cal, key: value}}
+    (tmp_path / "t.meta.yaml").write_text(yaml.safe_dump(meta))
+    with pytest.raises(NasError, match=message) as exc:
+        load_latency(str(path))
+    assert str(tmp_path / "t.meta.yaml") in exc.value.where and "calibrate=True" in exc.value.fix
+    load_latency(str(path), calibrated=False)  # the table itself still reads
+
+
+def test_item2_a_calibrated_prediction_at_or_below_zero_is_an_error_naming_table_and_architecture(tmp_path):
+    """Issue 28.2: an offset of -50 ms gave -22.9 ms, which passed a 30 ms budget."""
+    path = copy_table(tmp_path)
+    meta = yaml.safe_load((tmp_path / "t.meta.yaml").read_text())
+    meta["calibration"] = {"arch": Calibration(-50.0, 1.0, 0.0, 10, "arch").to_dict()}
+    (tmp_path / "t.meta.yaml").write_text(yaml.safe_dump(meta))
+    s = load_space("fbnet-c100")
+    arch = s.parse(ROW0[0])
+    with pytest.raises(NasError, match=r"latency model 'raspi4' predicts latency -19.7\d* ms for ") as exc:
+        load_latency(str(path)).predict(arch, s)
+    assert s.format(arch) in exc.value.problem and "calibrated=False" in exc.value.fix
+    assert exc.value.where == str(tmp_path / "t.meta.yaml")
+    assert load_latency(str(path), calibrated=False).predict(arch, s).latency_ms == pytest.approx(ROW0[1])

@@ -97,6 +97,24 @@ def test_profile_refuses_to_extend_an_unpaired_table(profiled, tmp_path, capsys)
     assert "another device_name" in exc.value.fix and "--" not in exc.value.fix
 
 
+@pytest.mark.slow
+def test_a_profiled_table_records_this_hosts_fingerprint_and_is_extended_only_here(profiled, tmp_path, capsys):
+    """Issue 29.1: the table says which host it was measured on; rows of another host are never mixed in."""
+    from nas.latency.measure.host import fingerprint, host_match
+
+    path, csv, _ = profiled
+    meta = read_table(path).meta
+    assert meta["host_fingerprint"] == fingerprint(1) and host_match(meta)[0] == "yes"
+    rc, out, _ = run_cli(capsys, "lut", "show", path, "--rows", "0")
+    assert rc == 0 and f"host: {fingerprint(1)['cpu']}" in out and "this host: yes" in out
+    (tmp_path / "t.csv").write_text(path.read_text())
+    meta["host_fingerprint"] = {**meta["host_fingerprint"], "cpu": "Another CPU"}
+    (tmp_path / "t.meta.yaml").write_text(yaml.safe_dump(meta))
+    rc, _, err = run_cli(capsys, "lut", "profile", "--space", SPACE, "--device-name", "t", "--archs", csv,
+                         "--out-dir", tmp_path)
+    assert rc == 2 and "profiled on another host (cpu Another CPU" in err and err.count("\n") == 1
+
+
 def test_profile_needs_archs_or_all(capsys):
     rc, _, err = run_cli(capsys, "lut", "profile", "--space", SPACE, "--device-name", "x")
     assert rc == 2 and "exactly one of --archs" in err

@@ -142,3 +142,60 @@ def test_item16_validate_refuses_an_output_that_is_one_of_its_inputs(tmp_path):
     with pytest.raises(NasError, match=r"is a file this call reads.*another file than name_or_path"):
         V.validate("raspi4", "fbnet-c100", archs_csv=str(csv), output=str(table), progress=False)
     assert csv.read_text() == before
+
+
+def _not_measured(monkeypatch):
+    def fail(*a, **k):
+        raise AssertionError("measured before refusing")
+
+    monkeypatch.setattr(V, "measure_networks", fail)
+
+
+def test_item2_calibrating_a_table_of_another_host_is_refused_before_measuring(tmp_path, monkeypatch, capsys):
+    """Issue 28.2: calibrating --device raspi4 on a laptop stored this host's fit in the shipped raspi4 table."""
+    from helpers_latency import copy_table
+    from nas.latency.table import SHIPPED_DIR
+
+    _not_measured(monkeypatch)
+    shipped = (SHIPPED_DIR / "raspi4.meta.yaml").read_text()
+    for device, space, words in (("raspi4", "fbnet-c100", "'raspi4' is a shipped table"),
+                                 ("x86-2vcpu", SPACE, "'x86-2vcpu' is a shipped table")):
+        with pytest.raises(NasError, match=words) as exc:
+            V.validate(device, space, n=4, calibrate=True, progress=False)
+        assert exc.value.argument == "calibrate" and "--measure-here 20" in exc.value.fix
+    assert (SHIPPED_DIR / "raspi4.meta.yaml").read_text() == shipped
+    for device, space, words in (("raspi4", "fbnet-c100", "describes another device"),
+                                 ("x86-2vcpu", SPACE, "records no host fingerprint")):  # copies: not shipped
+        (tmp_path / device).mkdir()
+        path = copy_table(tmp_path / device, device)
+        with pytest.raises(NasError, match=f"table '{device}' {words}"):
+            V.validate(str(path), space, n=4, calibrate=True, progress=False)
+    meta = yaml.safe_load(path.with_name("t.meta.yaml").read_text())
+    meta["host_fingerprint"] = {**V.fingerprint(1), "isa": ["avx2"]}
+    path.with_name("t.meta.yaml").write_text(yaml.safe_dump(meta))
+    rc, _, err = run_cli(capsys, "lut", "validate", "--table", path, "--space", SPACE, "--n", 4, "--calibrate")
+    assert rc == 2 and err.startswith("nas: error: --calibrate: table 'x86-2vcpu' was profiled on another host (ISA")
+    assert "calibration" not in yaml.safe_load(path.with_name("t.meta.yaml").read_text())
+
+
+@pytest.mark.slow
+def test_item2_a_calibration_of_this_hosts_table_records_the_host_and_keeps_other_writers_rows(
+        profiled, tmp_path, monkeypatch):
+    path, csv, _ = profiled
+    table = _copy(path, tmp_path)
+    ref = read_table(table).meta["reference_ms"]
+    _fake_measurements(monkeypatch, ref)
+    real_compare = V._compare
+
+    def compare_then_another_writer(*a, **k):  # a profile run saves a row while this one measures
+        t = read_table(table)
+        key, entry = next(iter(t.entries.items()))
+        t.entries = {(0, key[1][:-4] + (8, 8, 4, 8)): entry, **t.entries}
+        t.write(table)
+        return real_compare(*a, **k)
+
+    monkeypatch.setattr(V, "_compare", compare_then_another_writer)
+    V.validate(str(table), SPACE, dtype="fp32", archs_csv=str(csv), calibrate=True, progress=False)
+    after = read_table(table)
+    assert after.meta["calibration"]["fp32"]["host_fingerprint"] == V.fingerprint(1)
+    assert any(sig[-4:] == (8, 8, 4, 8) for _, sig in after.entries)  # the other writer's row survived

@@ -58,3 +58,13 @@ def test_energy_objective_on_a_table_without_energy_is_refused_up_front():
         create_search(space, latency=[load("raspi4")], scorer=Scorer(space, ["params"], data="noise"),
                       objectives=("proxy", "energy"))
     assert err.value.argument == "objectives"
+
+
+def test_item2_a_non_finite_metric_breaks_its_budget_never_passes_it():
+    """Issue 28.2: NaN - budget is NaN, which Optuna's penalty (a sum of the positive values) counts as met."""
+    b = Budgets(latency_ms=30, size_mb=1.0, energy_mj=2.0)
+    for bad in (math.nan, math.inf, -math.inf):
+        out = b.constraints({"latency_ms.d": bad, "size_mb": bad, "energy_mJ.d": bad}, ["d"])
+        assert out == {"latency.d": math.inf, "size": math.inf, "energy.d": math.inf}
+    assert b.constraints({"latency_ms.d": 10, "size_mb": 0.5, "energy_mJ.d": 1.0}, ["d"]) == \
+        {"latency.d": -20, "size": -0.5, "energy.d": -1.0}

@@ -8,7 +8,7 @@ import argparse
 import importlib
 import sys
 
-from nas.cli.common import flag_error
+from nas.cli.common import flag_error, host_warnings
 from nas.errors import NasError
 from nas.cli.arch import cmd_arch_info, cmd_arch_list, cmd_arch_sample
 from nas.cli.spaces import cmd_spaces_list, cmd_spaces_show
@@ -91,7 +91,8 @@ def main(argv: list[str] | None = None) -> int:
 
         os.environ["NAS_TABLES_DIR"] = str(Path(args.tables_dir).expanduser().resolve())
     try:
-        args.func(args)
+        with host_warnings(getattr(args, "space", None)):
+            args.func(args)
     except NasError as exc:
         exc = flag_error(exc, getattr(args, "flags", {}), set(vars(args)))
         print(f"nas: error: {exc}", file=sys.stderr)

@@ -48,3 +48,34 @@ def flag_error(exc, flags: dict[str, str], dests: set[str]):
         if bare:
             fix = re.sub(rf"(?<![-\w])({bare})()(?![\w=-])", to_flag, fix)
     return NasError(exc.problem, where=where, fix=fix)
+
+
+def host_warnings(space: str | None = None):
+    """A context in which a :class:`nas.latency.measure.host.HostMismatchWarning` prints as one line
+    ``nas: warning: ...`` on stderr, once per distinct message (a search or export loads a table several times),
+    with ``--space SPACE`` in its suggested command filled in from the command's ``space``."""
+    import sys
+    import warnings
+    from contextlib import contextmanager
+
+    from nas.latency.measure.host import HostMismatchWarning
+
+    @contextmanager
+    def context():
+        seen: set[str] = set()
+        with warnings.catch_warnings():
+            warnings.simplefilter("always", HostMismatchWarning)
+            previous = warnings.showwarning
+
+            def show(message, category, filename, lineno, file=None, line=None):
+                if not issubclass(category, HostMismatchWarning):
+                    return previous(message, category, filename, lineno, file, line)
+                text = str(message).replace("--space SPACE", f"--space {space}") if space else str(message)
+                if text not in seen:
+                    seen.add(text)
+                    print(f"nas: warning: {text}", file=sys.stderr)
+
+            warnings.showwarning = show
+            yield
+
+    return context()

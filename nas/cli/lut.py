@@ -24,28 +24,51 @@ def _model(args: argparse.Namespace, *, calibrated: bool = True):
 
 
 def cmd_list(args: argparse.Namespace) -> None:
-    from nas.latency.table import list_devices, read_table
+    from nas.latency.measure.host import host_match
+    from nas.latency.table import list_devices, list_transferred, read_table
+    from nas.latency.transfer.model import TransferredLatencyModel
 
     rows = []
     for name, path in list_devices().items():
         try:
             t = read_table(path)
+            cal = ",".join(sorted((t.meta.get("calibration") or {}).keys())) or "-"
         except NasError as exc:
-            rows.append((name, "-", "-", "-", "-", f"INVALID: {exc}"))
+            rows.append((name, "table", "-", "-", "-", "-", "-", f"INVALID: {exc}"))
             continue
-        cal = ",".join(sorted((t.meta.get("calibration") or {}).keys())) or "-"
-        rows.append((name, ",".join(t.meta["spaces"]), str(len(t.entries)), str(t.meta["dtype"]), cal,
-                     str(t.meta["description"])[:60]))
-    print_table(("device", "spaces", "rows", "dtype", "calibrated", "description"), rows)
+        rows.append((name, "table", ",".join(t.meta["spaces"]), str(len(t.entries)), str(t.meta["dtype"]), cal,
+                     host_match(t.meta)[0], str(t.meta["description"])[:60]))
+    for name, path in list_transferred().items():
+        try:
+            m = TransferredLatencyModel.read(path)
+        except NasError as exc:
+            rows.append((name, "transferred", "-", "-", "-", "-", "-", f"INVALID: {exc}"))
+            continue
+        rows.append((name, "transferred", m.space_name, f"k={m.doc.get('k', '?')}", m.dtype, "-",
+                     host_match(m.doc)[0], str(m.doc.get("description", ""))[:60]))
+    print_table(("device", "kind", "spaces", "rows", "dtype", "calibrated", "this host", "description"), rows)
+    print("this host: yes = measured on a host like this one (CPU model, ISA features, onnxruntime version), no = "
+          "on another, unknown = no fingerprint recorded, n/a = another device (published tables, boards)")
 
 
 def cmd_show(args: argparse.Namespace) -> None:
     import yaml
 
     from nas.latency.table import read_table
+    from nas.latency.transfer.model import TransferredLatencyModel, is_transferred_ref
 
+    transferred = is_transferred_ref(args.name)
+    if transferred is not None:
+        m = TransferredLatencyModel.read(transferred)
+        print(f"{m.device}  ({m.path})  content hash {m.content_hash()}")
+        print(_host_line(m.doc))
+        doc = {k: v for k, v in m.doc.items() if k != "measurements"}
+        print(yaml.safe_dump(doc, sort_keys=False, allow_unicode=True).rstrip())
+        print(f"measurements: {len(m.doc.get('measurements') or [])} (in {m.path})")
+        return
     t = read_table(args.name)
     print(f"{t.device}  ({t.csv_path})  content hash {t.content_hash()}")
+    print(_host_line(t.meta))
     print(yaml.safe_dump(t.meta, sort_keys=False, allow_unicode=True).rstrip())
     if args.space:
         from nas.latency.predict import TableLatencyModel
@@ -61,6 +84,18 @@ def cmd_show(args: argparse.Namespace) -> None:
         print(line)
     if len(t.entries) > args.rows:
         print(f"... {len(t.entries) - args.rows} more rows")
+
+
+def _host_line(meta: dict) -> str:
+    """``host: <fingerprint or the named host>; this host: yes/no/unknown/n/a (differences)``."""
+    from nas.latency.measure.host import describe, host_match
+
+    status, diff = host_match(meta)
+    if meta.get("host_fingerprint"):
+        host = describe(meta["host_fingerprint"])
+    else:
+        host = str(meta.get("host") or (meta.get("provenance") or {}).get("host") or "not recorded")
+    return f"host: {host}\nthis host: {status}" + (f" ({'; '.join(diff)})" if diff else "")
 
 
 def cmd_predict(args: argparse.Namespace) -> None:
@@ -147,13 +182,42 @@ def cmd_adapt(args: argparse.Namespace) -> None:
 
     from nas.latency.table import new_table_path
 
+    if (args.measured is None) == (args.measure_here is None):
+        raise NasError("give exactly one of --measured CSV or --measure-here N", where="nas lut adapt",
+                       fix="--measured: whole-network times taken elsewhere; --measure-here 20: measure 20 "
+                           "networks on this host")
     path = Path(args.output) if args.output else new_table_path(args.device_name, suffix=".transfer.yaml")
-    check_output_file(path, reads={"--measured": args.measured})
-    model = adapt(args.space, args.measured, args.device_name, sources=args.sources or None, dtype=args.dtype,
-                  threads=args.threads)
+    if args.measure_here is not None:
+        model = _adapt_here(args, path)
+    else:
+        check_output_file(path, reads={"--measured": args.measured})
+        model = adapt(args.space, args.measured, args.device_name, sources=args.sources or None, dtype=args.dtype,
+                      threads=args.threads, host=args.host)
     path = model.write(path)
     print(quality_summary(model))
-    print(f"wrote transferred model {model.device} to {path} (use it as --device {path})")
+    print(f"wrote transferred model {model.device} to {path} (use it as --device {path}"
+          + (")" if args.output else f" or --device {model.device})"))
+
+
+def _adapt_here(args: argparse.Namespace, path: Path):
+    import torch
+
+    from nas.latency.measure.host import describe
+    from nas.latency.transfer.here import adapt_here
+
+    if args.host:
+        raise NasError("--host names the host --measured measurements were taken on; --measure-here measures "
+                       "this one (and records its fingerprint)", where="--host", fix="leave --host out")
+    check_output_file(path)
+    torch.set_num_threads(1)  # as when profiling: export with one thread, time with onnxruntime's
+    r = adapt_here(args.space, args.measure_here, args.device_name, path, sources=args.sources or None,
+                   seed=args.seed, dtype=args.dtype, threads=args.threads, rounds=args.rounds)
+    for note in r.notes:
+        print(f"note: {note}")
+    fp = r.model.doc.get("host_fingerprint")
+    print(f"{'reused' if r.reused else 'measured'} {r.model.doc['k']} networks on this host"
+          + ("" if r.reused else f" in {r.seconds:.0f} s") + f" ({describe(fp)}); measurements: {r.measured_csv}")
+    return r.model
 
 
 def _refuse_overwrite(path: Path, overwrite: bool) -> None:
@@ -280,16 +344,33 @@ def _register_transfer(sub) -> None:
     """adapt, suggest: a latency model for a new device from whole-network measurements."""
     ad = sub.add_parser("adapt", help="latency model for a new device from k whole-network measurements")
     ad.add_argument("--space", required=True)
-    ad.add_argument("--measured", required=True, help="CSV with columns arch, latency_ms (k >= 3 rows)")
+    how = ad.add_mutually_exclusive_group()
+    how.add_argument("--measured", default=None,
+                     help="CSV with columns arch, latency_ms (k >= 3 rows) measured elsewhere (optional column "
+                          "reference_ms: their units, as `nas lut validate -o` writes)")
+    how.add_argument("--measure-here", type=int, default=None, metavar="N",
+                     help="measure N networks picked to span the source's latency and quantized share on this "
+                          "host and fit to them (20 is a good start; about a minute); the measurements are kept "
+                          "beside the model (NAME.measured.csv) and reused when re-run with the same arguments")
     ad.add_argument("--device-name", required=True, help="name of the new device")
     ad.add_argument("--from", dest="sources", action="append", metavar="DEVICE",
                     help="source table (repeatable; default: every table that covers the space)")
-    ad.add_argument("--dtype", default=None, help="precision the measurements ran at: arch (default), fp32, int8")
-    ad.add_argument("--threads", type=int, default=None, help="threads the measurements used (recorded)")
+    ad.add_argument("--dtype", default=None,
+                    help="precision the measurements ran (--measure-here: run) at: arch (default: each layer at its "
+                         "own bits; the model then predicts every dtype), fp32 or int8")
+    ad.add_argument("--threads", type=int, default=None,
+                    help="threads the measurements used (--measured: recorded; --measure-here: onnxruntime threads "
+                         "to measure with, default the first source table's)")
+    ad.add_argument("--seed", type=int, default=0, help="--measure-here: which networks are picked (default 0)")
+    ad.add_argument("--rounds", type=int, default=10,
+                    help="--measure-here: interleaved measurement rounds (default 10)")
+    ad.add_argument("--host", default=None, metavar="TEXT",
+                    help="--measured: the host the measurements were taken on, recorded in the model (default: "
+                         "unknown; never this machine)")
     ad.add_argument("-o", "--output", default=None,
                     help="model file (default: NAME.transfer.yaml in your table folder, `nas --tables-dir`, "
                          "where it is found by name); re-running refits it")
-    ad.set_defaults(func=cmd_adapt, flags=FLAGS)
+    ad.set_defaults(func=cmd_adapt, flags={**FLAGS, "n": "--measure-here"})
 
     ft = sub.add_parser("fit", help="per-layer table fitted from whole-network measurements (no layer timing)")
     ft.add_argument("--space", required=True)

@@ -53,11 +53,13 @@ def worker_main(cfg_dict: dict, worker: int, errors, ready=None) -> None:
 
     import torch
 
+    from nas.latency.measure.host import HostMismatchWarning
     from nas.search import SearchConfig
     from nas.search.record import UncheckedResumeWarning
     from nas.search.run import TrialTakenOver, search_from_config
 
     cfg = SearchConfig(**cfg_dict)
+    warnings.simplefilter("ignore", HostMismatchWarning)  # the parent printed it once
     warnings.simplefilter("ignore", UncheckedResumeWarning)  # the parent printed the note once
     torch.set_num_threads(cfg.threads)
     _quiet_optuna()

@@ -2,6 +2,7 @@
 (:func:`nas.latency.measure.validate.validate` with ``calibrate=True``; ``nas lut validate --calibrate``)."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -36,6 +37,7 @@ class Calibration:
     date: str = ""
     form: str = "offset+scale+layers"
     metrics: dict = field(default_factory=dict)
+    host_fingerprint: dict | None = None  # the host it was measured on (nas.latency.measure.host)
 
     MODEL = "measured = offset_ms + scale * table_sum + per_layer_ms * n_layers (weighted least squares, rel. error)"
     FORMS = {"scale": (1,), "offset+scale": (0, 1), "offset+scale+layers": (0, 1, 2)}  # columns of [1, raw, n]
@@ -46,18 +48,31 @@ class Calibration:
     def to_dict(self) -> dict:
         return {"model": self.MODEL, "form": self.form, "offset_ms": self.offset_ms, "scale": self.scale,
                 "per_layer_ms": self.per_layer_ms, "n": self.n, "dtype": self.dtype, "date": self.date,
-                "metrics": self.metrics}
+                "metrics": self.metrics, **({"host_fingerprint": self.host_fingerprint} if self.host_fingerprint
+                                            else {})}
 
     @classmethod
     def from_dict(cls, d: dict, *, where: str) -> "Calibration":
+        """Read and check a stored calibration: offset and per-layer term finite, scale finite and > 0, n >= 1
+        (a hand-edited ``offset_ms: nan`` or ``scale: -1`` is an error naming the key, never a silent price)."""
+        fix = "delete the entry, or fit it again by validating the table with calibrate=True"
         try:
-            return cls(offset_ms=float(d["offset_ms"]), scale=float(d["scale"]),
-                       per_layer_ms=float(d["per_layer_ms"]), n=int(d["n"]), dtype=str(d["dtype"]),
-                       date=str(d.get("date", "")), form=str(d.get("form", "offset+scale+layers")),
-                       metrics=dict(d.get("metrics", {})))
-        except (KeyError, TypeError, ValueError) as exc:
-            raise NasError(f"calibration entry is malformed ({exc})", where=where,
-                           fix="delete the entry, or fit it again by validating the table with calibrate=True") from None
+            cal = cls(offset_ms=float(d["offset_ms"]), scale=float(d["scale"]),
+                      per_layer_ms=float(d["per_layer_ms"]), n=int(d["n"]), dtype=str(d["dtype"]),
+                      date=str(d.get("date", "")), form=str(d.get("form", "offset+scale+layers")),
+                      metrics=dict(d.get("metrics") or {}), host_fingerprint=d.get("host_fingerprint") or None)
+        except (KeyError, TypeError, ValueError, OverflowError) as exc:
+            raise NasError(f"calibration entry is malformed ({exc})", where=where, fix=fix) from None
+        for key in ("offset_ms", "scale", "per_layer_ms"):
+            if not math.isfinite(getattr(cal, key)):
+                raise NasError(f"{key} is {getattr(cal, key)}, not a finite number", where=f"{where}.{key}", fix=fix)
+        if cal.scale <= 0:
+            raise NasError(f"scale is {cal.scale}: a calibration scales the table sum by a positive factor",
+                           where=f"{where}.scale", fix=fix)
+        if cal.n < 1:
+            raise NasError(f"n is {cal.n}: a calibration is fitted on at least 2 measurements", where=f"{where}.n",
+                           fix=fix)
+        return cal
 
     @staticmethod
     def _solve(x, m):

@@ -1,6 +1,9 @@
 """The one way to get a LatencyModel from a name or a path: a measured table, or a transferred model."""
 from __future__ import annotations
 
+import warnings
+
+from nas.latency.measure.host import HostMismatchWarning, host_warning
 from nas.latency.predict import LatencyModel, TableLatencyModel
 from nas.latency.table import read_table
 from nas.latency.transfer.model import TransferredLatencyModel, is_transferred_ref
@@ -13,8 +16,21 @@ def load(name_or_path: str, *, dtype: str | None = None, calibrated: bool = True
     (every layer deployed at that precision). ``calibrated=False`` ignores a stored calibration.
     A transferred model (``nas lut adapt``: a ``.transfer.yaml`` path or its name) loads as one too; it has no
     calibration (it is fitted on whole networks), so ``calibrated`` does not change it.
+
+    A table or model this project measured on another host (its ``host_fingerprint`` differs from this
+    host's), or measured by this project's protocol without a fingerprint (the shipped ``x86-2vcpu``), gives a
+    :class:`~nas.latency.measure.host.HostMismatchWarning` naming the ``nas lut adapt --measure-here`` command
+    that adapts it to this host (:func:`~nas.latency.measure.host.host_warning`); published tables of other
+    devices never do.
     """
     transferred = is_transferred_ref(name_or_path)
     if transferred is not None:
-        return TransferredLatencyModel.read(transferred, dtype=dtype)
-    return TableLatencyModel(read_table(name_or_path), dtype=dtype, use_calibration=calibrated)
+        model = TransferredLatencyModel.read(transferred, dtype=dtype)
+        meta, spaces = model.doc, [model.space_name]
+    else:
+        model = TableLatencyModel(read_table(name_or_path), dtype=dtype, use_calibration=calibrated)
+        meta, spaces = model.table.meta, list(model.table.meta.get("spaces") or [])
+    message = host_warning(meta, device=model.device, spaces=spaces)
+    if message:
+        warnings.warn(HostMismatchWarning(message), stacklevel=2)
+    return model

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 import dataclasses
+import math
 from dataclasses import dataclass
 
 from nas.errors import NasError
@@ -62,6 +63,17 @@ class LatencyPrediction:
                 "calibrated": self.calibrated, "raw_ms": self.raw_ms, "notes": self.notes,
                 "rows": [{"name": r.name, "key": r.key, "ms": r.ms, "estimated": r.estimated, "note": r.note}
                          for r in self.rows]}
+
+
+def check_positive(pred: LatencyPrediction, device: str, where: str, space: SearchSpace, arch: Architecture, *,
+                   fix: str) -> None:
+    """A prediction's latency (and energy, where it has one) must be a positive finite number: anything else is
+    an error naming the model and the architecture, never a price a budget or an objective could take."""
+    for name, value in (("latency", pred.latency_ms), ("energy", pred.energy_mJ)):
+        if value is not None and not (math.isfinite(value) and value > 0):
+            unit = "ms" if name == "latency" else "mJ"
+            raise NasError(f"latency model '{device}' predicts {name} {value:.6g} {unit} for {space.format(arch)} "
+                           f"({space.name}): not a positive number", where=where, fix=fix)
 
 
 class LatencyModel(ABC):
@@ -175,6 +187,10 @@ class TableLatencyModel(LatencyModel):
         pred = LatencyPrediction(total, energy, rows, estimated, raw_ms=total)
         if calibrated and self.calibration is not None:
             pred = self._calibrate(pred, computes)
+        check_positive(pred, self.device, str(self.table.meta_path or self.device), space, arch,
+                       fix="re-fit the calibration on this host (validate with calibrate=True) or predict with "
+                           "calibrated=False" if pred.calibrated else
+                           "the table's rows sum to no time: measure the layers again (`nas lut profile`)")
         return pred
 
     def _resized_classifier(self, spec: LayerSpec, table_classes: int, resolution: int):

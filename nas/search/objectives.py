@@ -81,7 +81,12 @@ class Budgets:
     energy_mj: float | None = None
 
     def constraints(self, metrics: dict[str, Any], devices) -> dict[str, float]:
-        """Optuna constraint values: <= 0 means satisfied."""
+        """Optuna constraint values: <= 0 means satisfied; a non-finite metric breaks its budget (+inf), never
+        passes it (NaN - budget is NaN, which Optuna's penalty sum counts as satisfied)."""
+        out = self._constraints(metrics, devices)
+        return {k: v if math.isfinite(v) else math.inf for k, v in out.items()}
+
+    def _constraints(self, metrics: dict[str, Any], devices) -> dict[str, float]:
         out = {}
         if self.latency_ms is not None:
             for d in devices:

@@ -37,6 +37,10 @@ Protocol (recorded in the table's metadata):
   metadata's ``boundaries`` then lists the space: predictions in it add the boundary rows (a missing one is an
   error naming it, like a missing layer).
 
+The table records this host's fingerprint (``host_fingerprint``: CPU model, ISA features, cores, threads,
+onnxruntime version, OS; :mod:`nas.latency.measure.host`), and an existing table is extended only on a host
+with the same fingerprint.
+
 torch's thread count is the caller's (the CLI sets 1 thread: exports are small, and idle torch threads
 would only compete with onnxruntime's).
 
@@ -55,6 +59,7 @@ from typing import Iterable
 
 from nas.bits import check_bits
 from nas.errors import NasError
+from nas.latency.measure.host import differences, fingerprint
 from nas.latency.measure.timing import (REFERENCE, Timer, boundary_timer, build_onnx, check_stat, input_shape,
                                         measure_paired, output_shape, overhead_timer, precision, reference_timer,
                                         runtime_info, summarize, value)
@@ -142,6 +147,7 @@ def open_table(path: Path, *, device: str, space: str, dtypes: list[str], config
                 raise NasError(f"existing table was measured with {key}={table.meta.get(key, 'median')}, this run "
                                f"uses {info[key]}: mixing them would corrupt the table", where=str(path),
                                fix="use the same setting or another device_name")
+        _check_same_host(table, path, config.threads)
         table.meta["spaces"] = sorted(set(table.meta["spaces"]) | {space})
         done = set(str(table.meta["dtype"]).split(","))
         table.meta["dtype"] = ",".join(sorted(done | set(dtypes)))
@@ -153,8 +159,21 @@ def open_table(path: Path, *, device: str, space: str, dtypes: list[str], config
                     provenance={"source": "measured on this machine by `nas lut profile`", "commit": "n/a",
                                 "license": "MIT (project license)", "host": info["host"]},
                     warmup=config.warmup, repeats=config.repeats, rounds=config.rounds, stat=config.stat,
-                    protocol_version=PROTOCOL_VERSION, reference_kernel=REFERENCE.key)
+                    protocol_version=PROTOCOL_VERSION, reference_kernel=REFERENCE.key,
+                    host_fingerprint=fingerprint(config.threads))
     return LatencyTable(meta=meta)  # reference_ms is set by the first measured batch
+
+
+def _check_same_host(table: LatencyTable, path: Path, threads: int) -> None:
+    """An existing table is extended only on the host it was profiled on (its ``host_fingerprint``); a table
+    profiled before fingerprints were recorded gets none (its older rows' host is unknown)."""
+    recorded = table.meta.get("host_fingerprint")
+    if recorded:
+        diff = differences(recorded, fingerprint(threads))
+        if diff:
+            raise NasError(f"existing table was profiled on another host ({'; '.join(diff)}): mixing two hosts' "
+                           "rows would corrupt it", where=str(path),
+                           fix="profile into another device_name (`nas lut show` prints the table's host)")
 
 
 def profile_specs(table: LatencyTable, specs: list[LayerSpec], config: ProfileConfig, path: Path, *,

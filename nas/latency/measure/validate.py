@@ -4,8 +4,19 @@ compare with the table's sum, and optionally fit + store a :class:`~nas.latency.
 Whole networks are exported and quantized exactly like single layers (see :mod:`nas.latency.measure.profile`), then
 timed with the profiler's protocol: interleaved rounds, every call paired with the reference kernel, value =
 median ratio (or the table's ``stat``) minus the per-call overhead's, times the table's ``reference_ms`` -- so a
-machine that runs slower today than when the table was profiled does not show up as table error.
+machine that runs slower today than when the table was profiled does not show up as table error. The
+per-architecture CSV (``output``) gives that reference time as ``reference_ms`` (the units of ``measured_ms``,
+:mod:`nas.latency.measurements`), so ``nas lut adapt --measured`` on it fits a model in the same units; a
+transferred model is measured at its own ``reference_ms``.
 Metrics: MAPE, share within ±10 %, Spearman rank correlation.
+
+Calibration (``calibrate=True``) is fitted only onto a table measured on this host (its ``host_fingerprint``
+matches this host's, :mod:`nas.latency.measure.host`): a published or shipped table, one profiled on another
+host or one recording no fingerprint is refused before anything is measured (the fix names ``nas lut adapt
+--measure-here``, which makes a new device instead). Such a table is the user's own (``nas lut profile`` wrote it
+into the user's table folder or the ``--out-dir`` they chose); the calibration goes into its metadata under the
+table's lock, merged with what other writers saved meanwhile, with this host's fingerprint. A table in a
+read-only ``$NAS_LATENCY_TABLES`` folder is refused too.
 """
 from __future__ import annotations
 
@@ -22,7 +33,8 @@ from nas.errors import NasError
 from nas.fileio import check_table_output, write_table
 from nas.latency.calibration import Calibration
 from nas.latency.load import load as load_latency
-from nas.latency.measure.timing import Measured, build_onnx, measure_onnx, runtime_info
+from nas.latency.measure.host import HostMismatchWarning, fingerprint, host_match
+from nas.latency.measure.timing import Measured, build_onnx, measure_onnx
 from nas.latency.metrics import metrics
 from nas.latency.predict import LatencyModel, LatencyPrediction, TableLatencyModel
 from nas.latency.signatures import check_dtype, deploy
@@ -94,7 +106,7 @@ def validate(name_or_path: str, space_name: str, *, n: int = 50, dtype: str | No
     them with the latency model ``name_or_path`` (its plain table sum, and a stored calibration if any).
 
     ``calibrate=True`` fits a :class:`Calibration` on these measurements and stores it in the table's metadata
-    (measured tables only). ``threads`` defaults to the table's; ``output``: a per-architecture CSV."""
+    (only a table measured on this host, which is the user's own: :func:`check_calibratable`). ``threads`` defaults to the table's; ``output``: a per-architecture CSV."""
     from nas.space import load_space
 
     space = load_space(space_name)
@@ -105,6 +117,8 @@ def validate(name_or_path: str, space_name: str, *, n: int = 50, dtype: str | No
         check_table_output(output, reads={"archs_csv": archs_csv, "name_or_path": table and table.csv_path})
     if threads is None:
         threads = int(table_meta["threads"]) if str(table_meta["threads"]).isdigit() else 1
+    if calibrate:
+        check_calibratable(model.table, threads)
     archs = _choose_archs(space, n=n, seed=seed, archs_csv=archs_csv, calibrate=calibrate)
     preds = [model.predict(a, space) for a in archs]  # fails early, listing missing signatures
     stored = TableLatencyModel(model.table, dtype=dtype).calibration if isinstance(model, TableLatencyModel) else None
@@ -128,15 +142,49 @@ def validate(name_or_path: str, space_name: str, *, n: int = 50, dtype: str | No
 def _load_source(name_or_path: str, space, dtype: str, *, calibrate: bool) -> tuple[LatencyModel, dict]:
     """The uncalibrated model and the metadata that says how to measure against it (threads, stat,
     reference_ms; a transferred model has no reference_ms and cannot be calibrated)."""
-    model = load_latency(name_or_path, dtype=dtype, calibrated=False)
+    import warnings
+
+    with warnings.catch_warnings():  # the report's notes say whether the table is this host's
+        warnings.simplefilter("ignore", HostMismatchWarning)
+        model = load_latency(name_or_path, dtype=dtype, calibrated=False)
     if isinstance(model, TableLatencyModel):
         return model, model.table.meta
     if calibrate:  # e.g. a transferred model (`nas lut adapt`)
         raise NasError(f"'{model.device}' is not a measured table and cannot be calibrated", argument="calibrate",
                        fix="adapt it again with these measurements added to measured_csv")
     model.check_covers(space)
+    doc = getattr(model, "doc", {})
     return model, {"threads": getattr(model, "threads", 1), "stat": "median",
-                   "reference_ms": getattr(model, "reference_ms", None)}
+                   "reference_ms": getattr(model, "reference_ms", None), "kind": doc.get("kind"),
+                   **{k: doc[k] for k in ("host_fingerprint", "host") if doc.get(k)}}
+
+
+def check_calibratable(table, threads: int) -> None:
+    """Calibration fits this host's whole-network times onto a table, so only a table measured on this host
+    (its ``host_fingerprint`` matches) is calibrated, and only where the user's tables live: never a shipped or
+    published table, nor one in a read-only ``$NAS_LATENCY_TABLES`` folder."""
+    from nas.latency.table import SHIPPED_DIR, table_dirs
+    from nas.paths import is_shipped, user_tables_dir
+
+    path = Path(table.csv_path)
+    adapt = (f"measure this host's own table with `nas lut profile` and calibrate that, or adapt '{table.device}' to "
+             f"this host: `nas lut adapt --from {table.device} --measure-here 20` (a new device; nothing is written "
+             f"into '{table.device}')")
+    if is_shipped(path):
+        raise NasError(f"'{table.device}' is a shipped table: shipped tables are never written, and its host is not "
+                       "this one", argument="calibrate", fix=adapt)
+    status, diff = host_match(table.meta, fingerprint(threads))
+    if status != "yes":
+        why = {"no": f"was profiled on another host ({'; '.join(diff)})",
+               "n/a": "describes another device" + (f" ({'; '.join(diff)})" if diff else ""),
+               }.get(status, "records no host fingerprint, so nothing says it was measured on this host")
+        raise NasError(f"table '{table.device}' {why}: calibrating it here would store this host's times in it",
+                       argument="calibrate", fix=adapt)
+    read_only = [d for d in table_dirs() if d not in (user_tables_dir(), SHIPPED_DIR)]
+    if any(path.resolve().is_relative_to(d.resolve()) for d in read_only):
+        raise NasError("the table is in a read-only folder on $NAS_LATENCY_TABLES", where=str(path),
+                       fix="copy its .csv and .meta.yaml into your table folder (`nas --tables-dir`) and calibrate "
+                           "that copy")
 
 
 def _choose_archs(space, *, n: int, seed: int, archs_csv: str | None, calibrate: bool) -> list:
@@ -162,7 +210,8 @@ def _compare(device: str, dtype: str, threads: int, archs, space, preds: list[La
     for a, p, (ms, iqr), why in zip(archs, preds, measured.values, failures):
         k = sum(s.computes for s in plan(a, space))
         row = {"arch": space.format(a), "table_ms": p.latency_ms, "measured_ms": ms, "measured_iqr_ms": iqr,
-               "n_layers": k, "rel_err_table": math.nan if why else (p.latency_ms - ms) / ms}
+               "n_layers": k, "rel_err_table": math.nan if why else (p.latency_ms - ms) / ms,
+               "reference_ms": measured.reference_ms}  # the units of measured_ms (nas.latency.measurements)
         if stored is not None:
             row["calibrated_ms"] = stored.apply(p.latency_ms, k)
             row["rel_err_calibrated"] = math.nan if why else (row["calibrated_ms"] - ms) / ms
@@ -198,13 +247,29 @@ def _notes(measured: Measured, table_meta: dict, threads: int) -> list[str]:
     else:
         notes = ["the table records no reference_ms (not profiled by `nas lut profile` protocol 2): "
                  "whole-network times are plain milliseconds of this session"]
-    host, here = (table_meta.get("provenance") or {}).get("host"), runtime_info(threads)["host"]
-    if host and host != here:
-        notes.append(f"the table was profiled on '{host}', this is '{here}'")
-    elif not host:
-        notes.append("the table was not profiled by `nas lut profile` on this machine: measured here, "
-                     "the comparison says how well it transfers to this machine only")
+    status, diff = host_match(table_meta, fingerprint(threads))
+    if status == "no":
+        notes.append(f"the table was measured on another host ({'; '.join(diff)}): the comparison says how well "
+                     "it transfers to this host")
+    elif status != "yes":
+        host = (table_meta.get("provenance") or {}).get("host") or table_meta.get("host")
+        notes.append((f"the table records its host as '{host}' without a fingerprint" if host else
+                      "the table was not measured on this host") +
+                     ": measured here, the comparison says how well it transfers to this host only")
     return notes
+
+
+def store_calibration(table, cal: Calibration) -> None:
+    """Write ``cal`` into the table's metadata on disk (the user's own table, :func:`check_calibratable`), under
+    the table's lock and merged with what is on disk then (rows a concurrent `nas lut profile` saved, other
+    dtypes' calibrations), so nothing another writer saved is lost."""
+    from nas.latency.table import locked, read_table
+
+    with locked(Path(table.csv_path)):
+        disk = read_table(table.csv_path)
+        disk.meta.setdefault("calibration", {})[cal.dtype] = cal.to_dict()
+        disk.write(table.csv_path)
+    table.meta["calibration"] = disk.meta["calibration"]
 
 
 def _calibrate(report: Report, table, measured: Measured, table_meta: dict, *, seed: int) -> None:
@@ -223,8 +288,8 @@ def _calibrate(report: Report, table, measured: Measured, table_meta: dict, *, s
     cal.metrics.update(in_sample=metrics([cal.apply(t, k) for t, k in zip(table_ms, n_layers)], meas),
                        leave_one_out=metrics(loo, meas), raw=report.raw, threads=report.threads, seed=seed,
                        reference_slowdown=slowdown)
-    table.meta.setdefault("calibration", {})[report.dtype] = cal.to_dict()
-    table.write(table.csv_path)  # after every metric is in: what is on disk is what the report shows
+    cal.host_fingerprint = fingerprint(report.threads)
+    store_calibration(table, cal)  # after every metric is in: what is on disk is what the report shows
     if slowdown is not None and abs(np.log(slowdown)) > np.log(DRIFT_WARN):
         report.notes.append(
             f"WARNING: the machine ran at {slowdown:.2f}x its profiling-time speed during these "

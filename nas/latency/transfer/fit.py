@@ -51,11 +51,12 @@ from pathlib import Path
 import numpy as np
 
 from nas.errors import NasError
-from nas.latency.measurements import MIN_K, read_measurements  # noqa: F401 (MIN_K re-exported)
+from nas.latency.measurements import MIN_K, origin, read_measurements  # noqa: F401 (MIN_K re-exported)
 from nas.latency.metrics import loo_predictions, plain_metrics
 from nas.latency.predict import TableLatencyModel
 from nas.latency.signatures import check_dtype
 from nas.latency.table import SHIPPED_DIR, list_devices, read_table
+from nas.latency.transfer.precision import PARTS, parts_seen, split
 from nas.latency.transfer.model import (EXTRA_FEATURES, FEATURE_VERSION, KIND, NETWORK_FEATURE, SCHEMA_VERSION,
                                         Features, TransferredLatencyModel)
 from nas.space import SearchSpace
@@ -222,27 +223,32 @@ def _layer_design(features: Features, archs) -> tuple[np.ndarray, list[str], np.
 def fit_transfer(F: np.ndarray, y: np.ndarray, names: list[str], n_sources: int) -> Fit:
     """Fit the NNLS model, and the baseline (best single source × factor, by LOO MAPE) for the report."""
     k = len(y)
-    baseline = None
-    for j in range(n_sources):
-        loo = loo_predictions(lambda a, b, j=j: fit_scaled(a, b, j), F, y)
-        mape = float(np.mean(np.abs(loo - y) / y))
-        if baseline is None or mape < baseline[0]:
-            baseline = (mape, j, loo)
-    _, bj, base_loo = baseline
     select = k >= MIN_EXTRA
     coef, selection = fit_selected(F, y, names, select=select)
     loo = loo_predictions(lambda a, b: fit_selected(a, b, names, select=select)[0], F, y)  # selection in each fold
     q = {"k": k, "method": "nnls",
          "loo": plain_metrics(loo, y),
          "in_sample": plain_metrics(F @ coef, y),
-         "baseline": dict(plain_metrics(base_loo, y), source=names[bj],
-                          factor=round(float(fit_scaled(F, y, bj)[bj]), 6)),
+         "baseline": source_baseline(F, y, names, n_sources),
          "spread": {"min_ms": float(y.min()), "max_ms": float(y.max()),
                     "cv_pct": round(float(np.std(y) / np.mean(y) * 100), 3)}}
     if selection:
         q["extra_features"] = dict(selection, features=list(EXTRA_FEATURES))
     q["warnings"] = _warnings(q, k)
     return Fit("nnls", coef, q)
+
+
+def source_baseline(F: np.ndarray, y: np.ndarray, names: list[str], n_sources: int) -> dict:
+    """The report's baseline: the best single source column (of the first ``n_sources``) × a fitted factor, by
+    leave-one-out MAPE; its leave-one-out metrics, source and factor."""
+    best = None
+    for j in range(n_sources):
+        loo = loo_predictions(lambda a, b, j=j: fit_scaled(a, b, j), F, y)
+        mape = float(np.mean(np.abs(loo - y) / y))
+        if best is None or mape < best[0]:
+            best = (mape, j, loo)
+    _, bj, base_loo = best
+    return dict(plain_metrics(base_loo, y), source=names[bj], factor=round(float(fit_scaled(F, y, bj)[bj]), 6))
 
 
 def _warnings(q: dict, k: int) -> list[str]:
@@ -269,9 +275,16 @@ def _warnings(q: dict, k: int) -> list[str]:
 # adapt
 # --------------------------------------------------------------------------------------------------------
 def adapt(space_name: str, measured_csv: str, device_name: str, *, sources: list[str] | None = None,
-          dtype: str | None = None, threads: int | None = None) -> TransferredLatencyModel:
+          dtype: str | None = None, threads: int | None = None, host: str | None = None,
+          precision_split: bool | None = None) -> TransferredLatencyModel:
     """Fit a transferred model from measured whole networks (``measured_csv``: columns arch, latency_ms) over
-    ``sources`` (default: every table that covers the space); not written, call ``.write(path)``."""
+    ``sources`` (default: every table that covers the space); not written, call ``.write(path)``. The model
+    records the measurements' units and host (:func:`nas.latency.measurements.origin`: ``host`` as named, else
+    the host a ``nas lut adapt --measure-here`` record names, else unknown).
+
+    ``precision_split``: each source as its float, int8 and other layers (:mod:`nas.latency.transfer.precision`),
+    where the measurements (at dtype ``arch``) run all three; None: as the measurements' record says (``nas lut
+    adapt --measure-here`` measures for it), else not."""
     from nas.space import load_space
 
     space = load_space(space_name)
@@ -282,20 +295,31 @@ def adapt(space_name: str, measured_csv: str, device_name: str, *, sources: list
         raise NasError(f"no table covers space {space.name}", argument="space_name",
                        fix="profile one (`nas lut profile`) or choose a space that `nas lut list` shows")
     models = load_sources(names, space, dtype)
+    found = origin(measured_csv, host)
+    if precision_split is None:
+        precision_split = bool((found.get("measured_with") or {}).get("precision_split"))
+    plain = models
+    if precision_split and parts_seen(models, archs, space) == set(PARTS):
+        models = split(models)
     feats = Features(models, space)
     F = feats.matrix(archs)
     n_src = len(models)
     colnames = feats.names + [NETWORK_FEATURE]
     fit = fit_transfer(F, y, colnames, n_src)
+    if models is not plain:  # the baseline stays one whole table × a factor
+        pf = Features(plain, space)
+        fit.quality["baseline"] = source_baseline(pf.matrix(archs), y, pf.names, len(plain))
+        fit.quality["warnings"] = _warnings(fit.quality, len(y))
     corrections = fit_corrections(feats, archs, y, fit.coef)
     listed = list_devices()
     src_docs = []
     for m in models:
         p = Path(m.table.csv_path).resolve()
-        shipped = listed.get(m.device) is not None and Path(listed[m.device]).resolve() == p
+        table = getattr(m, "source", m)
+        shipped = listed.get(table.device) is not None and Path(listed[table.device]).resolve() == p
         src_docs.append({"device": m.device, "table": str(p.relative_to(SHIPPED_DIR.parent)) if
                          shipped and p.is_relative_to(SHIPPED_DIR.parent) else str(p),
-                         "content_hash": m.table.content_hash()})
+                         "content_hash": m.table.content_hash(), **({"part": m.part} if m is not table else {})})
     doc = {"schema_version": SCHEMA_VERSION, "kind": KIND, "device": device_name,
            "description": f"{device_name}: transferred from {', '.join(m.device for m in models)} with k={len(y)} "
                           "whole-network measurements",
@@ -306,6 +330,7 @@ def adapt(space_name: str, measured_csv: str, device_name: str, *, sources: list
            "sources": src_docs, "quality": dict(fit.quality, corrections={k: v for k, v in corrections.items()
                                                                           if k in ("cv_mape_pct", "chosen")}),
            "provenance": {"measured_csv": str(measured_csv), "command": "nas lut adapt"},
+           **found,
            **({k: corrections[k] for k in ("corrections", "network_correction_ms")} if "corrections" in corrections
               else {})}
     if doc["threads"] == "unknown":

@@ -9,7 +9,12 @@ listing the missing signatures, or, with ``allow_estimate=True``, that table's e
 coefficients are themselves fitted on whole networks, so ``calibrated=True`` and ``False`` give the same
 fitted prediction, whose ``calibrated`` is False (``raw_ms`` = ``latency_ms``). A model records the
 ``feature_version`` its table-free features were computed with (absent: 1, before channel shuffles counted as
-kernels and ``dw_macs_M`` existed) and is predicted with that version.
+kernels and ``dw_macs_M`` existed) and is predicted with that version. A model fitted at dtype ``arch`` (each
+layer at its own bits) loads at any dtype its source tables price (its sources then deploy every layer at that
+dtype); one fitted at ``fp32`` or ``int8`` only at its own. A source listed with ``part`` is that precision part of
+the table (:mod:`nas.latency.transfer.precision`). ``reference_ms`` (optional) is the reference-kernel time its
+milliseconds are expressed at (:mod:`nas.latency.measurements`); ``host_fingerprint`` or ``host`` where they
+were measured (:mod:`nas.latency.measure.host`).
 """
 from __future__ import annotations
 
@@ -20,9 +25,10 @@ import yaml
 
 from nas.errors import NasError
 from nas.fileio import atomic_write_text, read_yaml
-from nas.latency.predict import LatencyModel, LatencyPrediction, LayerLatency, TableLatencyModel
-from nas.latency.signatures import check_dtype
+from nas.latency.predict import LatencyModel, LatencyPrediction, LayerLatency, TableLatencyModel, check_positive
+from nas.latency.signatures import check_dtype, deploy
 from nas.latency.table import SHIPPED_DIR, list_transferred, read_table
+from nas.latency.transfer.precision import wrap
 from nas.layers import LayerSpec, plan
 from nas.space import SearchSpace
 from nas.space.arch import Architecture
@@ -138,17 +144,31 @@ class TransferredLatencyModel(LatencyModel):
         if self.feature_version not in (1, FEATURE_VERSION):
             raise NasError(f"feature_version {self.feature_version} is not supported (this version computes 1 and "
                            f"{FEATURE_VERSION})", where=where, fix="re-create it with `nas lut adapt`")
+        self.reference_ms = doc.get("reference_ms")  # the units of its milliseconds (see nas.latency.measurements)
+        fitted = self.dtype
         if dtype is not None and check_dtype(dtype) != self.dtype:
-            raise NasError(f"transferred model was fitted at dtype {self.dtype}, not {dtype}", where=where,
-                           fix=f"load it with dtype='{self.dtype}' or adapt again from measurements at {dtype}")
+            if self.dtype != "arch":  # measured at every layer's own bits, it prices fp32 and int8 layers alike
+                raise NasError(f"transferred model was fitted at dtype {self.dtype}, not {dtype}", where=where,
+                               fix=f"load it with dtype='{self.dtype}' or adapt again from measurements at {dtype} "
+                                   "(or at the architectures' own bits, dtype='arch', which predicts every dtype)")
+            self.dtype = check_dtype(dtype)
         self.sources = list(sources or [])
+        read: dict = {}  # a table split by precision is listed once per part: read it once
         for s in source_docs if sources is None else []:
-            table = read_table(_source_path(s))
+            path = _source_path(s)
+            if path not in read:
+                read[path] = read_table(path)
+            table = read[path]
             if table.content_hash() != s["content_hash"]:
                 raise NasError(f"source table '{s['device']}' changed since the transfer was fitted "
                                f"(hash {table.content_hash()} != {s['content_hash']})", where=where,
                                fix="run `nas lut adapt` again with the same measurements")
-            self.sources.append(TableLatencyModel(table, dtype=self.dtype, use_calibration=False))
+            self.sources.append(wrap(TableLatencyModel(table, dtype=self.dtype, use_calibration=False), s))
+        lacking = [s.device for s in self.sources if self.dtype not in str(s.table.meta.get("dtype", "")).split(",")]
+        if self.dtype != fitted and lacking:
+            raise NasError(f"transferred model was fitted at dtype {fitted}, and its source table(s) "
+                           f"{', '.join(lacking)} do not price {self.dtype}", where=where,
+                           fix=f"load it with dtype='{fitted}', or adapt from tables that price {self.dtype}")
         names = [f"table:{s.device}" for s in self.sources] + list(LAYER_FEATURES) + [NETWORK_FEATURE]
         unknown = sorted(set(coefs) - set(names))
         if unknown:
@@ -218,11 +238,15 @@ class TransferredLatencyModel(LatencyModel):
         specs, rows, estimated = self.features(space).layers(arch, allow_estimate=allow_estimate)
         per_layer = rows @ self.coef[:-1]
         fix = self.corrections
-        out = [LayerLatency(s.name, s.key, float(ms) + (fix.get(s.key, 0.0) if s.computes else 0.0), est)
-               for s, ms, est in zip(specs, per_layer, estimated)]
+        keys = [s.key if self.dtype == "arch" else deploy(s, self.dtype).key for s in specs]  # as deployed
+        out = [LayerLatency(s.name, key, float(ms) + (fix.get(key, 0.0) if s.computes else 0.0), est)
+               for s, key, ms, est in zip(specs, keys, per_layer, estimated)]
         out.append(LayerLatency("network constant", NETWORK_FEATURE, float(self.coef[-1]) + self.network_correction))
         total = float(sum(r.ms for r in out))
-        return LatencyPrediction(total, None, out, any(estimated), False, total)
+        pred = LatencyPrediction(total, None, out, any(estimated), False, total)
+        check_positive(pred, self.device, str(self.path or self.device), space, arch,
+                       fix="adapt it again from more measurements (`nas lut adapt`)")
+        return pred
 
     def check_covers(self, space: SearchSpace) -> None:
         self._check_space(space)
@@ -235,7 +259,7 @@ def _source_path(src: dict) -> str:
     name."""
     p = Path(str(src["table"]))
     p = p if p.is_absolute() else SHIPPED_DIR.parent / p
-    return str(p) if p.is_file() else str(src["device"])
+    return str(p) if p.is_file() else str(src["device"]).removesuffix(f":{src['part']}" if src.get("part") else "")
 
 
 def is_transferred_ref(device_or_path: str) -> Path | None:

@@ -69,8 +69,8 @@ def test_arch_info_takes_a_baseline_name_and_implies_its_space(capsys):
     (["arch", "info", "--arch", "ir_k3"], "--space: a space is needed to read this architecture"),
     (["arch", "info", "mobilenetv2-0.5", "--arch", "mobilenetv2-0.5"], "give the architecture once"),
     (["arch", "info", "--archs", "x.csv", "-o", "o.csv"], "--space: --archs needs --space"),
-    (["export", "--space", "mobilenet-c10", "-o", "OUT"], "--space needs --arch"),
-    (["export", "--space", "mobilenet-c10", "--arch", "mobilenetv2-0.5", "-o", "OUT"],
+    (["export", "--space", "mobilenet-c10", "--out-dir", "OUT"], "--space needs --arch"),
+    (["export", "--space", "mobilenet-c10", "--arch", "mobilenetv2-0.5", "--out-dir", "OUT"],
      "--arch: not an architecture of space 'mobilenet-c10': baseline 'mobilenetv2-0.5' is an architecture of space "
      "'mobilenetv2-0.5-c10'"),
 ])
@@ -102,7 +102,8 @@ def test_console_script_end_to_end(tmp_path):
 
 @pytest.mark.parametrize("argv, start", [
     (["search", "--space", "fbnet-c100", "--device", "raspi5", "--trials", "2", "--quiet"], "nas: error: --device: unknown device 'raspi5'"),
-    (["export", "--space", "fbnet-c100", "--arch", "x", "--device", "raspi5", "-o", "OUT"], "nas: error: --arch:"),
+    (["export", "--space", "fbnet-c100", "--arch", "x", "--device", "raspi5", "--out-dir", "OUT"],
+     "nas: error: --arch:"),
     (["lut", "predict", "--device", "raspi5", "--space", "fbnet-c100", "x"], "nas: error: --device: unknown device 'raspi5'"),
     (["search", "--space", "fbnet-c100", "--device", "raspi4", "--trials", "0", "--quiet"], "nas: error: --trials: must be >= 1"),
 ])
@@ -139,7 +140,7 @@ def test_apq_on_bitfusion_prices_latency_and_energy_from_apq_specs(tmp_path, cap
                                 "--objectives", "proxy,latency,energy", "--energy-budget", "40", "--proxy", "params",
                                 "--data", "noise")
     assert rc == 0, err
-    rc, _, err = run_cli(capsys, "pareto", "--study", "apq-bitfusion", "-o", str(tmp_path / "front"))
+    rc, _, err = run_cli(capsys, "pareto", "--study", "apq-bitfusion", "--out-dir", str(tmp_path / "front"))
     assert rc == 0, err
     front = pd.read_csv(tmp_path / "front" / "pareto.csv")
     assert "energy_mJ.bitfusion" in front.columns and (front["energy_mJ.bitfusion"] <= 40).all()
@@ -152,7 +153,7 @@ def test_mission_space_searches_on_the_shipped_x86_table_without_flags(tmp_path,
     rc, _, err = run_cli(capsys, "search", "--space", "mobilenet-c10", "--device", "x86-2vcpu", "--trials", "5",
                          "--objectives", "proxy,latency,size")
     assert rc == 0, err
-    rc, _, err = run_cli(capsys, "pareto", "--study", "mobilenet-c10-x86-2vcpu", "-o", str(tmp_path / "front"))
+    rc, _, err = run_cli(capsys, "pareto", "--study", "mobilenet-c10-x86-2vcpu", "--out-dir", str(tmp_path / "front"))
     assert rc == 0, err
     front = pd.read_csv(tmp_path / "front" / "pareto.csv")
     assert {"latency_ms.x86-2vcpu", "size_mb", "mean_wbits", "bit_mix"} <= set(front.columns)

@@ -68,6 +68,6 @@ def test_bad_data_is_one_line_naming_the_flag(images, tmp_path, capsys):
         (images.parent / "broken" / name).mkdir()
         (images.parent / "broken" / name / "1.png").write_bytes(b"junk")
     rc, _, err = run_cli(capsys, "export", "--space", SPACE, "--arch", TINY, "--data", images.parent / "broken",
-                         "-o", tmp_path / "o", "--quiet")
+                         "--out-dir", tmp_path / "o", "--quiet")
     assert rc == 2 and "--data" in err and "cannot read image" in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "o").exists()

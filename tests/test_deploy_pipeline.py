@@ -132,6 +132,7 @@ def test_cli_arch_export_and_int8_deployment(tmp_path, capsys):
                            "--data", "digits", "--n-train", 64, "--calib-samples", 8, "--rounds", 1, "--dtype",
                            "int8", "--test-samples", 50, "--quiet")
     assert rc == 0, err
+    assert "-o is deprecated, use --out-dir" in err  # the old spelling still works, with one note
     card = json.loads(next(tmp_path.glob("arch-*/card.json")).read_text())
     assert card["deployment"] == "int8" and set(card["bit_widths"]) == {"int8"}
     assert card["accuracy"]["n"] == 50 and card["provenance"]["source"] == "--arch"
@@ -139,13 +140,13 @@ def test_cli_arch_export_and_int8_deployment(tmp_path, capsys):
 
 
 def test_arch_not_in_space_and_missing_dataset(tmp_path, capsys, monkeypatch):
-    rc, _, err = run_cli(capsys, "export", "--space", SPACE, "--arch", TINY.replace("c96", "c999"), "-o", tmp_path)
+    rc, _, err = run_cli(capsys, "export", "--space", SPACE, "--arch", TINY.replace("c96", "c999"), "--out-dir", tmp_path)
     assert rc == 2 and "not an architecture of space 'mobilenet-c10'" in err and err.count("\n") == 1
     monkeypatch.setenv("NAS_FASHION_MNIST_DIR", str(tmp_path / "none"))
     import nas.data.datasets
 
     nas.data.datasets._fashion.cache_clear()
-    rc, _, err = run_cli(capsys, "export", "--space", SPACE, "--arch", TINY, "-o", tmp_path / "o", "--data",
+    rc, _, err = run_cli(capsys, "export", "--space", SPACE, "--arch", TINY, "--out-dir", tmp_path / "o", "--data",
                          "fashion-mnist")
     nas.data.datasets._fashion.cache_clear()
     assert rc == 2 and "Fashion-MNIST is not installed" in err and "dataset-fashion-mnist" in err
@@ -154,7 +155,7 @@ def test_arch_not_in_space_and_missing_dataset(tmp_path, capsys, monkeypatch):
 
 def test_one_failed_model_makes_the_cli_fail_after_writing_the_others(tmp_path, capsys):
     storage = make_study(tmp_path / "s.db", [TINY, "bad"])
-    rc, out, err = run_cli(capsys, "export", "--storage", storage, "--study", "s", "--top-k", 2, "-o", tmp_path / "o",
+    rc, out, err = run_cli(capsys, "export", "--storage", storage, "--study", "s", "--top-k", 2, "--out-dir", tmp_path / "o",
                            "--epochs", 0, "--data", "digits", "--calib-samples", 4, "--rounds", 1, "--test-samples",
                            20, "--quiet")
     assert rc == 2 and "1 of 2 model(s) failed: s-trial1-arch" in err
@@ -168,11 +169,11 @@ def test_bad_settings_name_the_api_argument_and_the_cli_flag(tmp_path, capsys):
         with pytest.raises(NasError) as e:
             check_config(cfg)
         assert e.value.argument == argument and "--" not in str(e.value)
-    rc, _, err = run_cli(capsys, "export", "--space", SPACE, "--arch", TINY, "-o", tmp_path, "--epochs", -1)
+    rc, _, err = run_cli(capsys, "export", "--space", SPACE, "--arch", TINY, "--out-dir", tmp_path, "--epochs", -1)
     assert rc == 2 and "--epochs: must be 0 or more, got -1" in err
-    rc, _, err = run_cli(capsys, "export", "--space", SPACE, "--arch", TINY, "-o", tmp_path, "--calib-samples", 0)
+    rc, _, err = run_cli(capsys, "export", "--space", SPACE, "--arch", TINY, "--out-dir", tmp_path, "--calib-samples", 0)
     assert rc == 2 and "--calib-samples: must be at least 1, got 0" in err
-    rc, _, err = run_cli(capsys, "export", "--space", SPACE, "--arch", TINY, "-o", tmp_path, "--data", "noise")
+    rc, _, err = run_cli(capsys, "export", "--space", SPACE, "--arch", TINY, "--out-dir", tmp_path, "--data", "noise")
     assert rc == 2 and "--data: noise has no meaningful accuracy" in err
     assert not (tmp_path / "summary.csv").exists()
 
@@ -235,7 +236,7 @@ def test_cli_ofa_mbv3_export_at_224(tmp_path, capsys):  # bug 1, the issue's com
     arch = "r224/ir/" + "/".join(["ir_k3_e3-ir_k3_e3"] * 5)  # the smallest r224 member
     assert space.parse(arch).resolution == 224 and space.resolutions[0] == 160
     rc, out, err = run_cli(capsys, "export", "--space", "ofa-mbv3", "--arch", arch, "--epochs", 0, "--data",
-                           "digits", "-o", tmp_path, "--test-samples", 4, "--calib-samples", 2, "--rounds", 1,
+                           "digits", "--out-dir", tmp_path, "--test-samples", 4, "--calib-samples", 2, "--rounds", 1,
                            "--quiet")
     assert rc == 0, out + err
     folder = next(tmp_path.glob("arch-*"))
@@ -270,7 +271,7 @@ def test_qat_settings_are_checked(tmp_path, capsys):
         with pytest.raises(NasError) as e:
             check_config(cfg)
         assert e.value.argument == argument
-    rc, _, err = run_cli(capsys, "export", "--space", SPACE, "--arch", TINY, "-o", tmp_path, "--qat-epochs", 2)
+    rc, _, err = run_cli(capsys, "export", "--space", SPACE, "--arch", TINY, "--out-dir", tmp_path, "--qat-epochs", 2)
     assert rc == 2 and "--qat-epochs: quantization-aware fine-tuning starts from a trained network" in err
     assert "--epochs" in err
 

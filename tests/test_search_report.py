@@ -10,7 +10,7 @@ from helpers_search import fast_cfg
 def test_pareto_unknown_study(tmp_path, capsys):
     cfg = fast_cfg(tmp_path, trials=2)
     search(cfg)
-    rc, _, err = run_cli(capsys, "pareto", "--storage", cfg.storage, "--study", "other", "-o", tmp_path / "o")
+    rc, _, err = run_cli(capsys, "pareto", "--storage", cfg.storage, "--study", "other", "--out-dir", tmp_path / "o")
     assert rc == 2 and "no study 'other'" in err and "studies: t" in err
 
 
@@ -41,7 +41,7 @@ def test_report_errors_name_the_study_and_leave_matplotlib_alone(tmp_path, capsy
     with pytest.raises(NasError, match="study 't' has no feasible trial: the Pareto front is empty") as err:
         write_report(storage, "t", tmp_path / "o")
     assert err.value.argument == "study_name" and "--" not in str(err.value)
-    rc, _, err_text = run_cli(capsys, "pareto", "--storage", storage, "--study", "t", "-o", tmp_path / "o")
+    rc, _, err_text = run_cli(capsys, "pareto", "--storage", storage, "--study", "t", "--out-dir", tmp_path / "o")
     assert rc == 2 and err_text.startswith("nas: error: --study: study 't' has no feasible trial")
     monkeypatch.setattr(matplotlib, "use", lambda *a, **k: pytest.fail("the report switched matplotlib's backend"))
     search(fast_cfg(tmp_path, study="ok", trials=3))
@@ -108,7 +108,7 @@ def test_html_report_labels_axes_budgets_and_gives_each_front_member_its_export_
                   "model size at its bit-widths, MB (lower is better)", "budget 6", "mean weight bits"):
         assert label in html
     for t in front["trial"]:
-        assert f"nas export --storage {cfg.storage} --study m --trial {t} -o export-m-{t}" in html
+        assert f"nas export --storage {cfg.storage} --study m --trial {t} --out-dir export-m-{t}" in html
     import re
 
     assert not re.search(r"<script[^>]*\bsrc=", html) and "plotly" in html  # plotly.js embedded: opens offline
@@ -250,7 +250,7 @@ def test_item8_password_never_reaches_the_report_or_the_printed_lines(tmp_path, 
                            "--data", "noise", "--trials", 4, "--storage", url, "--study", study, "--quiet")
     assert rc == 0, err
     assert "s3cret-item8" not in out + err and ":***@" in out
-    rc, out, err = run_cli(capsys, "pareto", "--storage", url, "--study", study, "-o", tmp_path / "p")
+    rc, out, err = run_cli(capsys, "pareto", "--storage", url, "--study", study, "--out-dir", tmp_path / "p")
     assert rc == 0, err
     for name in ("pareto.html", "pareto.csv", "trials.csv"):
         assert "s3cret-item8" not in (tmp_path / "p" / name).read_text(), name
@@ -273,6 +273,6 @@ def test_item3_pareto_reloads_the_space_the_study_searched(tmp_path, capsys, mon
     assert "study 'my-fbnet-raspi4'" in out  # named after the space, not its path
     (tmp_path / "my.yaml").unlink()
     monkeypatch.setattr(registry, "_LOADED_PATHS", {})  # a new process: the name is not known
-    rc, out, err = run_cli(capsys, "pareto", "--storage", storage, "--study", "my-fbnet-raspi4", "-o", tmp_path / "p")
+    rc, out, err = run_cli(capsys, "pareto", "--storage", storage, "--study", "my-fbnet-raspi4", "--out-dir", tmp_path / "p")
     assert rc == 0, err
     assert (tmp_path / "p" / "pareto.html").is_file()

@@ -10,26 +10,12 @@ import sys
 
 from nas.cli.common import flag_error, host_warnings
 from nas.errors import NasError
-from nas.cli.arch import cmd_arch_info, cmd_arch_list, cmd_arch_sample
-from nas.cli.spaces import cmd_spaces_list, cmd_spaces_show
 
 
-# --------------------------------------------------------------------------------------------------------
-# spaces
-# --------------------------------------------------------------------------------------------------------
-
-
-# --------------------------------------------------------------------------------------------------------
-# arch
-# --------------------------------------------------------------------------------------------------------
-
-
-# --------------------------------------------------------------------------------------------------------
-# parser
-# --------------------------------------------------------------------------------------------------------
 # Modules that add their own subcommands: each defines ``register(subparsers)``. Keep heavy imports
 # (torch, onnxruntime, optuna) inside the command functions so `nas --help` stays fast.
-SUBCOMMAND_MODULES: tuple[str, ...] = ("nas.cli.lut", "nas.cli.score", "nas.cli.search", "nas.cli.export")
+SUBCOMMAND_MODULES: tuple[str, ...] = ("nas.cli.spaces", "nas.cli.arch", "nas.cli.lut", "nas.cli.proxies",
+                                        "nas.cli.score", "nas.cli.search", "nas.cli.export")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -40,30 +26,6 @@ def build_parser() -> argparse.ArgumentParser:
                         "`validate --calibrate`, looked up before the shipped ones (default: $NAS_TABLES_DIR, "
                         "else ~/.local/share/nas/latency_tables)")
     sub = p.add_subparsers(dest="command", required=True)
-
-    spaces = sub.add_parser("spaces", help="list and inspect search spaces").add_subparsers(dest="sub", required=True)
-    spaces.add_parser("list", help="list shipped search spaces").set_defaults(func=cmd_spaces_list)
-    show = spaces.add_parser("show", help="show the choices of one space")
-    show.add_argument("name", help="space name or path to a YAML file")
-    show.set_defaults(func=cmd_spaces_show, flags={"space": "NAME"})
-
-    arch = sub.add_parser("arch", help="sample and describe architectures").add_subparsers(dest="sub", required=True)
-    sample = arch.add_parser("sample", help="print random architectures (canonical strings)")
-    sample.add_argument("--space", required=True)
-    sample.add_argument("--n", type=int, default=5)
-    sample.add_argument("--seed", type=int, default=0)
-    sample.add_argument("--format", choices=("text", "json", "native"), default="text")
-    sample.set_defaults(func=cmd_arch_sample)
-    info = arch.add_parser("info", help="per-layer shapes, params and MACs")
-    info.add_argument("--space", help="search space (default: the one a baseline name implies; needed with --archs)")
-    info.add_argument("arch_text", nargs="?", metavar="ARCH", help="the architecture, as with --arch")
-    info.add_argument("--arch", help="canonical string, JSON, the space's native encoding, or a baseline name "
-                                     "(`nas arch list`)")
-    info.add_argument("--archs", help="CSV with a column 'arch'")
-    info.add_argument("-o", "--output", help="output CSV for --archs")
-    info.set_defaults(func=cmd_arch_info)
-    listing = arch.add_parser("list", help="the named hand-designed baselines: space, params, MACs, size")
-    listing.set_defaults(func=cmd_arch_list)
 
     for module in SUBCOMMAND_MODULES:
         importlib.import_module(module).register(sub)

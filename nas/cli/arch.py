@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 
 from nas.cli.common import print_table
+from nas.cli.vocabulary import add_arch, add_archs, add_output, add_seed, add_space, command
 from nas.errors import NasError
 from nas.fileio import check_table_output, write_table
 from nas.space.csv import parse_arch_row, read_arch_csv
@@ -15,13 +16,24 @@ def cmd_arch_sample(args: argparse.Namespace) -> None:
     space = load_space(args.space)
     if args.n < 1:
         raise NasError(f"--n must be at least 1, got {args.n}", where="--n")
+    texts = []
     for arch in space.sample_many(args.n, seed=args.seed):
         if args.format == "json":
-            print(arch.to_json())
+            texts.append(arch.to_json())
         elif args.format == "native":
-            print(space.to_native(arch) or space.format(arch))
+            texts.append(space.to_native(arch) or space.format(arch))
         else:
-            print(space.format(arch))
+            texts.append(space.format(arch))
+    if args.output:  # a CSV every --archs reads
+        import pandas as pd
+
+        from nas.fileio import check_table_output, write_table
+
+        path = check_table_output(args.output)
+        write_table(pd.DataFrame({"arch": texts}), path)
+        print(f"wrote {len(texts)} architectures to {path}")
+        return
+    print("\n".join(texts))
 
 
 def cmd_arch_info(args: argparse.Namespace) -> None:
@@ -104,4 +116,32 @@ def cmd_arch_list(args: argparse.Namespace) -> None:
                      f"{int8:.2f} MB", b.description))
     print_table(("name", "space", "params", "MACs", "size fp32", "size int8", "what"), rows)
     print("use a name wherever an architecture is read, e.g. nas arch info --arch mobilenetv2-0.5 or "
-          "nas export --arch mobilenetv2-0.5 -o OUT (the name implies --space); Python: nas.space.baseline(NAME)")
+          "nas export --arch mobilenetv2-0.5 --out-dir OUT (the name implies --space); Python: nas.space.baseline(NAME)")
+
+
+def register(sub) -> None:
+    group = sub.add_parser("arch", help="sample, describe and list architectures")
+    arch = group.add_subparsers(dest="sub", required=True)
+    sample = command(arch, "sample", help="random architectures of a space (canonical strings, JSON or native)",
+                     examples=("nas arch sample --space mobilenet-c10 --n 3",
+                               "nas arch sample --space mobilenet-c10 --n 20 -o archs.csv"))
+    add_space(sample)
+    sample.add_argument("--n", type=int, default=5, help="how many (default 5)")
+    add_seed(sample, "sampling seed")
+    sample.add_argument("--format", choices=("text", "json", "native"), default="text",
+                        help="text (canonical, default), json, or the space's native encoding")
+    add_output(sample, "CSV with a column 'arch', for any --archs", default="print one per line")
+    sample.set_defaults(func=cmd_arch_sample)
+    info = command(arch, "info", help="per-layer shapes, params and MACs",
+                   examples=("nas arch info --arch mobilenetv2-0.5",
+                             "nas arch info --space mobilenet-c10 --archs archs.csv -o info.csv"))
+    add_space(info, required=False, what="search space (default: the one a baseline name implies; needed with "
+                                         "--archs)")
+    info.add_argument("arch_text", nargs="?", metavar="ARCH", help="the architecture, as with --arch (default: none)")
+    add_arch(info)
+    add_archs(info)
+    add_output(info, "CSV for --archs: one row per architecture")
+    info.set_defaults(func=cmd_arch_info)
+    listing = command(arch, "list", help="the named hand-designed baselines: space, params, MACs, size",
+                      examples=("nas arch list",))
+    listing.set_defaults(func=cmd_arch_list)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 
+from nas.cli.vocabulary import add_arch, add_out_dir, add_quiet, add_seed, add_space, command, require_out_dir
 from nas.errors import NasError
 from nas.search.storage import DEFAULT_STORAGE
 
@@ -18,13 +19,14 @@ FLAGS = {"name_or_path": "--device", "arch_text": "--arch", "space_name": "--spa
 def cmd_export(args: argparse.Namespace) -> None:
     from nas.deploy import ExportConfig, export, target_from_arch, targets_from_study
 
+    require_out_dir(args, "nas export")
     if args.arch or args.space:
         if args.storage or args.study or args.top_k or args.trial is not None:
             raise NasError("give either --space/--arch or --storage/--study, not both", where="nas export")
         if not args.arch:
             raise NasError("--space needs --arch", where="nas export",
-                           fix="e.g. nas export --space mobilenet-c10 --arch '...' -o out, or nas export --arch "
-                               "mobilenetv2-0.5 -o out (a baseline name implies its space: `nas arch list`)")
+                           fix="e.g. nas export --space mobilenet-c10 --arch '...' --out-dir out, or nas export "
+                               "--arch mobilenetv2-0.5 --out-dir out (a baseline name implies its space: `nas arch list`)")
         targets = [target_from_arch(args.space, args.arch, args.device)]
     else:
         if not args.study:
@@ -41,14 +43,14 @@ def cmd_export(args: argparse.Namespace) -> None:
                        n_train=args.n_train or None, bn_samples=args.bn_samples, test_samples=args.test_samples, seed=args.seed,
                        threads=args.threads, rounds=args.rounds, progress=not args.quiet, qat_epochs=args.qat_epochs,
                        qat_lr=args.qat_lr, qat_n_train=args.qat_n_train, train_device=args.train_device)
-    rows = export(targets, args.output, cfg)
+    rows = export(targets, args.out_dir, cfg)
     for r in rows:
         print(result_line(r))
-    print(f"wrote {args.output}/summary.csv")
+    print(f"wrote {args.out_dir}/summary.csv")
     failed = [r["name"] for r in rows if r["status"] != "ok"]
     if failed:
         raise NasError(f"{len(failed)} of {len(rows)} model(s) failed: {', '.join(failed)} (the others were exported)",
-                       where=f"{args.output}/summary.csv", fix="see the error column")
+                       where=f"{args.out_dir}/summary.csv", fix="see the error column")
 
 
 def result_line(r: dict) -> str:
@@ -64,41 +66,48 @@ def result_line(r: dict) -> str:
 
 
 def register(sub) -> None:
-    p = sub.add_parser("export", help="train, quantize and export architectures (ONNX), verified in onnxruntime",
-                       description="Build, train E epochs, export fp32 ONNX, quantize at the architecture's "
-                                   "bit-widths (onnxruntime static QDQ), evaluate and time both; writes "
-                                   "DIR/<name>/{model.onnx,model.quant.onnx,card.json} and DIR/summary.csv.")
+    p = command(sub, "export", help="train, quantize and export architectures (ONNX), verified in onnxruntime",
+                description="Build, train E epochs, export fp32 ONNX, quantize at the architecture's bit-widths "
+                            "(onnxruntime static QDQ), evaluate and time both; writes DIR/<name>/{model.onnx,"
+                            "model.quant.onnx,card.json} and DIR/summary.csv.",
+                examples=("nas export --arch mobilenetv2-0.5 --dtype int8 --epochs 1 --n-train 500 "
+                          "--test-samples 200 --out-dir exported",
+                          "nas export --study mobilenet-c10-x86-2vcpu --top-k 3 --epochs 10 --out-dir exported"))
     p.add_argument("--storage", help=f"Optuna storage URL of a `nas search` study (default {DEFAULT_STORAGE})")
-    p.add_argument("--study", help="study name")
+    p.add_argument("--study", help="study name (default: none; give it or --arch)")
     p.add_argument("--top-k", type=int, help="export the first K Pareto members (default 3)")
-    p.add_argument("--trial", type=int, help="export this trial number")
-    p.add_argument("--space", help="search space of --arch (default: the one a baseline name implies)")
-    p.add_argument("--arch", help="architecture: canonical string, JSON, the space's native encoding, or a baseline "
-                                  "name (`nas arch list`)")
+    p.add_argument("--trial", type=int, help="export this trial number (default: the top K instead)")
+    add_space(p, required=False, what="search space of --arch (default: the one a baseline name implies)")
+    add_arch(p, what="one architecture to export instead of a study's members")
     p.add_argument("--device", action="append",
-                   help="latency table(s) to compare with (default: the study's devices); repeatable")
-    p.add_argument("-o", "--output", required=True, help="output folder")
-    p.add_argument("--epochs", type=int, default=0, help="training epochs (0: export untrained)")
+                   help="latency table(s) to compare with; repeatable (default: the study's devices)")
+    add_out_dir(p, "where the models go, one folder each, and summary.csv", old_o=True)
+    p.add_argument("--epochs", type=int, default=0, help="training epochs (default 0: export untrained)")
     p.add_argument("--qat-epochs", type=int, default=0,
                    help="after training, fine-tune this many epochs with fake quantization at the bits it deploys "
-                        "at (quantization-aware; 0: off)")
-    p.add_argument("--qat-lr", type=float, default=0.01, help="peak learning rate of the QAT fine-tuning")
+                        "at (quantization-aware; default 0: off)")
+    p.add_argument("--qat-lr", type=float, default=0.01, help="peak learning rate of the QAT fine-tuning "
+                                                              "(default 0.01)")
     p.add_argument("--qat-n-train", type=int, default=None,
                    help="training images per QAT epoch (default: as --n-train; 0: the whole split)")
     p.add_argument("--train-device", default="auto",
                    help="where to train: auto (CUDA when torch sees a GPU; default), cpu or cuda")
     p.add_argument("--data", default="fashion-mnist",
-                   help="training and test data: fashion-mnist (default), digits, a folder with one sub-folder of "
-                        "images per class (optional train/ and test/), or an .npz with x, y (x_test, y_test)")
+                   help="training and test data: fashion-mnist (default: real images to train on, unlike the "
+                        "bundled 8x8 digits the proxies score with), digits, a folder with one sub-folder of images "
+                        "per class (optional train/ and test/), or an .npz with x, y (x_test, y_test)")
     p.add_argument("--dtype", default="arch",
                    help="deployment: arch (each layer at the bit-widths it chose; default), int8 (all w8a8) or fp32")
-    p.add_argument("--calib-samples", type=int, default=128, help="training images for calibration")
-    p.add_argument("--n-train", type=int, default=5000, help="training images per epoch (0: the whole split)")
+    p.add_argument("--calib-samples", type=int, default=128, help="training images for calibration (default 128)")
+    p.add_argument("--n-train", type=int, default=5000, help="training images per epoch (default 5000; 0: the "
+                                                             "whole split)")
     p.add_argument("--bn-samples", type=int, default=512,
-                   help="after training, recompute BatchNorm statistics on this many training images (0: off)")
+                   help="after training, recompute BatchNorm statistics on this many training images (default 512; "
+                        "0: off)")
     p.add_argument("--test-samples", type=int, help="test images for accuracy (default: the whole test split)")
-    p.add_argument("--threads", type=int, default=1, help="onnxruntime threads for timing (a table's own setting wins)")
-    p.add_argument("--rounds", type=int, default=5, help="interleaved timing rounds")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--threads", type=int, default=1, help="onnxruntime threads for timing (default 1; a table's own "
+                                                          "setting wins)")
+    p.add_argument("--rounds", type=int, default=5, help="interleaved timing rounds (default 5)")
+    add_seed(p, "training, calibration and test-sample seed")
+    add_quiet(p)
     p.set_defaults(func=cmd_export, flags=FLAGS)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 
+from nas.cli.vocabulary import Deprecated, add_archs, add_output, add_quiet, add_seed, add_space, command
 from nas.errors import NasError
 from nas.fileio import check_table_output, write_table
 
@@ -11,8 +12,10 @@ def cmd_score(args: argparse.Namespace) -> None:
     from nas.space import load_space
     from nas.space.csv import parse_arch_row, read_arch_csv
 
-    if args.list:
-        _list_proxies()
+    if args.list:  # the old spelling of `nas proxies list`
+        from nas.cli.proxies import cmd_proxies_list
+
+        cmd_proxies_list(args)
         return
     for flag, value in (("--space", args.space), ("--archs", args.archs), ("-o", args.output)):
         if not value:
@@ -48,41 +51,33 @@ def cmd_score(args: argparse.Namespace) -> None:
           + (f"; {nan} NaN score(s), ranked last" if nan else "") + ")")
 
 
-def _list_proxies() -> None:
-    from nas.proxies import DEFAULT_PROXY, PROXIES, QUANT_PROXY
-
-    marks = {DEFAULT_PROXY: "default: float spaces", QUANT_PROXY: "default: spaces with bit choices"}
-    for name in sorted(PROXIES):
-        p = PROXIES[name]
-        batch = f"batch {p.batch_size}" if p.batch_size else "-"
-        mark = f" ({marks[name]})" if name in marks else ""
-        print(f"{name:<20} input {p.input:<13} {batch:<9} BN {p.bn:<5} {p.summary}{mark}")
-    print(f"{'train:E':<20} input batch+labels  batch 128 BN train E epochs of real CPU training; validation accuracy")
-
-
 # API argument -> flag, for errors raised by nas.proxies (see nas.cli.common.flag_error)
 FLAGS = {"proxies": "--proxy"}
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser(
-        "score", help="score architectures with training-free accuracy proxies",
+    p = command(
+        subparsers, "score", help="score architectures with training-free accuracy proxies",
         description="Score architectures (CSV column 'arch': canonical text, JSON or native encoding) with "
                     "training-free proxies; higher is better, NaN marks a degenerate network. Architectures with "
                     "fewer than 32 bits are scored fake-quantized. OUT has arch, canonical, one column per proxy "
-                    "and score (the space's default proxy: qnaswot where blocks choose bit-widths, else naswot).")
-    p.add_argument("--space", help="space name or YAML path")
-    p.add_argument("--archs", help="input CSV with a column 'arch'")
-    p.add_argument("--proxy", help="comma-separated proxy names, or train:EPOCHS (default: qnaswot where the space "
-                                   "chooses bit-widths, else naswot; see --list)")
-    p.add_argument("--data", default="fashion-mnist",
-                   help="images fed to data-dependent proxies: fashion-mnist (default), digits, noise, a folder "
-                        "with one sub-folder of images per class, or an .npz with x and y")
-    p.add_argument("--seed", type=int, default=0, help="network initialisation and input batch seed")
-    p.add_argument("--batch-size", type=int, default=None, help="override every proxy's batch size")
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
-    p.add_argument("-o", "--output", help="output CSV, or .parquet (needs pyarrow or fastparquet); checked before "
-                                         "scoring, and never the --archs file")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.add_argument("--list", action="store_true", help="list the proxies and exit")
+                    "and score (the space's default proxy: qnaswot where blocks choose bit-widths, else naswot).",
+        examples=("nas arch sample --space mobilenet-c10 --n 20 -o archs.csv",
+                  "nas score --space mobilenet-c10 --archs archs.csv --proxy naswot,qnaswot -o scores.csv"))
+    add_space(p, required=False)
+    add_archs(p, default="required")
+    p.add_argument("--proxy", help="comma-separated proxy names (`nas proxies list`), or train:EPOCHS (default: "
+                                   "qnaswot where the space chooses bit-widths, else naswot)")
+    p.add_argument("--data", default="digits",
+                   help="images fed to data-dependent proxies: digits (default, bundled with scikit-learn: what "
+                        "`nas search` scores with, so scores compare), fashion-mnist, noise, a folder with one "
+                        "sub-folder of images per class, or an .npz with x and y")
+    add_seed(p, "network initialisation and input batch seed")
+    p.add_argument("--batch-size", type=int, default=None, help="override every proxy's batch size (default: "
+                                                                  "each proxy's own, `nas proxies list`)")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's own choice)")
+    add_output(p, "output CSV, or .parquet (needs pyarrow or fastparquet); checked before scoring, and never the "
+                  "--archs file", default="required")
+    add_quiet(p)
+    p.add_argument("--list", action=Deprecated, nargs=0, new="`nas proxies list`", default=False)
     p.set_defaults(func=cmd_score, flags=FLAGS)

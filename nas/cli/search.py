@@ -9,6 +9,7 @@ import threading
 import time
 from dataclasses import asdict
 
+from nas.cli.vocabulary import Deprecated, add_out_dir, add_quiet, add_space, command, require_out_dir
 from nas.errors import NasError
 from nas.search.storage import DEFAULT_JOURNAL, DEFAULT_STORAGE
 
@@ -192,13 +193,14 @@ def cmd_search(args: argparse.Namespace) -> None:
           f"feasible, Pareto front {summary.front_size} ({summary.seconds:.1f} s this run)")
     # quoted for a shell, the password left out (PGPASSWORD or ~/.pgpass supplies it)
     print(f"next: nas pareto --storage {quote(public_url(summary.storage, password=None))} --study "
-          f"{quote(summary.study)} -o {quote(f'pareto-{summary.study}')}")
+          f"{quote(summary.study)} --out-dir {quote(f'pareto-{summary.study}')}")
 
 
 def cmd_pareto(args: argparse.Namespace) -> None:
     from nas.search.report import write_report
 
-    for path in write_report(args.storage, args.study, args.output).values():
+    require_out_dir(args, "nas pareto")
+    for path in write_report(args.storage, args.study, args.out_dir).values():
         print(f"wrote {path}")
 
 
@@ -206,17 +208,22 @@ def cmd_pareto(args: argparse.Namespace) -> None:
 # ("latency" is left out: flag_error would turn the bare word in any fix into --device)
 FLAGS = {"devices": "--device", "latency_budget_ms": "--latency-budget", "size_budget_mb": "--size-budget",
          "energy_budget_mj": "--energy-budget",
-         "study_name": "--study", "scorer": "--proxy", "proxies": "--proxy", "name_or_path": "--device"}
+         "study_name": "--study", "scorer": "--proxy", "proxies": "--proxy", "name_or_path": "--device",
+         "latency_dtype": "--dtype"}
 
 
 def register(sub) -> None:
-    p = sub.add_parser("search", help="multi-objective architecture search (Optuna study)",
-                       description="Search a space for architectures that are accurate (proxy) and fast on the "
-                                   "target device(s). Re-running the same command resumes the study.")
-    p.add_argument("--space", required=True, help="search space name or YAML path")
+    p = command(sub, "search", help="multi-objective architecture search (Optuna study)",
+                description="Search a space for architectures that are accurate (proxy) and fast on the target "
+                            "device(s). Re-running the same command resumes the study.",
+                examples=("nas search --space mobilenet-c10 --device x86-2vcpu --trials 200 "
+                          "--objectives proxy,latency,size",
+                          "nas search --space fbnet-c100 --device raspi4 --latency-budget 30 --trials 100"))
+    add_space(p)
     p.add_argument("--device", action="append", required=True,
                    help="latency table (device name or path); repeat for several devices")
-    p.add_argument("--trials", type=int, default=100, help="total finished trials the study should hold")
+    p.add_argument("--trials", type=int, default=100,
+                   help="total finished trials the study should hold (default 100)")
     p.add_argument("--latency-budget", type=float, help="ms; on every device (default: none; a resumed study's own)")
     p.add_argument("--size-budget", type=float,
                    help="MB at the architecture's bit-widths (default: none; a resumed study's own)")
@@ -244,19 +251,22 @@ def register(sub) -> None:
                                      f"{DEFAULT_JOURNAL}, both in the working folder); postgresql://... for many "
                                      "machines")
     p.add_argument("--study", help="study name (default: <space>-<devices>)")
-    p.add_argument("--workers", type=int, default=1, help="processes working on the study")
+    p.add_argument("--workers", type=int, default=1, help="processes working on the study (default 1)")
     p.add_argument("--threads", type=int, default=1, help="torch threads per worker for the proxy (default 1)")
     p.add_argument("--allow-estimate", action="store_true", default=None,
                    help="fill latency-table gaps with the documented estimator (flagged per trial; default: off, "
                         "a resumed study's own)")
-    p.add_argument("--latency-dtype", choices=("arch", "fp32", "int8"),
-                   help="deployment precision for the latency tables: arch (default: each layer at the bits the "
+    p.add_argument("--dtype", dest="latency_dtype", choices=("arch", "fp32", "int8"),
+                   help="deployment precision the tables price: arch (default: each layer at the bits the "
                         "architecture chose; a resumed study's own), fp32 or int8 (every layer)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--latency-dtype", dest="latency_dtype", action=Deprecated, new="--dtype",
+                   choices=("arch", "fp32", "int8"))
+    add_quiet(p)
     p.set_defaults(func=cmd_search, flags=FLAGS)
 
-    p = sub.add_parser("pareto", help="Pareto front of a study: CSV, PNG and HTML")
-    p.add_argument("--storage", default=DEFAULT_STORAGE)
-    p.add_argument("--study", required=True)
-    p.add_argument("-o", "--output", required=True, help="output folder")
+    p = command(sub, "pareto", help="Pareto front of a study: CSV, PNG and HTML",
+                examples=("nas pareto --study mobilenet-c10-x86-2vcpu --out-dir pareto",))
+    p.add_argument("--storage", default=DEFAULT_STORAGE, help=f"Optuna storage URL (default {DEFAULT_STORAGE})")
+    p.add_argument("--study", required=True, help="study name (`nas search` prints it)")
+    add_out_dir(p, "where pareto.html, pareto.png and pareto.csv go", old_o=True)
     p.set_defaults(func=cmd_pareto, flags=FLAGS)

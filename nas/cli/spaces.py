@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 
 from nas.cli.common import print_table
+from nas.cli.vocabulary import add_space, command
 
 
 def cmd_spaces_list(args: argparse.Namespace) -> None:
@@ -20,7 +21,11 @@ def cmd_spaces_list(args: argparse.Namespace) -> None:
 def cmd_spaces_show(args: argparse.Namespace) -> None:
     from nas.space import load_space
 
-    s = load_space(args.name)
+    if not (args.space or args.name):
+        from nas.errors import NasError
+
+        raise NasError("which space?", where="--space", fix="e.g. nas spaces show --space mobilenet-c10")
+    s = load_space(args.space or args.name)
     print(f"{s.name}  ({s.path})")
     print(f"  {s.description}")
     if s.source:
@@ -44,3 +49,15 @@ def cmd_spaces_show(args: argparse.Namespace) -> None:
 
 def _choices(values) -> str:
     return str(values[0]) if len(values) == 1 else "{" + ",".join(map(str, values)) + "}"
+
+
+def register(sub) -> None:
+    group = sub.add_parser("spaces", help="list and inspect search spaces")
+    spaces = group.add_subparsers(dest="sub", required=True)
+    command(spaces, "list", help="the shipped search spaces: size, input, classes",
+            examples=("nas spaces list",)).set_defaults(func=cmd_spaces_list)
+    show = command(spaces, "show", help="the choices of one space and its size",
+                   examples=("nas spaces show --space mobilenet-c10", "nas spaces show --space my-space.yaml"))
+    add_space(show, required=False)
+    show.add_argument("name", nargs="?", metavar="NAME|PATH", help="the space, as with --space (default: none)")
+    show.set_defaults(func=cmd_spaces_show, flags={"space": "--space"})

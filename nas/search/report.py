@@ -70,7 +70,7 @@ def export_command(storage, study_name: str):
 
     def command(trial: int) -> str:
         return (f"nas export --storage {url} --study {quote(study_name)} --trial {trial} "
-                f"-o {quote(f'export-{study_name}-{trial}')}")
+                f"--out-dir {quote(f'export-{study_name}-{trial}')}")
 
     return command
 

@@ -149,3 +149,16 @@ def test_list_and_show_say_whether_a_table_is_this_hosts(tmp_path, capsys, user_
     assert column["raspi4"] == "n/a" and column["bitfusion"] == "n/a"
     rc, out, _ = run_cli(capsys, "lut", "show", "theirs", "--rows", "1")
     assert rc == 0 and "host: Some Other CPU @ 2.0GHz" in out and "this host: no (cpu Some Other CPU" in out
+
+
+def test_nas_export_prices_through_the_same_warning():
+    """`nas export` prices its models with nas.latency.load: the warning reaches it (the CLI prints it once)."""
+    from nas.deploy.pipeline import predicted_latency
+    from nas.deploy.targets import target_from_arch
+
+    space = load_space("mobilenet-c10")
+    text = space.format(space.sample_many(1, seed=2)[0])
+    target = target_from_arch("mobilenet-c10", text, ["x86-2vcpu"])
+    with pytest.warns(H.HostMismatchWarning, match="'x86-2vcpu' records no host fingerprint"):
+        out = predicted_latency(target, space.parse(text), space, "int8")
+    assert out["x86-2vcpu"]["quantized_ms"] > 0 and out["x86-2vcpu"]["fp32_ms"] > 0

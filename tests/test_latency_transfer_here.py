@@ -19,6 +19,7 @@ from nas.latency.table import read_table
 from nas.latency.transfer import here as HERE
 from nas.latency.transfer.fit import adapt
 from nas.latency.transfer.model import TransferredLatencyModel
+from nas.latency.transfer.here import uniform_twins
 from nas.latency.transfer.precision import part_of
 from nas.layers import plan
 from nas.space import load_space
@@ -65,8 +66,11 @@ def test_pick_spans_latency_and_precision_with_uniform_twins():
     archs = HERE.pick(space, 20, [model], seed=3)
     assert len(set(archs)) == 20 and archs == HERE.pick(space, 20, [model], seed=3)
     parts = [{part_of(s) for s in plan(a, space) if s.computes and s.op == "ir"} for a in archs]
-    # n // 5 all-w8a8 and n // 5 all-w32a32 twins of drawn networks; the rest as drawn (mixed bits)
+    # n // 5 drawn networks also as their all-w8a8 and all-w32a32 twins; the others as drawn (mixed bits)
     assert parts.count({"int8"}) == 4 and parts.count({"float"}) == 4 and sum(len(p) > 1 for p in parts) == 12
+    mixed = [a for a, p in zip(archs, parts) if len(p) > 1]
+    for twin in [a for a, p in zip(archs, parts) if len(p) == 1]:
+        assert sum(uniform_twins(m, space).count(twin) for m in mixed) == 1  # the twin of a measured network
     lat = sorted(model.predict(a, space).latency_ms for a in archs)
     pool = sorted(model.predict(a, space).latency_ms for a in space.sample_many(300, seed=3))
     assert lat[0] <= pool[len(pool) // 20] and lat[-1] >= pool[-len(pool) // 20]  # the extremes are in

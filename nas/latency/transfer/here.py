@@ -1,11 +1,13 @@
 """A source table adapted to this host in one step (``nas lut adapt --measure-here N``): pick N architectures,
 measure each whole on this host, fit the transferred model (:func:`nas.latency.transfer.fit.adapt`).
 
-* **Which**: a seeded random pool of the space (max(2000, 40 N)), and from it N picked by farthest-point
-  selection (:func:`nas.latency.transfer.suggest.pick_diverse`) over the sources' standardised whole-network
-  features plus, weighted double, the first source's log latency and the *quantized share* (the part of that
-  latency in layers below 32 bits), so the N span the source's range of latency and of quantized share: the fit
-  then sees fast and slow networks, float-heavy and int-heavy ones.
+* **Which**: a seeded random pool of the space (max(2000, 40 N)), and from it N - 2 (N // 5) picked by
+  farthest-point selection (:func:`nas.latency.transfer.suggest.pick_diverse`) over the sources' standardised
+  whole-network features plus, weighted double, the first source's log latency and its shares of float and int8
+  layers, so they span the source's range of latency and of quantized share; N // 5 of those, spread over the
+  latency, are also measured with every block at w8a8 and at w32a32 (their twins, where the space allows those
+  bits): the fit then sees fast and slow networks, and the same networks at three precisions, which is what pins
+  the float, int8 and other coefficients of a source split by precision (:mod:`nas.latency.transfer.precision`).
 * **How**: at the architectures' own bits (``dtype='arch'``, the default: fp32, int8 and int4 layers in one
   network; or every layer at ``fp32`` / ``int8``), exported, quantized and timed exactly as ``nas lut validate``
   times whole networks (:func:`nas.latency.measure.validate.measure_networks`: interleaved rounds, every call
@@ -97,33 +99,33 @@ def uniform_twins(arch: Architecture, space: SearchSpace) -> list[Architecture]:
 
 def pick(space: SearchSpace, n: int, sources: list[TableLatencyModel], *, seed: int = 0,
          pool: int | None = None) -> list[Architecture]:
-    """``n`` distinct architectures to measure (see the module docstring): n // 5 all-w8a8 and n // 5 all-w32a32
-    twins of pool members and the rest from the random pool, each group spread by farthest-point selection over
-    the sources' features, the first source's log latency and its shares of float and int8 layers (weighted
-    double); deterministic under ``seed``."""
+    """``n`` distinct architectures to measure (see the module docstring): ``n - 2 (n // 5)`` from a random pool,
+    spread by farthest-point selection over the sources' features and, weighted double, the first source's log
+    latency and shares of float and int8 layers; ``n // 5`` of them, spread over that latency, also as their
+    all-w8a8 and all-w32a32 twins (where the space allows those bits), so the fit sees the same networks at three
+    precisions. Deterministic under ``seed``."""
     if n < MIN_K:
         raise NasError(f"must be at least {MIN_K}, got {n}", argument="n", fix="20 is a good start")
-    drawn = list(dict.fromkeys(space.sample_many(pool or max(2000, 40 * n), seed=seed)))
-    twins = [uniform_twins(a, space) for a in drawn[: max(50, len(drawn) // 4)]]
-    groups = [[t[i] for t in twins if len(t) > i] for i in (0, 1)]
-    m = n // 5 if all(groups) else 0
-    candidates = list(dict.fromkeys(drawn + groups[0] + groups[1]))
-    if len(candidates) < n:
-        raise NasError(f"the space has only {len(candidates)} distinct architectures in a pool of "
-                       f"{pool or max(2000, 40 * n)}, fewer than {n}", argument="n", fix=f"measure {len(candidates)}")
+    size = pool or max(2000, 40 * n)
+    drawn = list(dict.fromkeys(space.sample_many(size, seed=seed)))
+    if len(drawn) < n:
+        raise NasError(f"the space has only {len(drawn)} distinct architectures in a pool of {size}, fewer than {n}",
+                       argument="n", fix=f"measure {len(drawn)}")
     features = Features(sources, space)
-    x = pool_features(features, candidates)
-    lat = np.log(features.matrix(candidates)[:, 0])
-    shares = np.array([part_shares(sources[0], a, space) for a in candidates])
+    x = pool_features(features, drawn)
+    lat = np.log(features.matrix(drawn)[:, 0])
+    shares = np.array([part_shares(sources[0], a, space) for a in drawn])
     extra = [(c - c.mean()) / c.std() for c in (lat, shares[:, 0], shares[:, 1]) if c.std() > 1e-12]
     x = np.column_stack([x] + [2.0 * c for c in extra])
-    where = {a: i for i, a in enumerate(candidates)}
-    chosen: list[Architecture] = []
-    for group, k in ((groups[0], m), (groups[1], m), (drawn, n - 2 * m)):
-        group = [a for a in dict.fromkeys(group) if a not in chosen]
-        idx = [where[a] for a in group]
-        chosen += [group[i] for i in pick_diverse(x[idx], k, seed=seed)] if k else []
-    return chosen
+    m = n // 5
+    chosen = pick_diverse(x, n - 2 * m, seed=seed)
+    by_latency = sorted(chosen, key=lambda i: lat[i])
+    bases = [by_latency[int((j + 0.5) * len(by_latency) / m)] for j in range(m)]
+    twins = [t for i in bases for t in uniform_twins(drawn[i], space)]
+    result = list(dict.fromkeys([drawn[i] for i in chosen] + twins))
+    if len(twins) == 2 * m and len(result) == n:
+        return result
+    return [drawn[i] for i in pick_diverse(x, n, seed=seed)]  # the space has no distinct uniform twins
 
 
 def adapt_here(space_name: str, n: int, device_name: str, output: str | Path, *, sources: list[str] | None = None,

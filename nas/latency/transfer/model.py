@@ -250,8 +250,11 @@ class TransferredLatencyModel(LatencyModel):
 
     def check_covers(self, space: SearchSpace) -> None:
         self._check_space(space)
-        for src in self.sources:
-            src.check_covers(space)
+        checked = set()
+        for src in self.sources:  # the precision parts of one table cover what the table covers: checked once
+            if id(src.table) not in checked:
+                checked.add(id(src.table))
+                src.check_covers(space)
 
 
 def _source_path(src: dict) -> str:

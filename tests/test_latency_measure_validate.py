@@ -90,7 +90,7 @@ def test_calibration_on_disk_records_the_reference_slowdown(profiled, tmp_path, 
     assert on_disk == yaml.safe_load(yaml.safe_dump(rep.calibration.metrics))  # disk = what the report shows
     # the same through the command line
     _fake_measurements(monkeypatch, ref * 0.8)
-    rc, out, err = run_cli(capsys, "lut", "validate", "--table", table, "--space", SPACE, "--dtype", "fp32",
+    rc, out, err = run_cli(capsys, "lut", "validate", "--device", table, "--space", SPACE, "--dtype", "fp32",
                            "--archs", csv, "--calibrate")
     assert rc == 0, err and "calibration stored" in out
     on_disk = yaml.safe_load((tmp_path / "v.meta.yaml").read_text())["calibration"]["fp32"]["metrics"]
@@ -173,7 +173,7 @@ def test_item2_calibrating_a_table_of_another_host_is_refused_before_measuring(t
     meta = yaml.safe_load(path.with_name("t.meta.yaml").read_text())
     meta["host_fingerprint"] = {**V.fingerprint(1), "isa": ["avx2"]}
     path.with_name("t.meta.yaml").write_text(yaml.safe_dump(meta))
-    rc, _, err = run_cli(capsys, "lut", "validate", "--table", path, "--space", SPACE, "--n", 4, "--calibrate")
+    rc, _, err = run_cli(capsys, "lut", "validate", "--device", path, "--space", SPACE, "--n", 4, "--calibrate")
     assert rc == 2 and err.startswith("nas: error: --calibrate: table 'x86-2vcpu' was profiled on another host (ISA")
     assert "calibration" not in yaml.safe_load(path.with_name("t.meta.yaml").read_text())
 

@@ -94,7 +94,7 @@ def test_bad_tables_fail_with_one_precise_line(tmp_path, capsys, case, expect):
         path.write_text("\n".join(text + [text[1]]) + "\n")
     elif case == "no_meta":
         (tmp_path / "t.meta.yaml").unlink()
-    rc, out, err = run_cli(capsys, "lut", "predict", "--table", path, "--space", "fbnet-c100",
+    rc, out, err = run_cli(capsys, "lut", "predict", "--device", path, "--space", "fbnet-c100",
                            "k3_e1|" * 21 + "k3_e1")
     assert rc == 2 and expect in err, err
     assert err.count("\n") == 1 and "Traceback" not in err

@@ -5,6 +5,7 @@ import argparse
 from pathlib import Path
 
 from nas.cli.common import print_table
+from nas.cli.vocabulary import Deprecated, add_arch, add_archs, add_output, add_seed, add_space, command
 from nas.errors import NasError
 from nas.fileio import check_output_file, check_table_output, write_table
 
@@ -16,7 +17,7 @@ FLAGS = {"name_or_path": "--device", "archs_csv": "--archs", "sources": "--from"
 def _model(args: argparse.Namespace, *, calibrated: bool = True):
     from nas.latency.load import load as load_latency
 
-    source = args.table or args.device
+    source = args.device
     if not source:
         raise NasError("give --device NAME or --table PATH.csv", where=f"nas lut {args.sub}",
                        fix="`nas lut list` shows the devices")
@@ -57,6 +58,9 @@ def cmd_show(args: argparse.Namespace) -> None:
     from nas.latency.table import read_table
     from nas.latency.transfer.model import TransferredLatencyModel, is_transferred_ref
 
+    args.name = args.device or args.name
+    if not args.name:
+        raise NasError("which table?", where="--device", fix="e.g. nas lut show --device raspi4")
     transferred = is_transferred_ref(args.name)
     if transferred is not None:
         m = TransferredLatencyModel.read(transferred)
@@ -104,6 +108,7 @@ def cmd_predict(args: argparse.Namespace) -> None:
 
     model = _model(args, calibrated=not args.no_calibration)
     space = load_space(args.space)
+    args.arch = args.arch or args.arch_text
     if args.arch:
         pred = model.predict(space.parse(args.arch), space, allow_estimate=args.allow_estimate)
         print_table(("layer", "signature", "ms", "estimated"),
@@ -168,7 +173,7 @@ def cmd_validate(args: argparse.Namespace) -> None:
 
     from nas.latency.measure.validate import validate
 
-    source = args.table or args.device
+    source = args.device
     if not source:
         raise NasError("give --device NAME or --table PATH.csv", where="nas lut validate")
     torch.set_num_threads(1)  # as when profiling: export with one thread, time with onnxruntime's
@@ -276,85 +281,100 @@ def register(subparsers) -> None:
 
 def _source(p) -> None:
     g = p.add_mutually_exclusive_group()
-    g.add_argument("--device", help="device name (`nas lut list`)")
-    g.add_argument("--table", help="path to a table CSV (or its .meta.yaml)")
-    p.add_argument("--space", required=True)
+    g.add_argument("--device", metavar="NAME|PATH",
+                   help="the latency table or model: a name (`nas lut list`), a table's CSV or .meta.yaml, or a "
+                        ".transfer.yaml (required)")
+    g.add_argument("--table", dest="device", action=Deprecated, new="--device")
+    add_space(p)
     p.add_argument("--dtype", default=None,
                    help="deployment precision: arch (each layer at its own bits; default), fp32 or int8")
 
 
 def _register_tables(sub) -> None:
     """list, show, predict: reading tables."""
-    sub.add_parser("list", help="devices with a shipped or profiled table").set_defaults(func=cmd_list, flags=FLAGS)
+    command(sub, "list", help="devices with a shipped, profiled or adapted table, and whether each is this host's",
+            examples=("nas lut list",)).set_defaults(func=cmd_list, flags=FLAGS)
 
-    show = sub.add_parser("show", help="metadata and first rows of one table")
-    show.add_argument("name", help="device name or path to a table CSV")
-    show.add_argument("--rows", type=int, default=10)
-    show.add_argument("--space", help="also report coverage of this space")
+    show = command(sub, "show", help="metadata, host and first rows of one table",
+                   examples=("nas lut show --device x86-2vcpu --space mobilenet-c10",))
+    show.add_argument("--device", metavar="NAME|PATH", help="the table, as everywhere (default: none)")
+    show.add_argument("name", nargs="?", metavar="NAME|PATH", help="the table, as with --device (default: none)")
+    show.add_argument("--rows", type=int, default=10, help="rows to print (default 10)")
+    add_space(show, required=False, what="also report coverage of this space")
     show.add_argument("--dtype", default=None, help="arch (default), fp32 or int8")
     show.set_defaults(func=cmd_show, flags=FLAGS)
 
-    pred = sub.add_parser("predict", help="latency of architectures from a table (sum of layers)")
+    pred = command(sub, "predict", help="latency of architectures from a table (sum of layers)",
+                   examples=("nas lut predict --device x86-2vcpu --space mobilenet-c10 --arch mobilenetv2-1.0",
+                             "nas lut predict --device raspi4 --space fbnet-c100 --archs archs.csv -o latency.csv"))
     _source(pred)
-    pred.add_argument("arch", nargs="?", help="one architecture: prints its per-layer breakdown")
-    pred.add_argument("--archs", help="CSV with a column 'arch'")
-    pred.add_argument("-o", "--output", help="output CSV: arch, latency_ms[, energy_mJ]")
+    add_arch(pred, what="one architecture: prints its per-layer breakdown")
+    pred.add_argument("arch_text", nargs="?", metavar="ARCH", help="the architecture, as with --arch (default: none)")
+    add_archs(pred)
+    add_output(pred, "CSV for --archs: arch, latency_ms[, energy_mJ]")
     pred.add_argument("--allow-estimate", action="store_true",
                       help="fill missing signatures from the documented estimator (rows flagged)")
     pred.add_argument("--no-calibration", action="store_true", help="ignore a stored calibration")
     pred.set_defaults(func=cmd_predict, flags=FLAGS)
-
-
 def _register_measure(sub) -> None:
     """profile, validate: measuring on this machine."""
-    prof = sub.add_parser("profile", help="measure layer signatures on this machine with onnxruntime")
-    prof.add_argument("--space", required=True)
+    prof = command(sub, "profile", help="measure layer signatures on this machine with onnxruntime",
+                   examples=("nas lut profile --space mobilenet-c10 --archs archs.csv --dtype arch,fp32 "
+                             "--device-name my-laptop",))
+    add_space(prof)
     prof.add_argument("--device-name", required=True, help="name of the table to write or extend")
     prof.add_argument("--dtype", default="fp32", help="comma-separated: fp32, int8, arch (default fp32)")
-    prof.add_argument("--threads", type=int, default=1)
-    prof.add_argument("--archs", help="CSV with a column 'arch': profile only what these need")
+    prof.add_argument("--threads", type=int, default=1, help="onnxruntime threads (default 1)")
+    prof.add_argument("--archs", help="CSV with a column 'arch': profile only what these need (default: none; "
+                                      "or --all)")
     prof.add_argument("--all", action="store_true", help="profile every signature of the space")
-    prof.add_argument("--warmup", type=int, default=10)
-    prof.add_argument("--repeats", type=int, default=30, help="timed runs per round")
-    prof.add_argument("--rounds", type=int, default=3, help="interleaved rounds over a batch of signatures")
+    prof.add_argument("--warmup", type=int, default=10, help="untimed runs first (default 10)")
+    prof.add_argument("--repeats", type=int, default=30, help="timed runs per round (default 30)")
+    prof.add_argument("--rounds", type=int, default=3, help="interleaved rounds over a batch of signatures (default 3)")
     prof.add_argument("--stat", default="median", choices=("median", "p10", "min"),
-                      help="statistic of the paired ratios (validate uses the table's): median, or p10/min")
+                      help="statistic of the paired ratios (validate uses the table's): median (default), or p10/min")
     prof.add_argument("--out-dir", default=None,
                       help="folder of the table (default: your table folder, `nas --tables-dir`); an existing "
                            "table there is extended")
-    prof.add_argument("--description", default=None)
+    prof.add_argument("--description", default=None, help="one line in the table's metadata (default: generated)")
     prof.add_argument("--boundaries", action="store_true",
                       help="also measure the precision boundaries (Q/DQ where bits change between layers; "
                            "needs --dtype arch)")
     prof.set_defaults(func=cmd_profile, flags=FLAGS)
 
-    val = sub.add_parser("validate", help="table vs end-to-end measured latency of random architectures")
+    val = command(sub, "validate", help="table vs end-to-end measured latency of random architectures",
+                  examples=("nas lut validate --device x86-2vcpu --space mobilenet-c10 --n 30 --seed 3 -o val.csv",))
     _source(val)
-    val.add_argument("--n", type=int, default=50)
-    val.add_argument("--seed", type=int, default=0)
+    val.add_argument("--n", type=int, default=50, help="random architectures to measure (default 50)")
+    add_seed(val, "which architectures are drawn")
     val.add_argument("--threads", type=int, default=None, help="default: the table's threads")
-    val.add_argument("--archs", help="CSV with a column 'arch' instead of --n random ones")
-    val.add_argument("--rounds", type=int, default=10, help="interleaved measurement rounds")
+    val.add_argument("--archs", help="CSV with a column 'arch' instead of --n random ones (default: none)")
+    val.add_argument("--rounds", type=int, default=10, help="interleaved measurement rounds (default 10)")
     val.add_argument("--calibrate", action="store_true", help="fit and store a correction from these measurements")
-    val.add_argument("-o", "--output", help="per-architecture CSV")
+    add_output(val, "per-architecture CSV (with reference_ms: `nas lut adapt --measured` reads it)")
     val.set_defaults(func=cmd_validate, flags=FLAGS)
 
 
 def _register_transfer(sub) -> None:
     """adapt, suggest: a latency model for a new device from whole-network measurements."""
-    ad = sub.add_parser("adapt", help="latency model for a new device from k whole-network measurements")
-    ad.add_argument("--space", required=True)
+    ad = command(sub, "adapt", help="latency model for a new device from k whole-network measurements",
+                 examples=("nas lut adapt --space mobilenet-c10 --from x86-2vcpu --measure-here 20 --seed 5 "
+                           "--device-name here -o here.transfer.yaml",
+                           "nas lut adapt --space fbnet-c100 --measured pi.csv --from raspi4 --device-name my-pi"))
+    add_space(ad)
     how = ad.add_mutually_exclusive_group()
     how.add_argument("--measured", default=None,
                      help="CSV with columns arch, latency_ms (k >= 3 rows) measured elsewhere (optional column "
-                          "reference_ms: their units, as `nas lut validate -o` writes)")
+                          "reference_ms: their units, as `nas lut validate -o` writes) (default: none; give it or --measure-here)")
     how.add_argument("--measure-here", type=int, default=None, metavar="N",
                      help="measure N networks picked to span the source's latency and quantized share on this "
                           "host and fit to them (20 is a good start; about a minute); the measurements are kept "
-                          "beside the model (NAME.measured.csv) and reused when re-run with the same arguments")
+                          "beside the model (NAME.measured.csv) and reused when re-run with the same arguments; default: "
+                          "give it or --measured")
     ad.add_argument("--device-name", required=True, help="name of the new device")
     ad.add_argument("--from", dest="sources", action="append", metavar="DEVICE",
-                    help="source table (repeatable; default: every table that covers the space)")
+                    help="a table the new device is derived from (repeatable; default: every table that covers "
+                         "the space)")
     ad.add_argument("--dtype", default=None,
                     help="precision the measurements ran (--measure-here: run) at: arch (default: each layer at its "
                          "own bits; the model then predicts every dtype), fp32 or int8")
@@ -372,27 +392,30 @@ def _register_transfer(sub) -> None:
                          "where it is found by name); re-running refits it")
     ad.set_defaults(func=cmd_adapt, flags={**FLAGS, "n": "--measure-here"})
 
-    ft = sub.add_parser("fit", help="per-layer table fitted from whole-network measurements (no layer timing)")
-    ft.add_argument("--space", required=True)
+    ft = command(sub, "fit", help="per-layer table fitted from whole-network measurements (no layer timing)",
+                 examples=("nas lut fit --space fbnet-c100 --measured board.csv --device-name my-board",))
+    add_space(ft)
     ft.add_argument("--measured", required=True, help="CSV with columns arch, latency_ms (>= 10 rows)")
     ft.add_argument("--device-name", required=True, help="name of the table to write")
     ft.add_argument("--dtype", default=None, help="precision the measurements ran at: arch (default), fp32, int8")
     ft.add_argument("--holdout", type=float, default=0.2, help="share held out to report quality (default 0.2)")
-    ft.add_argument("--seed", type=int, default=0)
+    add_seed(ft, "which measurements are held out")
     ft.add_argument("--out-dir", default=None,
                     help="folder of the table (default: your table folder, `nas --tables-dir`)")
     ft.add_argument("--overwrite", action="store_true", help="replace an existing table (default: refuse)")
-    ft.add_argument("--description", default=None)
+    ft.add_argument("--description", default=None, help="one line in the table's metadata (default: generated)")
     ft.set_defaults(func=cmd_fit, flags=FLAGS)
 
-    sg = sub.add_parser("suggest", help="which architectures to measure for `nas lut adapt`")
-    sg.add_argument("--space", required=True)
+    sg = command(sub, "suggest", help="which architectures to measure for `nas lut adapt`",
+                 examples=("nas lut suggest --space fbnet-c100 --n 15 --from raspi4 -o measure-these.csv",))
+    add_space(sg)
     sg.add_argument("--n", type=int, required=True, help="how many to measure (10-20 recommended)")
-    sg.add_argument("--seed", type=int, default=0)
+    add_seed(sg, "the random candidates")
     sg.add_argument("--from", dest="sources", action="append", metavar="DEVICE",
                     help="source tables whose features are spread (default: every table covering the space)")
-    sg.add_argument("--dtype", default=None)
+    sg.add_argument("--dtype", default=None, help="precision the measurements will run at: arch (default), fp32 "
+                                                  "or int8")
     sg.add_argument("--pool", type=int, default=None, help="random candidates to choose from (default max(2000, 40n))")
     sg.add_argument("--native", action="store_true", help="write the space's native encoding where it has one")
-    sg.add_argument("-o", "--output", required=True, help="CSV with columns arch, latency_ms (empty)")
+    add_output(sg, "CSV with columns arch, latency_ms (empty, to fill in)", required=True)
     sg.set_defaults(func=cmd_suggest, flags=FLAGS)

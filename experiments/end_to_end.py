@@ -90,7 +90,7 @@ def pick_front(front: pd.DataFrame, latency_col: str, exclude: set[str]) -> pd.D
     """The rule, fixed before any training: for each quantile q of PICK_QUANTILES, the front member whose
     latency is nearest the q-quantile of the front's latencies (ties: the lower trial number), skipping members
     already picked and architectures in ``exclude`` (the baselines)."""
-    front = front[~front["canonical"].isin(exclude)].sort_values(["trial"])
+    front = front[~front["arch"].isin(exclude)].sort_values(["trial"])
     lat = front[latency_col].to_numpy(float)
     picked: list[int] = []
     for q in PICK_QUANTILES:
@@ -103,7 +103,7 @@ def pick_front(front: pd.DataFrame, latency_col: str, exclude: set[str]) -> pd.D
 def front_models() -> list[Model]:
     picks = pd.read_csv(RESULTS / "picks.csv")
     return [Model(f"front-q{int(round(100 * q)):03d}-t{t}", "front", SPACE, a)
-            for q, t, a in zip(picks["quantile"], picks["trial"], picks["canonical"])]
+            for q, t, a in zip(picks["quantile"], picks["trial"], picks["arch"])]
 
 
 def all_models(only: str | None = None) -> list[Model]:
@@ -133,13 +133,13 @@ def run_search(device: str, storage: str) -> dict:
 def run_pick(info: dict) -> pd.DataFrame:
     from nas.search.front import front, load_trials
 
-    df, objectives = load_trials(info["storage"], info["study"])
-    fr = front(df, objectives)
+    _, cfg, df = load_trials(info["storage"], info["study"])
+    fr, _, _ = front(df, cfg)
     latency_col = next(c for c in fr.columns if c.startswith("latency_ms."))
     exclude = {m.arch for m in baseline_models() if m.space == SPACE}
     picks = pick_front(fr, latency_col, exclude)
     picks = picks.rename(columns={latency_col: "latency_predicted_ms"})
-    picks[["quantile", "trial", "canonical", "latency_predicted_ms"]].to_csv(RESULTS / "picks.csv", index=False)
+    picks[["quantile", "trial", "arch", "latency_predicted_ms"]].to_csv(RESULTS / "picks.csv", index=False)
     fr.to_csv(RESULTS / "front.csv", index=False)
     return picks
 

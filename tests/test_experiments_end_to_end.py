@@ -27,7 +27,7 @@ def e2e(monkeypatch, tmp_path):
 
 
 def test_the_pick_rule_takes_latency_quantiles_distinct_and_no_baseline(e2e):
-    front = pd.DataFrame({"trial": range(10), "canonical": [f"a{i}" for i in range(10)],
+    front = pd.DataFrame({"trial": range(10), "arch": [f"a{i}" for i in range(10)],
                           "latency_ms.x": [1.0, 1.1, 1.2, 2, 3, 4, 5, 6, 9, 10]})
     picks = e2e.pick_front(front, "latency_ms.x", exclude={"a9"})
     assert list(picks["trial"]) == [0, 2, 3, 5, 6, 8]  # a9, the slowest, is a baseline: skipped

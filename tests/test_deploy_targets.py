@@ -24,7 +24,7 @@ def test_unknown_study_trial_and_empty_front(tmp_path, capsys):
         targets_from_study(storage, "s", trial=7)
     assert targets_from_study(storage, "s", trial=0)[0].arch == TINY
     empty = make_study(tmp_path / "e.db", [TINY], feasible=False)
-    rc, _, err = run_cli(capsys, "export", "--storage", empty, "--study", "s", "-o", tmp_path / "o")
+    rc, _, err = run_cli(capsys, "export", "--storage", empty, "--study", "s", "--out-dir", tmp_path / "o")
     assert rc == 2 and "empty Pareto front" in err and err.count("\n") == 1
 
 
@@ -53,10 +53,10 @@ def test_errors_name_api_arguments_and_the_cli_translates_them(tmp_path, capsys)
     with pytest.raises(NasError, match="not an architecture of space 'mobilenet-c10'") as e:
         target_from_arch(SPACE, TINY.replace("c96", "c999"))
     assert e.value.argument == "arch_text"
-    rc, _, err = run_cli(capsys, "export", "--storage", storage, "--study", "s", "--trial", 7, "-o", tmp_path / "o")
+    rc, _, err = run_cli(capsys, "export", "--storage", storage, "--study", "s", "--trial", 7, "--out-dir", tmp_path / "o")
     assert rc == 2 and err.startswith("nas: error: --trial: no finished trial 7")
     empty = make_study(tmp_path / "e2.db", [TINY], feasible=False)
-    rc, _, err = run_cli(capsys, "export", "--storage", empty, "--study", "s", "-o", tmp_path / "o")
+    rc, _, err = run_cli(capsys, "export", "--storage", empty, "--study", "s", "--out-dir", tmp_path / "o")
     assert rc == 2 and err.startswith("nas: error: --study: study 's' has an empty") and "with --trial N" in err
 
 
@@ -75,15 +75,15 @@ def test_cli_study_export_uses_the_default_storage(tmp_path, capsys, monkeypatch
     monkeypatch.chdir(tmp_path)
     assert DEFAULT_STORAGE == "sqlite:///nas-studies.db"  # relative: the current folder, as search and pareto
     make_study(tmp_path / "nas-studies.db", [TINY])
-    rc, out, err = run_cli(capsys, "export", "--study", "s", "--top-k", 1, "-o", "exported", "--epochs", 0, "--data",
+    rc, out, err = run_cli(capsys, "export", "--study", "s", "--top-k", 1, "--out-dir", "exported", "--epochs", 0, "--data",
                            "digits", "--calib-samples", 4, "--rounds", 1, "--test-samples", 10, "--quiet")
     assert rc == 0, err
     assert list(pd.read_csv(tmp_path / "exported" / "summary.csv")["status"]) == ["ok"]
     card = json.loads((tmp_path / "exported" / "s-trial0-arch" / "card.json").read_text())
     assert card["provenance"]["storage"] == DEFAULT_STORAGE and card["provenance"]["trial_attrs"]
-    rc, _, err = run_cli(capsys, "export", "-o", "exported")
+    rc, _, err = run_cli(capsys, "export", "--out-dir", "exported")
     assert rc == 2 and "give --study NAME" in err
-    rc, _, err = run_cli(capsys, "export", "--study", "s", "--space", SPACE, "--arch", TINY, "-o", "exported")
+    rc, _, err = run_cli(capsys, "export", "--study", "s", "--space", SPACE, "--arch", TINY, "--out-dir", "exported")
     assert rc == 2 and "not both" in err
 
 

@@ -147,6 +147,30 @@ def run_pick(info: dict) -> pd.DataFrame:
 # --------------------------------------------------------------------------------------------------------
 # 3. train, deploy, evaluate
 # --------------------------------------------------------------------------------------------------------
+def kept_of(model: Model, seed: int) -> Path:
+    """Where a (model, seed)'s small results live, committed: each unit's result.json and per-image correct.npy,
+    and the float training's record. Weights and checkpoints stay in WORK (git-ignored, large)."""
+    return RESULTS / "units" / model.name / f"seed{seed}"
+
+
+def keep_finished() -> None:
+    """Copy results that finished in WORK (by an older version of this script) to their kept place."""
+    import shutil
+
+    for p in WORK.glob("*/seed*/*/result.json"):
+        unit = p.parent
+        dest = RESULTS / "units" / unit.relative_to(WORK)
+        if not (dest / "result.json").is_file():
+            dest.mkdir(parents=True, exist_ok=True)
+            for name in ("correct.npy", "result.json"):
+                shutil.copy2(unit / name, dest / name)
+    for p in WORK.glob("*/seed*/float.json"):
+        dest = RESULTS / "units" / p.parent.relative_to(WORK) / "float.json"
+        if not dest.is_file():
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(p, dest)
+
+
 def folder_of(model: Model, seed: int) -> Path:
     return WORK / model.name / f"seed{seed}"
 
@@ -181,6 +205,7 @@ def float_trained(model: Model, seed: int, space, arch, train_data):
     state = net.state_dict()
     atomic_write(weights, lambda f: torch.save(state, f))
     atomic_write_text(record_path, json.dumps(record, indent=1))
+    atomic_write_text(kept_of(model, seed) / "float.json", json.dumps(record, indent=1))
     (folder / "train.ckpt").unlink(missing_ok=True)
     return net.eval(), record
 
@@ -220,7 +245,8 @@ def deploy_one(model: Model, seed: int, deployment: str, quant: str, net, space,
     from nas.nn.onnx import ort_session
 
     folder = folder_of(model, seed) / f"{deployment}-{quant}"
-    done = folder / "result.json"
+    kept = kept_of(model, seed) / f"{deployment}-{quant}"
+    done = kept / "result.json"
     if done.is_file():
         return json.loads(done.read_text())
     folder.mkdir(parents=True, exist_ok=True)
@@ -240,7 +266,7 @@ def deploy_one(model: Model, seed: int, deployment: str, quant: str, net, space,
         quantize_model(fp32_path, quant_path, specs, calib, cfg)
         deployed = quant_path
     correct = correct_per_image(ort_predictor(ort_session(deployed)), test_data)
-    atomic_write(folder / "correct.npy", lambda f: np.save(f, correct))
+    atomic_write(kept / "correct.npy", lambda f: np.save(f, correct))
     result = {"name": model.name, "kind": model.kind, "space": model.space, "arch": model.arch,
               "deployment": deployment, "quantization": quant, "seed": seed, "acc_fp32": float_acc,
               "acc_deployed": float(correct.mean()), "n_test": int(len(correct)),
@@ -258,14 +284,15 @@ def train_all(models: list[Model]) -> list[dict]:
     from nas.data.train import evaluate
     from nas.space import load_space
 
+    keep_finished()
     rows = []
     for model in models:
         space = load_space(model.space)
         arch = space.parse(model.arch)
         for seed in SEEDS:
             units = [(d, q) for d in model.deployments for q in (("none",) if d == "fp32" else ("ptq", "qat"))]
-            if all((folder_of(model, seed) / f"{d}-{q}" / "result.json").is_file() for d, q in units):
-                rows += [json.loads((folder_of(model, seed) / f"{d}-{q}" / "result.json").read_text())
+            if all((kept_of(model, seed) / f"{d}-{q}" / "result.json").is_file() for d, q in units):
+                rows += [json.loads((kept_of(model, seed) / f"{d}-{q}" / "result.json").read_text())
                          for d, q in units]
                 continue
             print(f"== {model.name} seed {seed}", flush=True)
@@ -327,30 +354,48 @@ def run_rate(models: list[Model]) -> pd.DataFrame:
 # --------------------------------------------------------------------------------------------------------
 def run_time(models: list[Model], device: str, rounds: int = 10) -> pd.DataFrame:
     """One file per (model, deployment) — seeds and PTQ/QAT share the graph, so they share the latency — timed
-    in one session, interleaved, 1 thread; the device's prediction beside each."""
+    in one session, interleaved, 1 thread; the device's prediction beside each. Where the trained file is not on
+    this machine (weights stay in the git-ignored WORK), the same graph is built from the architecture."""
     from nas.latency.load import load as load_latency
     from nas.latency.measure.timing import measure_onnx, runtime_info
     from nas.nn.onnx import ort_session
     from nas.space import load_space
 
-    files, keys = [], []
+    import tempfile
+
+    from nas.latency.measure.timing import build_onnx
+    from nas.latency.signatures import deploy
+    from nas.layers import plan
+    from nas.nn.build import build_model
+
+    files, keys, built = [], [], tempfile.TemporaryDirectory(prefix="e2e-time-")
     for m in models:
+        space = load_space(m.space)
+        arch = space.parse(m.arch)
         for d in m.deployments:
             unit = folder_of(m, SEEDS[0]) / f"{d}-{'none' if d == 'fp32' else 'ptq'}"
             path = unit / ("model.onnx" if d == "fp32" else "model.quant.onnx")
             if path.is_file():
-                shape = tuple(ort_session(path).get_inputs()[0].shape)
-                files.append((path, shape))
-                keys.append((m, d))
+                shape, source = tuple(ort_session(path).get_inputs()[0].shape), "trained"
+            else:  # another machine: the same graph (ops, shapes, bits) from the architecture; weights do not
+                net = build_model(arch, space, seed=0)  # change the kernels onnxruntime runs
+                shape = (1, *net.input_shape)
+                path = build_onnx(net, shape, [deploy(sp, d) for sp in plan(arch, space)], Path(built.name),
+                                  f"{m.name}-{d}")
+                source = "rebuilt"
+            files.append((path, shape))
+            keys.append((m, d, source))
     measured = measure_onnx(files, threads=1, rounds=rounds, warmup=5, repeats=20, progress=True)
     rows = []
-    for (m, d), (ms, iqr) in zip(keys, measured.values):
+    built.cleanup()
+    for (m, d, source), (ms, iqr) in zip(keys, measured.values):
         space = load_space(m.space)
         try:
             predicted, why = load_latency(device, dtype=d).predict(space.parse(m.arch), space).latency_ms, ""
         except Exception as exc:  # noqa: BLE001 (a device that cannot price this space says why)
             predicted, why = float("nan"), str(exc).splitlines()[0][:200]
-        rows.append({"name": m.name, "deployment": d, "latency_measured_ms": ms, "latency_iqr_ms": iqr,
+        rows.append({"name": m.name, "deployment": d, "graph": source, "latency_measured_ms": ms,
+                     "latency_iqr_ms": iqr,
                      "latency_predicted_ms": predicted, "prediction_note": why})
     df = pd.DataFrame(rows)
     info = {**runtime_info(1), "reference_kernel_ms": measured.session_reference_ms, "rounds": rounds,
@@ -369,9 +414,9 @@ METHODS = ("ptq", "qat")
 
 def collect() -> pd.DataFrame:
     """Every finished unit's row, with the shared timing and the training time (float + its QAT)."""
-    rows = [json.loads(p.read_text()) for p in sorted(WORK.glob("*/seed*/*/result.json"))]
+    rows = [json.loads(p.read_text()) for p in sorted((RESULTS / "units").glob("*/seed*/*/result.json"))]
     df = pd.DataFrame(rows)
-    floats = {(r["name"], r["seed"]): json.loads((folder_of(Model(r["name"], "", "", ""), r["seed"])
+    floats = {(r["name"], r["seed"]): json.loads((kept_of(Model(r["name"], "", "", ""), r["seed"])
                                                   / "float.json").read_text())["seconds"] for r in rows}
     df["train_minutes"] = [(floats[(n, s)] + ((q or {}).get("seconds") or 0)) / 60
                            for n, s, q in zip(df["name"], df["seed"], df["qat"])]
@@ -395,7 +440,7 @@ def bootstrap_diff(front_unit: tuple, base_unit: tuple, n: int = 2000, seed: int
     """95 % interval of mean accuracy(front) - mean accuracy(baseline), resampling test images (the same
     images for both) and each side's training seeds."""
     def load(name, deployment, quant):
-        return [np.load(folder_of(Model(name, "", "", ""), s) / f"{deployment}-{quant}" / "correct.npy")
+        return [np.load(kept_of(Model(name, "", "", ""), s) / f"{deployment}-{quant}" / "correct.npy")
                 for s in SEEDS]
 
     f, b = load(*front_unit), load(*base_unit)

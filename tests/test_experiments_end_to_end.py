@@ -56,8 +56,8 @@ def test_a_killed_run_resumes_without_redoing_finished_work(e2e, train_space, mo
     assert float_pt.stat().st_mtime_ns == first_mtime  # the float training was not redone
     units = {(r["seed"], r["deployment"], r["quantization"]) for r in rows}
     assert units == {(s, d, q) for s in e2e.SEEDS for d in ("arch", "int8") for q in ("ptq", "qat")}
-    r = json.loads((e2e.folder_of(model, 0) / "int8-qat" / "result.json").read_text())
-    correct = np.load(e2e.folder_of(model, 0) / "int8-qat" / "correct.npy")
+    r = json.loads((e2e.kept_of(model, 0) / "int8-qat" / "result.json").read_text())
+    correct = np.load(e2e.kept_of(model, 0) / "int8-qat" / "correct.npy")
     assert r["acc_deployed"] == pytest.approx(correct.mean()) and r["n_test"] == len(correct) > 0
     again = e2e.train_all([model])  # everything is done: nothing runs
     assert sorted(map(str, again)) == sorted(map(str, rows))

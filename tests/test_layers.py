@@ -93,3 +93,25 @@ def test_size_counts_weights_at_their_bit_width():
     block_weights = sum(l.weight_params() for l in plan(float_arch, space) if l.op == "ir")
     assert f.size_bytes - q.size_bytes == pytest.approx(block_weights * (32 - 4) / 8)
 
+
+
+def test_item15_network_key_is_a_compact_digest_of_what_the_network_computes():
+    """A search keeps one network key per network it screened, scored or took; the key was the signatures
+    themselves (~4 KB for mobilenet-c10). Now 16 bytes, equal exactly when the computing layers are."""
+    from nas.layers import network_key, plan
+    from nas.space import load_space
+
+    space = load_space("mobilenet-c10")
+    archs = space.sample_many(50, seed=0)
+    keys = [network_key(plan(a, space)) for a in archs]
+    assert all(isinstance(k, bytes) and len(k) == 16 for k in keys)
+    sigs = [tuple(s.signature for s in plan(a, space) if s.computes) for a in archs]
+    assert len(set(keys)) == len(set(sigs)) and keys[0] == network_key(plan(space.parse(space.format(archs[0])), space))
+    macro = load_space("nas-bench-macro")  # identities that keep the shape: encodings differ, networks do not
+    groups: dict[tuple, set] = {}
+    for a in macro.sample_many(1000, seed=1):
+        sig = tuple(s.signature for s in plan(a, macro) if s.computes)
+        groups.setdefault(sig, set()).add((macro.format(a), network_key(plan(a, macro))))
+    assert any(len(g) > 1 for g in groups.values())  # some network is built by several encodings
+    assert all(len({k for _, k in g}) == 1 for g in groups.values())
+    assert len({k for g in groups.values() for _, k in g}) == len(groups)

@@ -61,7 +61,7 @@ class Evaluator:
         if not allow_estimate:
             for device, model in self.latency.items():
                 _check_covers(device, model, space)
-        self.cache: dict[tuple, dict[str, Any]] = {}  # network key -> every metric (the scored networks)
+        self.cache: dict[bytes, dict[str, Any]] = {}  # network key -> every metric (the scored networks)
         self._cheap = LRU(CHEAP_CACHE_SIZE)  # network key -> the metrics without the proxy (screened candidates)
         self._layers = LRU(PLAN_CACHE_SIZE)  # architecture -> its plan (a sampler asks for the same one repeatedly)
 
@@ -75,7 +75,7 @@ class Evaluator:
             layers = self._layers[arch] = plan(arch, self.space)
         return layers
 
-    def network(self, arch) -> tuple:
+    def network(self, arch) -> bytes:
         """The key of the network ``arch`` builds (what the caches and duplicate checks use)."""
         return network_key(self.layers(arch))
 
@@ -113,7 +113,7 @@ class Evaluator:
         self.cache[key] = metrics
         return metrics
 
-    def seed_cache(self, study) -> set[tuple]:
+    def seed_cache(self, study) -> set[bytes]:
         """Cache the scores of the study's finished trials; returns the networks they built."""
         from optuna.trial import TrialState
 

@@ -61,7 +61,7 @@ class _Point:
     params: dict[str, Any]
     features: np.ndarray
     objectives: np.ndarray  # minimised; the proxy (if an objective) negated
-    network: tuple
+    network: bytes  # nas.layers.network_key
     feasible: bool = True
     violation: float = 0.0  # how far beyond the budgets (sum over constraints), 0 when feasible
     predicted: tuple | None = None  # (model, mean, std): the surrogate's prediction, by the model that made it
@@ -147,12 +147,12 @@ class FrontSampler(optuna.samplers.BaseSampler):
         proxy_col = f"proxy.{objectives.proxy}"
         self._proxy = self._columns.index(proxy_col) if proxy_col in self._columns else None
         self._vocab, self._fields = _vocabularies(space)
-        self._points: list[_Point] = []
+        self._scored = 0  # scored trials learnt (only the front keeps its points: parents of mutants)
         self._front: list[_Point] = []  # the feasible front of the points, kept up to date as points arrive
         self._stats = SufficientStats(len(self._vocab) + len(self._fields) + 2 + len(objectives.devices))
         self._index = None  # a nas.search.storage.TrialIndex of the study, made at the first trial
-        self._taken: set[tuple] = set()  # networks scored, running or proposed
-        self._pool: dict[tuple, _Point] = {}
+        self._taken: set[bytes] = set()  # networks scored, running or proposed
+        self._pool: dict[bytes, _Point] = {}
         self._proposals: dict[int, dict] = {}
         self._design: list[_Point] | None = None
         self._model = None
@@ -196,7 +196,7 @@ class FrontSampler(optuna.samplers.BaseSampler):
             return None
         metrics = t.user_attrs["metrics"]
         objectives = np.array(t.values, dtype=float) * self._signs
-        return _Point(dict(t.params), self._features(arch, metrics, t.params), objectives,
+        return _Point(t.params, self._features(arch, metrics, t.params), objectives,  # t.params: not copied
                       self.evaluator.network(arch))
 
     # --- candidates -----------------------------------------------------------------------------------
@@ -243,7 +243,7 @@ class FrontSampler(optuna.samplers.BaseSampler):
     def _initial_design(self) -> list[_Point]:
         """``init`` feasible random candidates spread along the first cheap objective (latency). When no random
         architecture meets the budgets, the nearest ones (the search then reports that nothing met them)."""
-        pool: dict[tuple, _Point] = {}
+        pool: dict[bytes, _Point] = {}
         for _ in range(30 * self.settings.init):
             c = self._candidate(self._draw(), infeasible=True)
             if c is not None:
@@ -264,7 +264,7 @@ class FrontSampler(optuna.samplers.BaseSampler):
     def _propose(self) -> dict | None:
         if self._design is None:
             self._design = self._initial_design()
-        if len(self._points) < self.settings.init:
+        if self._scored < self.settings.init:
             while self._design:
                 c = self._design.pop(0)
                 if c.network not in self._taken:
@@ -285,7 +285,7 @@ class FrontSampler(optuna.samplers.BaseSampler):
     def _best_candidate(self) -> _Point:
         """The pool's candidate of largest (optimistic) hypervolume gain; the pool is trimmed to its best."""
         cands = list(self._pool.values())
-        if self._proxy is not None and len(self._points) < 3:  # too little to fit: any feasible new network
+        if self._proxy is not None and self._scored < 3:  # too little to fit: any feasible new network
             return cands[self._rng.randrange(len(cands))]
         values = np.stack([c.objectives for c in cands])
         if self._proxy is not None:
@@ -300,7 +300,7 @@ class FrontSampler(optuna.samplers.BaseSampler):
 
     def _add(self, point: _Point) -> None:
         """A scored trial: to the surrogate's data and, when no front member dominates it, to the front."""
-        self._points.append(point)
+        self._scored += 1
         if self._proxy is not None:
             self._stats.add(point.features, -float(point.objectives[self._proxy]))
         self._since_fit += 1

@@ -426,3 +426,36 @@ def test_item4_a_paused_worker_whose_trial_was_taken_over_stops_with_one_line(tm
     assert len(lines) == 1 and lines[0].startswith(f"nas: note: trial {paused.number} was taken over"), err
     retry = [t for t in study.get_trials() if t.user_attrs.get("retried_from") == paused.number]
     assert len(retry) == 1
+
+
+def test_item15_finished_trials_share_one_copy_of_each_distribution(tmp_path):
+    """Optuna keeps every trial with its own copy of every parameter's distribution (~40 KB a mobilenet-c10
+    trial); a search now leaves one object per distinct (name, distribution) in the trials Optuna holds, with the
+    same values as a fresh read. Equal-comparing but different choices ((0, 1) and (False, True)) stay apart."""
+    import optuna
+    from optuna.distributions import CategoricalDistribution as C
+
+    from nas.search.run import SHARE_EVERY, search_from_config
+    from nas.search.storage import SharedDistributions, open_storage
+
+    from helpers_search import fast_cfg
+
+    cfg = fast_cfg(tmp_path, storage=f"sqlite:///{tmp_path}/s.db", trials=SHARE_EVERY + 5)
+    run = search_from_config(cfg)
+    run.optimize(SHARE_EVERY + 5)
+    held = run.study.get_trials(deepcopy=False)[:SHARE_EVERY]  # the objects Optuna keeps (shared at trial 50)
+    per_name: dict[str, set] = {}
+    for t in held:
+        for name, d in t.distributions.items():
+            per_name.setdefault(name, set()).add(id(d))
+    assert per_name and all(len(ids) == 1 for ids in per_name.values())
+    fresh = optuna.load_study(study_name=cfg.study, storage=open_storage(cfg.storage)).get_trials()
+    assert [t.distributions for t in held] == [t.distributions for t in fresh[:SHARE_EVERY]]
+    assert [repr(t.distributions) for t in held] == [repr(t.distributions) for t in fresh[:SHARE_EVERY]]
+
+    study = optuna.create_study()
+    for choices, value in (((0, 1), 0), ((False, True), False), ((0, 1), 1)):
+        study.add_trial(optuna.trial.create_trial(params={"a": value}, distributions={"a": C(choices)}, value=1.0))
+    assert SharedDistributions(study).share() == 3
+    a = [t.distributions["a"] for t in study.get_trials(deepcopy=False)]
+    assert a[0] is a[2] and a[1] is not a[0] and a[1].choices == (False, True)

@@ -27,9 +27,11 @@ from nas.search.evaluator import Evaluator, by_device
 from nas.search.front import front_of, pareto_mask
 from nas.search.objectives import Budgets, Objectives, check_objectives
 from nas.search.record import UncheckedResumeWarning, record_change, score_record, space_record, unchecked_note
-from nas.search.storage import StaleTrials, TrialHeartbeat, TrialIndex, open_storage, public_url
+from nas.search.storage import (SharedDistributions, StaleTrials, TrialHeartbeat, TrialIndex, open_storage,
+                                public_url)
 
 NO_FEASIBLE_CHECK_AFTER = 20
+SHARE_EVERY = 50  # trials between SharedDistributions passes (each lists the study once, without copies)
 # a proxy that scores NaN this often is broken, not the architectures (degenerate networks are rare)
 NAN_SHARE_LIMIT, NAN_CHECK_AFTER, NAN_ALL_FIRST = 0.20, 20, 10
 
@@ -147,6 +149,7 @@ class Search:
             return
         self._nan_counts = {"n": 0, "nan": 0}
         self._check_nan_share([t for t in finished if t.state == TrialState.COMPLETE])
+        shared = SharedDistributions(self.study)  # what Optuna keeps of each trial, without 124 copies a trial
 
         def after_trial(study, frozen) -> None:
             nonlocal complete
@@ -156,6 +159,8 @@ class Search:
             if callback is not None:
                 callback(frozen)
             new = [t for t in done if t.state == TrialState.COMPLETE]
+            if complete // SHARE_EVERY != (complete + len(new)) // SHARE_EVERY:
+                shared.share()
             complete += len(new)
             self._check_nan_share(new)
             if (stop is not None and stop.is_set()) or complete >= n_trials:

@@ -368,6 +368,41 @@ class TrialHeartbeat:
         self._thread.join(timeout=interval_s() * 2)
 
 
+class SharedDistributions:
+    """One copy of each parameter distribution across a study's finished trials, in the trials Optuna keeps.
+
+    Optuna holds every trial of a study in memory (its RDB cache, a journal's replayed log), each read back with
+    its own copy of every parameter's distribution: ~45 KB a trial for mobilenet-c10's 124 choices, 65 MB over
+    1,500 trials. :meth:`share` gives each finished trial one object per distinct (name, distribution), and trials
+    with the same distributions (every trial of a space without alternative blocks) one dict of them: the same
+    values, one copy; parameter names (the keys of both dicts, read back per trial) are shared too. A trial is
+    shared once (Optuna does not re-read finished trials)."""
+
+    def __init__(self, study):
+        self.study = study
+        self._shared: dict[tuple, Any] = {}  # (name, repr of the distribution) -> the one copy
+        self._dicts: dict[int, dict] = {}  # hash of the ids of a trial's shared distributions -> their one dict
+        self._names: dict[str, str] = {}  # parameter name -> the one copy of the string
+        self._done: set[int] = set()  # trial ids already shared
+
+    def share(self) -> int:
+        """Share the finished trials not seen yet (one listing, no copies); returns how many."""
+        n = 0
+        for t in self.study.get_trials(deepcopy=False):
+            if t._trial_id in self._done or not t.state.is_finished():
+                continue
+            names = self._names
+            dists = {names.setdefault(name, name): self._shared.setdefault((name, repr(d)), d)  # repr: (0, 1)
+                     for name, d in t.distributions.items()}                                   # and (False, True)
+            known = self._dicts.setdefault(hash(tuple(map(id, dists.values()))), dists)  # one copy per name
+            same = len(known) == len(dists) and all(known.get(name) is d for name, d in dists.items())
+            t.distributions = known if same else dists
+            t.params = {names.setdefault(name, name): value for name, value in t.params.items()}
+            self._done.add(t._trial_id)
+            n += 1
+        return n
+
+
 class TrialIndex:
     """An incremental view of one study's trials by number, for what runs after every trial.
 

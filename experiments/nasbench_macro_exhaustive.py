@@ -25,8 +25,8 @@ RESULTS = Path(__file__).resolve().parent / "results"
 SPACE = "nas-bench-macro"
 
 
-def network_key(space, arch) -> tuple:
-    """What the network computes (``nas.layers.network_key``): its computing layers' signatures, in order."""
+def network_key(space, arch) -> bytes:
+    """What the network computes (``nas.layers.network_key``): a digest of its computing layers' signatures."""
     from nas.layers import network_key as key, plan
 
     return key(plan(arch, space))

@@ -4,7 +4,8 @@ The README main job's settings: mobilenet-c10 priced on x86-2vcpu, objectives pr
 proxy and the default sampler (``front``), a local SQLite study (in a temporary folder), one worker, one torch
 thread. The search runs in this process the way ``nas search --workers 1`` runs it (``search_from_config`` and
 ``Search.optimize``, with the CLI's progress callback, which reads the study's status at most once a second);
-after every ``--every`` finished trials the callback reads VmRSS from /proc/self/status.
+after every ``--every`` finished trials the callback reads VmRSS from /proc/self/status (and, to tell live data
+from memory the allocator keeps, malloc's bytes in use and the number of objects Python's collector tracks).
 
 Growth is measured from the first sample (after ``--every`` trials: imports, tables, the proxy's data and the
 first networks are loaded by then) to the last; the target (issue 28, item 15) is <= 50 MB over 1,500 trials.
@@ -42,6 +43,24 @@ def rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
+def heap_mb() -> float | None:
+    """Bytes malloc has handed out and not had back (glibc ``mallinfo2``: in-use chunks plus mmapped blocks), MB:
+    live data outside Python's small-object arenas (torch, numpy, large Python objects). None off glibc."""
+    import ctypes
+
+    class MallInfo2(ctypes.Structure):
+        _fields_ = [(n, ctypes.c_size_t) for n in ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks",
+                                                    "fsmblks", "uordblks", "fordblks", "keepcost")]
+
+    try:
+        fn = ctypes.CDLL(None).mallinfo2
+    except (OSError, AttributeError):
+        return None
+    fn.restype = MallInfo2
+    info = fn()
+    return round((info.uordblks + info.hblkhd) / 2 ** 20, 1)
+
+
 def stamp() -> dict:
     """Who made a results file: command, commit, date, host and the machine's load."""
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
@@ -69,7 +88,7 @@ def run(args, folder: Path) -> tuple[list[dict], list[str]]:
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     torch.set_num_threads(1)
-    cfg = SearchConfig(space=args.space, devices=[args.device], trials=args.trials,
+    cfg = SearchConfig(space=args.space, devices=[args.device], trials=args.trials, proxy=args.proxy,
                        objectives=args.objectives.split(","), storage=f"sqlite:///{folder}/study.db",
                        study="memory").resolved()
     if args.trace:
@@ -88,7 +107,7 @@ def run(args, folder: Path) -> tuple[list[dict], list[str]]:
         if done[0] % args.every == 0 or done[0] == args.trials:
             gc.collect()
             rows.append({"trials": done[0], "seconds": round(time.perf_counter() - start, 1),
-                         "rss_mb": round(rss_mb(), 1)})
+                         "rss_mb": round(rss_mb(), 1), "malloc_mb": heap_mb(), "gc_objects": len(gc.get_objects())})
             if args.trace:
                 import tracemalloc
 
@@ -114,6 +133,7 @@ def main() -> None:
     p.add_argument("--space", default="mobilenet-c10", help="search space (default mobilenet-c10)")
     p.add_argument("--device", default="x86-2vcpu", help="latency table (default x86-2vcpu)")
     p.add_argument("--objectives", default="proxy,latency,size", help="objectives (default proxy,latency,size)")
+    p.add_argument("--proxy", default=None, help="proxy (default: the space's default, qnaswot for mobilenet-c10)")
     p.add_argument("--trace", action="store_true", help="also trace Python allocations (default off; slower)")
     p.add_argument("--tag", default="", help="suffix of the result files (default none: search_memory.*)")
     p.add_argument("--quiet", action="store_true", help="print only the summary (default: a line per sample)")
@@ -125,12 +145,18 @@ def main() -> None:
     growth = last["rss_mb"] - first["rss_mb"]
     span = last["trials"] - first["trials"]
     per_1500 = growth / span * 1500 if span else float("nan")
+    # the steady state, after the caches have filled: the last 1,000 trials (None on a shorter run)
+    before = next((r for r in rows if r["trials"] == last["trials"] - 1000), None)
+    late = round(last["rss_mb"] - before["rss_mb"], 1) if before else None
+    malloc = round(last["malloc_mb"] - first["malloc_mb"], 1) if last["malloc_mb"] is not None else None
     summary = {**info, "space": args.space, "device": args.device, "objectives": args.objectives,
+               "proxy": args.proxy or "default",
                "sampler": "front", "storage": "sqlite (temporary folder)", "trials": last["trials"],
                "seconds": last["seconds"], "rss_first_mb": first["rss_mb"], "rss_last_mb": last["rss_mb"],
                "rss_peak_mb": max(r["rss_mb"] for r in rows),
                "growth_mb": round(growth, 1), "growth_from_trial": first["trials"],
                "growth_per_1500_trials_mb": round(per_1500, 1), "target_mb": TARGET_MB,
+               "growth_last_1000_trials_mb": late, "malloc_growth_mb": malloc,
                "meets_target": bool(growth <= TARGET_MB * span / 1500) if span else None,
                "samples": rows, "trace_top": top}
     import pandas as pd
@@ -139,11 +165,13 @@ def main() -> None:
     stem = "search_memory" + (f"_{args.tag}" if args.tag else "")
     pd.DataFrame(rows).to_csv(RESULTS / f"{stem}.csv", index=False)
     (RESULTS / f"{stem}.json").write_text(json.dumps(summary, indent=2) + "\n")
-    print(f"\n{'trials':>6} {'seconds':>9} {'VmRSS MB':>9}")
+    print(f"\n{'trials':>6} {'seconds':>9} {'VmRSS MB':>9} {'malloc MB':>10} {'gc objects':>11}")
     for r in rows:
-        print(f"{r['trials']:>6} {r['seconds']:>9.1f} {r['rss_mb']:>9.1f}")
+        print(f"{r['trials']:>6} {r['seconds']:>9.1f} {r['rss_mb']:>9.1f} {r['malloc_mb'] or float('nan'):>10.1f} "
+              f"{r['gc_objects']:>11}")
     print(f"\ngrowth {growth:+.1f} MB from trial {first['trials']} to {last['trials']} "
-          f"({per_1500:+.1f} MB per 1,500 trials; target <= {TARGET_MB:.0f} MB); peak {summary['rss_peak_mb']} MB")
+          f"({per_1500:+.1f} MB per 1,500 trials; target <= {TARGET_MB:.0f} MB); peak {summary['rss_peak_mb']} MB; "
+          f"malloc in use {malloc:+.1f} MB" + (f"; last 1,000 trials {late:+.1f} MB" if late is not None else ""))
     for line in top:
         print(line)
     print(f"wrote {RESULTS / stem}.csv and .json  ({info['commit']}, load {info['load']})")

@@ -410,6 +410,7 @@ def test_item4_a_paused_worker_whose_trial_was_taken_over_stops_with_one_line(tm
                 proc.send_signal(signal.SIGCONT)
         assert paused is not None, "the worker never ran a trial"
         checker, failed = st.StaleTrials(study), []
+        deadline = time.monotonic() + 120  # the grace scales with the trial time, which is long on a loaded machine
         while not failed and time.monotonic() < deadline:  # another worker takes the paused one's trial
             checker.observe(study.get_trials(deepcopy=False))
             failed = checker.fail()

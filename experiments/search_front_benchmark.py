@@ -127,12 +127,14 @@ def part_b(args) -> tuple[list[dict], dict]:
 
     from nas.latency import load
     from nas.proxies import DEFAULT_PROXY, Scorer
+    from nas.lru import LRU
     from nas.search.evaluator import Evaluator
     from nas.space import load_space
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     space, table = load_space("fbnet-c100"), load("raspi4")
     scorer = Scorer(space, [DEFAULT_PROXY], data="fashion-mnist", seed=0)
+    scorer._cache = LRU(1_000_000)  # every score of the runs is saved for resuming, not only the scorer's last 4,096
     evaluator = Evaluator(space, {table.device: table}, scorer)
     cols = [f"proxy.{DEFAULT_PROXY}", f"latency_ms.{table.device}"]
     # resumable: each finished run's feasible points, and every proxy score so far, are kept beside the results

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 import torch
 
-import nas.data.train
+import nas.train.loop
 from conftest import run_cli
 from nas.deploy import Target, export, targets_from_study
 from nas.deploy.pipeline import accuracy_indices, check_config, training_key
@@ -51,14 +51,14 @@ def tiny_space(tmp_path_factory) -> str:
 
 @pytest.fixture
 def train_calls(monkeypatch):
-    """Every call of nas.data.train.train during the test: the resolution of the images it trained on."""
-    calls, real = [], nas.data.train.train
+    """Every call of nas.train.loop.train during the test: the resolution of the images it trained on."""
+    calls, real = [], nas.train.loop.train
 
     def spy(model, **kw):
         calls.append(kw["data"].resolution)
         return real(model, **kw)
 
-    monkeypatch.setattr(nas.data.train, "train", spy)
+    monkeypatch.setattr(nas.train.loop, "train", spy)
     return calls
 
 
@@ -345,26 +345,3 @@ def test_item9_a_failed_re_export_leaves_the_previous_set_whole(tmp_path, monkey
     assert export(target, tmp_path, replace(cfg, seed=1))[0]["status"] == "ok"
     assert not partial.exists() and (folder / "model.onnx").read_bytes() != before["model.onnx"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m-arch", "summary.csv"]
-
-
-def test_item9_qat_checkpoint_is_keyed_by_the_bits(tmp_path):
-    """Item 9: the QAT checkpoint's fingerprint (tensor shapes and recipe) was the same at every bit-width, so
-    a qat.ckpt left by a w4 fine-tuning was resumed as the w8 one."""
-    from nas.data.datasets import for_space
-    from nas.deploy.pipeline import quantization_aware
-    from nas.latency.signatures import deploy
-    from nas.nn.build import build_model
-
-    space = load_space(SPACE)
-    arch = space.parse(TINY)
-    cfg = replace(FAST, epochs=1, qat_epochs=1, qat_n_train=32, bn_samples=0)
-    data = for_space(space, "digits", split="train", resolution=arch.resolution, seed=0)
-    int8 = [deploy(s, "int8") for s in plan(arch, space)]
-    w4 = [replace(s, wbits=4, dw_wbits=4) if s.weight_params() else s for s in int8]
-    ckpt = tmp_path / "qat.ckpt"
-    first = build_model(arch, space, seed=0)
-    quantization_aware(first, data, cfg, w4, ckpt)
-    second = build_model(arch, space, seed=0)
-    record = quantization_aware(second, data, cfg, int8, ckpt)
-    assert record["steps"] > 0 and record["resumed_from_epoch"] == 0
-    assert any(not torch.equal(v, first.state_dict()[k]) for k, v in second.state_dict().items())

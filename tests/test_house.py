@@ -11,10 +11,10 @@ import pytest
 from conftest import ROOT
 
 NAS = ROOT / "nas"
-# data flow: space -> layers -> {nn, data} -> {latency, proxies} -> search -> deploy -> cli
+# data flow: space -> layers -> {nn, data} -> train -> {latency, proxies} -> search -> deploy -> cli
 LEVELS = {"nas.errors": 0, "nas.bits": 0, "nas.fileio": 0, "nas.lazy": 0, "nas.lru": 0, "nas.paths": 0,
-          "nas.space": 1, "nas.layers": 2, "nas.nn": 3,
-          "nas.data": 3, "nas.latency": 4, "nas.proxies": 4, "nas.search": 5, "nas.deploy": 6, "nas.cli": 7}
+          "nas.space": 1, "nas.layers": 2, "nas.nn": 3, "nas.data": 3, "nas.train": 4,
+          "nas.latency": 5, "nas.proxies": 5, "nas.search": 6, "nas.deploy": 7, "nas.cli": 8}
 MAX_FUNCTION_LINES = 80
 
 

@@ -3,13 +3,14 @@
 For each target (an architecture given directly, the top-k of a study's Pareto front, or one trial):
 
 1. build it (``nas.nn.build``) at the architecture's own resolution and train it ``epochs`` on the data with
-   ``nas.data.train``, then recompute its BatchNorm statistics (E=0: untrained) — :func:`train_model`;
+   ``nas.train`` (:mod:`~nas.train.loop`, then :mod:`~nas.train.batchnorm` and, with ``qat_epochs``,
+   :mod:`~nas.train.qat`; E=0: untrained) — :func:`train_model`;
 2. export fp32 ONNX (``nas.nn.onnx``, one file, opset 21) and check onnxruntime against PyTorch —
    :func:`export_checked`;
 3. quantize it at the architecture's per-layer bit-widths with :mod:`nas.nn.quantize`, calibrated on
    ``calib_samples`` images of the training split — :func:`quantize_model`;
 4. evaluate fp32 (PyTorch) and quantized (onnxruntime) accuracy on the same test images with the one accuracy
-   loop ``nas.data.train.accuracy`` — :func:`evaluate_both`;
+   loop ``nas.train.loop.accuracy`` — :func:`evaluate_both`;
 5. time both files end to end with the profiler's protocol (``nas.latency.measure.timing.measure_onnx``:
    interleaved, batch 1, overhead subtracted) and compare with the latency table(s) of the study's device(s) —
    :func:`measure_latency`;
@@ -53,7 +54,7 @@ class ExportConfig:
     epochs: int = 0
     data: str = "fashion-mnist"
     calib_samples: int = 128
-    n_train: int | None = 5000  # training examples per epoch (None: the whole split), as nas.data.train
+    n_train: int | None = 5000  # training examples per epoch (None: the whole split), as nas.train.loop
     bn_samples: int = 512  # after training: BatchNorm statistics recomputed on this many training images (0: off)
     qat_epochs: int = 0  # quantization-aware fine-tuning at the architecture's bits after float training (0: off)
     qat_lr: float = 0.01  # its peak learning rate (cosine schedule, as float training; a tenth of train()'s)
@@ -96,13 +97,14 @@ def float_text(arch) -> str:
 
 def train_model(model, train_data, cfg: ExportConfig, *, key: tuple, trained: TrainedModels, specs=None,
                 folder: Path | None = None) -> dict:
-    """Train ``model`` in place by ``cfg`` (E=0: leave it untrained) and recompute its BatchNorm statistics, then
-    fine-tune it quantization-aware at ``specs``' bits (the plan it deploys at) if ``cfg.qat_epochs``; returns
-    the card's training section. Weights whose key is already in ``trained`` are loaded instead: the float
-    training under ``key``, the QAT under ``key`` + the QAT recipe and the deployed bits. With ``folder``, each
-    run checkpoints there after every epoch (``train.ckpt``, ``qat.ckpt``), so an export stopped by Ctrl-C
-    resumes where it stopped when run again."""
-    from nas.data.train import train
+    """Train ``model`` in place by ``cfg`` with :mod:`nas.train` (E=0: leave it untrained) and recompute its
+    BatchNorm statistics, then fine-tune it quantization-aware at ``specs``' bits (the plan it deploys at) if
+    ``cfg.qat_epochs`` (:func:`fine_tune_model`); returns the card's training section. Weights whose key is
+    already in ``trained`` are loaded instead: the float training under ``key``, the QAT under ``key`` + the QAT
+    recipe and the deployed bits. With ``folder``, each run checkpoints there after every epoch (``train.ckpt``,
+    ``qat.ckpt``), so an export stopped by Ctrl-C resumes where it stopped when run again."""
+    from nas.train.batchnorm import recalibrate_bn_checked
+    from nas.train.loop import train
 
     training: dict[str, Any] = {"epochs": cfg.epochs, "data": cfg.data, "seed": cfg.seed}
     if cfg.epochs > 0 and key in trained:
@@ -127,97 +129,41 @@ def train_model(model, train_data, cfg: ExportConfig, *, key: tuple, trained: Tr
             state, training["qat"] = trained[qat_key]
             model.load_state_dict(state)
         else:
-            training["qat"] = quantization_aware(model, train_data, cfg, specs,
-                                                 None if folder is None else folder / "qat.ckpt")
+            training["qat"] = fine_tune_model(model, train_data, cfg, specs,
+                                              None if folder is None else folder / "qat.ckpt")
             trained[qat_key] = ({k: v.clone() for k, v in model.state_dict().items()}, training["qat"])
     model.eval()
     return training
 
 
-def quantization_aware(model, train_data, cfg: ExportConfig, specs, checkpoint: Path | None = None) -> dict:
-    """Fine-tune ``model`` ``cfg.qat_epochs`` with fake quantization at the bits it deploys at (per role; the
-    weights computed exactly as the quantizer rounds them, :class:`nas.nn.fakequant.QuantAware`), then recompute
-    BatchNorm statistics on the quantized forward pass: the card's ``training.qat`` section."""
-    from nas.data.train import train
-    from nas.nn.fakequant import QuantAware
+def fine_tune_model(model, train_data, cfg: ExportConfig, specs, checkpoint: Path | None = None) -> dict:
+    """:func:`nas.train.qat.quantization_aware` by ``cfg`` (``cfg.qat_epochs`` at ``cfg.qat_lr`` on
+    :func:`qat_examples` images, seeded by ``cfg.seed``) at the bits of ``specs``: the card's ``training.qat``
+    section, which also names the deployment those bits are."""
+    from nas.train.qat import quantization_aware
 
-    with QuantAware(model, specs) as qat:
-        if not qat.weight_layers and not qat.activation_layers:
-            return {"epochs": 0, "skipped": "every layer deploys in float: nothing to fine-tune"}
-        # the bits are not in the tensors' shapes or the recipe: a checkpoint at other bits must not resume
-        bits = [list(s.role_bits(False)) + list(s.role_bits(True)) for s in qat.specs]
-        result = train(model, epochs=cfg.qat_epochs, data=train_data, seed=cfg.seed + 1, n_train=qat_examples(cfg),
-                       lr=cfg.qat_lr, progress=cfg.progress, device=cfg.train_device, checkpoint=checkpoint,
-                       identity={"qat_bits": bits})
-        bn = (recalibrate_bn_checked(model, train_data, cfg.bn_samples, seed=cfg.seed + 1, result=result)
-              if cfg.bn_samples > 0 else None)
-    return {"epochs": cfg.qat_epochs, "lr": cfg.qat_lr, "deployment": cfg.dtype, "bn_recalibration": bn,
-            "fake_quantized": {"weights": qat.weight_layers, "inputs": qat.activation_layers},
-            "val_accuracy_fake_quant": result["accuracy"], "loss": result["loss"], "steps": result["steps"],
-            "n_train": result["n_train"], "seconds": round(result["seconds"], 2),
-            "resumed_from_epoch": result["resumed_from_epoch"]}
+    record = quantization_aware(model, train_data, specs, epochs=cfg.qat_epochs, lr=cfg.qat_lr, seed=cfg.seed,
+                                n_train=qat_examples(cfg), bn_samples=cfg.bn_samples, device=cfg.train_device,
+                                progress=cfg.progress, checkpoint=checkpoint)
+    if "skipped" in record:
+        return record
+    recipe = {k: record.pop(k) for k in ("epochs", "lr")}
+    return {**recipe, "deployment": cfg.dtype, **record}  # the cards' order of keys
 
 
 def qat_examples(cfg: ExportConfig) -> int | None:
-    """Training examples per QAT epoch, as ``nas.data.train`` takes them (None: the whole split): fine-tuning
-    usually needs far fewer than float training, so it has its own count."""
+    """Training examples per QAT epoch, as ``nas.train.loop.train`` takes them (None: the whole split):
+    fine-tuning usually needs far fewer than float training, so it has its own count."""
     if cfg.qat_n_train is None:
         return cfg.n_train
     return cfg.qat_n_train or None
-
-
-def recalibrate_bn(model, data, n: int, *, seed: int = 0, batch: int = 128) -> None:
-    """Recompute every BatchNorm's running mean/variance as a plain average over ``n`` training images.
-
-    BN folds into the convs on export, so its running statistics *are* deployed weights. After a short run at a
-    high learning rate the exponential averages lag the final weights (a few-epoch mobilenet-c10 member then
-    scores near chance in eval mode although it trains); recomputing them on the final weights fixes that.
-    """
-    import torch
-
-    bns = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
-    if not bns:
-        return
-    momenta = [m.momentum for m in bns]
-    for m in bns:
-        m.reset_running_stats()
-        m.momentum = None  # cumulative average
-    model.train()
-    idx = np.random.default_rng(seed + 17).choice(len(data), size=min(n, len(data)), replace=False)
-    with torch.no_grad():
-        for start in range(0, len(idx), batch):
-            model(data.batch(idx[start:start + batch])[0])
-    for m, mom in zip(bns, momenta):
-        m.momentum = mom
-    model.eval()
-
-
-def recalibrate_bn_checked(model, data, n: int, *, seed: int, result: dict) -> dict:
-    """:func:`recalibrate_bn` on ``model`` just trained by ``nas.data.train.train`` (its ``result``, with the
-    same ``seed`` and ``data``), kept only if it does not lower the accuracy on that run's validation split.
-
-    Recomputed statistics repair the lagging averages of a short high-rate run, but they can also break a
-    network that works with its training-time statistics: a trained relu6 mobilenet-c10 (quant_truth's
-    arch2-relu6) went from 82 % validation accuracy to 54-74 % test accuracy with 512-10,000 recomputed images.
-    Both are measured on the validation images and the better statistics kept; the card says which."""
-    from nas.data.train import evaluate, split_indices
-
-    before = {k: v.clone() for k, v in model.state_dict().items()
-              if k.endswith(("running_mean", "running_var", "num_batches_tracked"))}
-    recalibrate_bn(model, data, n, seed=seed)
-    val_idx = split_indices(len(data), result["n_val"], seed)[1]
-    after = evaluate(model, data, indices=val_idx)
-    kept = not after < result["accuracy"]  # a NaN training accuracy keeps the recomputed statistics
-    if not kept:
-        model.load_state_dict(before, strict=False)
-    return {"samples": n, "val_accuracy": after, "val_accuracy_training_stats": result["accuracy"], "kept": kept}
 
 
 # --------------------------------------------------------------------------------------------------------
 # 2. export fp32 + check, 3. quantize
 # --------------------------------------------------------------------------------------------------------
 def ort_predictor(session):
-    """``predict`` for :func:`nas.data.train.accuracy`: a batch-1 onnxruntime session run image by image."""
+    """``predict`` for :func:`nas.train.loop.accuracy`: a batch-1 onnxruntime session run image by image."""
     from nas.nn.onnx import run_onnx
 
     def predict(x):
@@ -269,7 +215,7 @@ def accuracy_indices(n: int, test_samples: int | None, seed: int) -> np.ndarray:
 
 def evaluate_both(model, quant_path: Path, test_data, cfg: ExportConfig) -> dict:
     """fp32 (PyTorch) and quantized (onnxruntime) accuracy on the same test images: the card's accuracy section."""
-    from nas.data.train import accuracy, evaluate
+    from nas.train.loop import accuracy, evaluate
     from nas.nn.onnx import ort_session
 
     idx = accuracy_indices(len(test_data), cfg.test_samples, cfg.seed)
@@ -440,7 +386,7 @@ def check_config(cfg: ExportConfig) -> None:
     if cfg.qat_n_train is not None and cfg.qat_n_train < 0:
         raise NasError(f"must be 0 (the whole split) or more, got {cfg.qat_n_train}", argument="qat_n_train",
                        fix="or leave it None to fine-tune on as many images as float training saw")
-    from nas.data.train import resolve_device
+    from nas.train.loop import resolve_device
 
     resolve_device(cfg.train_device)
     if cfg.calib_samples < 1:

@@ -6,13 +6,13 @@ import re
 import time
 
 from nas.data import datasets
-from nas.data.train import train
 from nas.errors import NasError
 from nas.lru import LRU
 from nas.nn import build
 from nas.proxies.registry import Inputs, Probe, evaluate, finite_or_nan, get_proxy
 from nas.space import SearchSpace, load_space
 from nas.space.arch import Architecture
+from nas.train.loop import train
 
 REFERENCE_SIZE = 32  # architectures in the ensemble's reference sample
 REFERENCE_SEED = 0  # they are space.sample_many(REFERENCE_SIZE, seed=REFERENCE_SEED), whatever the user seed

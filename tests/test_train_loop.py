@@ -1,4 +1,4 @@
-"""nas.data.train: a real, deterministic training loop that learns (digits, tiny budget), and the one accuracy
+"""nas.train.loop: a real, deterministic training loop that learns (digits, tiny budget), and the one accuracy
 loop that both PyTorch models and onnxruntime sessions are scored with."""
 import numpy as np
 import pytest
@@ -7,7 +7,7 @@ import torch
 from nas.data import datasets
 from nas.errors import NasError
 from nas.nn.build import build_model
-from nas.data.train import accuracy, evaluate, lr_schedule, param_groups, split_indices, train
+from nas.train.loop import accuracy, evaluate, lr_schedule, param_groups, split_indices, train
 
 
 @pytest.fixture(scope="module")
@@ -94,7 +94,7 @@ def test_channels_last_training_learns_as_well_and_returns_the_default_layout(sp
 def test_interrupted_training_resumes_to_the_same_weights(space, tmp_path, monkeypatch):
     """Ctrl-C in epoch 2 of 3 keeps epoch 1's checkpoint; the same call again resumes there and ends with the
     weights of an uninterrupted run. A checkpoint of another recipe is not resumed."""
-    import nas.data.train as T
+    import nas.train.loop as T
 
     arch = space.parse("ir_e2")
     opts = dict(epochs=3, data="digits", n_train=256, n_val=100, batch_size=32)
@@ -125,7 +125,7 @@ def test_interrupted_training_resumes_to_the_same_weights(space, tmp_path, monke
 
 
 def test_training_device_is_checked():
-    from nas.data.train import resolve_device
+    from nas.train.loop import resolve_device
 
     assert resolve_device("cpu").type == "cpu"
     assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")

@@ -1,6 +1,7 @@
-"""A real (CPU) training loop: the ``train:E`` proxy, and what ``nas export`` reuses to train a chosen network.
+"""The training loop (CPU, or CUDA when asked): the ``train:E`` proxy, and what ``nas export`` trains a chosen
+network with (then :mod:`nas.train.batchnorm` and :mod:`nas.train.qat`).
 
-    from nas.data.train import train, evaluate
+    from nas.train.loop import train, evaluate
     result = train(model, epochs=3, data="fashion-mnist", n_train=5000, seed=0)
     result["accuracy"]        # validation accuracy in [0, 1]
 

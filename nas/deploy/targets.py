@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from nas.errors import NasError
+from nas.optuna_compat import storage_of, study_id_of
 
 
 @dataclass
@@ -84,7 +85,7 @@ def targets_from_study(storage: str, study_name: str, *, top_k: int | None = Non
                    provenance={"source": "study", "storage": storage, "study": study_name, "trial": int(r["trial"]),
                                **({SPACE_HASH: attrs[SPACE_HASH]} if SPACE_HASH in attrs else {}),
                                "metrics": {k: plain(v) for k, v in r.items() if k not in ("trial", "arch")},
-                               "trial_attrs": stored_attrs(study._storage, study._study_id, int(r["trial"]))})
+                               "trial_attrs": stored_attrs(storage_of(study), study_id_of(study), int(r["trial"]))})
             for _, r in chosen.iterrows()]
 
 

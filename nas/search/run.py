@@ -22,13 +22,15 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from nas.errors import NasError
+from nas.optuna_compat import storage_of, trial_id_of
 from nas.search.config import DEFAULT_SAMPLER, SAMPLERS, SearchConfig
 from nas.search.evaluator import Evaluator, by_device
 from nas.search.front import front_of, pareto_mask
+from nas.search.heartbeat import StaleTrials, TrialHeartbeat
 from nas.search.objectives import Budgets, Objectives, check_objectives
 from nas.search.record import UncheckedResumeWarning, record_change, score_record, space_record, unchecked_note
-from nas.search.storage import (SharedDistributions, StaleTrials, TrialHeartbeat, TrialIndex, open_storage,
-                                public_url)
+from nas.search.storage import open_storage, public_url
+from nas.search.study_trials import SharedDistributions, TrialIndex
 
 NO_FEASIBLE_CHECK_AFTER = 20
 SHARE_EVERY = 50  # trials between SharedDistributions passes (each lists the study once, without copies)
@@ -93,8 +95,8 @@ class Search:
     def _objective(self, trial) -> list[float]:
         from optuna.exceptions import UpdateFinishedTrialError
 
-        self._running = trial._trial_id
-        beat = TrialHeartbeat(self.study._storage, trial._trial_id)
+        self._running = trial_id_of(trial)
+        beat = TrialHeartbeat(storage_of(self.study), self._running)
         try:
             arch = self.space.sample(trial.suggest_categorical)
             key = self.space.format(arch)
@@ -128,7 +130,7 @@ class Search:
 
         if self._running is None:
             return False
-        return self.study._storage.get_trial(self._running).state == TrialState.FAIL
+        return storage_of(self.study).get_trial(self._running).state == TrialState.FAIL
 
     def optimize(self, n_trials: int, *, stop: threading.Event | None = None,
                  callback: Callable[[Any], None] | None = None) -> None:
@@ -174,7 +176,7 @@ class Search:
             told = str(exc).startswith(("Cannot tell a FAIL trial", "Should not reach"))
             if not isinstance(exc, _TakenOver) and not (told and self._taken_over()):
                 raise
-            number = self.study._storage.get_trial(self._running).number
+            number = storage_of(self.study).get_trial(self._running).number
             raise TrialTakenOver(self._taken_over_message(number)) from None
         finally:
             self._running = None
@@ -444,7 +446,7 @@ def study_status(study, objectives: Objectives) -> dict[str, Any]:
 
 class StudyStatus:
     """:func:`study_status` kept up to date: each call reads only the trials finished since the last one (a
-    :class:`~nas.search.storage.TrialIndex`) and keeps counts, the smallest latencies and the feasible front's
+    :class:`~nas.search.study_trials.TrialIndex`) and keeps counts, the smallest latencies and the feasible front's
     values, never the trials (the multi-worker parent asks every second; it re-read the whole study each time)."""
 
     def __init__(self, study, objectives: Objectives):

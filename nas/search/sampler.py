@@ -150,7 +150,7 @@ class FrontSampler(optuna.samplers.BaseSampler):
         self._scored = 0  # scored trials learnt (only the front keeps its points: parents of mutants)
         self._front: list[_Point] = []  # the feasible front of the points, kept up to date as points arrive
         self._stats = SufficientStats(len(self._vocab) + len(self._fields) + 2 + len(objectives.devices))
-        self._index = None  # a nas.search.storage.TrialIndex of the study, made at the first trial
+        self._index = None  # a nas.search.study_trials.TrialIndex of the study, made at the first trial
         self._taken: set[bytes] = set()  # networks scored, running or proposed
         self._pool: dict[bytes, _Point] = {}
         self._proposals: dict[int, dict] = {}
@@ -165,7 +165,7 @@ class FrontSampler(optuna.samplers.BaseSampler):
         """Learn every newly finished trial; mark the networks of running trials (other workers) as taken."""
         from optuna.trial import TrialState
 
-        from nas.search.storage import TrialIndex
+        from nas.search.study_trials import TrialIndex
 
         if self._index is None or self._index.study is not study:
             self._index = TrialIndex(study)  # reads only new and open trials: O(1) a trial in a long study

@@ -28,7 +28,8 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from nas.search.front import front, hypervolume, load_trials  # noqa: E402
+from nas.search.front import front, load_trials  # noqa: E402
+from nas.search.hypervolume import hypervolume  # noqa: E402
 from nas.proxies import DEFAULT_PROXY  # noqa: E402
 from nas.search import SearchConfig, search  # noqa: E402
 from nas.search.run import build_evaluator  # noqa: E402

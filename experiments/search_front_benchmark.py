@@ -75,7 +75,8 @@ def run_search(evaluator, sampler: str, seed: int, budget: int) -> tuple:
 
 
 def hv(df_or_values, directions, ref) -> float:
-    from nas.search.front import hypervolume, pareto_mask
+    from nas.search.front import pareto_mask
+    from nas.search.hypervolume import hypervolume
 
     v = np.asarray(df_or_values, dtype=float)
     return hypervolume(v[pareto_mask(v, directions)], directions, ref)

@@ -10,9 +10,10 @@ from nas import NasError
 from nas.latency import load
 from nas.proxies import Scorer
 from nas.search import create_search
-from nas.search.front import hypervolume, pareto_mask
+from nas.search.front import pareto_mask
+from nas.search.hypervolume import hypervolume
 from nas.search.run import search
-from nas.search.sampler import BayesianRidge, FrontSampler, FrontSettings, hypervolume_gain
+from nas.search.sampler import FrontSampler, FrontSettings
 from nas.space import load_space
 
 from helpers_search import fast_cfg, stored_trials
@@ -124,40 +125,6 @@ def test_settings_follow_the_budget():
     small, big = FrontSettings.for_budget(50), FrontSettings.for_budget(10_000)
     assert small.init == 8 and FrontSettings.for_budget(200).init == 20
     assert big.new_per_trial < small.new_per_trial and big.refit_every > 1
-
-
-def test_hypervolume_gain_is_exact_in_two_and_three_objectives():
-    from optuna._hypervolume import compute_hypervolume
-
-    rng = np.random.default_rng(0)
-    for dims in (2, 3):
-        pts = rng.random((40, dims))
-        front = pts[pareto_mask(pts, ["minimize"] * dims)][:8]
-        cands = rng.random((30, dims)) * 0.9
-        gain = hypervolume_gain(cands, front)
-        every = np.vstack([cands, front])
-        lo, hi = every.min(0), every.max(0)
-        ref = hi + 0.1 * (hi - lo)
-        base = compute_hypervolume(front, ref)
-        exact = np.array([compute_hypervolume(np.vstack([front, c]), ref) - base for c in cands])
-        positive = exact > 1e-12
-        if dims == 2:
-            assert np.allclose(gain[positive], exact[positive])
-        else:  # the shortlist is exact, the rest rank below every positive gain
-            assert np.allclose(gain[gain > 0], exact[gain > 0]) and (gain > 0).sum() >= min(positive.sum(), 16)
-        assert (gain[~positive] <= 0).all() and np.argmax(gain) == np.argmax(exact)
-
-
-def test_bayesian_ridge_fits_a_linear_score_and_is_unsure_far_from_data():
-    rng = np.random.default_rng(1)
-    x = rng.integers(0, 2, size=(80, 12)).astype(float)
-    w = rng.normal(size=12)
-    y = x @ w + 0.01 * rng.normal(size=80)
-    model = BayesianRidge.fit(x, y)
-    mean, std = model.predict(x[:10])
-    assert np.corrcoef(mean, y[:10])[0, 1] > 0.99
-    _, far = model.predict(5 * np.ones((1, 12)))
-    assert far[0] > 5 * std.mean()
 
 
 def test_a_study_made_with_a_sampler_object_asks_for_that_kind_to_resume(macro):

@@ -1,4 +1,5 @@
-"""Pareto front of a study: a DataFrame built from the storage alone, plus CSV, PNG and HTML reports."""
+"""Pareto front of a study: a DataFrame built from the storage alone (reports: :mod:`nas.search.report`;
+hypervolume: :mod:`nas.search.hypervolume`)."""
 from __future__ import annotations
 
 from typing import Any
@@ -30,19 +31,6 @@ def pareto_mask(values: np.ndarray, directions: list[str]) -> np.ndarray:
         dominated[0] = True  # the head itself is done
         remaining, index = remaining[~dominated], index[~dominated]
     return mask
-
-
-def hypervolume(values: np.ndarray, directions: list[str], reference: np.ndarray) -> float:
-    """Hypervolume dominated by ``values`` w.r.t. ``reference`` (in the original units, directions applied)."""
-    import optuna._hypervolume as hv
-
-    signs = np.array([-1.0 if d == "maximize" else 1.0 for d in directions])
-    v = np.asarray(values, dtype=float) * signs
-    ref = np.asarray(reference, dtype=float) * signs
-    v = v[np.all(v < ref, axis=1)]
-    if len(v) == 0:
-        return 0.0
-    return float(hv.compute_hypervolume(v, ref))
 
 
 def load_trials(storage, study_name: str):
@@ -101,18 +89,3 @@ def front(df, objectives):
 def front_of(study, objectives):
     """The Pareto front of a live study (see :func:`front`)."""
     return front(trials_frame(study), objectives)[0]
-
-
-def reference_point(values: np.ndarray, directions: list[str]) -> np.ndarray:
-    """Worst value of each objective, pushed 5% further out (a fixed, reproducible HV reference)."""
-    if len(values) == 0:
-        return np.zeros(len(directions))
-    ref = []
-    for j, d in enumerate(directions):
-        col = values[:, j]
-        lo, hi = col.min(), col.max()
-        span = (hi - lo) or abs(hi) or 1.0
-        ref.append(lo - 0.05 * span if d == "maximize" else hi + 0.05 * span)
-    return np.array(ref)
-
-

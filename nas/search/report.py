@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 
 from nas.errors import NasError
-from nas.search.front import front, hypervolume, load_trials, reference_point
+from nas.search.front import front, load_trials
+from nas.search.hypervolume import REPORT_MARGIN, hypervolume, reference_point
 
 
 def add_bit_columns(df, space, archs=None) -> None:
@@ -194,7 +195,7 @@ def hypervolume_history(trials, cols: list[str], dirs: list[str]) -> list[float]
 
     vals = trials[cols].to_numpy(dtype=float)
     ok = trials["feasible"].to_numpy() & np.isfinite(vals).all(axis=1)
-    ref = reference_point(vals[ok], dirs)
+    ref = reference_point(vals[ok], dirs, margin=REPORT_MARGIN)
     signs = np.array([-1.0 if d == "maximize" else 1.0 for d in dirs])
     front = np.zeros((0, len(cols)))
     history, current = [], 0.0

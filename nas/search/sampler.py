@@ -6,11 +6,11 @@ Latency, size and energy are table lookups, free next to the proxy. So before ea
    objectives, dropping any that break a budget (an infeasible candidate is never proposed) or build a network
    that is already scored or running (so no trial is spent twice on one network);
 2. predicts each candidate's proxy score with a Bayesian linear surrogate (one-hot choices, per-field counts,
-   log params / MACs / latency; ridge strength by generalised cross-validation) fitted to the study's scored
-   trials;
+   log params / MACs / latency; ridge strength by generalised cross-validation: :mod:`nas.search.surrogate`)
+   fitted to the study's scored trials;
 3. proposes the candidate whose optimistic score (mean + ``kappa`` x standard deviation) adds the most
    hypervolume to the current feasible front, in all objectives at once (exact in two objectives, on the
-   best candidates by margin in more).
+   best candidates by margin in more: :func:`nas.search.hypervolume.hypervolume_gain`).
 
 The first ``init`` trials are a random design spread along the first cheap objective. Settings follow the
 budget (:meth:`FrontSettings.for_budget`). Optuna stays the engine and the storage: the sampler decides a whole
@@ -20,7 +20,6 @@ others are running). A study sampled by it is deterministic under its seed in on
 """
 from __future__ import annotations
 
-import math
 import random
 import threading
 from dataclasses import dataclass
@@ -30,9 +29,10 @@ import numpy as np
 import optuna
 
 from nas.errors import NasError
-
-GCV_GRID = (0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0)
-MARGIN_SHORTLIST = 16  # candidates whose exact hypervolume gain is computed when there are > 2 objectives
+from nas.optuna_compat import storage_of, trial_id_of
+from nas.search.hypervolume import SAMPLER_MARGIN, hypervolume_gain
+from nas.search.study_trials import TrialIndex
+from nas.search.surrogate import BayesianRidge, SufficientStats, features, vocabularies
 
 
 @dataclass(frozen=True)
@@ -87,7 +87,7 @@ class FrontSampler(optuna.samplers.BaseSampler):
         return {}
 
     def sample_independent(self, study, trial, param_name: str, param_distribution) -> Any:
-        proposal = self._proposals.get(trial._trial_id, {}) if self._bound else {}
+        proposal = self._proposals.get(trial_id_of(trial), {}) if self._bound else {}
         value = proposal.get(param_name)
         if value is not None and value in getattr(param_distribution, "choices", ()):
             return value
@@ -100,7 +100,7 @@ class FrontSampler(optuna.samplers.BaseSampler):
             self._sync(study, trial.number)
             proposal = self._propose()
             if proposal is not None:
-                self._proposals[trial._trial_id] = proposal
+                self._proposals[trial_id_of(trial)] = proposal
                 self._prefill(study, trial, proposal)
 
     def _prefill(self, study, trial, proposal: dict) -> None:
@@ -109,7 +109,7 @@ class FrontSampler(optuna.samplers.BaseSampler):
         and hand them to ``trial``: the objective's ``suggest_categorical`` calls then read them back instead
         of each being a storage round trip. Elsewhere (or if Optuna hands a copy of the trial) each suggest
         writes its choice as usual; the trial's parameters are the same either way."""
-        write = getattr(study._storage, "set_trial_params", None)
+        write = getattr(storage_of(study), "set_trial_params", None)
         if write is None or trial.params:
             return
         asked: dict[str, tuple] = {}
@@ -122,13 +122,13 @@ class FrontSampler(optuna.samplers.BaseSampler):
             self.space.sample(ask)
         except (KeyError, NasError):
             return  # not a whole architecture of this space: the objective asks Optuna choice by choice
-        write(trial._trial_id, asked)
+        write(trial_id_of(trial), asked)
         trial.params = {**trial.params, **{name: value for name, (value, _) in asked.items()}}
         trial.distributions = {**trial.distributions, **{name: dist for name, (_, dist) in asked.items()}}
 
     def after_trial(self, study, trial, state, values) -> None:
         if self._bound:
-            self._proposals.pop(trial._trial_id, None)
+            self._proposals.pop(trial_id_of(trial), None)
 
     def reseed_rng(self) -> None:
         self._fallback.reseed_rng()
@@ -146,11 +146,11 @@ class FrontSampler(optuna.samplers.BaseSampler):
         self._signs = np.array([-1.0 if d == "maximize" else 1.0 for d in objectives.directions])
         proxy_col = f"proxy.{objectives.proxy}"
         self._proxy = self._columns.index(proxy_col) if proxy_col in self._columns else None
-        self._vocab, self._fields = _vocabularies(space)
+        self._vocab, self._fields = vocabularies(space)
         self._scored = 0  # scored trials learnt (only the front keeps its points: parents of mutants)
         self._front: list[_Point] = []  # the feasible front of the points, kept up to date as points arrive
         self._stats = SufficientStats(len(self._vocab) + len(self._fields) + 2 + len(objectives.devices))
-        self._index = None  # a nas.search.study_trials.TrialIndex of the study, made at the first trial
+        self._index = None  # a TrialIndex of the study, made at the first trial
         self._taken: set[bytes] = set()  # networks scored, running or proposed
         self._pool: dict[bytes, _Point] = {}
         self._proposals: dict[int, dict] = {}
@@ -164,8 +164,6 @@ class FrontSampler(optuna.samplers.BaseSampler):
     def _sync(self, study, current: int) -> None:
         """Learn every newly finished trial; mark the networks of running trials (other workers) as taken."""
         from optuna.trial import TrialState
-
-        from nas.search.study_trials import TrialIndex
 
         if self._index is None or self._index.study is not study:
             self._index = TrialIndex(study)  # reads only new and open trials: O(1) a trial in a long study
@@ -291,7 +289,7 @@ class FrontSampler(optuna.samplers.BaseSampler):
         if self._proxy is not None:
             mean, std = self._predict(cands)
             values[:, self._proxy] = -(mean + self.settings.kappa * std)  # optimistic, minimised
-        gain = hypervolume_gain(values, self._front_values())
+        gain = hypervolume_gain(values, self._front_values(), margin=SAMPLER_MARGIN)
         excess = len(cands) - self.settings.pool
         if excess > 0:
             for i in np.argsort(gain)[:excess]:
@@ -318,7 +316,7 @@ class FrontSampler(optuna.samplers.BaseSampler):
 
     # --- surrogate ------------------------------------------------------------------------------------
     def _features(self, arch, metrics: dict, answers: dict) -> np.ndarray:
-        return _features(arch, answers, metrics, self._vocab, self._fields, self.objectives.devices)
+        return features(arch, answers, metrics, self._vocab, self._fields, self.objectives.devices)
 
     def _predict(self, cands: list[_Point]) -> tuple[np.ndarray, np.ndarray]:
         """The surrogate's mean and std for each candidate; refit every ``refit_every`` new points, and a
@@ -333,178 +331,3 @@ class FrontSampler(optuna.samplers.BaseSampler):
             for c, m, sd in zip(stale, mean, std):
                 c.predicted = (model, float(m), float(sd))
         return np.array([c.predicted[1] for c in cands]), np.array([c.predicted[2] for c in cands])
-
-
-# --------------------------------------------------------------------------------------------------------
-# features, surrogate, hypervolume gain
-# --------------------------------------------------------------------------------------------------------
-def _vocabularies(space) -> tuple[dict, dict]:
-    """Column of each (choice, option) one-hot, and of each (block field, value) count over the blocks."""
-    vocab: dict[tuple, int] = {}
-    for name, options in space.choice_options().items():
-        for o in options:
-            vocab[(name, o)] = len(vocab)
-    values: dict[str, set] = {}
-    for st in space.stages:
-        for bs in {id(st.first_block): st.first_block, id(st.block): st.block}.values():
-            for alt in bs.alternatives:
-                for f, opts in alt.choices:
-                    values.setdefault(f, set()).update(opts)
-                values.setdefault("op", set()).add(alt.op)
-    fields = {}
-    for f in sorted(values):
-        if len(values[f]) > 1:
-            for v in sorted(values[f], key=repr):
-                fields[(f, v)] = len(fields)
-    return vocab, fields
-
-
-class SufficientStats:
-    """Running sums of a regression's data: n, sum x, sum x x', sum y, sum x y, sum y^2."""
-
-    def __init__(self, d: int):
-        self.n, self.sx, self.sxx = 0, np.zeros(d), np.zeros((d, d))
-        self.sy, self.sxy, self.syy = 0.0, np.zeros(d), 0.0
-
-    def add(self, x: np.ndarray, y: float) -> None:
-        self.n += 1
-        self.sx += x
-        self.sxx += np.outer(x, x)
-        self.sy += y
-        self.sxy += x * y
-        self.syy += y * y
-
-
-def _features(arch, answers: dict, metrics: dict, vocab: dict, fields: dict, devices) -> np.ndarray:
-    x = np.zeros(len(vocab) + len(fields) + 2 + len(devices))
-    for item in answers.items():
-        col = vocab.get(item)
-        if col is not None:
-            x[col] = 1.0
-    base = len(vocab)
-    for b in arch.blocks:
-        for f, v in b.to_dict().items():
-            col = fields.get((f, v))
-            if col is not None:
-                x[base + col] += 1.0
-    tail = len(vocab) + len(fields)
-    x[tail] = math.log1p(metrics["params"])
-    x[tail + 1] = math.log1p(metrics["macs"])
-    for i, d in enumerate(devices):
-        x[tail + 2 + i] = math.log(max(1e-9, float(metrics[f"latency_ms.{d}"])))
-    return x
-
-
-@dataclass
-class BayesianRidge:
-    """Linear regression with a Gaussian prior (ridge) on standardised features: mean and epistemic standard
-    deviation of a prediction; the prior's strength is chosen by generalised cross-validation."""
-
-    mu: np.ndarray
-    scale: np.ndarray
-    y_mean: float
-    w: np.ndarray
-    chol: np.ndarray  # Cholesky factor of Z'Z + lambda I
-    noise: float  # residual standard deviation
-
-    @classmethod
-    def fit(cls, x: np.ndarray, y: np.ndarray) -> "BayesianRidge":
-        stats = SufficientStats(x.shape[1])
-        for row, target in zip(x, y):
-            stats.add(row, float(target))
-        return cls.from_stats(stats)
-
-    @classmethod
-    def from_stats(cls, st: "SufficientStats") -> "BayesianRidge":
-        """Fit from running sums (cost independent of the number of points: what a long study needs)."""
-        n = st.n
-        mu = st.sx / n
-        var = np.maximum(np.diag(st.sxx) / n - mu ** 2, 0.0)
-        scale = np.sqrt(var)
-        scale[scale < 1e-9] = 1.0
-        y_mean = st.sy / n
-        gram = (st.sxx - n * np.outer(mu, mu)) / np.outer(scale, scale)  # Z'Z of the standardised features
-        zty = (st.sxy - n * mu * y_mean) / scale
-        yy = max(st.syy - n * y_mean ** 2, 0.0)
-        e, v = np.linalg.eigh(gram)  # symmetric: robust where an SVD of Z may not converge
-        keep = e > 1e-10 * max(e.max(), 1e-12)
-        e, proj = e[keep], v[:, keep].T @ zty
-        uty2 = proj ** 2 / e  # (U'y)^2 of Z's thin SVD
-        best = None
-        for lam in GCV_GRID:
-            shrink = e / (e + lam * n)
-            resid = float(yy - ((2 * shrink - shrink ** 2) * uty2).sum())
-            dof = n - shrink.sum()
-            gcv = resid / max(dof, 1e-3) ** 2
-            if best is None or gcv < best[0]:
-                best = (gcv, lam * n, max(resid, 0.0) / max(dof, 1.0))
-        _, lam, noise_var = best
-        a = gram + lam * np.eye(len(mu))
-        chol = np.linalg.cholesky(a)
-        w = np.linalg.solve(a, zty)
-        noise = math.sqrt(noise_var) if noise_var > 0 else (math.sqrt(yy / n) or 1.0)
-        return cls(mu, scale, y_mean, w, chol, noise)
-
-    def predict(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        from scipy.linalg import solve_triangular
-
-        z = (x - self.mu) / self.scale
-        mean = self.y_mean + z @ self.w
-        half = solve_triangular(self.chol, z.T, lower=True)
-        std = self.noise * np.sqrt((half ** 2).sum(0))
-        return mean, std
-
-
-def hypervolume_gain(candidates: np.ndarray, front: np.ndarray) -> np.ndarray:
-    """Hypervolume each candidate row would add to ``front`` (all objectives minimised). The reference point is
-    the worst value of each objective over the front and the candidates, pushed out by 10 % of its range.
-
-    Exact and vectorised for two objectives; with more, exact for the :data:`MARGIN_SHORTLIST` candidates with
-    the largest margin (how far a candidate is beyond the front members that dominate it in every objective
-    but one), the margin itself (negative, below every exact gain) for the rest. A candidate dominated by the
-    front gains its (negative) distance to it, so the nearest wins when no candidate gains."""
-    every = np.vstack([candidates, front]) if len(front) else candidates
-    lo, hi = every.min(0), every.max(0)
-    ref = hi + 0.1 * np.where(hi > lo, hi - lo, 1.0)
-    if len(front) == 0:
-        return np.prod(ref - candidates, axis=1)
-    if candidates.shape[1] == 2:
-        return _gain_2d(candidates, front, ref)
-    return _gain_nd(candidates, front, ref)
-
-
-def _gain_2d(c: np.ndarray, front: np.ndarray, ref: np.ndarray) -> np.ndarray:
-    f = front[np.argsort(front[:, 0])]
-    level = np.minimum.accumulate(f[:, 1])  # attained second objective from each front x on
-    starts = np.concatenate([[-np.inf], f[:, 0]])
-    ends = np.concatenate([f[:, 0], [ref[0]]])
-    levels = np.concatenate([[ref[1]], level])
-    width = np.clip(ends[None, :] - np.maximum(c[:, :1], starts[None, :]), 0, None)
-    gain = (width * np.clip(levels[None, :] - c[:, 1:2], 0, None)).sum(1)
-    # dominated candidates: minus their distance to the attained front (normalised), so the nearest ranks first
-    span = np.where(ref > front.min(0), ref - front.min(0), 1.0)
-    idx = np.searchsorted(f[:, 0], c[:, 0], side="right") - 1
-    attained = np.where(idx >= 0, level[np.clip(idx, 0, None)], ref[1])
-    behind = -(c[:, 1] - attained) / span[1]
-    return np.where(gain > 0, gain, np.minimum(behind, 0) - 1e-12)
-
-
-def _gain_nd(c: np.ndarray, front: np.ndarray, ref: np.ndarray) -> np.ndarray:
-    from optuna._hypervolume import compute_hypervolume
-
-    span = np.where(ref > front.min(0), ref - front.min(0), 1.0)
-    margin = np.empty(len(c))
-    for i, row in enumerate(c):
-        # per objective j: among front points no worse than row in every other objective, how far row is ahead in j
-        ahead = []
-        for j in range(c.shape[1]):
-            others = np.delete(np.arange(c.shape[1]), j)
-            cover = np.all(front[:, others] <= row[others], axis=1)
-            ahead.append((front[cover, j].min() - row[j]) / span[j] if cover.any() else np.inf)
-        margin[i] = min(ahead)
-    gain = np.where(np.isfinite(margin), np.minimum(margin, 0) - 1e-12, -1e-12)
-    base = compute_hypervolume(front, ref)
-    for i in np.argsort(-margin)[:MARGIN_SHORTLIST]:
-        if margin[i] > 0:
-            gain[i] = compute_hypervolume(np.vstack([front, c[i]]), ref) - base
-    return gain

@@ -53,7 +53,7 @@ def run_search(evaluator, sampler: str, seed: int, budget: int) -> tuple:
     trials frame, seconds, networks scored, trials."""
     from nas.search import create_search
     from nas.search.front import trials_frame
-    from nas.search.run import make_sampler
+    from nas.search.sampler_registry import make_sampler
 
     space = evaluator.space
     run = create_search(space, latency=list(evaluator.latency.values()), scorer=evaluator.scorer,

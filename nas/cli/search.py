@@ -11,6 +11,7 @@ from dataclasses import asdict
 
 from nas.cli.vocabulary import Deprecated, add_out_dir, add_quiet, add_space, command, require_out_dir
 from nas.errors import NasError
+from nas.search.sampler_registry import DEFAULT_SAMPLER, SAMPLERS
 from nas.search.storage import DEFAULT_JOURNAL, DEFAULT_STORAGE
 
 
@@ -232,10 +233,9 @@ def register(sub) -> None:
     p.add_argument("--objectives",
                    help="comma-separated: proxy, latency, energy, size, macs (default: proxy,latency; a resumed "
                         "study's own)")
-    p.add_argument("--sampler", choices=("front", "nsga2", "tpe", "random"),
-                   help="front (default for a new study: screens candidates on the tables and a surrogate of the "
-                        "proxy, scores those that extend the Pareto front), nsga2, tpe or random; a resumed study "
-                        "keeps the sampler it was created with")
+    p.add_argument("--sampler", choices=tuple(SAMPLERS),
+                   help="; ".join(f"{k.name}: {k.summary}" for k in SAMPLERS.values()) + f" (default for a new "
+                        f"study: {DEFAULT_SAMPLER}; a resumed study keeps the sampler it was created with)")
     p.add_argument("--proxy", help="accuracy proxy (default: the benchmark-chosen one; see `nas score --help`)")
     p.add_argument("--data",
                    help="proxy input data: digits (default; a resumed study's own), fashion-mnist, noise, a folder "

@@ -8,10 +8,8 @@ from dataclasses import asdict, dataclass
 
 from nas.errors import NasError
 from nas.search.objectives import Budgets, check_objectives
+from nas.search.sampler_registry import check_sampler
 from nas.search.storage import DEFAULT_JOURNAL, DEFAULT_STORAGE, stored_config
-
-SAMPLERS = ("front", "nsga2", "tpe", "random")
-DEFAULT_SAMPLER = "front"
 
 
 def device_names(devices: list[str], dtype: str | None = None) -> list[str]:
@@ -33,7 +31,7 @@ class SearchConfig:
     size_budget_mb: float | None = None  # study; default none
     energy_budget_mj: float | None = None  # study; default none
     objectives: list[str] | None = None  # study; default ["proxy", "latency"]
-    sampler: str | None = None  # study; default DEFAULT_SAMPLER
+    sampler: str | None = None  # study; default nas.search.sampler_registry.DEFAULT_SAMPLER
     proxy: str | None = None  # study; default nas.proxies.default_proxy(space)
     data: str | None = None  # study; default "digits"
     seed: int = 0  # the sampler's (each worker adds 1000 x its number): may differ between runs of one study
@@ -58,8 +56,8 @@ class SearchConfig:
         for name in ("trials", "workers", "threads"):
             if getattr(cfg, name) < 1:
                 raise NasError(f"must be >= 1, got {getattr(cfg, name)}", argument=name)
-        if cfg.sampler is not None and cfg.sampler not in SAMPLERS:
-            raise NasError(f"unknown sampler '{cfg.sampler}'", argument="sampler", fix=f"use one of {', '.join(SAMPLERS)}")
+        if cfg.sampler is not None:
+            check_sampler(cfg.sampler)
         if cfg.study is None:  # named after the space and tables, however they were given (name or path)
             cfg.study = f"{load_space(cfg.space).name}-{'+'.join(device_names(cfg.devices, cfg.latency_dtype))}"
         cfg.storage = cfg.storage or (DEFAULT_JOURNAL if cfg.workers > 1 else DEFAULT_STORAGE)

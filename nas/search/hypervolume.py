@@ -25,9 +25,9 @@ def reference_point(values: np.ndarray, directions: list[str], *, margin: float)
     """The worst value of each objective over ``values``, pushed ``margin`` x its range further out (by
     ``margin`` x |worst| where every row has the same value, by ``margin`` where that is 0 too); zeros for no rows.
 
-    The margin is a parameter because its two callers differ on purpose. The report and the benchmarks use
-    :data:`REPORT_MARGIN` (5 %): a fixed, reproducible reference over a study's trials, the one every published
-    hypervolume figure was measured with. The FrontSampler uses :data:`SAMPLER_MARGIN` (10 %), recomputed every
+    The margin is a parameter because its two callers differ on purpose. The report (``hypervolume.png``) uses
+    :data:`REPORT_MARGIN` (5 %): a fixed, reproducible reference over a study's feasible trials, as the search
+    benchmark's common reference is. The FrontSampler uses :data:`SAMPLER_MARGIN` (10 %), recomputed every
     trial over the front and its candidates (which set the worst values themselves): the wider strip beyond them
     keeps a candidate that extends an end of the front from gaining almost nothing. Changing either moves the
     figures measured with it (the benchmarks would have to be re-run)."""

@@ -23,12 +23,13 @@ from typing import Any, Callable
 
 from nas.errors import NasError
 from nas.optuna_compat import storage_of, trial_id_of
-from nas.search.config import DEFAULT_SAMPLER, SAMPLERS, SearchConfig
+from nas.search.config import SearchConfig
 from nas.search.evaluator import Evaluator, by_device
 from nas.search.front import front_of, pareto_mask
 from nas.search.heartbeat import StaleTrials, TrialHeartbeat
 from nas.search.objectives import Budgets, Objectives, check_objectives
 from nas.search.record import UncheckedResumeWarning, record_change, score_record, space_record, unchecked_note
+from nas.search.sampler_registry import DEFAULT_SAMPLER, LEGACY_SAMPLER, SAMPLERS, make_sampler, sampler_name
 from nas.search.storage import open_storage, public_url
 from nas.search.study_trials import SharedDistributions, TrialIndex
 
@@ -36,30 +37,6 @@ NO_FEASIBLE_CHECK_AFTER = 20
 SHARE_EVERY = 50  # trials between SharedDistributions passes (each lists the study once, without copies)
 # a proxy that scores NaN this often is broken, not the architectures (degenerate networks are rare)
 NAN_SHARE_LIMIT, NAN_CHECK_AFTER, NAN_ALL_FIRST = 0.20, 20, 10
-
-
-def make_sampler(name: str, *, seed: int = 0, trials: int = 100):
-    """An Optuna sampler by name (the CLI's ``--sampler``), with the settings chosen for ``trials``."""
-    import optuna
-
-    if name == "front":
-        from nas.search.sampler import FrontSampler
-
-        return FrontSampler(seed=seed, trials=trials)
-    if name == "nsga2":
-        # Optuna's default population (50) leaves a 100-trial study two generations; aim for >= 10
-        return optuna.samplers.NSGAIISampler(seed=seed, population_size=min(50, max(10, trials // 10)))
-    if name == "tpe":
-        return optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True)
-    if name == "random":
-        return optuna.samplers.RandomSampler(seed=seed)
-    raise NasError(f"unknown sampler '{name}'", argument="sampler", fix=f"use one of {', '.join(SAMPLERS)}")
-
-
-def sampler_name(sampler) -> str:
-    """The name a study records for its sampler (``--sampler`` names; other samplers by class)."""
-    names = {"FrontSampler": "front", "NSGAIISampler": "nsga2", "TPESampler": "tpe", "RandomSampler": "random"}
-    return names.get(type(sampler).__name__, type(sampler).__name__)
 
 
 class _TakenOver(BaseException):
@@ -218,8 +195,9 @@ def create_search(space, *, latency: list, scorer, objectives=None, constraints=
     (its first proxy is the accuracy objective, its seed the proxy's); ``objectives``: a subset of proxy,
     latency, size, macs, energy; ``constraints``: budgets as :class:`Budgets` or a mapping ``{'latency_ms': 30,
     'size_mb': 2}`` (Optuna constraints: latency on every device, size at the chosen bit-widths); ``sampler``: an
-    Optuna sampler or a name (front, nsga2, tpe, random) set up for ``trials`` proxy-scored trials; None: the
-    sampler a resumed study was created with, else ``front`` (:class:`nas.search.sampler.FrontSampler`);
+    Optuna sampler or a registered name (:data:`nas.search.sampler_registry.SAMPLERS`) set up for ``trials``
+    proxy-scored trials; None: the sampler a resumed study was created with, else ``front``
+    (:class:`nas.search.sampler.FrontSampler`);
     ``seed``: the named sampler's seed (each worker adds 1000 x ``worker``; None: the scorer's seed), free to
     differ between the runs and workers of one study; ``storage``: an Optuna storage or a URL (sqlite:///...,
     journal:FILE.journal, postgresql://...; default in memory). ``evaluator`` may be shared between searches of
@@ -309,8 +287,7 @@ def _sampler(sampler, stored: dict | None, study_name: str, seed: int, trials: i
     """The sampler object: as given, or made by name (None: the resumed study's, else the default)."""
     if sampler is not None and not isinstance(sampler, str):
         return sampler
-    # a study made before samplers were recorded was made with the then default, nsga2
-    name = sampler or (stored.get("sampler", "nsga2") if stored is not None else DEFAULT_SAMPLER)
+    name = sampler or (stored.get("sampler", LEGACY_SAMPLER) if stored is not None else DEFAULT_SAMPLER)
     if name not in SAMPLERS:
         raise NasError(f"study '{study_name}' was created with a {name} passed as an object", argument="sampler",
                        fix=f"pass the same kind of sampler (an optuna {name}) to resume it")
@@ -324,7 +301,7 @@ def _check_resume(study_name: str, stored: dict, attrs: dict) -> list[str]:
     for key, value in attrs.items():
         if key == "record" or (legacy and key in ("proxy_seed", "allow_estimate")):
             continue
-        if stored.get(key, "nsga2" if key == "sampler" else None) != value:
+        if stored.get(key, LEGACY_SAMPLER if key == "sampler" else None) != value:
             raise NasError(f"study '{study_name}' was created with {key}={stored.get(key)!r}, this run asks "
                            f"for {value!r}", argument="sampler" if key == "sampler" else "study_name",
                            fix="rerun with the study's options to resume it (or leave them out), or give a new "

@@ -1,9 +1,9 @@
 """How much of a trained network's quantization fragility is its training run? The retest of the ground truth.
 
-``experiments/quant_truth.py --train-seed 1 --only arch0 arch7 arch5 --out experiments/results/quant_truth_retrain.csv``
+``python -m experiments.quant.quant_truth --train-seed 1 --only arch0 arch7 arch5 --name quant_truth_retrain``
 trains the same architectures again with the same recipe, data, test images, calibration images and bit
 assignments; only the initialisation and the training order differ. This script sets each retrained unit's
-deployed drops beside the first training's and beside the scores ``experiments/quant_score_benchmark.py`` wrote
+deployed drops beside the first training's and beside the scores ``experiments.quant.quant_score_benchmark`` wrote
 for those units (the scores see only the untrained network and its bits, so they are the same for both runs):
 
 - per unit: the w4a8 drop of each run, and the Spearman between the two runs' drops over the unit's
@@ -15,24 +15,21 @@ for those units (the scores see only the untrained network and its bits, so they
 - ordered pairs (bit twins, activation variants): how often the second run orders the first run's pairs alike,
   and qnaswot's share on the pairs both runs separate alike.
 
-Usage: .venv/bin/python experiments/quant_truth_retest.py [--first CSV] [--retrain CSV ...] [--scores CSV ...]
-Writes experiments/results/quant_truth_retest.md / .json.
+Usage: python -m experiments.quant.quant_truth_retest [--first CSV] [--retrain CSV ...] [--scores CSV ...]
+       [--out-dir DIR] [--name STEM]
+Writes <out-dir>/<name>.md / .json (out-dir: experiments/quant/results, name: quant_truth_retest).
 """
 from __future__ import annotations
 
 import argparse
-import json
-import time
 from pathlib import Path
 
 import pandas as pd
-from scipy import stats
 
-from quant_score_benchmark import (  # the same split, simple predictors and pairs
-    BASELINES, DEV_UNITS, activation_pairs, twin_pairs)
+from experiments.harness import add_out_dir, repo_path, results_dir, write_results
+from experiments.quant.common import BASELINES, DEV_UNITS, activation_pairs, spearman, twin_pairs
 
-HERE = Path(__file__).resolve().parent
-RESULTS = HERE / "results"
+RESULTS = results_dir("quant")
 KEY = ["unit", "assignment"]
 
 
@@ -50,13 +47,9 @@ def qnaswot_drops(paths: list[Path]) -> pd.DataFrame:
     """Median over seeds of qnaswot's predicted drop per (unit, assignment), from the benchmark's CSVs."""
     frames = [pd.read_csv(p) for p in paths if p.is_file()]
     if not frames:
-        raise SystemExit("no quant_score_benchmark CSV: run experiments/quant_score_benchmark.py first")
+        raise SystemExit("no quant_score_benchmark CSV: run python -m experiments.quant.quant_score_benchmark first")
     scores = pd.concat(frames, ignore_index=True)
     return scores.groupby(KEY, as_index=False)["qnaswot_drop"].median()
-
-
-def spearman(a, b) -> float:
-    return float(stats.spearmanr(a, b).statistic)
 
 
 def report(pairs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -84,7 +77,7 @@ def report(pairs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 def by_split(pairs: pd.DataFrame, dev_units) -> pd.DataFrame:
     """Pooled drop Spearman against the mean of the two runs, on qnaswot's development units and on the others
-    (the truth least tied to one training run, split as quant_score_benchmark.py splits it)."""
+    (the truth least tied to one training run, split as quant_score_benchmark splits it)."""
     quantized = pairs[pairs["assignment"] != "fp32"]
     mean_drop = (quantized["drop_points_first"] + quantized["drop_points_retrain"]) / 2
     rows = []
@@ -115,7 +108,7 @@ def between_networks(pairs: pd.DataFrame) -> pd.DataFrame:
 
 
 def pair_agreement(pairs: pd.DataFrame, margin: float = 1.0) -> pd.DataFrame:
-    """Ordered pairs (drops more than ``margin`` points apart), chosen as quant_score_benchmark.py chooses them
+    """Ordered pairs (drops more than ``margin`` points apart), chosen as quant_score_benchmark chooses them
     among the quantized assignments: bit twins and activation variants (the sampled-activation original
     included). For each kind: how often the second run orders the first run's pairs the same way, and qnaswot's
     share on the pairs that *both* runs separate in the same direction (what the architecture and its bits
@@ -145,31 +138,34 @@ def pair_agreement(pairs: pd.DataFrame, margin: float = 1.0) -> pd.DataFrame:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--first", default=str(RESULTS / "quant_truth.csv"))
+    p.add_argument("--first", default=str(RESULTS / "quant_truth.csv"),
+                   help="the first run's CSV (default experiments/quant/results/quant_truth.csv)")
     p.add_argument("--retrain", nargs="+",
                    default=[str(f) for f in sorted(RESULTS.glob("quant_truth_retrain*.csv"))],
-                   help="the second runs' CSVs (default: every results/quant_truth_retrain*.csv; two processes "
-                        "re-training at once write one each)")
+                   help="the second runs' CSVs (default: every experiments/quant/results/quant_truth_retrain*.csv; "
+                        "two processes re-training at once write one each)")
     p.add_argument("--scores", nargs="+", default=[str(RESULTS / f"quant_score_benchmark_{s}.csv")
-                                                   for s in ("dev", "held-out")])
-    p.add_argument("--out", default=str(RESULTS / "quant_truth_retest"))
+                                                   for s in ("dev", "held-out")],
+                   help="quant_score_benchmark's CSVs (default: its dev and held-out CSVs in experiments/quant/results)")
+    add_out_dir(p, "quant", name="quant_truth_retest")
     args = p.parse_args()
     pairs = paired(pd.read_csv(args.first), pd.concat([pd.read_csv(f) for f in args.retrain], ignore_index=True))
     pairs = pairs.merge(qnaswot_drops([Path(s) for s in args.scores]), on=KEY, how="left")
     unscored = sorted(set(pairs.loc[pairs["qnaswot_drop"].isna(), "unit"]))
     if unscored:
         raise SystemExit(f"no qnaswot scores for {', '.join(unscored)} in --scores: run "
-                         "experiments/quant_score_benchmark.py over those units")
+                         "python -m experiments.quant.quant_score_benchmark over those units")
     per_unit, pooled = report(pairs)
     between = between_networks(pairs)
     splits = by_split(pairs, DEV_UNITS)
     agreement = pair_agreement(pairs)
     units = ", ".join(per_unit["unit"])
     text = "\n".join([
-        "# Ground truth retest (experiments/quant_truth_retest.py)", "",
-        f"Units {units} trained a second time (`quant_truth.py --train-seed 1`): same architecture, recipe, data, "
+        "# Ground truth retest (experiments/quant/quant_truth_retest.py)", "",
+        f"Units {units} trained a second time (`quant_truth --train-seed 1`): same architecture, recipe, data, "
         f"test and calibration images, bit assignments; another initialisation and training order. Drops in "
-        f"points on the same 2,000 test images. {time.strftime('%Y-%m-%d')}.", "",
+        f"points on the same 2,000 test images. First run {repo_path(args.first)}, second "
+        f"{', '.join(repo_path(f) for f in args.retrain)}.", "",
         "Per unit (Spearman over the unit's quantized assignments):", "",
         per_unit.to_markdown(index=False, floatfmt=".2f"), "",
         f"Pooled over the {len(pairs[pairs['assignment'] != 'fp32'])} (unit, assignment) pairs: drop Spearman "
@@ -183,13 +179,11 @@ def main() -> None:
         "Ordered pairs (drops more than 1 point apart; activation variants: one base architecture at the same "
         "uniform or per-role bits):", "",
         agreement.to_markdown(index=False, floatfmt=".3f"), ""])
-    out = Path(args.out)
-    out.with_suffix(".md").write_text(text)
-    out.with_suffix(".json").write_text(json.dumps({"per_unit": per_unit.to_dict("records"),
-                                                    "pooled": pooled.to_dict("records"),
-                                                    "between_networks": between.to_dict("records"),
-                                                    "by_split": splits.to_dict("records"),
-                                                    "pair_agreement": agreement.to_dict("records")}, indent=1))
+    write_results(args.out_dir, args.name, md=text, summary={
+        "first": repo_path(args.first), "retrain": [repo_path(f) for f in args.retrain],
+        "scores": [repo_path(f) for f in args.scores], "per_unit": per_unit.to_dict("records"),
+        "pooled": pooled.to_dict("records"), "between_networks": between.to_dict("records"),
+        "by_split": splits.to_dict("records"), "pair_agreement": agreement.to_dict("records")})
     print(text)
 
 

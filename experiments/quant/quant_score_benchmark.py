@@ -1,6 +1,6 @@
 """Does the accuracy score see bit-widths? Scores against what our own quantizer deploys (quant_truth.csv).
 
-For every (trained network, bit assignment) of ``experiments/results/quant_truth.csv`` (rows measured with
+For every (trained network, bit assignment) of ``experiments/quant/results/quant_truth.csv`` (rows measured with
 today's quantizer), each score is computed on the *untrained* network (the proxies never see the trained
 weights) at that assignment's bits, on the same seed and batch as a search would use:
 
@@ -28,39 +28,25 @@ the others (arch5-arch7 and the activation twins arch<i>-<act>), ``--only`` any 
 space's: every block at w32a32, stem and head at the space's fixed 8 bits (the truth's fp32 row is the fully
 float ONNX file; scoring a fully float reference instead was tried and lowered the held-out drop Spearman).
 
-Usage: .venv/bin/python experiments/quant_score_benchmark.py --split dev|held-out|all [--truth CSV] [--margin 1.0]
-       [--seeds 0 1 2] [--only arch5 ...] [--out PREFIX] [--reuse]
-Writes <PREFIX>.md / .json (the table) and .csv (one row per pair and seed, every score and baseline);
-PREFIX defaults to experiments/results/quant_score_benchmark_<split>.
+Usage: python -m experiments.quant.quant_score_benchmark --split dev|held-out|all [--truth CSV] [--margin 1.0]
+       [--seeds 0 1 2] [--only arch5 ...] [--out-dir DIR] [--name STEM] [--reuse]
+Writes <out-dir>/<name>.md / .json (the table) and .csv (one row per pair and seed, every score and baseline);
+out-dir: experiments/quant/results, name: quant_score_benchmark_<split>.
 """
 from __future__ import annotations
 
 import argparse
 import dataclasses
-import itertools
-import json
 import time
 from pathlib import Path
 
 import pandas as pd
-from scipy import stats
 
-HERE = Path(__file__).resolve().parent
-RESULTS = HERE / "results"
+from experiments.harness import add_out_dir, repo_path, results_dir, write_results
+from experiments.quant.common import (BASELINES, DEV_UNITS, QUANTIZER, SPACE, activation_pairs, ordered,
+                                      parse_bits, spearman, twin_pairs, within_network)
+
 SCORES = ("qnaswot", "naswot")
-DEV_UNITS = ("arch0", "arch1", "arch2", "arch3", "arch4")  # what qnaswot's choices were made on
-BASELINES = ("n_w4_blocks", "w4_param_share", "w4_mac_share")
-
-
-def parse_bits(text: str) -> list[tuple[int, int, int, int]]:
-    """quant_truth's ``bits`` column ('w4a8 w8a8/dw4a8 ...') -> (wbits, abits, dw_wbits, dw_abits) per block."""
-    out = []
-    for token in text.split():
-        pw, _, dw = token.partition("/")
-        w, a = (int(v) for v in pw[1:].split("a"))
-        dw_w, dw_a = (int(v) for v in dw[2:].split("a")) if dw else (w, a)
-        out.append((w, a, dw_w, dw_a))
-    return out
 
 
 def with_bits(arch, bits):
@@ -83,7 +69,7 @@ def score_pairs(truth: pd.DataFrame, seed: int) -> pd.DataFrame:
     from nas.proxies.registry import Inputs, Probe
     from nas.space import load_space
 
-    space = load_space("mobilenet-c10")
+    space = load_space(SPACE)
     inputs = Inputs(space, "fashion-mnist", seed)
     rows = []
     for _, r in truth.iterrows():
@@ -104,40 +90,6 @@ def score_pairs(truth: pd.DataFrame, seed: int) -> pd.DataFrame:
     return out
 
 
-def twin_pairs(frame: pd.DataFrame):
-    """Every pair of rows of one network: two assignments of the same trained network (bit twins)."""
-    for _, g in frame.groupby("unit"):
-        for (_, a), (_, b) in itertools.combinations(g.iterrows(), 2):
-            yield a, b
-
-
-def activation_pairs(frame: pd.DataFrame):
-    """Every pair of activation variants of one base architecture (each trained) at the same uniform or
-    per-role assignment (random mixes differ per network, float twins have no drop)."""
-    same = frame[(frame["assignment"] != "fp32") & ~frame["assignment"].str.startswith("mixed")]
-    for _, g in same.groupby(["base", "assignment"]):
-        for (_, a), (_, b) in itertools.combinations(g.iterrows(), 2):
-            yield a, b
-
-
-def ordered(pairs, predicted: str, margin: float) -> tuple[int, int]:
-    """(correctly ordered, counted) among ``pairs`` whose drops differ by more than ``margin``."""
-    ok = total = 0
-    for a, b in pairs:
-        if abs(a["drop"] - b["drop"]) > margin:
-            total += 1
-            ok += (a[predicted] - b[predicted]) * (a["drop"] - b["drop"]) > 0
-    return ok, total
-
-
-def within_network(quantized: pd.DataFrame, predicted: str) -> float:
-    """Median over networks of the drop Spearman among one network's own assignments: the order of bits within
-    a network, apart from how fragile each trained network turned out (``quant_truth_retest.py``: a second
-    training run of one architecture dropped 0.6 points at w4a8 where the first dropped 13.2)."""
-    per_unit = [stats.spearmanr(g[predicted], g["drop"]).statistic for _, g in quantized.groupby("unit")]
-    return float(pd.Series(per_unit).median())
-
-
 def table(frame: pd.DataFrame, margin: float) -> pd.DataFrame:
     quantized = frame[frame["assignment"] != "fp32"]
     rows = []
@@ -145,13 +97,12 @@ def table(frame: pd.DataFrame, margin: float) -> pd.DataFrame:
         ok, total = ordered(twin_pairs(frame), predicted, margin)
         act_ok, act_total = ordered(activation_pairs(frame), predicted, margin)
         rows.append({"predictor": name,
-                     "spearman_drop": stats.spearmanr(quantized[predicted], quantized["drop"]).statistic,
+                     "spearman_drop": spearman(quantized[predicted], quantized["drop"]),
                      "within_network": within_network(quantized, predicted),
                      "twins_ordered": ok / total if total else float("nan"), "twin_pairs": total,
                      "act_twins_ordered": act_ok / act_total if act_total else float("nan"),
                      "act_pairs": act_total,
-                     "spearman_accuracy": (stats.spearmanr(frame[score], frame["accuracy"]).statistic
-                                           if score else float("nan")),
+                     "spearman_accuracy": spearman(frame[score], frame["accuracy"]) if score else float("nan"),
                      "seconds": frame[f"{score}_seconds"].median() if score else 0.0})
     return pd.DataFrame(rows)
 
@@ -185,22 +136,20 @@ def reused_scores(path: Path, truth: pd.DataFrame, seeds: list[int]) -> pd.DataF
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--truth", default=str(RESULTS / "quant_truth.csv"))
+    p.add_argument("--truth", type=Path, default=results_dir("quant") / "quant_truth.csv",
+                   help="the ground truth (default experiments/quant/results/quant_truth.csv)")
     p.add_argument("--margin", type=float, default=1.0, help="twin pairs count when their drops differ by more")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--split", choices=("dev", "held-out", "all"), default="all",
                    help="the development units (DEV_UNITS), the others, or every unit")
     p.add_argument("--only", nargs="*", default=None, help="units to score (within the split)")
-    p.add_argument("--out", default=None, help="output prefix (default: results/quant_score_benchmark_<split>)")
+    add_out_dir(p, "quant")
+    p.add_argument("--name", default=None, help="stem of the results files (default quant_score_benchmark_<split>)")
     p.add_argument("--reuse", action="store_true",
-                   help="read the scores from <PREFIX>.csv of an earlier run (same truth rows and seeds) instead of "
-                        "scoring again; the tables are recomputed")
+                   help="read the scores from <out-dir>/<name>.csv of an earlier run (same truth rows and seeds) "
+                        "instead of scoring again; the tables are recomputed")
     args = p.parse_args()
     import torch
-
-    import sys
-    sys.path.insert(0, str(HERE))
-    from quant_truth import QUANTIZER
 
     torch.set_num_threads(1)
     truth = pd.read_csv(args.truth)
@@ -210,10 +159,10 @@ def main() -> None:
     if args.only:
         truth = truth[truth["unit"].isin(args.only)]
     if truth.empty:
-        raise SystemExit(f"no rows of quantizer {QUANTIZER} in {args.truth}: run experiments/quant_truth.py")
+        raise SystemExit(f"no rows of quantizer {QUANTIZER} in {args.truth}: run python -m experiments.quant.quant_truth")
     t0 = time.perf_counter()
-    out = Path(args.out or RESULTS / f"quant_score_benchmark_{args.split}")
-    earlier = reused_scores(out.with_suffix(".csv"), truth, args.seeds) if args.reuse else None
+    name = args.name or f"quant_score_benchmark_{args.split}"
+    earlier = reused_scores(args.out_dir / f"{name}.csv", truth, args.seeds) if args.reuse else None
     frames, tables = [], []
     for seed in args.seeds:
         frames.append(earlier[earlier["seed"] == seed] if earlier is not None
@@ -221,24 +170,23 @@ def main() -> None:
         tables.append(table(frames[-1], args.margin).assign(seed=seed))
     frame = pd.concat(frames, ignore_index=True)
     result = summary(pd.concat(tables, ignore_index=True))
-    frame.to_csv(out.with_suffix(".csv"), index=False)
-    load = " ".join(Path("/proc/loadavg").read_text().split()[:3])
     units = sorted(frame["unit"].unique())
     n_pairs = len(frame) // len(args.seeds)
     text = "\n".join([
-        "# Quantization-aware score vs deployed accuracy (experiments/quant_score_benchmark.py)", "",
+        "# Quantization-aware score vs deployed accuracy (experiments/quant/quant_score_benchmark.py)", "",
         f"{n_pairs} (network, bits) pairs of {len(units)} trained mobilenet-c10 networks ({', '.join(units)}; "
         f"split {args.split}: qnaswot's choices were made on {', '.join(DEV_UNITS)}), "
-        f"ground truth experiments/results/quant_truth.csv (quantizer {QUANTIZER}); scores on the untrained "
+        f"ground truth {repo_path(args.truth)} (quantizer {QUANTIZER}); scores on the untrained "
         f"networks, seeds {' '.join(map(str, args.seeds))} (median, and per seed), fashion-mnist batch; twin "
-        f"pairs differ by > {args.margin} points. {time.strftime('%Y-%m-%d')}, "
+        f"pairs differ by > {args.margin} points; "
         + ("scores (and their seconds) reused from the earlier run's CSV (--reuse), tables recomputed." if args.reuse
-           else f"load {load}, {time.perf_counter() - t0:.0f} s."), "",
+           else f"scored in {time.perf_counter() - t0:.0f} s."), "",
         result.to_markdown(index=False, floatfmt=".3f"), ""])
-    out.with_suffix(".md").write_text(text)
-    out.with_suffix(".json").write_text(json.dumps({"units": units, "margin": args.margin, "seeds": args.seeds,
-                                                    "rows": result.to_dict("records")}, indent=1))
+    write_results(args.out_dir, name, rows=frame, md=text, summary={
+        "truth": repo_path(args.truth), "units": units, "margin": args.margin, "seeds": args.seeds,
+        "reused_scores": args.reuse, "rows": result.to_dict("records")})
     print(text)
+
 
 
 if __name__ == "__main__":

@@ -22,12 +22,13 @@ Accuracy is onnxruntime's on the same ``--test`` test images for every assignmen
 fp32 ONNX file, also run in onnxruntime). One CSV row per (unit, assignment) with the bits per block, the
 simple baselines (count / parameter share / MAC share of 4-bit weights), float and deployed accuracy.
 
-Usage: .venv/bin/python experiments/quant_truth.py [--archs 8 --twins 3 --epochs 3 --n-train 10000 --test 2000]
-       [--train-seed S --only UNIT ... --out CSV]  (a second training run of units, for quant_truth_retest.py)
-Writes experiments/results/quant_truth.csv (one unit's rows at a time; a unit whose rows are all there, measured
-with today's ``QUANTIZER``, is skipped: resumable, and a quantizer change re-deploys every unit without training
-it again), quant_truth.json (settings, per-unit training time and accuracy). Trained weights are kept under
-experiments/work/quant_truth/ (not committed), so a unit interrupted after training is not trained again.
+Usage: python -m experiments.quant.quant_truth [--archs 8 --twins 3 --epochs 3 --n-train 10000 --test 2000]
+       [--train-seed S --only UNIT ... --name quant_truth_retrain]  (a second training run, for quant_truth_retest)
+Writes <out-dir>/<name>.csv (out-dir: experiments/quant/results, name: quant_truth; one unit's rows at a time; a
+unit whose rows are all there, measured with today's ``QUANTIZER``, is skipped: resumable, and a quantizer change
+re-deploys every unit without training it again), <name>.json (settings, per-unit training time and accuracy, the
+stamps of every run that added units). Trained weights are kept under experiments/work/quant_truth/ (not
+committed), so a unit interrupted after training is not trained again.
 One torch thread; a unit takes ~16 min on this CPU (training ~11, onnxruntime accuracy ~5). Two epochs left
 a pilot run's first network at 79.8 % float, below the 80 % the ground truth asks for, so three it is.
 """
@@ -36,22 +37,16 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import random
 import time
 from pathlib import Path
 
 import pandas as pd
 
-HERE = Path(__file__).resolve().parent
-RESULTS = HERE / "results"
-WORK = HERE / "work" / "quant_truth"
-SPACE = "mobilenet-c10"
+from experiments.harness import add_out_dir, write_results
+from experiments.quant.common import (QUANTIZER, SPACE, assignments, bits_text, deployed_layers, hash_unit,
+                                      unit_folder)
+
 TWIN_ACTS = ("relu6", "hswish", "silu")
-UNIFORM = {"w8a8": (8, 8), "w4a8": (4, 8), "w8a32": (8, 32), "w4a32": (4, 32), "w32a8": (32, 8)}
-PER_ROLE = {"pw4-dw8.a8": ((4, 8), (8, 8)), "pw8-dw4.a8": ((8, 8), (4, 8))}
-# the deployment the rows were measured with; rows of an older one are re-deployed (the weights are reused).
-# 1: onnxruntime chose the int4 scale of w4aX (levels -8..7); 2: our symmetric_weights levels -7..7 everywhere
-QUANTIZER = 2
 
 
 def float_arch(arch):
@@ -80,36 +75,6 @@ def units(space, n_archs: int, n_twins: int, seed: int) -> list[dict]:
     return out
 
 
-def assignments(space, layers, n_mixed: int, seed: int) -> dict[str, list[tuple[int, int, int, int]]]:
-    """Name -> per block (wbits, abits, dw_wbits, dw_abits); the float reference is ``fp32``."""
-    n = sum(1 for spec in layers if spec.op == "ir")
-    out = {"fp32": [(32, 32, 32, 32)] * n}
-    out.update({k: [(w, a, w, a)] * n for k, (w, a) in UNIFORM.items()})
-    out.update({k: [(*pw, *dw)] * n for k, (pw, dw) in PER_ROLE.items()})
-    alt = space.stages[1].block.alternatives[0]
-    wchoices, achoices = alt.allowed("wbits"), alt.allowed("abits")
-    rng = random.Random(seed)
-    for m in range(n_mixed):
-        blocks = []
-        for _ in range(n):
-            w, a = rng.choice(wchoices), rng.choice(achoices)
-            blocks.append((w, a, w, a))
-        out[f"mixed{m}"] = blocks
-    return out
-
-
-def deployed_layers(layers, bits) -> list:
-    """The plan's layers with the blocks at ``bits`` (one tuple per ``ir`` block); stem / head unchanged."""
-    it = iter(bits)
-    out = []
-    for spec in layers:
-        if spec.op == "ir":
-            w, a, dw, da = next(it)
-            spec = dataclasses.replace(spec, wbits=w, abits=a, dw_wbits=dw, dw_abits=da)
-        out.append(spec)
-    return out
-
-
 def baselines(layers) -> dict:
     """The simple predictors of a drop: count, parameter share and MAC share of 4-bit weights (block convs)."""
     n4 = 0
@@ -124,10 +89,6 @@ def baselines(layers) -> dict:
             if wb == 4:
                 w4, m4 = w4 + params, m4 + macs
     return {"n_w4_blocks": n4, "w4_param_share": w4 / w_all, "w4_mac_share": m4 / m_all}
-
-
-def bits_text(bits) -> str:
-    return " ".join(f"w{w}a{a}" if (w, a) == (dw, da) else f"w{w}a{a}/dw{dw}a{da}" for w, a, dw, da in bits)
 
 
 def train_unit(unit: dict, space, args, weights: Path):
@@ -167,8 +128,7 @@ def run_unit(unit: dict, space, args) -> list[dict]:
     from nas.nn.onnx import ort_session
 
     arch = space.parse(unit["arch"])
-    retrain = "" if args.train_seed == args.seed else f"-t{args.train_seed}"
-    folder = WORK / f"{unit['unit']}-e{args.epochs}-n{args.n_train}-s{args.seed}{retrain}"  # this recipe's weights
+    folder = unit_folder(unit["unit"], args.epochs, args.n_train, args.seed, args.train_seed)  # this recipe's weights
     model, record = train_unit(unit, space, args, folder / "weights.pt")
     test = for_space(space, "fashion-mnist", split="test", resolution=arch.resolution, seed=args.seed)
     train_data = for_space(space, "fashion-mnist", split="train", resolution=arch.resolution, seed=args.seed)
@@ -203,11 +163,6 @@ def run_unit(unit: dict, space, args) -> list[dict]:
     return rows
 
 
-def hash_unit(name: str) -> int:
-    """A stable small integer per unit name (Python's hash() is salted per process)."""
-    return sum((i + 1) * ord(c) for i, c in enumerate(name)) % 997
-
-
 def current_units(out: Path) -> set[str]:
     """Units whose rows were all measured with today's quantizer (the others are re-deployed)."""
     if not out.is_file():
@@ -238,9 +193,9 @@ def main() -> None:
     p.add_argument("--calib", type=int, default=128)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--train-seed", type=int, default=None,
-                   help="seed of initialisation and training order only (default: --seed); write to another --out")
+                   help="seed of initialisation and training order only (default: --seed); write to another --name")
     p.add_argument("--only", nargs="*", default=None, help="unit names to run (default: all)")
-    p.add_argument("--out", default=str(RESULTS / "quant_truth.csv"))
+    add_out_dir(p, "quant", name="quant_truth")
     args = p.parse_args()
     # --train-seed seeds only the initialisation and the training order; architectures, assignments, test and
     # calibration images follow --seed alone, so another train seed is a second training run of the same conditions
@@ -251,14 +206,16 @@ def main() -> None:
 
     torch.set_num_threads(1)
     space = load_space(SPACE)
-    out = Path(args.out)
+    out = args.out_dir / f"{args.name}.csv"
+    out.parent.mkdir(parents=True, exist_ok=True)
     todo = units(space, args.archs, args.twins, args.seed)
     if args.only:
         todo = [u for u in todo if u["unit"] in args.only]
     done = current_units(out)
     meta_path = out.with_suffix(".json")
     meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
-    meta["settings"] = {k: v for k, v in vars(args).items() if k not in ("only", "out")}
+    meta = {k: v for k, v in meta.items() if k not in ("stamp", "earlier_stamps", "files")}  # the harness's own
+    meta["settings"] = {k: v for k, v in vars(args).items() if k not in ("only", "out_dir", "name")}
     meta["protocol"] = __doc__.split("\n\n")[1].strip()
     for unit in todo:
         if unit["unit"] in done:
@@ -269,7 +226,7 @@ def main() -> None:
         meta.setdefault("units", {})[unit["unit"]] = {
             "float_accuracy": rows[0]["float_accuracy"], "train_seconds": rows[0]["train_seconds"],
             "unit_seconds": round(time.perf_counter() - t0, 1), "finished": time.strftime("%Y-%m-%d %H:%M:%S")}
-        meta_path.write_text(json.dumps(meta, indent=1))
+        write_results(args.out_dir, args.name, summary=meta, files=[out], resumed=True)
         print(f"{unit['unit']}: float {rows[0]['float_accuracy']:.3f}, "
               + ", ".join(f"{r['assignment']} {r['accuracy']:.3f}" for r in rows[1:]), flush=True)
 

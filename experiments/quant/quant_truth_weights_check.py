@@ -1,10 +1,10 @@
 """Can a network's own trained weights tell how much quantization will cost it? A check of qnaswot's mechanism.
 
 qnaswot sees only the untrained architecture (Laplace-drawn "trained-like" weights). The ground-truth retest
-(``quant_truth_retest.py``) found that two training runs of the same architecture do not agree on which
+(``experiments.quant.quant_truth_retest``) found that two training runs of the same architecture do not agree on which
 network is fragile at 4 bits. This script asks whether the *trained weights themselves* carry that fragility,
 and whether qnaswot's measurement would see it if it had them. For every unit trained by
-``quant_truth.py --train-seed S`` (weights kept under ``experiments/work/quant_truth/``), with that run's own
+``experiments.quant.quant_truth --train-seed S`` (weights kept under ``experiments/work/quant_truth/``), with that run's own
 weights and at every bit assignment of the run:
 
 - ``noise_bn_train``: qnaswot's noise term (``nas.proxies.quant.noise_ratios`` summed over layers: quantization
@@ -18,10 +18,11 @@ weights and at every bit assignment of the run:
 and sets each against the run's onnxruntime drop (``drop_points`` in its CSV): pooled Spearman over every
 (unit, assignment), the median within one network, and between networks (the units ordered by their mean).
 
-Usage: .venv/bin/python experiments/quant_truth_weights_check.py [--retrain CSV ...] [--n-test 1000] [--jobs 2]
-Writes experiments/results/quant_truth_weights_check.csv / .md. Needs the run's trained weights (a unit whose
-weights are missing is named and skipped: ``quant_truth.py`` with the same settings trains it again). About 2 min
-a unit at one thread; ``--jobs`` runs units in parallel processes.
+Usage: python -m experiments.quant.quant_truth_weights_check [--retrain CSV ...] [--n-test 1000] [--jobs 2]
+       [--out-dir DIR] [--name STEM]
+Writes <out-dir>/<name>.csv / .md / .json (out-dir: experiments/quant/results, name: quant_truth_weights_check).
+Needs the run's trained weights (a unit whose weights are missing is named and skipped: ``quant_truth`` with the
+same settings trains it again). About 2 min a unit at one thread; ``--jobs`` runs units in parallel processes.
 """
 from __future__ import annotations
 
@@ -32,17 +33,17 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import pandas as pd
-from scipy import stats
 
-import quant_truth as QT
+from experiments.harness import add_out_dir, repo_path, results_dir, write_results
+from experiments.quant.common import (SPACE, WORK, assignments, between_networks, deployed_layers, hash_unit,
+                                      spearman, unit_folder, within_network)
 
 MEASURES = ("noise_bn_train", "noise_bn_eval", "noise_laplace", "fakequant_drop")
 
 
 def weights_path(unit: str, settings: dict) -> Path:
     s = settings
-    retrain = "" if s["train_seed"] == s["seed"] else f"-t{s['train_seed']}"
-    return QT.WORK / f"{unit}-e{s['epochs']}-n{s['n_train']}-s{s['seed']}{retrain}" / "weights.pt"
+    return unit_folder(unit, s["epochs"], s["n_train"], s["seed"], s["train_seed"]) / "weights.pt"
 
 
 def measure_unit(unit: str, arch_text: str, settings: dict, n_test: int) -> list[dict]:
@@ -61,7 +62,7 @@ def measure_unit(unit: str, arch_text: str, settings: dict, n_test: int) -> list
     from nas.space import load_space
 
     torch.set_num_threads(1)
-    space = load_space(QT.SPACE)
+    space = load_space(SPACE)
     arch = space.parse(arch_text)
     specs = plan(arch, space)
     trained = build_model(arch, space, seed=0)
@@ -74,7 +75,7 @@ def measure_unit(unit: str, arch_text: str, settings: dict, n_test: int) -> list
 
     def at_bits(model, bits, bn_train: bool):
         m = copy.deepcopy(model)
-        m.specs = QT.deployed_layers(specs, bits)
+        m.specs = deployed_layers(specs, bits)
         return m.train(bn_train)
 
     def accuracy(model) -> float:
@@ -87,8 +88,8 @@ def measure_unit(unit: str, arch_text: str, settings: dict, n_test: int) -> list
 
     float_acc = accuracy(trained.eval())
     rows = []
-    seed = settings["seed"] * 1000 + QT.hash_unit(unit)
-    for name, bits in QT.assignments(space, specs, settings["mixed"], seed=seed).items():
+    seed = settings["seed"] * 1000 + hash_unit(unit)
+    for name, bits in assignments(space, specs, settings["mixed"], seed=seed).items():
         if name == "fp32":
             continue
         quantized = at_bits(trained, bits, False)
@@ -101,29 +102,22 @@ def measure_unit(unit: str, arch_text: str, settings: dict, n_test: int) -> list
     return rows
 
 
-def spearman(a, b) -> float:
-    return float(stats.spearmanr(a, b).statistic)
-
-
 def summary(rows: pd.DataFrame) -> pd.DataFrame:
-    out = []
-    means = rows.groupby("unit")[list(MEASURES) + ["drop_points"]].mean()
-    for m in MEASURES:
-        within = rows.groupby("unit").apply(lambda g: spearman(g[m], g["drop_points"]), include_groups=False)
-        out.append({"measure": m, "pooled": spearman(rows[m], rows["drop_points"]), "within_network_median":
-                    float(within.median()), "between_networks": spearman(means[m], means["drop_points"])})
-    return pd.DataFrame(out)
+    return pd.DataFrame([{"measure": m, "pooled": spearman(rows[m], rows["drop_points"]),
+                          "within_network_median": within_network(rows, m, "drop_points"),
+                          "between_networks": between_networks(rows, m, "drop_points")} for m in MEASURES])
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--retrain", nargs="+",
-                   default=[str(f) for f in sorted(QT.RESULTS.glob("quant_truth_retrain*.csv"))],
-                   help="the runs' CSVs (their .json holds the training settings; default: the retrain runs)")
+                   default=[str(f) for f in sorted(results_dir("quant").glob("quant_truth_retrain*.csv"))],
+                   help="the runs' CSVs (their .json holds the training settings; default: the retrain runs, "
+                        "experiments/quant/results/quant_truth_retrain*.csv)")
     p.add_argument("--n-test", type=int, default=1000, help="test images for the fake-quantized accuracy")
     p.add_argument("--jobs", type=int, default=2)
     p.add_argument("--only", nargs="*", default=None, help="unit names to check (default: every unit)")
-    p.add_argument("--out", default=str(QT.RESULTS / "quant_truth_weights_check"))
+    add_out_dir(p, "quant", name="quant_truth_weights_check")
     args = p.parse_args()
     truth, jobs, missing = [], [], []
     for csv in args.retrain:
@@ -139,24 +133,26 @@ def main() -> None:
             else:
                 missing.append(unit)
     if missing:
-        print(f"skipped (no trained weights under {QT.WORK}): {', '.join(missing)}")
+        print(f"skipped (no trained weights under {WORK}): {', '.join(missing)}")
     if not jobs:
-        raise SystemExit("no unit has its trained weights: run experiments/quant_truth.py with the CSV's settings")
+        raise SystemExit("no unit has its trained weights: run python -m experiments.quant.quant_truth with the "
+                         "CSV's settings")
     t0 = time.perf_counter()
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
         measured = [r for rows in pool.map(measure_unit, *zip(*jobs)) for r in rows]
     rows = pd.DataFrame(measured).merge(pd.concat(truth), on=["unit", "assignment"])
     table = summary(rows)
-    out = Path(args.out)
-    rows.to_csv(out.with_suffix(".csv"), index=False)
     text = "\n".join([
-        "# Do a network's own trained weights show its quantization cost? (experiments/quant_truth_weights_check.py)",
+        "# Do a network's own trained weights show its quantization cost? "
+        "(experiments/quant/quant_truth_weights_check.py)",
         "", f"{len(rows)} (unit, assignment) pairs of {rows['unit'].nunique()} trained networks "
         f"({', '.join(Path(a).name for a in args.retrain)}); Spearman of each measure with the run's onnxruntime drop; "
-        f"fake-quantized accuracy on {args.n_test} of the run's test images. {time.strftime('%Y-%m-%d')}, "
+        f"fake-quantized accuracy on {args.n_test} of the run's test images. "
         f"{time.perf_counter() - t0:.0f} s with {args.jobs} processes.", "",
         table.to_markdown(index=False, floatfmt=".3f"), ""])
-    out.with_suffix(".md").write_text(text)
+    write_results(args.out_dir, args.name, rows=rows, md=text, summary={
+        "retrain": [repo_path(f) for f in args.retrain], "n_test": args.n_test, "skipped": missing,
+        "rows": table.to_dict("records")})
     print(text)
 
 

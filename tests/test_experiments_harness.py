@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import subprocess
+import sys
 
 import pandas as pd
 import pytest
@@ -58,3 +60,15 @@ def test_a_resumed_run_keeps_the_earlier_stamps(tmp_path):
 def test_a_summary_may_not_overwrite_the_stamp(tmp_path):
     with pytest.raises(ValueError, match="stamp"):
         harness.write_results(tmp_path, "r", summary={"stamp": "mine"})
+
+
+@pytest.mark.slow
+def test_a_script_run_as_a_module_stamps_its_own_command(tmp_path):
+    """A real benchmark (table lookups only) run the documented way writes to --out-dir, stamped."""
+    res = subprocess.run([sys.executable, "-m", "experiments.latency.bits_pay_check", "--n", "3",
+                          "--out-dir", str(tmp_path)], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    doc = json.loads((tmp_path / "bits_pay_check.json").read_text())
+    assert doc["stamp"]["command"] == f"python -m experiments.latency.bits_pay_check --n 3 --out-dir {tmp_path}"
+    assert (tmp_path / "bits_pay_check.md").read_text().split("\n")[2].startswith(
+        "`python -m experiments.latency.bits_pay_check --n 3")

@@ -7,13 +7,12 @@ first, per network: (value in this session) / (value in session 0); the table re
 shift of the whole machine) and the standard deviation over networks (what no single constant can correct) for
 plain milliseconds (median of the network's own calls) and for paired ratios (median ratio).
 
-Usage: .venv/bin/python experiments/latency_drift_check.py [--n 40] [--sessions 4] [--dtype int8]
-Writes experiments/results/latency_drift_check.{csv,md}.
+Usage: python -m experiments.latency.latency_drift_check [--n 40] [--sessions 4] [--dtype int8] [--out-dir DIR]
+Writes <out-dir>/latency_drift_check.{csv,json,md} (out-dir: experiments/latency/results).
 """
 from __future__ import annotations
 
 import argparse
-import os
 import tempfile
 import time
 from pathlib import Path
@@ -21,13 +20,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from experiments.harness import add_out_dir, write_results
 from nas.latency.measure.timing import Timer, build_onnx, measure_paired, reference_timer
 from nas.latency.signatures import deploy
 from nas.layers import plan
 from nas.nn.build import build_model
 from nas.space import load_space
-
-RESULTS = Path(__file__).resolve().parent / "results"
 
 
 class Recording(Timer):
@@ -50,6 +48,7 @@ def main() -> None:
     p.add_argument("--dtype", default="int8", choices=("fp32", "int8"))
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--repeats", type=int, default=8)
+    add_out_dir(p, "latency")
     args = p.parse_args()
 
     import torch
@@ -78,8 +77,6 @@ def main() -> None:
                              "ratio": float(np.median(paired.ratios[i])), "reference_ms": ref_ms})
             print(f"session {s}: {time.perf_counter() - t0:.1f} s, reference kernel {ref_ms * 1000:.0f} us", flush=True)
     df = pd.DataFrame(rows)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    df.to_csv(RESULTS / "latency_drift_check.csv", index=False)
     base = df[df.session == 0].set_index("net")
     lines = ["| session | reference kernel µs | plain ms: mean shift | plain ms: sd over networks | "
              "paired ratio: mean shift | paired ratio: sd over networks |", "|---|---|---|---|---|---|"]
@@ -92,11 +89,8 @@ def main() -> None:
                      f"{ratio.mean():.3f} | {ratio.std():.3f} |")
     md = "\n".join(lines)
     print(md)
-    (RESULTS / "latency_drift_check.md").write_text(
-        f"# Session-to-session drift ({args.n} mobilenet-c10 networks, {args.dtype}, 1 thread)\n\n"
-        f"Command: `.venv/bin/python experiments/latency_drift_check.py --n {args.n} --sessions {args.sessions} "
-        f"--dtype {args.dtype}`\n\n{md}\n\nLoad average after the run: "
-        f"{', '.join(f'{x:.2f}' for x in os.getloadavg())}.\n")
+    write_results(args.out_dir, "latency_drift_check", rows=df, md=(
+        f"# Session-to-session drift ({args.n} mobilenet-c10 networks, {args.dtype}, 1 thread)\n\n{md}\n"))
 
 
 if __name__ == "__main__":

@@ -12,28 +12,24 @@ For mobilenet-c10, fp32 and int8 (W8A8 static QDQ), 1 thread:
      measurement sessions, not the table.
 Every timed call (layers and networks) is paired with the profiler's reference kernel (protocol 2).
 
-Usage: .venv/bin/python experiments/latency_benchmark.py [--n-cal 20] [--n-eval 50] [--stat median]
-Writes experiments/results/latency_benchmark.{json,md} and per-architecture CSVs; the profiled table goes
-to experiments/results/latency_tables/ (a re-run reuses it: delete it to re-profile).
+Usage: python -m experiments.latency.latency_benchmark [--n-cal 20] [--n-eval 50] [--stat median] [--out-dir DIR]
+Writes <out-dir>/latency_benchmark.{json,md} and per-architecture CSVs (out-dir: experiments/latency/results);
+the profiled table goes to <out-dir>/latency_tables/ (a re-run reuses it: delete it to re-profile).
 """
 from __future__ import annotations
 
 import argparse
-import json
-import platform
 import time
-from pathlib import Path
 
 import pandas as pd
 
+from experiments.harness import add_out_dir, write_results
 from nas.latency.measure.profile import ProfileConfig, profile_space
 from nas.latency import Calibration
 from nas.latency.measure.validate import validate
 from nas.latency.metrics import metrics
 from nas.space import load_space
 
-ROOT = Path(__file__).resolve().parent
-RESULTS = ROOT / "results"
 SPACE = "mobilenet-c10"
 
 
@@ -44,7 +40,9 @@ def main() -> None:
     p.add_argument("--stat", default="median", choices=("median", "p10", "min"))
     p.add_argument("--device-name", default="bench-cpu")
     p.add_argument("--dtypes", default="fp32,int8")
+    add_out_dir(p, "latency")
     args = p.parse_args()
+    results_dir = args.out_dir
     import torch
 
     torch.set_num_threads(1)  # exports for profiling and timing: one thread, as the tables are measured
@@ -53,33 +51,32 @@ def main() -> None:
     cal = space.sample_many(args.n_cal, seed=1)
     ev = space.sample_many(args.n_eval, seed=2)
     assert not {space.format(a) for a in cal} & {space.format(a) for a in ev}
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    tables = RESULTS / "latency_tables"
+    results_dir.mkdir(parents=True, exist_ok=True)
+    tables = results_dir / "latency_tables"
     files = {}
     for name, archs in (("cal", cal), ("eval", ev), ("all", cal + ev)):
-        files[name] = RESULTS / f"latency_{name}_archs.csv"
+        files[name] = results_dir / f"latency_{name}_archs.csv"
         pd.DataFrame({"arch": [space.format(a) for a in archs]}).to_csv(files[name], index=False)
 
     dtypes = args.dtypes.split(",")
     cfg = ProfileConfig(threads=1, warmup=10, repeats=20, rounds=2, stat=args.stat)
     t0 = time.perf_counter()
     table = profile_space(SPACE, args.device_name, dtypes=dtypes, archs_csv=str(files["all"]), config=cfg,
-                          out_dir=tables, description="benchmark table for experiments/latency_benchmark.py").path
+                          out_dir=tables, description="benchmark table for experiments/latency/latency_benchmark.py").path
     profile_s = time.perf_counter() - t0
     n_rows = sum(1 for _ in open(table)) - 1
 
     results = {"space": SPACE, "threads": 1, "stat": args.stat, "n_cal": args.n_cal, "n_eval": args.n_eval,
-               "profile_seconds_this_run": profile_s, "table_rows": n_rows,
-               "host": f"{platform.machine()} {platform.processor()}", "dtypes": {}}
+               "profile_seconds_this_run": profile_s, "table_rows": n_rows, "dtypes": {}}
     for dtype in dtypes:
         c = validate(str(table), SPACE, dtype=dtype, threads=1, calibrate=True, archs_csv=str(files["cal"]),
-                     output=str(RESULTS / f"latency_cal_{dtype}.csv"))
+                     output=str(results_dir / f"latency_cal_{dtype}.csv"))
         print(c.summary())
         e = validate(str(table), SPACE, dtype=dtype, threads=1, archs_csv=str(files["eval"]),
-                     output=str(RESULTS / f"latency_eval_{dtype}.csv"))
+                     output=str(results_dir / f"latency_eval_{dtype}.csv"))
         print(e.summary())
         both = validate(str(table), SPACE, dtype=dtype, threads=1, archs_csv=str(files["all"]),
-                        output=str(RESULTS / f"latency_all_{dtype}.csv"))
+                        output=str(results_dir / f"latency_all_{dtype}.csv"))
         print(both.summary())
         rows_cal, rows_ev = both.rows[:args.n_cal], both.rows[args.n_cal:]
         same = Calibration.fit([r["table_ms"] for r in rows_cal], [r["n_layers"] for r in rows_cal],
@@ -106,19 +103,16 @@ def main() -> None:
     table_md = "\n".join(lines)
     print(table_md)
     print(f"profiling: {n_rows} signatures in the table; this run measured for {profile_s:.0f} s")
-    import os
-
-    results["loadavg_after"] = os.getloadavg()
-    (RESULTS / "latency_benchmark.json").write_text(json.dumps(results, indent=2))
-    (RESULTS / "latency_benchmark.md").write_text(
+    written = [*files.values(), table, *(results_dir / f"latency_{s}_{d}.csv" for s in ("cal", "eval", "all")
+                                         for d in dtypes)]
+    write_results(results_dir, "latency_benchmark", summary=results, files=written, md=(
         f"# Latency table benchmark ({SPACE}, 1 thread, stat={args.stat})\n\n"
-        f"Command: `.venv/bin/python experiments/latency_benchmark.py --n-cal {args.n_cal} --n-eval {args.n_eval} "
-        f"--stat {args.stat}`\n\n{table_md}\n\nEvaluation on {args.n_eval} architectures (seed 2) not used for the "
+        f"{table_md}\n\nEvaluation on {args.n_eval} architectures (seed 2) not used for the "
         f"calibration ({args.n_cal} architectures, seed 1). Profiling: {n_rows} signatures, "
-        f"{profile_s:.0f} s in this run. Machine: 2 vCPUs (a virtual machine whose speed drifts; every timed call is "
-        f"paired with the reference kernel). 'separate sessions': calibration fitted by `validate --calibrate` on the "
+        f"{profile_s:.0f} s in this run. Every timed call is paired with the reference kernel (a machine's speed "
+        f"drifts). 'separate sessions': calibration fitted by `validate --calibrate` on the "
         f"calibration set, evaluation set measured in a later session; 'one session': both sets measured together, "
-        f"calibration fitted on the calibration rows only.\n")
+        f"calibration fitted on the calibration rows only.\n"))
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ seeing the Titan X; the channel shuffle in it was found by fits on all 5,000 net
 the tables' sums, the Titan X among them); it has no tuned hyper-parameter, but these numbers are development
 numbers, not a held-out evaluation.
 
-Run:  .venv/bin/python experiments/latency_transfer_benchmark.py  (≈ 60 s on 2 vCPUs)
+Run:  python -m experiments.latency.latency_transfer_benchmark [--out-dir DIR]  (≈ 60 s on 2 vCPUs)
 
 ``--table-targets``: each HW-NAS-Bench table's sum plays the device instead (noise-free; the other seven tables
 are its sources; random picks), a check on device kinds the HELP file lacks (a batch-1 Jetson GPU, a phone).
@@ -38,8 +38,8 @@ measure_networks`, the `nas lut validate` protocol); the model is adapted on the
 the scaled baseline and, when a per-layer profile of this machine covers fbnet-c100 (``--profile-table``,
 default x86-2vcpu), with that table's sum (raw, and scaled by a factor fitted on the same 10). Writes
 latency_transfer_local.csv / .json. ≈ 2 min.
-Writes experiments/results/latency_transfer_benchmark.csv (one row per device, k, sampling, draw, method)
-and latency_transfer_summary.csv (means).
+Writes <out-dir>/latency_transfer_benchmark.csv (one row per device, k, sampling, draw, method; its .json: the stamp
+and the sources' content hashes) and latency_transfer_summary.csv (means); out-dir: experiments/latency/results.
 """
 from __future__ import annotations
 
@@ -51,12 +51,12 @@ import numpy as np
 import pandas as pd
 from scipy.stats import spearmanr
 
+from experiments import harness
 from nas.latency.transfer.suggest import pick_diverse
 from nas.latency.transfer.fit import NETWORK_FEATURE, Features, fit_scaled, fit_transfer, load_sources
 from nas.space import load_space
 
-ROOT = Path(__file__).resolve().parent.parent
-DATA = ROOT.parent / "shared" / "data" / "dev" / "fbnet_measured_latency_dev.csv"
+DATA = harness.ROOT.parent / "shared" / "data" / "dev" / "fbnet_measured_latency_dev.csv"
 SOURCES = ["edgegpu", "raspi4", "pixel3", "eyeriss", "fpga"]
 FITTED = {"titanx_1_ms": "titanx", "gold_6226_ms": "gold6226", "samsung_s7_ms": "samsung-s7"}  # target -> its table
 TARGETS = list(FITTED)
@@ -68,7 +68,6 @@ def evaluate(pred, y) -> tuple[float, float]:
 
 
 def local(args) -> None:
-    import json
     import tempfile
 
     from nas.latency.load import load as load_latency
@@ -90,7 +89,8 @@ def local(args) -> None:
         pd.DataFrame({"arch": [space.format(a) for a in fit_archs], "latency_ms": y_fit}).to_csv(f"{tmp}/m.csv",
                                                                                                 index=False)
         model = adapt("fbnet-c100", f"{tmp}/m.csv", "this-cpu", sources=SOURCES, dtype="fp32", threads=1)
-    out = Path(args.out)
+    out = args.out_dir
+    out.mkdir(parents=True, exist_ok=True)
     model.write(out / "latency_transfer_local.transfer.yaml")
     preds = {"transferred (k=%d)" % args.k: [model.predict(a, space).latency_ms for a in held]}
     b = model.doc["quality"]["baseline"]
@@ -110,13 +110,13 @@ def local(args) -> None:
     rows = [{"predictor": name, **metrics(p, y_held)} for name, p in preds.items()]
     df = pd.DataFrame(rows)
     print(df.round(4).to_string(index=False))
-    df.to_csv(out / "latency_transfer_local.csv", index=False)
     detail = pd.DataFrame({"arch": [space.format(a) for a in held], "measured_ms": y_held,
                            **{name: p for name, p in preds.items()}})
     detail.to_csv(out / "latency_transfer_local_archs.csv", index=False)
-    (out / "latency_transfer_local.json").write_text(json.dumps(
-        {"k": args.k, "held_out": len(held), "rounds": args.rounds, "quality": model.doc["quality"],
-         "seconds": time.time() - t0}, indent=1))
+    harness.write_results(out, "latency_transfer_local", rows=df, summary={
+        "k": args.k, "held_out": len(held), "rounds": args.rounds, "quality": model.doc["quality"],
+        "seconds": time.time() - t0}, files=[out / "latency_transfer_local.transfer.yaml",
+                                              out / "latency_transfer_local_archs.csv"])
     print(f"wrote {out / 'latency_transfer_local.csv'} in {time.time() - t0:.0f} s")
 
 
@@ -129,7 +129,7 @@ def refit_stored(args) -> None:
 
     from nas.latency.metrics import metrics
 
-    res = Path(args.out)
+    res = args.out_dir
     rows = []
     doc = yaml.safe_load((res / "latency_transfer_local.transfer.yaml").read_text())
     held = pd.read_csv(res / "latency_transfer_local_archs.csv")
@@ -160,8 +160,8 @@ def refit_stored(args) -> None:
                              **{m: float(np.mean([x[m] for x in ms])) for m in ("spearman", "mape_pct",
                                                                                 "within10_pct")},
                              "n_scored": ms[0]["n"]})
-    out = pd.DataFrame(rows)
-    out.to_csv(res / "latency_transfer_stored_refit.csv", index=False, float_format="%.4f")
+    out = pd.DataFrame(rows).round(4)
+    harness.write_results(res, "latency_transfer_stored_refit", rows=out)
     print(out.round(4).to_string(index=False))
 
 
@@ -224,7 +224,6 @@ def summarise(df: pd.DataFrame, path: Path) -> pd.DataFrame:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--draws", type=int, default=10)
-    ap.add_argument("--out", default=str(ROOT / "experiments" / "results"))
     ap.add_argument("--local", action="store_true", help="transfer to this CPU instead (measures networks)")
     ap.add_argument("--k", type=int, default=10)
     ap.add_argument("--held-out", type=int, default=30)
@@ -238,6 +237,7 @@ def main() -> None:
                          "latency_transfer_tables_{benchmark,summary}.csv)")
     ap.add_argument("--refit-stored", action="store_true",
                     help="instead: refit from the stored --local and mobilenet-c10 measurements (no timing)")
+    harness.add_out_dir(ap, "latency")
     args = ap.parse_args()
     if args.refit_stored:
         return refit_stored(args)
@@ -277,16 +277,13 @@ def main() -> None:
                             args.draws)
         print(f"{target} done at {time.time() - t0:.0f} s")
     df = pd.DataFrame(rows)
-    out = Path(args.out)
+    out = args.out_dir
     out.mkdir(parents=True, exist_ok=True)
     stem = "latency_transfer_tables" if args.table_targets else "latency_transfer"
-    df.to_csv(out / f"{stem}_benchmark.csv", index=False)
-    import json
-
-    if not args.table_targets:
-        (out / "latency_transfer_sources.json").write_text(json.dumps(
-            {"sources": pinned, "leave_one_device_out": not args.hwnb_only, "draws": args.draws}, indent=1) + "\n")
     summary = summarise(df, out / f"{stem}_summary.csv")
+    harness.write_results(out, f"{stem}_benchmark", rows=df, files=[out / f"{stem}_summary.csv"], summary={
+        "sources": pinned, "leave_one_device_out": not args.hwnb_only,
+        "draws": args.draws})
     pd.set_option("display.width", 250)
     pd.set_option("display.max_columns", 20)
     print(summary.round(3).to_string())

@@ -11,8 +11,9 @@ Run it once, and again in a later session (`--session later`): each run appends 
 its rows to the summary, so the two sessions stand side by side. The table is pinned by content hash in the
 results (a re-profiled table shows as a different hash).
 
-Usage: .venv/bin/python experiments/latency_boundary_benchmark.py [--n 50] [--seed 7] [--session first]
-Writes experiments/results/latency_boundary_<session>.csv and latency_boundary_benchmark.{json,md}.
+Usage: python -m experiments.latency.latency_boundary_benchmark [--n 50] [--seed 7] [--session first] [--out-dir DIR]
+Writes <out-dir>/latency_boundary_<session>.csv and latency_boundary_benchmark.{json,md} (out-dir:
+experiments/latency/results; the JSON keeps every session's run and stamp).
 """
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from experiments.harness import add_out_dir, write_results
 from nas.latency import read_table
 from nas.latency.measure.validate import measure_networks
 from nas.latency.metrics import metrics
@@ -31,11 +33,11 @@ from nas.latency.predict import TableLatencyModel
 from nas.latency.table import SHIPPED_DIR
 from nas.space import load_space
 
-RESULTS = Path(__file__).resolve().parent / "results"
 SPACE = "mobilenet-c10"
+NAME = "latency_boundary_benchmark"
 
 
-def run(table_path: Path, n: int, seed: int, session: str) -> dict:
+def run(table_path: Path, n: int, seed: int, session: str, out_dir: Path) -> dict:
     table = read_table(table_path)
     space = load_space(SPACE)
     archs = space.sample_many(n, seed=seed)
@@ -55,8 +57,8 @@ def run(table_path: Path, n: int, seed: int, session: str) -> dict:
                      "boundaries": sum(1 for r in p_with.rows if r.key.startswith("boundary-")),
                      "boundary_ms": p_with.latency_ms - p_without.latency_ms})
     df = pd.DataFrame(rows)
-    RESULTS.mkdir(exist_ok=True)
-    df.to_csv(RESULTS / f"latency_boundary_{session}.csv", index=False)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    df.to_csv(out_dir / f"latency_boundary_{session}.csv", index=False)
     return {"session": session, "date": time.strftime("%Y-%m-%d %H:%M"), "n": n, "seed": seed,
             "table": table_path.name, "content_hash": table.content_hash(), "seconds": round(seconds, 1),
             "load_1min": round(os.getloadavg()[0], 2), "slowdown": round(measured.slowdown, 3),
@@ -65,11 +67,9 @@ def run(table_path: Path, n: int, seed: int, session: str) -> dict:
             "mean_boundary_share_pct": float((df.boundary_ms / df.table_boundaries_ms).mean() * 100)}
 
 
-def write_summary(runs: list[dict]) -> None:
-    (RESULTS / "latency_boundary_benchmark.json").write_text(json.dumps(runs, indent=2) + "\n")
+def write_summary(runs: list[dict], out_dir: Path) -> None:
     lines = ["# Precision boundaries: table sum vs whole mixed-precision networks (mobilenet-c10, x86-2vcpu, "
-             "1 thread)", "", "Command: `.venv/bin/python experiments/latency_boundary_benchmark.py --session NAME`",
-             "", "| session | date | table hash | predictor | within ±10 % | Spearman | MAPE % | mean pred/measured |"
+             "1 thread)", "", "| session | date | table hash | predictor | within ±10 % | Spearman | MAPE % | mean pred/measured |"
              " machine |", "|---|---|---|---|---|---|---|---|---|"]
     for r in runs:
         for name, key in (("layer rows only", "without"), ("layers + boundaries", "with")):
@@ -81,8 +81,9 @@ def write_summary(runs: list[dict]) -> None:
               "in one session each (every call paired with the reference kernel, values on the table's "
               "reference scale). Boundary rows add on average "
               + ", ".join(f"{r['mean_boundary_share_pct']:.1f} % ({r['session']})" for r in runs)
-              + " of the prediction."]
-    (RESULTS / "latency_boundary_benchmark.md").write_text("\n".join(lines) + "\n")
+              + " of the prediction (the stamp is the last session's; the JSON keeps the earlier ones)."]
+    write_results(out_dir, NAME, summary={"runs": runs}, md="\n".join(lines), resumed=True,
+                  files=[out_dir / f"latency_boundary_{r['session']}.csv" for r in runs])
 
 
 def main() -> None:
@@ -91,16 +92,18 @@ def main() -> None:
     p.add_argument("--n", type=int, default=50)
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--session", default="first", help="name of this measurement session (a later run: 'later')")
+    add_out_dir(p, "latency")
     args = p.parse_args()
     import torch
 
     torch.set_num_threads(1)
-    summary_path = RESULTS / "latency_boundary_benchmark.json"
-    runs = json.loads(summary_path.read_text()) if summary_path.is_file() else []
+    summary_path = args.out_dir / f"{NAME}.json"
+    doc = json.loads(summary_path.read_text()) if summary_path.is_file() else {"runs": []}
+    runs = doc["runs"] if isinstance(doc, dict) else doc  # a list: written before the harness (2026-12-06)
     runs = [r for r in runs if r["session"] != args.session]
-    runs.append(run(Path(args.table), args.n, args.seed, args.session))
-    write_summary(runs)
-    print((RESULTS / "latency_boundary_benchmark.md").read_text())
+    runs.append(run(Path(args.table), args.n, args.seed, args.session, args.out_dir))
+    write_summary(runs, args.out_dir)
+    print((args.out_dir / f"{NAME}.md").read_text())
 
 
 if __name__ == "__main__":

@@ -7,22 +7,21 @@ priced by the table (median over the architectures, ratio to the 8-bit / float a
 * ``mobilenet-c10`` on ``x86-2vcpu`` (this machine's onnxruntime, every bit-width the space allows, precision
   boundaries included): every block at one (weight, activation) pair.
 
-Usage: .venv/bin/python experiments/bits_pay_check.py [--n 50] [--seed 5]
-Writes experiments/results/bits_pay_check.md. Table lookups only: a few seconds.
+Usage: python -m experiments.latency.bits_pay_check [--n 50] [--seed 5] [--out-dir DIR]
+Writes <out-dir>/bits_pay_check.{md,json} (out-dir: experiments/latency/results). Table lookups only: a few seconds.
 """
 from __future__ import annotations
 
 import argparse
 import json
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 
+from experiments.harness import add_out_dir, write_results
 from nas.latency import load
 from nas.space import Architecture, load_space
 
-RESULTS = Path(__file__).resolve().parent / "results"
 APQ = [(8, 8, 8, 8), (6, 6, 6, 6), (4, 4, 4, 4), (4, 8, 8, 8), (8, 4, 8, 8), (8, 8, 4, 8), (8, 8, 8, 4),
        (4, 4, 8, 8), (8, 8, 4, 4), (8, 8, 6, 6), (6, 6, 8, 8)]
 X86 = [(32, 32), (8, 8), (4, 8), (32, 8), (8, 32), (4, 32)]
@@ -72,14 +71,14 @@ def x86_rows(n: int, seed: int) -> list[str]:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--n", type=int, default=50)
-    p.add_argument("--seed", type=int, default=5)
+    p.add_argument("--n", type=int, default=50, help="random architectures (default 50)")
+    p.add_argument("--seed", type=int, default=5, help="seed of the architectures (default 5)")
+    add_out_dir(p, "latency")
     args = p.parse_args()
-    lines = ["# Does lowering bits pay? (`python experiments/bits_pay_check.py`)", "",
+    lines = ["# Does lowering bits pay?", "",
              f"Median over {args.n} random architectures (seed {args.seed}), each re-assigned to the bits shown.", ""]
     lines += apq_rows(args.n, args.seed) + [""] + x86_rows(args.n, args.seed)
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "bits_pay_check.md").write_text("\n".join(lines) + "\n")
+    write_results(args.out_dir, "bits_pay_check", md="\n".join(lines), summary={"n": args.n, "seed": args.seed})
     print("\n".join(lines))
 
 

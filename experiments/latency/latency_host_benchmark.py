@@ -14,28 +14,24 @@
 Targets at k = 20 (issue 29): >= 95 % within ±10 %, Spearman >= 0.97, >= 90 % of bit-pair signs right.
 Run it on an otherwise idle machine.
 
-    python experiments/latency_host_benchmark.py [--k 10 20] [--n 30] [--seed 5] [--eval-seed 77]
+    python -m experiments.latency.latency_host_benchmark [--k 10 20] [--n 30] [--seed 5] [--eval-seed 77] [--out-dir DIR]
 
-Writes results/latency_host_benchmark.{csv,md,json} (host fingerprint, command, commit, date, load).
+Writes <out-dir>/latency_host_benchmark.{csv,md,json} (out-dir: experiments/latency/results; stamped with the host
+fingerprint, command, commit, date, load); the adapted models stay in experiments/work/latency_host/.
 """
 from __future__ import annotations
 
 import argparse
 import itertools
-import json
-import os
-import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-HERE = Path(__file__).resolve().parent
-RESULTS = HERE / "results"
-WORK = HERE / "work" / "latency_host"
+from experiments import harness
+
+WORK = harness.WORK / "latency_host"
 SPACE, SOURCE = "mobilenet-c10", "x86-2vcpu"
 DTYPES = ("arch", "int8", "fp32")
 PAIR_MIN_DIFF = 0.05
@@ -122,15 +118,6 @@ def scores(pred: np.ndarray, meas: np.ndarray) -> dict:
     return out
 
 
-def stamp(threads: int = 1) -> dict:
-    from nas.latency.measure.host import fingerprint
-
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=HERE, capture_output=True,
-                            text=True).stdout.strip()
-    return {"command": "python " + " ".join(sys.argv), "commit": commit, "date": time.strftime("%Y-%m-%d %H:%M"),
-            "host": fingerprint(threads), "load": [round(x, 2) for x in os.getloadavg()]}
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--k", type=int, nargs="+", default=[10, 20], help="networks measured to adapt (default 10 20)")
@@ -138,6 +125,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=5, help="seed of the adapt picks (default 5)")
     ap.add_argument("--eval-seed", type=int, default=77, help="seed of the check networks (default 77)")
     ap.add_argument("--rounds", type=int, default=10, help="interleaved timing rounds (default 10)")
+    harness.add_out_dir(ap, "latency")
     args = ap.parse_args()
     import torch
 
@@ -162,12 +150,7 @@ def main() -> None:
             for j, d in enumerate(DTYPES):
                 rows.append({"model": name, "arch": space.format(arch), "dtype": d, "measured_ms": on_scale[i, j],
                              "predicted_ms": pred[i, j]})
-    RESULTS.mkdir(exist_ok=True)
-    pd.DataFrame(rows).to_csv(RESULTS / "latency_host_benchmark.csv", index=False)
-    info = {**stamp(), "session_reference_ms": session_ref, "summary": summary}
-    (RESULTS / "latency_host_benchmark.json").write_text(json.dumps(info, indent=1, default=str))
-    lines = [f"# This host priced right? ({info['date']}, `{info['command']}` at {info['commit']}, load "
-             f"{info['load']})", "", f"Host: {info['host']}", "",
+    lines = ["# This host priced right?", "",
              "| model | dtype | n | within ±10 % | Spearman | MAPE % |", "|---|---|---|---|---|---|"]
     for name, s in summary.items():
         for d in DTYPES:
@@ -176,7 +159,8 @@ def main() -> None:
     lines += ["", "| model | bit pairs (> 5 % apart) | sign right % | adapt measuring s |", "|---|---|---|---|"]
     lines += [f"| {n} | {s['bit_pairs']['pairs']} | {s['bit_pairs']['right_pct']:.1f} | {s['measure_seconds']:.0f}"
               f"{' (reused)' if s['reused'] else ''} |" for n, s in summary.items()]
-    (RESULTS / "latency_host_benchmark.md").write_text("\n".join(lines) + "\n")
+    harness.write_results(args.out_dir, "latency_host_benchmark", rows=rows, md="\n".join(lines),
+                          summary={"session_reference_ms": session_ref, "summary": summary})
     print("\n".join(lines))
 
 

@@ -1,0 +1,1 @@
+"""Latency benchmarks: tables against whole networks, precision boundaries, drift, transfer, this host, bits."""

@@ -3,21 +3,20 @@
 For every proxy (and the ensemble): Spearman and Kendall rank correlation with ``test_acc_mean``, a 95%
 bootstrap interval of Spearman, split-half values (even / odd rows), and seconds per architecture when the
 proxy runs alone (fresh Scorer: model build, inputs and, for the ensemble, its reference sample included).
-Prints one table and writes:
+Prints one table and writes (out-dir: experiments/proxies/results):
 
-    experiments/results/proxies_scores_<data>.csv     per-architecture scores (re-used with --reuse)
-    experiments/results/proxies_benchmark_<data>.md   the table, with the command and environment
+    <out-dir>/proxies_scores_<data>.csv          per-architecture scores (re-used with --reuse)
+    <out-dir>/proxies_timing_<data>.csv          seconds per architecture per proxy (re-used with --reuse)
+    <out-dir>/proxies_benchmark_<data>.{md,json}  the table, stamped with the command and environment
 
 Reproduce (about 15-25 min on 2 busy cores for all proxies and 400 architectures):
 
-    .venv/bin/python experiments/proxies_benchmark.py --data fashion-mnist --threads 2
-    .venv/bin/python experiments/proxies_benchmark.py --data noise --proxies synflow,naswot,ensemble
+    python -m experiments.proxies.proxies_benchmark --data fashion-mnist --threads 2
+    python -m experiments.proxies.proxies_benchmark --data noise --proxies synflow,naswot,ensemble
 """
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -26,9 +25,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-ROOT = Path(__file__).resolve().parent.parent
+from experiments.harness import ROOT, add_out_dir, write_results
+
 DEV = ROOT.parent / "shared" / "data" / "dev" / "nas_bench_macro_dev.csv"
-RESULTS = ROOT / "experiments" / "results"
 
 
 def correlations(truth: np.ndarray, score: np.ndarray, rng: np.random.Generator) -> dict:
@@ -61,7 +60,9 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--reuse", action="store_true", help="reuse scores already in the scores CSV")
+    add_out_dir(ap, "proxies")
     args = ap.parse_args(argv)
+    results = args.out_dir
 
     import torch
 
@@ -70,14 +71,13 @@ def main(argv=None) -> int:
 
     full = pd.read_csv(DEV, dtype={"arch": str})
     dev = full.head(args.n)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    scores_path = RESULTS / f"proxies_scores_{args.data}.csv"
+    results.mkdir(parents=True, exist_ok=True)
+    scores_path = results / f"proxies_scores_{args.data}.csv"
     scores = pd.read_csv(scores_path, dtype={"arch": str}) if args.reuse and scores_path.exists() else \
         pd.DataFrame({"arch": full["arch"]})
-    timing_path = RESULTS / f"proxies_timing_{args.data}.csv"
+    timing_path = results / f"proxies_timing_{args.data}.csv"
     timing = pd.read_csv(timing_path, index_col=0)["s_per_arch"].to_dict() if args.reuse and timing_path.exists() else {}
     timed_with: dict[str, str] = {}
-    load_start = load()
     proxies = [p.strip() for p in args.proxies.split(",") if p.strip()]
     for token in proxies:
         # "a+b+c": one Scorer computes them together (snip/grad_norm/zico share one backward pass), each
@@ -136,19 +136,17 @@ def main(argv=None) -> int:
     table = pd.DataFrame(rows).sort_values("spearman", ascending=False)
     fmt = table.to_string(index=False, float_format=lambda v: f"{v:.3f}")
     print(fmt)
-    cmd = "python experiments/proxies_benchmark.py " + " ".join(argv if argv is not None else sys.argv[1:])
-    md = RESULTS / f"proxies_benchmark_{args.data}.md"
-    md.write_text(
+    name = f"proxies_benchmark_{args.data}"
+    write_results(results, name, files=[scores_path, timing_path], threads=args.threads,
+                  summary={"rows": table.to_dict("records")}, md=(
         f"# Proxy benchmark: NAS-Bench-Macro dev (first n of {len(full)} archs), data = {args.data}, seed {args.seed}\n\n"
         f"Ground truth: CIFAR-10 test accuracy (mean of 3 seeds). n: first n dev rows scored. NaN scores ranked last. sp_lo/sp_hi: 95% bootstrap\n"
         f"interval of Spearman; sp_even/sp_odd: Spearman on the even / odd rows (split-half stability).\n"
         f"Time: ms per architecture for a fresh Scorer running that proxy alone over all n archs (model build, fake\n"
         f"quantization, inputs included; timed_with names the group when several proxies shared one Scorer and its\n"
-        f"gradients: each member shows the group's time), torch threads = {args.threads}, load average {load_start} at start,\n"
-        f"{load()} at the end,\n"
-        f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs shared with other jobs (timings are noisy).\n\n"
-        f"Command: `{cmd}`\n\n```\n{fmt}\n```\n")
-    print(f"wrote {md} and {scores_path}", file=sys.stderr)
+        f"gradients: each member shows the group's time), torch threads = {args.threads}; the machine may be shared\n"
+        f"with other jobs (the load average is in the stamp): timings are noisy.\n\n```\n{fmt}\n```\n"))
+    print(f"wrote {results / name}.md and {scores_path}", file=sys.stderr)
     return 0
 
 

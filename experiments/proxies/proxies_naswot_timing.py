@@ -5,9 +5,9 @@ seed=0)); for every architecture the four configurations run back to back in a r
 so machine-load drift hits all of them alike), each in its own Scorer (model build + fake quantization +
 forward + kernel, i.e. what the search pays per new candidate). Reports median / p90 ms per architecture,
 architectures per second (1 / median) and the load average before and after. Writes
-experiments/results/proxies_naswot_timing.{md,csv}.
+<out-dir>/proxies_naswot_timing.{md,csv,json} (out-dir: experiments/proxies/results).
 
-    .venv/bin/python experiments/proxies_naswot_timing.py --n 60
+    python -m experiments.proxies.proxies_naswot_timing --n 60
 """
 from __future__ import annotations
 
@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-ROOT = Path(__file__).resolve().parent.parent
+from experiments.harness import ROOT, add_out_dir, write_results
+
 DEV = ROOT.parent / "shared" / "data" / "dev" / "nas_bench_macro_dev.csv"
-RESULTS = ROOT / "experiments" / "results"
 
 
 def loadavg() -> str:
@@ -34,6 +34,7 @@ def main(argv=None) -> int:
     ap.add_argument("--spaces", default="nas-bench-macro,mobilenet-c10")
     ap.add_argument("--batches", default="16,32")
     ap.add_argument("--threads", default="1,2")
+    add_out_dir(ap, "proxies")
     args = ap.parse_args(argv)
     import torch
 
@@ -69,15 +70,12 @@ def main(argv=None) -> int:
     table = pd.DataFrame(rows)
     fmt = table.to_string(index=False, float_format=lambda v: f"{v:.1f}")
     print(fmt)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    table.to_csv(RESULTS / "proxies_naswot_timing.csv", index=False)
-    cmd = "python experiments/proxies_naswot_timing.py " + " ".join(argv if argv is not None else sys.argv[1:])
-    (RESULTS / "proxies_naswot_timing.md").write_text(
+    write_results(args.out_dir, "proxies_naswot_timing", rows=table, md=(
         "# naswot cost per architecture: batch 16 vs 32, torch threads 1 vs 2 (32-px spaces)\n\n"
         "One process; per architecture the configurations run interleaved (rotating order), each in its own Scorer\n"
-        "(build + fake quantization + forward + kernel). 2-vCPU x86-64 machine shared with other jobs: the load\n"
-        "average (1/5/15 min) before and after each space is in the table; a load above 2 means other work\n"
-        f"competed for the 2 cores.\n\nCommand: `{cmd}`\n\n```\n{fmt}\n```\n")
+        "(build + fake quantization + forward + kernel). The load average (1/5/15 min) before and after each space\n"
+        "is in the table; a load above the logical CPUs (in the stamp) means other work competed for them.\n\n"
+        f"```\n{fmt}\n```\n"))
     return 0
 
 

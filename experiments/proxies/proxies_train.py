@@ -5,21 +5,23 @@ of the train split, n_val held-out train images for validation; 32x32x3, CPU) wi
 reports Spearman / Kendall of the validation accuracy against CIFAR-10 test accuracy, and seconds per
 architecture. Bounded on purpose (CPU only): the sample is every (400 // k)-th dev row.
 
-    .venv/bin/python experiments/proxies_train.py --k 12 --n-train 1000 --n-val 1000 --threads 1
+    python -m experiments.proxies.proxies_train --k 12 --n-train 1000 --n-val 1000 --threads 1
+
+Writes <out-dir>/proxies_train_<data>.{md,json} and proxies_train_scores_<data>.csv (out-dir:
+experiments/proxies/results).
 """
 from __future__ import annotations
 
 import argparse
 import sys
 import time
-from pathlib import Path
 
 import pandas as pd
 from scipy import stats
 
-ROOT = Path(__file__).resolve().parent.parent
+from experiments.harness import ROOT, add_out_dir, write_results
+
 DEV = ROOT.parent / "shared" / "data" / "dev" / "nas_bench_macro_dev.csv"
-RESULTS = ROOT / "experiments" / "results"
 
 
 def main(argv=None) -> int:
@@ -31,6 +33,7 @@ def main(argv=None) -> int:
     ap.add_argument("--data", default="fashion-mnist")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--seed", type=int, default=0)
+    add_out_dir(ap, "proxies")
     args = ap.parse_args(argv)
     import torch
 
@@ -61,13 +64,14 @@ def main(argv=None) -> int:
     table = pd.DataFrame(rows)
     fmt = table.to_string(index=False, float_format=lambda v: f"{v:.3f}")
     print(fmt)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    out.to_csv(RESULTS / f"proxies_train_scores_{args.data}.csv", index=False)
-    cmd = "python experiments/proxies_train.py " + " ".join(argv if argv is not None else sys.argv[1:])
-    (RESULTS / f"proxies_train_{args.data}.md").write_text(
+    args.out_dir.mkdir(parents=True, exist_ok=True)
+    scores = args.out_dir / f"proxies_train_scores_{args.data}.csv"
+    out.to_csv(scores, index=False)
+    write_results(args.out_dir, f"proxies_train_{args.data}", files=[scores], threads=args.threads,
+                  summary={"rows": table.to_dict("records")}, md=(
         f"# train:E on NAS-Bench-Macro dev sample ({len(sample)} archs, every {len(dev) // args.k}th row)\n\n"
         f"Data {args.data}: {args.n_train} training images, {args.n_val} held-out validation images, 32x32x3,"
-        f" CPU, torch threads {args.threads} (machine shared: timings noisy). Command: `{cmd}`\n\n```\n{fmt}\n```\n")
+        f" CPU, torch threads {args.threads} (machine shared: timings noisy).\n\n```\n{fmt}\n```\n"))
     return 0
 
 

@@ -1,0 +1,1 @@
+"""Proxy benchmarks: training-free scores against NAS-Bench-Macro accuracy, their cost, train:E."""

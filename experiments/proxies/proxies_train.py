@@ -1,7 +1,7 @@
 """The higher-fidelity proxy train:E against NAS-Bench-Macro accuracy, on a small bounded sample.
 
 Trains each sampled dev architecture for E = 1 and E = 3 epochs on a Fashion-MNIST subset (n_train images
-of the train split, n_val held-out train images for validation; 32x32x3, CPU) with nas.train.train and
+of the train split, n_val held-out train images for validation; 32x32x3, CPU) with nas.train.loop.train and
 reports Spearman / Kendall of the validation accuracy against CIFAR-10 test accuracy, and seconds per
 architecture. Bounded on purpose (CPU only): the sample is every (400 // k)-th dev row.
 

@@ -6,8 +6,8 @@ Units (one trained network each):
 - ``arch<i>-<act>``: for the first ``--twins`` of them, activation twins: the same architecture with relu6,
   hswish and silu in every block (stem and head keep the space's fixed relu6), each trained.
 
-Each unit is trained on Fashion-MNIST with the project's loop (``nas.data.train.train``, its recipe, then
-``nas.deploy.pipeline.recalibrate_bn_checked``: BN statistics recomputed on 512 images, kept only if validation
+Each unit is trained on Fashion-MNIST with the project's loop (``nas.train.loop.train``, its recipe, then
+``nas.train.batchnorm.recalibrate_bn_checked``: BN statistics recomputed on 512 images, kept only if validation
 accuracy does not drop; units trained before 2026-12-04 04:15 were recalibrated unconditionally, and only
 arch2-relu6 lost accuracy by it, 82 % validation -> 54 % test, so it was trained again), exported to fp32
 ONNX, and deployed with ``nas.nn.quantize`` at every
@@ -96,8 +96,8 @@ def train_unit(unit: dict, space, args, weights: Path):
     import torch
 
     from nas.data.datasets import for_space
-    from nas.data.train import train
-    from nas.deploy.pipeline import recalibrate_bn_checked
+    from nas.train.loop import train
+    from nas.train.batchnorm import recalibrate_bn_checked
     from nas.nn.build import build_model
 
     arch = space.parse(unit["arch"])
@@ -121,7 +121,7 @@ def train_unit(unit: dict, space, args, weights: Path):
 def run_unit(unit: dict, space, args) -> list[dict]:
     """Train (or reload) one unit, deploy it at every assignment, one row per assignment."""
     from nas.data.datasets import for_space
-    from nas.data.train import accuracy, evaluate
+    from nas.train.loop import accuracy, evaluate
     from nas.deploy.pipeline import accuracy_indices, export_checked, ort_predictor
     from nas.layers import plan
     from nas.nn import quantize as Q

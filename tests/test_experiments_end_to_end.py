@@ -1,23 +1,18 @@
-"""experiments/end_to_end.py: the pick rule, and a run that is killed mid-way resumes without redoing work."""
+"""experiments/end_to_end/end_to_end.py: the pick rule, and a run that is killed mid-way resumes without redoing
+work."""
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import ROOT
+from experiments.end_to_end import end_to_end as mod
 
 
 @pytest.fixture
 def e2e(monkeypatch, tmp_path):
-    spec = importlib.util.spec_from_file_location("end_to_end", ROOT / "experiments" / "end_to_end.py")
-    mod = importlib.util.module_from_spec(spec)
-    monkeypatch.setitem(sys.modules, "end_to_end", mod)  # dataclasses look their module up
-    spec.loader.exec_module(mod)
     monkeypatch.setattr(mod, "WORK", tmp_path / "work")
     monkeypatch.setattr(mod, "RESULTS", tmp_path / "results")
     monkeypatch.setattr(mod, "DATA", "digits")

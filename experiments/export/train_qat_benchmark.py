@@ -11,10 +11,11 @@
    after ``--qat-epochs`` of quantization-aware fine-tuning; target: QAT w4a8 within 1 point of w8a8 for
    members trained to >= 85 % float.
 
-Resumable: one results row per (member, deployment) in ``<out>.csv``, finished rows are skipped; trained float
-weights are kept in ``experiments/work/train_qat/`` (not committed), so a restart does not train a member again.
+Resumable: one results row per (member, deployment) in ``<out-dir>/<name>.csv`` (out-dir:
+experiments/export/results, name: train_qat_benchmark), finished rows are skipped; trained float weights are kept
+in ``experiments/work/train_qat/`` (not committed), so a restart does not train a member again.
 
-    .venv/bin/python experiments/train_qat_benchmark.py [--k 3] [--minutes 30] [--qat-epochs 2] [--qat-n-train N] [--threads 2]
+    python -m experiments.export.train_qat_benchmark [--k 3] [--minutes 30] [--qat-epochs 2] [--qat-n-train N] [--threads 2]
 """
 from __future__ import annotations
 
@@ -23,13 +24,12 @@ import dataclasses
 import json
 import math
 import time
-from pathlib import Path
 
 import pandas as pd
 
-HERE = Path(__file__).resolve().parent
-RESULTS = HERE / "results"
-WORK = HERE / "work" / "train_qat"
+from experiments import harness
+
+WORK = harness.WORK / "train_qat"
 SPACE, DEVICE, STUDY = "mobilenet-c10", "x86-2vcpu", "mobilenet-c10-x86-2vcpu"
 TRAIN_IMAGES = 60_000 - 2_000  # the export recipe holds 2,000 training images out for validation
 
@@ -92,7 +92,7 @@ def main() -> None:
     p.add_argument("--trials", type=int, default=200, help="trials of the study if it must be made (README: 200)")
     p.add_argument("--n-train", type=int, default=None, help="training images per epoch (default: the whole split)")
     p.add_argument("--test", type=int, default=None, help="test images (default: all 10,000)")
-    p.add_argument("--out", default=str(RESULTS / "train_qat_benchmark"))
+    harness.add_out_dir(p, "export", name="train_qat_benchmark")
     args = p.parse_args()
     import optuna
     import torch
@@ -104,7 +104,8 @@ def main() -> None:
     WORK.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(args.threads)
     space = load_space(SPACE)
-    out = Path(args.out)
+    args.out_dir.mkdir(parents=True, exist_ok=True)
+    out = args.out_dir / args.name
     rows = pd.read_csv(out.with_suffix(".csv")).to_dict("records") if out.with_suffix(".csv").is_file() else []
     done = {(r["member"], r["deployment"]) for r in rows}
     members = front_members(args.storage, args.k, args.seed, args.trials)
@@ -139,10 +140,10 @@ def main() -> None:
             pd.DataFrame(rows).to_csv(out.with_suffix(".csv"), index=False)
             print(rows[-1], flush=True)
     frame = pd.DataFrame(rows)
-    load = " ".join(Path("/proc/loadavg").read_text().split()[:3])
-    out.with_suffix(".md").write_text("\n".join([
-        "# Training and QAT benchmark (experiments/train_qat_benchmark.py)", "",
-        f"{time.strftime('%Y-%m-%d')}, load {load}, torch threads {args.threads}, budget {args.minutes} min per "
+    harness.write_results(args.out_dir, args.name, threads=args.threads, resumed=True,
+                          files=[out.with_suffix(".csv")], summary={"settings": vars(args)}, md="\n".join([
+        "# Training and QAT benchmark (experiments/export/train_qat_benchmark.py)", "",
+        f"Torch threads {args.threads}, budget {args.minutes} min per "
         f"member, QAT {args.qat_epochs} epochs of {args.qat_n_train or 'as many'} images; Fashion-MNIST, {args.n_train or 'all'} training images per epoch, "
         f"{args.test or 'all 10,000'} test images.", "",
         frame.drop(columns=["arch", "error"]).to_markdown(index=False, floatfmt=".4f"), ""]))

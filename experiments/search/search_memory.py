@@ -12,24 +12,20 @@ first networks are loaded by then) to the last; the target (issue 28, item 15) i
 ``--trace`` also runs tracemalloc and prints the 15 source lines whose Python allocations grew most between the
 first and the last sample (slower; for finding a leak, not for the figure).
 
-Usage: .venv/bin/python experiments/search_memory.py [--trials 1500] [--every 50] [--trace] [--tag NAME]
-Writes experiments/results/search_memory[_TAG].{csv,json} (stamped with command, commit, date, host and load).
+Usage: python -m experiments.search.search_memory [--trials 1500] [--every 50] [--trace] [--out-dir DIR] [--name STEM]
+Writes <out-dir>/<name>.{csv,json} (out-dir: experiments/search/results, name: search_memory; stamped with command,
+commit, date, host and load).
 """
 from __future__ import annotations
 
 import argparse
 import gc
-import json
-import os
-import platform
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-RESULTS = ROOT / "experiments" / "results"
+from experiments.harness import add_out_dir, write_results
+
 TARGET_MB = 50.0  # growth allowed over 1,500 trials
 
 
@@ -59,22 +55,6 @@ def heap_mb() -> float | None:
     fn.restype = MallInfo2
     info = fn()
     return round((info.uordblks + info.hblkhd) / 2 ** 20, 1)
-
-
-def stamp() -> dict:
-    """Who made a results file: command, commit, date, host and the machine's load."""
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
-                            text=True).stdout.strip()
-    dirty = subprocess.run(["git", "status", "--porcelain", "--", "nas"], cwd=ROOT, capture_output=True,
-                           text=True).stdout.strip()
-    cpu = platform.processor()
-    if Path("/proc/cpuinfo").is_file():
-        cpu = next((ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo") if ln.startswith("model name")), cpu)
-    return {"command": "python " + " ".join(sys.argv), "commit": commit + (" (nas/ has uncommitted changes)"
-                                                                           if dirty else ""),
-            "date": time.strftime("%Y-%m-%d %H:%M"),
-            "host": f"{cpu}, {os.cpu_count()} logical CPUs, {platform.system()} {platform.release()}",
-            "load": " ".join(f"{x:.2f}" for x in os.getloadavg())}
 
 
 def run(args, folder: Path) -> tuple[list[dict], list[str]]:
@@ -135,10 +115,9 @@ def main() -> None:
     p.add_argument("--objectives", default="proxy,latency,size", help="objectives (default proxy,latency,size)")
     p.add_argument("--proxy", default=None, help="proxy (default: the space's default, qnaswot for mobilenet-c10)")
     p.add_argument("--trace", action="store_true", help="also trace Python allocations (default off; slower)")
-    p.add_argument("--tag", default="", help="suffix of the result files (default none: search_memory.*)")
     p.add_argument("--quiet", action="store_true", help="print only the summary (default: a line per sample)")
+    add_out_dir(p, "search", name="search_memory")
     args = p.parse_args()
-    info = stamp()
     with tempfile.TemporaryDirectory(prefix="nas-memory-") as folder:
         rows, top = run(args, Path(folder))
     first, last = rows[0], rows[-1]
@@ -149,7 +128,7 @@ def main() -> None:
     before = next((r for r in rows if r["trials"] == last["trials"] - 1000), None)
     late = round(last["rss_mb"] - before["rss_mb"], 1) if before else None
     malloc = round(last["malloc_mb"] - first["malloc_mb"], 1) if last["malloc_mb"] is not None else None
-    summary = {**info, "space": args.space, "device": args.device, "objectives": args.objectives,
+    summary = {"space": args.space, "device": args.device, "objectives": args.objectives,
                "proxy": args.proxy or "default",
                "sampler": "front", "storage": "sqlite (temporary folder)", "trials": last["trials"],
                "seconds": last["seconds"], "rss_first_mb": first["rss_mb"], "rss_last_mb": last["rss_mb"],
@@ -159,12 +138,7 @@ def main() -> None:
                "growth_last_1000_trials_mb": late, "malloc_growth_mb": malloc,
                "meets_target": bool(growth <= TARGET_MB * span / 1500) if span else None,
                "samples": rows, "trace_top": top}
-    import pandas as pd
-
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    stem = "search_memory" + (f"_{args.tag}" if args.tag else "")
-    pd.DataFrame(rows).to_csv(RESULTS / f"{stem}.csv", index=False)
-    (RESULTS / f"{stem}.json").write_text(json.dumps(summary, indent=2) + "\n")
+    info = write_results(args.out_dir, args.name, rows=rows, summary=summary)
     print(f"\n{'trials':>6} {'seconds':>9} {'VmRSS MB':>9} {'malloc MB':>10} {'gc objects':>11}")
     for r in rows:
         print(f"{r['trials']:>6} {r['seconds']:>9.1f} {r['rss_mb']:>9.1f} {r['malloc_mb'] or float('nan'):>10.1f} "
@@ -174,7 +148,7 @@ def main() -> None:
           f"malloc in use {malloc:+.1f} MB" + (f"; last 1,000 trials {late:+.1f} MB" if late is not None else ""))
     for line in top:
         print(line)
-    print(f"wrote {RESULTS / stem}.csv and .json  ({info['commit']}, load {info['load']})")
+    print(f"wrote {args.out_dir / args.name}.csv and .json  ({info['commit']}, load {info['load']})")
 
 
 if __name__ == "__main__":

@@ -17,12 +17,16 @@ Phases, each resumable (a finished step is never redone; Ctrl-C or a kill loses 
 4. ``time``: every deployed file timed end to end in one onnxruntime session, interleaved with the paired
    protocol (``nas.latency.measure.timing.measure_onnx``), 1 thread, the prediction beside it. Run it with
    nothing else on the machine.
-5. ``report``: ``results/end_to_end/end_to_end.csv``, ``.png``, ``.md`` (bootstrap intervals over test images
-   and seeds, the dominance check, the best speed-up at equal accuracy).
+5. ``report``: ``<out-dir>/end_to_end.csv``, ``.png``, ``.md``, ``.json`` and ``dominance.csv`` (bootstrap
+   intervals over test images and seeds, the dominance check, the best speed-up at equal accuracy).
 
-    python experiments/end_to_end.py --phase rate      # images/s of every model, and the recipe's CPU time
-    python experiments/end_to_end.py                   # everything (hours; resumable)
-    python experiments/end_to_end.py --phase train --only baselines
+Results (out-dir: experiments/end_to_end/results): search.json, picks.csv, front.csv, rate.csv, timing.csv and
+each unit's small files under units/ (committed); weights, checkpoints and the study in experiments/work/end_to_end/
+(git-ignored).
+
+    python -m experiments.end_to_end.end_to_end --phase rate   # images/s of every model, and the recipe's CPU time
+    python -m experiments.end_to_end.end_to_end                # everything (hours; resumable)
+    python -m experiments.end_to_end.end_to_end --phase train --only baselines
 """
 from __future__ import annotations
 
@@ -35,9 +39,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-HERE = Path(__file__).resolve().parent
-RESULTS = HERE / "results" / "end_to_end"
-WORK = HERE / "work" / "end_to_end"
+from experiments import harness
+
+RESULTS = harness.results_dir("end_to_end")  # --out-dir
+WORK = harness.WORK / "end_to_end"
 SPACE = "mobilenet-c10"
 TRIALS = 200
 OBJECTIVES = ["proxy", "latency", "size"]
@@ -400,8 +405,7 @@ def run_time(models: list[Model], device: str, rounds: int = 10) -> pd.DataFrame
     df = pd.DataFrame(rows)
     info = {**runtime_info(1), "reference_kernel_ms": measured.session_reference_ms, "rounds": rounds,
             "device": device}
-    (RESULTS / "timing.json").write_text(json.dumps(info, indent=1, default=str))
-    df.to_csv(RESULTS / "timing.csv", index=False)
+    harness.write_results(RESULTS, "timing", rows=df, summary=info)
     return df
 
 
@@ -507,31 +511,12 @@ def plot(df: pd.DataFrame, path: Path) -> None:
     plt.close(fig)
 
 
-def stamp() -> dict:
-    """Who made a results file: command, commit, date, host and the machine's load."""
-    import os
-    import platform
-    import subprocess
-    import sys
-
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=HERE, capture_output=True,
-                            text=True).stdout.strip()
-    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")),
-               platform.processor()) if Path("/proc/cpuinfo").is_file() else platform.processor()
-    return {"command": "python " + " ".join(sys.argv), "commit": commit, "date": time.strftime("%Y-%m-%d %H:%M"),
-            "host": f"{cpu}, {os.cpu_count()} logical CPUs, {platform.system()} {platform.release()}",
-            "load": " ".join(f"{x:.2f}" for x in os.getloadavg())}
-
-
 def run_report(info: dict) -> None:
     df = collect()
-    df.to_csv(RESULTS / "end_to_end.csv", index=False)
     dom = dominance(df)
     dom.to_csv(RESULTS / "dominance.csv", index=False)
     plot(df, RESULTS / "end_to_end.png")
-    s = stamp()
-    lines = [f"# End to end: searched front vs hand-designed MobileNets ({s['date']})", "",
-             f"`{s['command']}` at {s['commit']} on {s['host']} (load {s['load']}).", "",
+    lines = ["# End to end: searched front vs hand-designed MobileNets", "",
              f"Search: {info.get('study')} on `{info.get('device')}`, {TRIALS} trials, "
              f"{info.get('seconds', float('nan')) / 60:.1f} min. Recipe: {asdict(RECIPE)}, seeds {list(SEEDS)}, "
              f"data {DATA} (test: all 10,000 images).", "",
@@ -540,8 +525,19 @@ def run_report(info: dict) -> None:
              "## Every model (seed means)", ""]
     for method in METHODS:
         lines += [f"### {method.upper()}", "", by_method(df, method).to_markdown(index=False, floatfmt=".4f"), ""]
-    (RESULTS / "end_to_end.md").write_text("\n".join(lines))
+    harness.write_results(RESULTS, "end_to_end", rows=df, md="\n".join(lines),
+                          files=[RESULTS / "dominance.csv", RESULTS / "end_to_end.png"],
+                          summary={"search": info, "recipe": asdict(RECIPE), "seeds": list(SEEDS), "data": DATA})
     print("\n".join(lines))
+
+
+def search_device(info: dict, default: str) -> str:
+    """The latency model the search used (search.json), for the predictions beside the timings. A model file kept
+    with the results is found there when the recorded path is gone (the results folder moved on 2026-12-06 from
+    experiments/results/end_to_end/ to experiments/end_to_end/results/)."""
+    device = info.get("device", default)
+    kept = RESULTS / Path(device).name
+    return str(kept) if device.endswith(".yaml") and not Path(device).exists() and kept.is_file() else device
 
 
 def main() -> None:
@@ -555,7 +551,10 @@ def main() -> None:
     ap.add_argument("--only", choices=("baselines", "front"), default=None,
                     help="train / rate only these models (default: both)")
     ap.add_argument("--rounds", type=int, default=10, help="interleaved timing rounds (default 10)")
+    harness.add_out_dir(ap, "end_to_end")
     args = ap.parse_args()
+    global RESULTS
+    RESULTS = args.out_dir
     import torch
 
     torch.set_num_threads(1)  # one core for training; the other stays free
@@ -564,18 +563,17 @@ def main() -> None:
     info_path = RESULTS / "search.json"
     info = json.loads(info_path.read_text()) if info_path.is_file() else {}
     if args.phase == "rate":
-        run_rate(all_models(args.only)).to_csv(RESULTS / "rate.csv", index=False)
-        (RESULTS / "rate.json").write_text(json.dumps({**stamp(), "recipe": asdict(RECIPE)}, indent=1))
+        harness.write_results(RESULTS, "rate", rows=run_rate(all_models(args.only)), summary={"recipe": asdict(RECIPE)})
         return
     if args.phase in ("all", "search") and not info:
-        info = {**run_search(args.device, f"sqlite:///{WORK / 'study.db'}"), **stamp()}
-        info_path.write_text(json.dumps(info, indent=1))
+        info = run_search(args.device, f"sqlite:///{WORK / 'study.db'}")
+        harness.write_results(RESULTS, "search", summary=info)
     if args.phase in ("all", "pick") and not (RESULTS / "picks.csv").is_file():
         print(run_pick(info).to_string())
     if args.phase in ("all", "train"):
         train_all(all_models(args.only))
     if args.phase in ("all", "time"):
-        print(run_time(all_models(), info.get("device", args.device), args.rounds).to_string())
+        print(run_time(all_models(), search_device(info, args.device), args.rounds).to_string())
     if args.phase in ("all", "report"):
         run_report(info)
 

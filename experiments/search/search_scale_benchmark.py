@@ -8,15 +8,14 @@ sampler's and the storage's share. Reported as the median over windows of 500 tr
 - mobilenet-c10 x x86-2vcpu, 2,000 trials (~100 choices a trial, each a storage write);
 - then ``write_report`` (what `nas pareto` runs) on the 10,000-trial study.
 
-Usage: .venv/bin/python experiments/search_scale_benchmark.py [--trials 10000] [--mobilenet-trials 2000]
-       [--sampler front]
-Writes experiments/results/search_scale_benchmark.{md,json} and the per-trial times (.csv). Timing: give it the
-machine (the load average is recorded).
+Usage: python -m experiments.search.search_scale_benchmark [--trials 10000] [--mobilenet-trials 2000]
+       [--sampler front] [--out-dir DIR] [--name STEM]
+Writes <out-dir>/<name>.{md,json} and the per-trial times (.csv) (out-dir: experiments/search/results, name:
+search_scale_benchmark). Timing: give it the machine (the load average is recorded).
 """
 from __future__ import annotations
 
 import argparse
-import json
 import tempfile
 import time
 from pathlib import Path
@@ -24,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-RESULTS = Path(__file__).resolve().parent / "results"
+from experiments.harness import add_out_dir, write_results
 
 
 def timed_study(space: str, device: str, trials: int, sampler: str, storage: str) -> pd.DataFrame:
@@ -85,7 +84,7 @@ def main() -> None:
     p.add_argument("--trials", type=int, default=10_000)
     p.add_argument("--mobilenet-trials", type=int, default=2_000)
     p.add_argument("--sampler", default="front")
-    p.add_argument("--out", default=str(RESULTS / "search_scale_benchmark"))
+    add_out_dir(p, "search", name="search_scale_benchmark")
     args = p.parse_args()
     import torch
 
@@ -105,21 +104,18 @@ def main() -> None:
     report_s = time.perf_counter() - r0
     rows = [w for f in frames for w in windows(f)]
     table = pd.DataFrame(rows)
-    out = Path(args.out)
-    pd.concat(frames).to_csv(out.with_suffix(".csv"), index=False)
     load_after = open("/proc/loadavg").read().split()[:3]
-    meta = {"date": time.strftime("%Y-%m-%d %H:%M"), "sampler": args.sampler, "storage": "journal file",
+    meta = {"sampler": args.sampler, "storage": "journal file",
             "trials": {"fbnet-c100": args.trials, "mobilenet-c10": args.mobilenet_trials},
             "pareto_report_seconds": round(report_s, 1), "minutes": round((time.time() - t0) / 60, 1),
             "load_average_before": load_before, "load_average_after": load_after, "windows": rows}
-    out.with_suffix(".json").write_text(json.dumps(meta, indent=1) + "\n")
     md = ["# Search scale benchmark\n",
-          f"`python experiments/search_scale_benchmark.py`, {meta['date']}, sampler {args.sampler}, journal storage, "
+          f"Sampler {args.sampler}, journal storage, "
           f"1 worker, proxy params; load average before {' '.join(load_before)}, after {' '.join(load_after)}.\n",
           "Overhead = wall time per trial minus the time in Evaluator.evaluate (latency lookup + proxy): what the "
           "sampler and the storage cost.\n", table.to_markdown(index=False), "",
           f"`write_report` (`nas pareto`) on the {args.trials}-trial study: {report_s:.1f} s.", ""]
-    out.with_suffix(".md").write_text("\n".join(md))
+    write_results(args.out_dir, args.name, rows=pd.concat(frames), md="\n".join(md), summary=meta)
     print("\n".join(md))
 
 

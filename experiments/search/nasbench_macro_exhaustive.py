@@ -6,10 +6,11 @@ The 6,561 encodings (8 digits, 3 choices) hold 3,969 distinct networks: an ident
 network. Networks are deduplicated by their computing layers (``nas.layers.plan``, identities dropped); each is
 scored once (default proxy, fashion-mnist, seed 0, one thread) and priced by the pinned latency table.
 
-Usage: .venv/bin/python experiments/nasbench_macro_exhaustive.py [--table x86-2vcpu] [--data fashion-mnist]
-Writes experiments/results/nasbench_macro_exhaustive.csv (digits, arch, network id, proxy, latency_ms, one row
-per encoding) and .json (table name and content hash, proxy, data, seconds, counts). Resumable: networks already
-in the CSV are not scored again. ~6 min on one thread.
+Usage: python -m experiments.search.nasbench_macro_exhaustive [--table x86-2vcpu] [--data fashion-mnist] [--out-dir DIR]
+Writes <out-dir>/nasbench_macro_exhaustive.csv (digits, arch, network id, proxy, latency_ms, one row per encoding)
+and .json (table name and content hash, proxy, data, seconds, counts); out-dir: experiments/search/results, where
+search_front_benchmark reads them. Resumable: networks already in the CSV are not scored again. ~6 min on one
+thread.
 """
 from __future__ import annotations
 
@@ -17,11 +18,12 @@ import argparse
 import itertools
 import json
 import time
-from pathlib import Path
 
 import pandas as pd
 
-RESULTS = Path(__file__).resolve().parent / "results"
+from experiments.harness import add_out_dir, write_results
+
+NAME = "nasbench_macro_exhaustive"
 SPACE = "nas-bench-macro"
 
 
@@ -37,6 +39,7 @@ def main() -> None:
     p.add_argument("--table", default="x86-2vcpu")
     p.add_argument("--data", default="fashion-mnist")
     p.add_argument("--proxy", default=None, help="default: nas.proxies.DEFAULT_PROXY")
+    add_out_dir(p, "search")
     args = p.parse_args()
     import torch
     from tqdm import tqdm
@@ -50,7 +53,8 @@ def main() -> None:
     space = load_space(SPACE)
     model = load(args.table, dtype="fp32")
     scorer = Scorer(space, [proxy], data=args.data, seed=0)
-    out_csv = RESULTS / "nasbench_macro_exhaustive.csv"
+    args.out_dir.mkdir(parents=True, exist_ok=True)
+    out_csv = args.out_dir / f"{NAME}.csv"
     done = pd.read_csv(out_csv, dtype={"digits": str}) if out_csv.is_file() else pd.DataFrame()
     scores = dict(zip(done["network"], done["proxy"])) if len(done) else {}
     encodings = ["".join(d) for d in itertools.product("012", repeat=8)]
@@ -67,12 +71,11 @@ def main() -> None:
         if len(rows) % 500 == 0:  # resumable: what is scored so far is on disk
             pd.DataFrame(rows).to_csv(out_csv, index=False)
     df = pd.DataFrame(rows)
-    RESULTS.mkdir(exist_ok=True)
     df.to_csv(out_csv, index=False)
     meta = {"space": SPACE, "proxy": proxy, "data": args.data, "seed": 0, "table": args.table,
             "table_content_hash": model.table.content_hash(), "encodings": len(df), "networks": len(networks),
             "seconds": round(time.perf_counter() - t0, 1)}
-    (RESULTS / "nasbench_macro_exhaustive.json").write_text(json.dumps(meta, indent=1) + "\n")
+    write_results(args.out_dir, NAME, summary=meta, files=[out_csv], resumed=True)
     print(json.dumps(meta, indent=1))
 
 

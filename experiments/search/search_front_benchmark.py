@@ -1,6 +1,6 @@
 """Does the search beat random at equal budget? Hypervolume of each sampler's front over the best possible front.
 
-Part A, NAS-Bench-Macro (all 3,969 distinct networks scored once by ``experiments/nasbench_macro_exhaustive.py``:
+Part A, NAS-Bench-Macro (all 3,969 distinct networks scored once by ``experiments.search.nasbench_macro_exhaustive``:
 default proxy naswot on fashion-mnist, latency from the pinned x86-2vcpu table at fp32). A search reads each
 network's proxy score from that file instead of recomputing it (same values, deterministic), so many seeds and
 budgets are cheap. For each sampler (front = ``nas.search.sampler.FrontSampler``, the default; nsga2, tpe,
@@ -13,13 +13,15 @@ Part B, fbnet-c100 x raspi4 (no exhaustive front): the same samplers with the re
 fashion-mnist) at ``--fbnet-budget`` evaluations, hypervolume over that of the union of every run's front;
 one Evaluator per space is shared between runs, so a network is scored once for all of them. Part B is
 resumable (it takes over an hour): each finished run's feasible points and every proxy score so far are kept in
-``<out>.runs/`` (keyed by budget and the table's content hash), and a restart skips the finished runs. Two
-processes may share ``<out>`` with different ``--samplers`` (the scores file is replaced atomically); a last run
-with every sampler then only reads the finished runs and writes the results.
+``experiments/work/search_front/<name>.runs/`` (keyed by budget and the table's content hash), and a restart skips
+the finished runs. Two processes may share ``--name`` with different ``--samplers`` (the scores file is replaced
+atomically); a last run with every sampler then only reads the finished runs and writes the results.
 
-Usage: .venv/bin/python experiments/search_front_benchmark.py [--seeds 5] [--budgets 50 200 1000] [--part A|B|AB]
-Writes experiments/results/search_front_benchmark.{csv,md,json} (the tables' names and content hashes are pinned
-there: a run refuses a table whose hash differs from the exhaustive file's).
+Usage: python -m experiments.search.search_front_benchmark [--seeds 5] [--budgets 50 200 1000] [--part A|B|AB]
+       [--out-dir DIR] [--name STEM]
+Writes <out-dir>/<name>.{csv,md,json} (out-dir: experiments/search/results, name: search_front_benchmark; the
+tables' names and content hashes are pinned there: a run refuses a table whose hash differs from the exhaustive
+file's, experiments/search/results/nasbench_macro_exhaustive.*).
 """
 from __future__ import annotations
 
@@ -28,13 +30,13 @@ import json
 import os
 import threading
 import time
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-HERE = Path(__file__).resolve().parent
-RESULTS = HERE / "results"
+from experiments.harness import WORK, add_out_dir, results_dir, write_results
+
+EXHAUSTIVE = results_dir("search") / "nasbench_macro_exhaustive"  # .csv and .json
 SAMPLERS = ("front", "nsga2", "tpe", "random")
 
 
@@ -90,12 +92,13 @@ def part_a(args) -> tuple[list[dict], dict]:
     from nas.search.evaluator import Evaluator
     from nas.space import load_space
 
-    meta = json.loads((RESULTS / "nasbench_macro_exhaustive.json").read_text())
+    meta = json.loads(EXHAUSTIVE.with_suffix(".json").read_text())
     table = load(meta["table"], dtype="fp32")
     if table.table.content_hash() != meta["table_content_hash"]:
         raise SystemExit(f"table {meta['table']} has hash {table.table.content_hash()}, the exhaustive file was "
-                         f"priced with {meta['table_content_hash']}: rerun experiments/nasbench_macro_exhaustive.py")
-    exhaustive = pd.read_csv(RESULTS / "nasbench_macro_exhaustive.csv", dtype={"digits": str})
+                         f"priced with {meta['table_content_hash']}: rerun "
+                         "python -m experiments.search.nasbench_macro_exhaustive")
+    exhaustive = pd.read_csv(EXHAUSTIVE.with_suffix(".csv"), dtype={"digits": str})
     space = load_space("nas-bench-macro")
     scores = dict(zip(exhaustive["arch"], exhaustive["proxy"]))
     dirs = ["maximize", "minimize"]
@@ -139,7 +142,7 @@ def part_b(args) -> tuple[list[dict], dict]:
     evaluator = Evaluator(space, {table.device: table}, scorer)
     cols = [f"proxy.{DEFAULT_PROXY}", f"latency_ms.{table.device}"]
     # resumable: each finished run's feasible points, and every proxy score so far, are kept beside the results
-    done_dir = Path(args.out).with_suffix(".runs")
+    done_dir = WORK / "search_front" / f"{args.name}.runs"
     done_dir.mkdir(parents=True, exist_ok=True)
     scores_path = done_dir / f"scores-{table.table.content_hash()}.json"
     if scores_path.is_file():
@@ -188,7 +191,7 @@ def main() -> None:
     p.add_argument("--part", default="AB")
     p.add_argument("--fbnet-budget", type=int, default=1000)
     p.add_argument("--fbnet-seeds", type=int, default=3)
-    p.add_argument("--out", default=str(RESULTS / "search_front_benchmark"))
+    add_out_dir(p, "search", name="search_front_benchmark")
     args = p.parse_args()
     import torch
 
@@ -203,18 +206,13 @@ def main() -> None:
         r, pin = part_b(args)
         rows += r
         pins.update(pin)
-    out = Path(args.out)
-    pd.DataFrame(rows).to_csv(out.with_suffix(".csv"), index=False)
     table = summary(rows)
-    load = Path("/proc/loadavg").read_text().split()[:3] if Path("/proc/loadavg").exists() else []
     md = ["# Search front benchmark\n",
-          (f"`python experiments/search_front_benchmark.py {' '.join(__import__('sys').argv[1:])}`, "
-           f"{time.strftime('%Y-%m-%d')}, {round((time.time() - t0) / 60, 1)} min, load average {' '.join(load)}.\n"),
+          f"{round((time.time() - t0) / 60, 1)} min.\n",
           ("HV ratio: hypervolume of the search's feasible front (proxy up x latency down) over the reference front's "
            "(A: every network; B: the union of every run's front). Budget: distinct networks scored.\n"),
           table.to_markdown(index=False), ""]
-    out.with_suffix(".md").write_text("\n".join(md))
-    out.with_suffix(".json").write_text(json.dumps({"pins": pins, "settings": vars(args)}, indent=1) + "\n")
+    write_results(args.out_dir, args.name, rows=rows, md="\n".join(md), summary={"pins": pins, "settings": vars(args)})
     print(table.to_markdown(index=False))
 
 

@@ -1,7 +1,7 @@
 """Search benchmark: candidates per second, and NSGA-II vs TPE vs random on NAS-Bench-Macro.
 
-    python experiments/search_benchmark.py                 # full run (prints tables, writes results)
-    python experiments/search_benchmark.py --quick         # smaller budgets, for a smoke test
+    python -m experiments.search.search_benchmark          # full run (prints tables, writes results)
+    python -m experiments.search.search_benchmark --quick  # smaller budgets, for a smoke test
 
 Part A: candidates (trials) per second of `nas search`, in-process, 1 worker, for fbnet-c100 on the shipped
 raspi4 table and mobilenet-c10 on this machine's table (x86-2vcpu, fp32), with a cheap proxy (params)
@@ -11,13 +11,12 @@ the sampler, the storage writes, latency prediction and scoring; it excludes pro
 Part B: search quality on nas-bench-macro (6,561 architectures) with the x86-2vcpu table: each sampler at
 an equal budget of trials, several seeds; hypervolume in (proxy, latency) space with one reference point
 for all runs; and the true CIFAR-10 accuracy (NAS-Bench-Macro dev slice) of the Pareto-front members that
-are in the slice. Results: experiments/results/search_benchmark.{json,md}.
+are in the slice. Results: <out-dir>/search_benchmark.{json,md} and search_benchmark_trials.csv (out-dir:
+experiments/search/results).
 """
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -25,17 +24,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from experiments.harness import ROOT, add_out_dir, write_results
+from nas.search.front import front, load_trials
+from nas.search.hypervolume import hypervolume
+from nas.proxies import DEFAULT_PROXY
+from nas.search import SearchConfig, search
+from nas.search.run import build_evaluator
+from nas.space import load_space
 
-from nas.search.front import front, load_trials  # noqa: E402
-from nas.search.hypervolume import hypervolume  # noqa: E402
-from nas.proxies import DEFAULT_PROXY  # noqa: E402
-from nas.search import SearchConfig, search  # noqa: E402
-from nas.search.run import build_evaluator  # noqa: E402
-from nas.space import load_space  # noqa: E402
-
-RESULTS = ROOT / "experiments" / "results"
 DEV = ROOT / "tests" / "data" / "nas_bench_macro_dev.csv"
 
 
@@ -95,12 +91,12 @@ def quality(samplers, seeds, trials, proxy, tmp: Path) -> tuple[list[dict], pd.D
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--quick", action="store_true", help="smaller budgets, for a smoke test (default off)")
+    add_out_dir(ap, "search")
     args = ap.parse_args()
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # the library leaves Optuna's logging alone
-    RESULTS.mkdir(parents=True, exist_ok=True)
     n_cheap, n_default = (60, 10) if args.quick else (300, 40)
     seeds = [0, 1] if args.quick else [0, 1, 2]
     q_trials = 40 if args.quick else 100
@@ -119,8 +115,7 @@ def main() -> None:
                     front_mean_true_acc=("front_mean_true_acc", "mean"),
                     front_best_true_acc=("front_best_true_acc", "mean"), unique_archs=("unique_archs", "median"))
                .reset_index())
-    lines = ["# Search benchmark", "", f"`python experiments/search_benchmark.py{' --quick' if args.quick else ''}`, "
-             f"{time.strftime('%Y-%m-%d')}, 2 shared vCPUs, 1 worker, default proxy = `{DEFAULT_PROXY}`, data = digits.", "",
+    lines = ["# Search benchmark", "", f"1 worker, default proxy = `{DEFAULT_PROXY}`, data = digits.", "",
              "## A. Candidates per second (in-process, start-up excluded)", "",
              pd.DataFrame(rates).to_markdown(index=False), "",
              f"## B. NAS-Bench-Macro, {q_trials} trials per run, seeds {seeds}, objectives ({DEFAULT_PROXY}, latency on x86-2vcpu fp32)", "",
@@ -130,9 +125,10 @@ def main() -> None:
              pd.DataFrame(runs).to_markdown(index=False), ""]
     text = "\n".join(lines)
     print(text)
-    (RESULTS / "search_benchmark.md").write_text(text)
-    (RESULTS / "search_benchmark.json").write_text(json.dumps({"rates": rates, "quality": runs}, indent=1))
-    trials.to_csv(RESULTS / "search_benchmark_trials.csv", index=False)
+    args.out_dir.mkdir(parents=True, exist_ok=True)
+    trials.to_csv(args.out_dir / "search_benchmark_trials.csv", index=False)
+    write_results(args.out_dir, "search_benchmark", md=text, summary={"rates": rates, "quality": runs},
+                  files=[args.out_dir / "search_benchmark_trials.csv"])
 
 
 if __name__ == "__main__":

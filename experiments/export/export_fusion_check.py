@@ -5,7 +5,8 @@ fp32, int8 quantized the old way (ORT quantize_static on the exported file as is
 between convs) and int8 via nas.nn.quantize (initializers unshared), and counts convs left in float after
 onnxruntime's graph optimizations. Also whole untrained networks (int8 everywhere).
 
-    .venv/bin/python experiments/export_fusion_check.py   ->  experiments/results/export_fusion_check.csv
+    python -m experiments.export.export_fusion_check   ->  <out-dir>/export_fusion_check.{csv,json}
+                                                           (out-dir: experiments/export/results)
 """
 from __future__ import annotations
 
@@ -16,14 +17,13 @@ from pathlib import Path
 import pandas as pd
 import torch
 
+from experiments.harness import add_out_dir, write_results
 from nas.nn import quantize as Q
 from nas.latency.measure.timing import calibration_inputs, input_shape, measure_onnx
 from nas.nn.onnx import export_onnx
 from nas.layers import LayerSpec, plan
 from nas.nn.build import build_layer, build_model
 from nas.space import load_space
-
-OUT = Path(__file__).parent / "results" / "export_fusion_check.csv"
 
 
 def old_quantize(src: Path, dst: Path, shape) -> None:
@@ -51,7 +51,9 @@ def variants(module, shape, work: Path, stem: str):
 
 
 def main() -> None:
-    argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args()
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_out_dir(p, "export")
+    args = p.parse_args()
     torch.set_num_threads(1)
     blocks = {
         "dw k5 relu6 e1 (stage-0 like)": LayerSpec(name="b", op="ir", h=32, w=32, cin=32, cout=16, kernel=5,
@@ -85,8 +87,7 @@ def main() -> None:
                          "float_convs_unshared": ops_new.get("Conv", 0) + ops_new.get("FusedConv", 0),
                          "qlinearconv_unshared": ops_new.get("QLinearConv", 0)})
     df = pd.DataFrame(rows)
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    df.to_csv(OUT, index=False)
+    write_results(args.out_dir, "export_fusion_check", rows=df)
     with pd.option_context("display.width", 200):
         print(df.round(3).to_string(index=False))
 

@@ -3,27 +3,24 @@ every 2-5 s for a while (and restarted), then all killed and one worker left to 
 the study ends whole: every killed trial re-run (following retries of retries to a finished trial), no trial
 re-run twice, nothing left RUNNING or WAITING, and exactly the asked number of finished trials.
 
-    python experiments/search_chaos.py                      # a throwaway PostgreSQL server (.ci/start-postgres)
-    python experiments/search_chaos.py --storage postgresql://postgres@127.0.0.1:5432/postgres
+    python -m experiments.search.search_chaos               # a throwaway PostgreSQL server (.ci/start-postgres)
+    python -m experiments.search.search_chaos --storage postgresql://postgres@127.0.0.1:5432/postgres
 
-Prints a table and writes ``results/search_chaos.json`` (stamped with command, commit, date, host and load).
+Prints a table and writes ``<out-dir>/search_chaos.json`` (out-dir: experiments/search/results; stamped with command,
+commit, date, host and load).
 Exit status 1 when a check fails.
 """
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import random
 import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
+from experiments.harness import ROOT, add_out_dir, write_results
 
 
 def start_postgres() -> str:
@@ -97,15 +94,6 @@ def check(storage: str, study_name: str, trials: int) -> dict:
                    "no trial re-run twice": not twice}}
 
 
-def stamp() -> dict:
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
-                            text=True).stdout.strip()
-    cpu = next((ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo") if ln.startswith("model name")),
-               platform.processor())
-    return {"command": "python " + " ".join(sys.argv), "commit": commit, "date": time.strftime("%Y-%m-%d %H:%M"),
-            "host": f"{cpu}, {os.cpu_count()} logical CPUs", "load": [round(x, 2) for x in os.getloadavg()]}
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--storage", default=None, help="PostgreSQL URL (default: start a throwaway server)")
@@ -118,16 +106,15 @@ def main() -> int:
     ap.add_argument("--grace", type=float, default=10, help="NAS_HEARTBEAT_GRACE_S for the workers (default 10)")
     ap.add_argument("--finish-timeout", type=float, default=1800, help="seconds the last worker may take")
     ap.add_argument("--seed", type=int, default=0, help="seed of the kill schedule and the workers (default 0)")
-    ap.add_argument("--out", default=str(HERE / "results" / "search_chaos.json"), help="results file")
+    add_out_dir(ap, "search", name="search_chaos")
     args = ap.parse_args()
     args.storage = args.storage or start_postgres()
     args.study = args.study or f"chaos-{int(time.time())}"
     run = chaos(args)
-    result = {**stamp(), "workers": args.workers, "trials": args.trials, "kill_for_s": args.kill_for,
+    result = {"workers": args.workers, "trials": args.trials, "kill_for_s": args.kill_for,
               **run, **check(args.storage, args.study, args.trials)}
     result["storage"] = args.storage.split("@")[-1]  # no credentials in a results file
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(result, indent=1))
+    write_results(args.out_dir, args.name, summary=result)
     print(f"kills {run['kills']}, finisher exit {run['finisher_rc']} after {run['finish_seconds']:.0f} s; "
           f"states {result['states']}; retries {result['retries']}")
     for name, ok in result["ok"].items():

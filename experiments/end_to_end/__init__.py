@@ -1,0 +1,1 @@
+"""End to end: the searched front, trained and deployed, against hand-designed MobileNets on one host."""

@@ -1,0 +1,1 @@
+"""Search benchmarks: speed, quality against the exhaustive front, scale, memory, chaos."""

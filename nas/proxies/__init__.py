@@ -23,8 +23,8 @@ from nas.proxies import quant as _quant  # noqa: F401
 from nas.proxies.ensemble import ENSEMBLE_COMPONENTS
 from nas.proxies.scorer import Scorer, parse_proxies, rank
 
-DEFAULT_PROXY: str = "naswot"  # best Spearman on NAS-Bench-Macro dev (experiments/proxies_benchmark.py)
-QUANT_PROXY: str = "qnaswot"  # the default of spaces with bit choices (experiments/quant_score_benchmark.py)
+DEFAULT_PROXY: str = "naswot"  # best Spearman on NAS-Bench-Macro dev (experiments/proxies/proxies_benchmark.py)
+QUANT_PROXY: str = "qnaswot"  # the default of spaces with bit choices (experiments/quant/quant_score_benchmark.py)
 
 
 def default_proxy(space) -> str:

@@ -6,7 +6,7 @@ import math
 from nas.proxies.registry import get_proxy, register_proxy
 
 # one activation-pattern proxy on real data and one data-free path-magnitude proxy (different failure modes);
-# see experiments/results/proxies_benchmark_fashion-mnist.md: on NAS-Bench-Macro it does NOT beat naswot alone
+# see experiments/proxies/results/proxies_benchmark_fashion-mnist.md: on NAS-Bench-Macro it does NOT beat naswot alone
 ENSEMBLE_COMPONENTS = ("naswot", "synflow")
 
 

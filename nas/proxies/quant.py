@@ -15,7 +15,7 @@ of the n x n agreement kernel, and if quantization leaves each image's features 
 log det (K / (1 + m)) = log det K - n log(1 + m). No constant is fitted. On a float architecture the penalty is 0
 and the score is naswot on the trained-like weights (NAS-Bench-Macro dev, fashion-mnist: Spearman 0.894, naswot
 0.890). The weights, the signal's centring and the sum were chosen on development ground truth (five trained
-networks; ``experiments/quant_score_benchmark.py`` gives the figures and which units were held out).
+networks; ``experiments/quant/quant_score_benchmark.py`` gives the figures and which units were held out).
 """
 from __future__ import annotations
 

@@ -125,7 +125,7 @@ def naswot(probe) -> float:
     For every activation (ReLU, ReLU6, h-swish, SiLU) the binary code of each image is (pre-activation > 0);
     K[i, j] counts, over all units, the agreements between images i and j. Input: a real batch (16, labels
     unused; 16 ranks NAS-Bench-Macro as well as 32 at half the cost, see
-    experiments/results/proxies_naswot_timing.md); BN in train mode.
+    experiments/proxies/results/proxies_naswot_timing.md); BN in train mode.
 
     Computed exactly and cheaply: with codes c in {0, 1} and D units, agreements(i, j) = D - |c_i| - |c_j|
     + 2 c_i . c_j, so one float32 matrix product per activation (integer partial sums below 2**24: exact),

@@ -13,7 +13,7 @@ Protocol (recorded in the table's metadata):
 * every timed call is *paired* with a call of a fixed reference kernel (``REFERENCE``, a small fp32
   inverted-residual block, run twice and timed the second time) made just before it; the sample is the ratio.
   A shared or virtualised CPU changes speed by 10-50 % within minutes; a ratio of two adjacent calls cancels
-  most of that (``experiments/latency_drift_check.py``: the same networks measured in four sessions spread by
+  most of that (``experiments/latency/latency_drift_check.py``: the same networks measured in four sessions spread by
   3.6-12 % per network in plain times, 2.4-2.8 % as ratios). The ratios become
   milliseconds through one constant per table, ``reference_ms`` (the reference's median time in the first
   batch, stored in the metadata), so later batches, resumed runs and ``nas lut validate`` all share one scale;

@@ -190,8 +190,8 @@ def float_trained(model: Model, seed: int, space, arch, train_data):
     """The float network of (model, seed): trained once (checkpointed per epoch), its weights kept on disk."""
     import torch
 
-    from nas.data.train import train
-    from nas.deploy.pipeline import recalibrate_bn_checked
+    from nas.train.loop import train
+    from nas.train.batchnorm import recalibrate_bn_checked
     from nas.fileio import atomic_write, atomic_write_text
     from nas.nn.build import build_model
 
@@ -243,7 +243,7 @@ def deploy_one(model: Model, seed: int, deployment: str, quant: str, net, space,
     accuracy on the whole test split in onnxruntime; written to its own folder, skipped when already there."""
     import copy
 
-    from nas.deploy.pipeline import export_checked, ort_predictor, quantization_aware, quantize_model
+    from nas.deploy.pipeline import export_checked, fine_tune_model, ort_predictor, quantize_model
     from nas.fileio import atomic_write, atomic_write_text
     from nas.latency.signatures import deploy
     from nas.layers import plan
@@ -261,7 +261,7 @@ def deploy_one(model: Model, seed: int, deployment: str, quant: str, net, space,
     t0, qat = time.perf_counter(), None
     if quant == "qat":
         net = copy.deepcopy(net)
-        qat = quantization_aware(net, train_data, cfg, specs, folder / "qat.ckpt")
+        qat = fine_tune_model(net, train_data, cfg, specs, folder / "qat.ckpt")
         net.eval()
     fp32_path, quant_path = folder / "model.onnx", folder / "model.quant.onnx"
     export_checked(net, fp32_path, test_data.sample(8, seed=seed)[0])
@@ -286,7 +286,7 @@ def train_all(models: list[Model]) -> list[dict]:
     """Every model x seed x deployment x quantization; the float training of (model, seed) is shared."""
     import torch
 
-    from nas.data.train import evaluate
+    from nas.train.loop import evaluate
     from nas.space import load_space
 
     keep_finished()

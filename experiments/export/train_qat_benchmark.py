@@ -59,7 +59,7 @@ def images_per_second(space, text: str, steps: int, seed: int) -> float:
     import torch
 
     from nas.data.datasets import for_space
-    from nas.data.train import param_groups, train_epoch, lr_schedule
+    from nas.train.loop import param_groups, train_epoch, lr_schedule
     from nas.nn.build import build_model
 
     arch = space.parse(text)

@@ -14,13 +14,18 @@
 
 Old spellings keep working, hidden from help, with a one-line note naming the new one and the release that drops
 them (:class:`Deprecated`). Every flag's help states its default, every command's help ends with an example.
+
+An option's dest is the name of the API argument it gives (``--device`` -> ``device``; where Python forbids the
+word or the API keeps a plural or a unit, the dest says so: ``--from`` -> ``sources``, ``--latency-budget`` ->
+``latency_budget_ms``), so an error naming an API argument reads as its option with no table of flags
+(:func:`nas.cli.common.flag_error`). Renamed keyword arguments keep working the same way (:mod:`nas.deprecation`).
 """
 from __future__ import annotations
 
 import argparse
 import sys
 
-DROP_VERSION = "0.3"  # the release that removes the deprecated spellings
+from nas.deprecation import DROP_VERSION  # one release drops the old flags and the old keyword arguments
 
 
 class Deprecated(argparse.Action):

@@ -97,7 +97,8 @@ def check_output_file(path: str | Path, *, argument: str = "output",
     for name, other in (reads or {}).items():
         if other and _same_file(path, Path(other)):
             raise NasError(f"'{path}' is a file this call reads; writing it would overwrite the input",
-                           argument=argument, fix=f"write to another file than {name}, e.g. {argument}={_sibling(path)}")
+                           argument=argument,
+                           fix=f"write to another file than {name}={other}, e.g. {argument}={_sibling(path)}")
     folder = path.parent
     existing = folder
     while not existing.exists() and existing != existing.parent:

@@ -60,7 +60,7 @@ def profiled_once(tmp_path_factory):
         archs = s.sample_many(2, seed=4)
         csv = d / "archs.csv"
         pd.DataFrame({"arch": [s.format(a) for a in archs]}).to_csv(csv, index=False)
-        result = profile_space(PROFILE_SPACE, "unit-cpu", dtypes=["fp32", "int8"], archs_csv=str(csv), config=FAST,
+        result = profile_space(PROFILE_SPACE, "unit-cpu", dtypes=["fp32", "int8"], archs=str(csv), config=FAST,
                                out_dir=d, progress=False)
         _PROFILED[key] = (result, csv, archs)
     return _PROFILED[key]
@@ -90,7 +90,7 @@ def write_measured(path, space, archs, values=None):
 
 def adapt_synthetic(d, space):
     """The synthetic device adapted from 15 measurements and written to ``d/synthetic.transfer.yaml``."""
-    from nas.latency.transfer.fit import adapt
+    from nas.latency.transfer.adapt import adapt
 
     csv = write_measured(d / "m.csv", space, space.sample_many(15, seed=1))
     model = adapt(TRANSFER_SPACE, str(csv), "synthetic", sources=FBNET)

@@ -30,7 +30,7 @@ def _fitted():
 def _transferred(tmp_path):
     import pandas as pd
 
-    from nas.latency.transfer.fit import adapt
+    from nas.latency.transfer.adapt import adapt
 
     space, truth = load_space("fbnet-c100"), load("pixel3")
     archs = space.sample_many(15, seed=1)

@@ -29,7 +29,7 @@ from helpers_deploy import (CARD_KEYS, FAST, MULTIRES_SPACE, OTHER, SPACE, TINY,
 def table(tmp_path_factory):
     d = tmp_path_factory.mktemp("lut")
     pd.DataFrame({"arch": [TINY]}).to_csv(d / "a.csv", index=False)
-    return profile_space(SPACE, "tiny", dtypes=["arch", "fp32"], archs_csv=str(d / "a.csv"),
+    return profile_space(SPACE, "tiny", dtypes=["arch", "fp32"], archs=str(d / "a.csv"),
                          config=ProfileConfig(threads=1, warmup=1, repeats=3, rounds=1), out_dir=d, progress=False)
 
 

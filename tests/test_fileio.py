@@ -71,7 +71,7 @@ def test_item12_an_output_is_checked_in_the_api_arguments_terms(tmp_path, monkey
         check_table_output(tmp_path / "r.parquet", argument="out_csv")
     src = tmp_path / "in.csv"
     src.write_text("arch\n")
-    with pytest.raises(NasError, match="is a file this call reads.*another file than archs_csv"):
-        check_output_file(tmp_path / "." / "in.csv", reads={"archs_csv": src})
+    with pytest.raises(NasError, match=f"is a file this call reads.*another file than archs={src}, e.g. output="):
+        check_output_file(tmp_path / "." / "in.csv", reads={"archs": src})
     assert check_output_file(tmp_path / "a" / "b" / "c.csv") == tmp_path / "a" / "b" / "c.csv"
     assert not (tmp_path / "a").exists() and sorted(os.listdir(tmp_path)) == ["in.csv"]

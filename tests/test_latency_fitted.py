@@ -57,7 +57,7 @@ def test_too_few_measurements_are_refused_and_uniform_ones_warned(device):
     archs, y, _ = device
     with pytest.raises(NasError, match=f"at least {MIN_FIT}") as err:
         fit_arrays(SPACE, archs[:MIN_FIT - 1], y[:MIN_FIT - 1], "few")
-    assert err.value.argument == "measured_csv"
+    assert err.value.argument == "measured"
     uniform = fit_arrays(SPACE, archs[:30], np.full(30, 10.0) + np.linspace(0, 0.1, 30), "flat", holdout=0)
     assert any("too uniform" in w for w in uniform.quality["warnings"])
     assert any("lean on the roofline prior" in w for w in uniform.quality["warnings"])

@@ -14,7 +14,7 @@ from helpers_latency import TRANSFER_SPACE, adapt_synthetic, copy_table
 
 
 def test_public_api():
-    assert list(inspect.signature(load).parameters) == ["name_or_path", "dtype", "calibrated"]
+    assert list(inspect.signature(load).parameters) == ["device", "dtype", "calibrated"]
     assert set(nas.latency.__all__) == {"LatencyModel", "TableLatencyModel", "LatencyPrediction", "LayerLatency",
                                         "Calibration", "LatencyTable", "read_table", "list_devices", "load",
                                         "SCHEMA_VERSION"}

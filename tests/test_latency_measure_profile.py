@@ -93,7 +93,7 @@ def test_profile_refuses_to_extend_an_unpaired_table(profiled, tmp_path, capsys)
                          "--out-dir", tmp_path)
     assert rc == 2 and "protocol 1" in err and "another --device-name" in err and err.count("\n") == 1
     with pytest.raises(NasError) as exc:  # the same error from the API speaks of the argument
-        profile_space(SPACE, "old", archs_csv=str(csv), out_dir=tmp_path, progress=False)
+        profile_space(SPACE, "old", archs=str(csv), out_dir=tmp_path, progress=False)
     assert "another device_name" in exc.value.fix and "--" not in exc.value.fix
 
 
@@ -143,7 +143,7 @@ def test_mixed_bits_are_profiled_with_dtype_arch(tmp_path):
     arch = s.sample_many(1, seed=0)[0]
     csv = tmp_path / "a.csv"
     pd.DataFrame({"arch": [s.format(arch)]}).to_csv(csv, index=False)
-    path = profile_space(SPACE, "x", dtypes=["arch"], archs_csv=str(csv), config=FAST, out_dir=tmp_path,
+    path = profile_space(SPACE, "x", dtypes=["arch"], archs=str(csv), config=FAST, out_dir=tmp_path,
                          progress=False).path
     table = read_table(path)
     bits = {sig[-2:] for _, sig in table.entries}
@@ -207,7 +207,7 @@ def test_a_value_non_positive_twice_is_dropped_not_written_as_0(tmp_path, monkey
 
     batches = _fake_timing(monkeypatch, ratio_of)
     cfg = ProfileConfig(threads=1, warmup=1, repeats=3, rounds=1, batch=8)
-    result = profile_space(SPACE, "fake", dtypes=["fp32"], archs_csv=str(csv), config=cfg, out_dir=tmp_path,
+    result = profile_space(SPACE, "fake", dtypes=["fp32"], archs=str(csv), config=cfg, out_dir=tmp_path,
                            progress=False)
     assert [d.signature for d in result.dropped] == [twice.signature]
     assert (result.measured, result.already_present, result.rows) == (len(specs) - 1, 0, len(specs) - 1)
@@ -245,7 +245,7 @@ def test_boundaries_are_profiled_signed_and_priced_between_layers(tmp_path):
     arch = s.sample_many(1, seed=3)[0]
     csv = tmp_path / "a.csv"
     pd.DataFrame({"arch": [s.format(arch)]}).to_csv(csv, index=False)
-    path = profile_space(SPACE, "b", dtypes=["arch"], archs_csv=str(csv), config=FAST, out_dir=tmp_path,
+    path = profile_space(SPACE, "b", dtypes=["arch"], archs=str(csv), config=FAST, out_dir=tmp_path,
                          progress=False, boundaries=True).path
     table = read_table(path)
     assert table.boundary_spaces() == [SPACE]
@@ -261,5 +261,5 @@ def test_boundaries_are_profiled_signed_and_priced_between_layers(tmp_path):
     with pytest.raises(NasError, match=r"boundary-.*--boundaries"):
         TableLatencyModel(table).predict(arch, s)
     with pytest.raises(NasError, match="dtypes"):
-        profile_space(SPACE, "b", dtypes=["fp32"], archs_csv=str(csv), config=FAST, out_dir=tmp_path,
+        profile_space(SPACE, "b", dtypes=["fp32"], archs=str(csv), config=FAST, out_dir=tmp_path,
                       progress=False, boundaries=True)

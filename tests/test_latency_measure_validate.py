@@ -42,7 +42,7 @@ def test_validate_calibrate_stores_and_predict_uses_it(profiled, tmp_path):
     path, csv, archs = profiled
     _copy(path, tmp_path)
     out = tmp_path / "val.csv"
-    rep = V.validate(str(tmp_path / "v.csv"), SPACE, dtype="fp32", archs_csv=str(csv), calibrate=True, rounds=1,
+    rep = V.validate(str(tmp_path / "v.csv"), SPACE, dtype="fp32", archs=str(csv), calibrate=True, rounds=1,
                      output=str(out), progress=False)
     df = pd.read_csv(out)
     assert list(df.columns[:4]) == ["arch", "table_ms", "measured_ms", "measured_iqr_ms"] and len(df) == 2
@@ -71,7 +71,7 @@ def test_calibrating_on_a_drifted_machine_warns(profiled, tmp_path, monkeypatch)
     ref = read_table(tmp_path / "v.csv").meta["reference_ms"]
     for session_ref, warned in ((ref * 1.5, True), (ref * 1.02, False)):
         _fake_measurements(monkeypatch, session_ref)
-        rep = V.validate(str(tmp_path / "v.csv"), SPACE, dtype="fp32", archs_csv=str(csv), calibrate=True,
+        rep = V.validate(str(tmp_path / "v.csv"), SPACE, dtype="fp32", archs=str(csv), calibrate=True,
                          progress=False)
         assert any(n.startswith("WARNING: the machine ran at") for n in rep.notes) == warned
         assert rep.calibration.metrics["reference_slowdown"] == pytest.approx(session_ref / ref)
@@ -84,7 +84,7 @@ def test_calibration_on_disk_records_the_reference_slowdown(profiled, tmp_path, 
     table = _copy(path, tmp_path)
     ref = read_table(table).meta["reference_ms"]
     _fake_measurements(monkeypatch, ref * 1.3)
-    rep = V.validate(str(table), SPACE, dtype="fp32", archs_csv=str(csv), calibrate=True, progress=False)
+    rep = V.validate(str(table), SPACE, dtype="fp32", archs=str(csv), calibrate=True, progress=False)
     on_disk = yaml.safe_load((tmp_path / "v.meta.yaml").read_text())["calibration"]["fp32"]["metrics"]
     assert on_disk["reference_slowdown"] == pytest.approx(1.3)
     assert on_disk == yaml.safe_load(yaml.safe_dump(rep.calibration.metrics))  # disk = what the report shows
@@ -105,7 +105,7 @@ def test_bad_arguments_name_api_arguments_and_the_cli_its_flags(capsys):
     assert rc == 2 and err.startswith("nas: error: --n: must be at least 2, got 1")
     with pytest.raises(NasError, match="unknown device 'raspi5'") as exc:
         V.validate("raspi5", "fbnet-c100", progress=False)
-    assert exc.value.argument == "name_or_path"
+    assert exc.value.argument == "device"
 
 
 def test_item14_a_failed_measurement_is_left_out_of_validation_never_divided_by():
@@ -136,11 +136,11 @@ def test_item16_validate_refuses_an_output_that_is_one_of_its_inputs(tmp_path):
     csv.write_text("arch\n" + "\n".join(load_space("fbnet-c100").format(a)
                                         for a in load_space("fbnet-c100").sample_many(2, seed=0)) + "\n")
     before = csv.read_text()
-    with pytest.raises(NasError, match=r"^argument 'output': .* is a file this call reads.*another file than archs_csv"):
-        V.validate("raspi4", "fbnet-c100", archs_csv=str(csv), output=str(csv), progress=False)
+    with pytest.raises(NasError, match=r"^argument 'output': .* is a file this call reads.*another file than archs="):
+        V.validate("raspi4", "fbnet-c100", archs=str(csv), output=str(csv), progress=False)
     table = load_latency("raspi4").table.csv_path
-    with pytest.raises(NasError, match=r"is a file this call reads.*another file than name_or_path"):
-        V.validate("raspi4", "fbnet-c100", archs_csv=str(csv), output=str(table), progress=False)
+    with pytest.raises(NasError, match=r"is a file this call reads.*another file than device="):
+        V.validate("raspi4", "fbnet-c100", archs=str(csv), output=str(table), progress=False)
     assert csv.read_text() == before
 
 
@@ -195,7 +195,7 @@ def test_item2_a_calibration_of_this_hosts_table_records_the_host_and_keeps_othe
         return real_compare(*a, **k)
 
     monkeypatch.setattr(V, "_compare", compare_then_another_writer)
-    V.validate(str(table), SPACE, dtype="fp32", archs_csv=str(csv), calibrate=True, progress=False)
+    V.validate(str(table), SPACE, dtype="fp32", archs=str(csv), calibrate=True, progress=False)
     after = read_table(table)
     assert after.meta["calibration"]["fp32"]["host_fingerprint"] == V.fingerprint(1)
     assert any(sig[-4:] == (8, 8, 4, 8) for _, sig in after.entries)  # the other writer's row survived

@@ -123,7 +123,7 @@ def test_unknown_device_lists_available():
     with pytest.raises(NasError, match="use one of .*raspi4") as exc:
         load_latency("nope")
     assert "raspi4" in list_devices()
-    assert exc.value.argument == "name_or_path" and exc.value.where is None and "--" not in str(exc.value)
+    assert exc.value.argument == "device" and exc.value.where is None and "--" not in str(exc.value)
 
 
 def _profiled_copy(tmp_path):

@@ -17,7 +17,7 @@ from nas.latency.measure.host import fingerprint
 from nas.latency.measure.profile import ProfileConfig, profile_space
 from nas.latency.table import read_table
 from nas.latency.transfer import here as HERE
-from nas.latency.transfer.fit import adapt
+from nas.latency.transfer.adapt import adapt
 from nas.latency.transfer.model import TransferredLatencyModel
 from nas.latency.transfer.here import uniform_twins
 from nas.latency.transfer.precision import part_of

@@ -13,7 +13,7 @@ import pytest
 from nas.latency.predict import TableLatencyModel
 from nas.latency.signatures import deploy
 from nas.latency.table import read_table
-from nas.latency.transfer.fit import adapt
+from nas.latency.transfer.adapt import adapt
 from nas.latency.transfer.here import pick
 from nas.latency.transfer.model import TransferredLatencyModel
 from nas.latency.transfer.precision import PARTS, PrecisionPart, part_of, split

@@ -183,7 +183,7 @@ def cmd_validate(args: argparse.Namespace) -> None:
 
 
 def cmd_adapt(args: argparse.Namespace) -> None:
-    from nas.latency.transfer.fit import adapt, quality_summary
+    from nas.latency.transfer.adapt import adapt, quality_summary
 
     from nas.latency.table import new_table_path
 

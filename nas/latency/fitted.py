@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from nas.deprecation import renamed_arguments
 from nas.errors import NasError
 from nas.latency.metrics import plain_metrics
 from nas.latency.signatures import check_dtype, deploy, space_signatures
@@ -146,7 +147,7 @@ def fit_arrays(space, archs, y: np.ndarray, device_name: str, *, dtype: str | No
     y = np.asarray(y, dtype=float)
     if len(y) < MIN_FIT:
         raise NasError(f"{len(y)} distinct measured architecture(s); a fitted table needs at least {MIN_FIT} "
-                       "(and more than its signatures to be well determined)", argument="measured_csv",
+                       "(and more than its signatures to be well determined)", argument="measured",
                        fix="measure more networks (`nas lut suggest` picks diverse ones), or use `nas lut adapt`, "
                            "which needs 10-20")
     A, specs, identities = _design(archs, space, dtype)
@@ -221,11 +222,13 @@ def _warnings(q: dict, n_sigs: int, thin: int, unexercised: int, unpinned: int =
     return w
 
 
-def fit_table(space_name: str, measured_csv: str, device_name: str, **kw) -> FittedTable:
-    """:func:`fit_arrays` on a CSV with columns ``arch, latency_ms`` (repeated architectures: median)."""
-    from nas.latency.measurements import read_measurements
+@renamed_arguments(space_name="space", measured_csv="measured")
+def fit_table(space: str, measured: str, device_name: str, **kw) -> FittedTable:
+    """:func:`fit_arrays` for ``space`` (a name or a YAML path) on ``measured``, a CSV with columns ``arch,
+    latency_ms`` (repeated architectures: median)."""
+    from nas.latency.measure.network_times import read_measurements
     from nas.space import load_space
 
-    space = load_space(space_name)
-    archs, y, _ = read_measurements(measured_csv, space)
-    return fit_arrays(space, archs, y, device_name, measurements=str(measured_csv), **kw)
+    space = load_space(space)
+    archs, y, _ = read_measurements(measured, space)
+    return fit_arrays(space, archs, y, device_name, measurements=str(measured), **kw)

@@ -3,14 +3,16 @@ from __future__ import annotations
 
 import warnings
 
+from nas.deprecation import renamed_arguments
 from nas.latency.measure.host import HostMismatchWarning, host_warning
 from nas.latency.predict import LatencyModel, TableLatencyModel
 from nas.latency.table import read_table
 from nas.latency.transfer.model import TransferredLatencyModel, is_transferred_ref
 
 
-def load(name_or_path: str, *, dtype: str | None = None, calibrated: bool = True) -> LatencyModel:
-    """A shipped or profiled table by device name, or a table's CSV / metadata path, as a LatencyModel.
+@renamed_arguments(name_or_path="device")
+def load(device: str, *, dtype: str | None = None, calibrated: bool = True) -> LatencyModel:
+    """``device``: a shipped or profiled table by device name, or a table's CSV / metadata path, as a LatencyModel.
 
     ``dtype``: ``arch`` (default: each layer at the bit-widths the architecture chose), ``fp32`` or ``int8``
     (every layer deployed at that precision). ``calibrated=False`` ignores a stored calibration.
@@ -23,14 +25,14 @@ def load(name_or_path: str, *, dtype: str | None = None, calibrated: bool = True
     that adapts it to this host (:func:`~nas.latency.measure.host.host_warning`); published tables of other
     devices never do.
     """
-    transferred = is_transferred_ref(name_or_path)
+    transferred = is_transferred_ref(device)
     if transferred is not None:
         model = TransferredLatencyModel.read(transferred, dtype=dtype)
         meta, spaces = model.doc, [model.space_name]
     else:
-        model = TableLatencyModel(read_table(name_or_path), dtype=dtype, use_calibration=calibrated)
+        model = TableLatencyModel(read_table(device), dtype=dtype, use_calibration=calibrated)
         meta, spaces = model.table.meta, list(model.table.meta.get("spaces") or [])
     message = host_warning(meta, device=model.device, spaces=spaces)
     if message:
-        warnings.warn(HostMismatchWarning(message), stacklevel=2)
+        warnings.warn(HostMismatchWarning(message), stacklevel=3)  # the caller of load (2: @renamed_arguments)
     return model

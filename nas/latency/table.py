@@ -42,6 +42,7 @@ from typing import Any, Iterable
 
 import yaml
 
+from nas.deprecation import renamed_arguments
 from nas.errors import NasError, did_you_mean
 from nas.fileio import atomic_write_text, read_yaml
 from nas.paths import SHIPPED_TABLES_DIR, is_shipped, user_tables_dir
@@ -288,9 +289,10 @@ def new_table_path(device_name: str, *, out_dir: str | Path | None = None, suffi
     return path
 
 
-def resolve(name_or_path: str | Path) -> Path:
+@renamed_arguments(name_or_path="device")
+def resolve(device: str | Path) -> Path:
     """A device name or a path to a table's CSV / metadata file -> the CSV path."""
-    text = str(name_or_path)
+    text = str(device)
     p = Path(text)
     if text.endswith(META_SUFFIX):
         return p.with_name(p.name[: -len(META_SUFFIX)] + ".csv")
@@ -299,7 +301,7 @@ def resolve(name_or_path: str | Path) -> Path:
     devices = list_devices()
     if text not in devices:
         names = list(devices) + list(list_transferred())
-        raise NasError(f"unknown device '{text}'{did_you_mean(text, names)}", argument="name_or_path",
+        raise NasError(f"unknown device '{text}'{did_you_mean(text, names)}", argument="device",
                        fix=f"use one of {', '.join(names) or '(none)'} or the path of a table's CSV; "
                            "`nas lut list` shows them")
     return devices[text]
@@ -308,10 +310,11 @@ def resolve(name_or_path: str | Path) -> Path:
 # --------------------------------------------------------------------------------------------------------
 # reading + validation
 # --------------------------------------------------------------------------------------------------------
-def read_table(name_or_path: str | Path) -> LatencyTable:
+@renamed_arguments(name_or_path="device")
+def read_table(device: str | Path) -> LatencyTable:
     """Load and validate a table (a device name, or a table's CSV / metadata path); every problem is a
     NasError naming the file, row and column."""
-    csv_path = resolve(name_or_path)
+    csv_path = resolve(device)
     meta_path = meta_path_for(csv_path)
     if not csv_path.is_file():
         raise NasError("latency table CSV not found", where=str(csv_path),

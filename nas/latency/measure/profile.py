@@ -58,6 +58,7 @@ from pathlib import Path
 from typing import Iterable
 
 from nas.bits import check_bits
+from nas.deprecation import renamed_arguments
 from nas.errors import NasError
 from nas.latency.measure.host import differences, fingerprint
 from nas.latency.measure.timing import (REFERENCE, Timer, boundary_timer, build_onnx, check_stat, input_shape,
@@ -345,35 +346,33 @@ def _measure_and_save(table: LatencyTable, batch: list[LayerSpec], config: Profi
     return bad
 
 
-def profile_space(space_name: str, device_name: str, *, dtypes: Iterable[str] = ("fp32",),
-                  archs_csv: str | None = None, config: ProfileConfig = ProfileConfig(),
+@renamed_arguments(space_name="space", archs_csv="archs")
+def profile_space(space: str, device_name: str, *, dtypes: Iterable[str] = ("fp32",),
+                  archs: str | None = None, config: ProfileConfig = ProfileConfig(),
                   out_dir: str | Path | None = None, description: str | None = None,
                   progress: bool = True, boundaries: bool = False) -> ProfileResult:
-    """Measure what ``space`` (or the architectures in ``archs_csv``) needs, for every dtype, into the table
-    ``<out_dir>/<device_name>.csv`` (default: the user's table folder, :func:`nas.paths.user_tables_dir`),
-    created or extended. ``boundaries``: also
-    the space's precision-boundary rows (needs dtype ``arch``; see the module docstring)."""
+    """Measure what ``space`` (a name or a YAML path) needs, or the architectures in the CSV ``archs``, for every
+    dtype, into the table ``<out_dir>/<device_name>.csv`` (default: the user's table folder,
+    :func:`nas.paths.user_tables_dir`), created or extended. ``boundaries``: also the space's precision-boundary
+    rows (needs dtype ``arch``; see the module docstring)."""
     from nas.space import load_space
+    from nas.space.csv import read_archs
 
-    space = load_space(space_name)
+    space = load_space(space)
     dtypes = [check_dtype(d, argument="dtypes") for d in dtypes] or ["fp32"]
     path = new_table_path(device_name, out_dir=out_dir)
-    archs = None
-    if archs_csv:
-        from nas.space.csv import read_archs
-
-        archs = read_archs(space, archs_csv)
+    chosen = read_archs(space, archs) if archs else None
     specs: dict[tuple, LayerSpec] = {}
     for d in dtypes:
-        specs.update(arch_layers(archs, space, d) if archs is not None else space_signatures(space, d))
+        specs.update(arch_layers(chosen, space, d) if chosen is not None else space_signatures(space, d))
     if boundaries:
         if "arch" not in dtypes:
             raise NasError("precision boundaries are priced at each layer's own bits", argument="boundaries",
-                           fix="add dtypes=['arch'] (or leave boundaries out)")
-        if archs is None:
+                           fix="add dtypes=['arch'], or leave out boundaries=True")
+        if chosen is None:
             specs.update(space_boundaries(space))
         else:
-            specs.update({b.signature: b for a in archs for b in layer_boundaries(plan(a, space))})
+            specs.update({b.signature: b for a in chosen for b in layer_boundaries(plan(a, space))})
     specs = {sig: spec for sig, spec in specs.items() if spec.computes}  # an identity skip runs nothing: 0 ms
     for spec in specs.values():
         for s in (boundary_probes(spec) if spec.op == "boundary" else [spec]):

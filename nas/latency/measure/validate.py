@@ -6,7 +6,7 @@ timed with the profiler's protocol: interleaved rounds, every call paired with t
 median ratio (or the table's ``stat``) minus the per-call overhead's, times the table's ``reference_ms`` -- so a
 machine that runs slower today than when the table was profiled does not show up as table error. The
 per-architecture CSV (``output``) gives that reference time as ``reference_ms`` (the units of ``measured_ms``,
-:mod:`nas.latency.measurements`), so ``nas lut adapt --measured`` on it fits a model in the same units; a
+:mod:`nas.latency.measure.network_times`), so ``nas lut adapt --measured`` on it fits a model in the same units; a
 transferred model is measured at its own ``reference_ms``.
 Metrics: MAPE, share within ±10 %, Spearman rank correlation.
 
@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from nas.deprecation import renamed_arguments
 from nas.errors import NasError
 from nas.fileio import check_table_output, write_table
 from nas.latency.calibration import Calibration
@@ -99,34 +100,36 @@ def measure_networks(archs, space, dtype: str, *, threads: int, rounds: int = 10
                             reference_ms=reference_ms, progress=progress)
 
 
-def validate(name_or_path: str, space_name: str, *, n: int = 50, dtype: str | None = None,
+@renamed_arguments(name_or_path="device", space_name="space", archs_csv="archs")
+def validate(device: str, space: str, *, n: int = 50, dtype: str | None = None,
              threads: int | None = None, seed: int = 0, calibrate: bool = False, output: str | None = None,
-             archs_csv: str | None = None, rounds: int = 10, progress: bool = True) -> Report:
-    """Measure ``n`` random architectures (or those in ``archs_csv``) end to end on this machine and compare
-    them with the latency model ``name_or_path`` (its plain table sum, and a stored calibration if any).
+             archs: str | None = None, rounds: int = 10, progress: bool = True) -> Report:
+    """Measure ``n`` random architectures of ``space`` (or those in the CSV ``archs``) end to end on this machine
+    and compare them with the latency model ``device`` (a name or a path; its plain table sum, and a stored
+    calibration if any).
 
     ``calibrate=True`` fits a :class:`Calibration` on these measurements and stores it in the table's metadata
     (only a table measured on this host, which is the user's own: :func:`check_calibratable`). ``threads`` defaults to the table's; ``output``: a per-architecture CSV."""
     from nas.space import load_space
 
-    space = load_space(space_name)
+    space = load_space(space)
     dtype = check_dtype(dtype)
-    model, table_meta = _load_source(name_or_path, space, dtype, calibrate=calibrate)
+    model, table_meta = _load_source(device, space, dtype, calibrate=calibrate)
     if output:  # before minutes of measuring; never over an input
         table = getattr(model, "table", None)
-        check_table_output(output, reads={"archs_csv": archs_csv, "name_or_path": table and table.csv_path})
+        check_table_output(output, reads={"archs": archs, "device": table and table.csv_path})
     if threads is None:
         threads = int(table_meta["threads"]) if str(table_meta["threads"]).isdigit() else 1
     if calibrate:
         check_calibratable(model.table, threads)
-    archs = _choose_archs(space, n=n, seed=seed, archs_csv=archs_csv, calibrate=calibrate)
-    preds = [model.predict(a, space) for a in archs]  # fails early, listing missing signatures
+    chosen = _choose_archs(space, n=n, seed=seed, archs=archs, calibrate=calibrate)
+    preds = [model.predict(a, space) for a in chosen]  # fails early, listing missing signatures
     stored = TableLatencyModel(model.table, dtype=dtype).calibration if isinstance(model, TableLatencyModel) else None
     t0 = time.perf_counter()
-    measured = measure_networks(archs, space, dtype, threads=threads, rounds=rounds, seed=seed,
+    measured = measure_networks(chosen, space, dtype, threads=threads, rounds=rounds, seed=seed,
                                 stat=str(table_meta.get("stat", "median")),
                                 reference_ms=table_meta.get("reference_ms"), progress=progress)
-    report = _compare(model.device, dtype, threads, archs, space, preds, measured, stored)
+    report = _compare(model.device, dtype, threads, chosen, space, preds, measured, stored)
     report.seconds = time.perf_counter() - t0
     report.notes += _notes(measured, table_meta, threads)
     if calibrate:
@@ -139,19 +142,19 @@ def validate(name_or_path: str, space_name: str, *, n: int = 50, dtype: str | No
     return report
 
 
-def _load_source(name_or_path: str, space, dtype: str, *, calibrate: bool) -> tuple[LatencyModel, dict]:
+def _load_source(device: str, space, dtype: str, *, calibrate: bool) -> tuple[LatencyModel, dict]:
     """The uncalibrated model and the metadata that says how to measure against it (threads, stat,
     reference_ms; a transferred model has no reference_ms and cannot be calibrated)."""
     import warnings
 
     with warnings.catch_warnings():  # the report's notes say whether the table is this host's
         warnings.simplefilter("ignore", HostMismatchWarning)
-        model = load_latency(name_or_path, dtype=dtype, calibrated=False)
+        model = load_latency(device, dtype=dtype, calibrated=False)
     if isinstance(model, TableLatencyModel):
         return model, model.table.meta
     if calibrate:  # e.g. a transferred model (`nas lut adapt`)
         raise NasError(f"'{model.device}' is not a measured table and cannot be calibrated", argument="calibrate",
-                       fix="adapt it again with these measurements added to measured_csv")
+                       fix="adapt it again (`nas lut adapt`) with these measurements added to its measured CSV")
     model.check_covers(space)
     doc = getattr(model, "doc", {})
     return model, {"threads": getattr(model, "threads", 1), "stat": "median",
@@ -187,19 +190,19 @@ def check_calibratable(table, threads: int) -> None:
                            "that copy")
 
 
-def _choose_archs(space, *, n: int, seed: int, archs_csv: str | None, calibrate: bool) -> list:
-    if archs_csv:
+def _choose_archs(space, *, n: int, seed: int, archs: str | None, calibrate: bool) -> list:
+    if archs:
         from nas.space.csv import read_archs
 
-        archs = read_archs(space, archs_csv)
+        chosen = read_archs(space, archs)
     else:
         if n < 2:
             raise NasError(f"must be at least 2, got {n}", argument="n")
-        archs = space.sample_many(n, seed=seed)
-    if calibrate and len(archs) < 2:
-        raise NasError(f"calibration needs at least 2 architectures, got {len(archs)}", argument="calibrate",
-                       fix="measure 10 or more (n=10, or more rows in archs_csv)")
-    return archs
+        chosen = space.sample_many(n, seed=seed)
+    if calibrate and len(chosen) < 2:
+        raise NasError(f"calibration needs at least 2 architectures, got {len(chosen)}", argument="calibrate",
+                       fix="measure 10 or more: n=10, or 10 or more rows in archs=FILE.csv")
+    return chosen
 
 
 def _compare(device: str, dtype: str, threads: int, archs, space, preds: list[LatencyPrediction],
@@ -211,7 +214,7 @@ def _compare(device: str, dtype: str, threads: int, archs, space, preds: list[La
         k = sum(s.computes for s in plan(a, space))
         row = {"arch": space.format(a), "table_ms": p.latency_ms, "measured_ms": ms, "measured_iqr_ms": iqr,
                "n_layers": k, "rel_err_table": math.nan if why else (p.latency_ms - ms) / ms,
-               "reference_ms": measured.reference_ms}  # the units of measured_ms (nas.latency.measurements)
+               "reference_ms": measured.reference_ms}  # the units of measured_ms (nas.latency.measure.network_times)
         if stored is not None:
             row["calibrated_ms"] = stored.apply(p.latency_ms, k)
             row["rel_err_calibrated"] = math.nan if why else (row["calibrated_ms"] - ms) / ms
@@ -280,7 +283,10 @@ def _calibrate(report: Report, table, measured: Measured, table_meta: dict, *, s
         raise NasError(f"calibration needs at least 2 measured architectures, {len(rows)} of {len(report.rows)} "
                        "could be timed", argument="calibrate", fix="measure more architectures (n=10 or more)")
     table_ms, n_layers, meas = ([r[k] for r in rows] for k in ("table_ms", "n_layers", "measured_ms"))
-    cal = Calibration.fit(table_ms, n_layers, meas, dtype=report.dtype, date=_dt.date.today().isoformat())
+    try:
+        cal = Calibration.fit(table_ms, n_layers, meas, dtype=report.dtype, date=_dt.date.today().isoformat())
+    except NasError as exc:  # its measured_ms are this call's measurements: what asked for the fit is calibrate
+        raise NasError(exc.problem, argument="calibrate", fix=exc.fix) from None
     loo = Calibration.loo_predict(table_ms, n_layers, meas, cal.form)
     for r, p in zip(rows, loo):
         r["calibrated_loo_ms"] = float(p)

@@ -1,8 +1,8 @@
 """Latency for a new device from k whole-network measurements over existing tables (``nas lut adapt``):
-the model (``model``), its fit (``fit``), which architectures to measure (``suggest``), a table adapted to this
+the model (``model``), its fit (``adapt``), which architectures to measure (``suggest``), a table adapted to this
 host in one step (``here``: ``nas lut adapt --measure-here``) and source tables split by precision
 (``precision``)."""
-from nas.latency.transfer.fit import adapt, quality_summary
+from nas.latency.transfer.adapt import adapt, quality_summary
 from nas.latency.transfer.model import TransferredLatencyModel
 from nas.latency.transfer.suggest import suggest
 

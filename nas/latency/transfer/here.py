@@ -1,5 +1,5 @@
 """A source table adapted to this host in one step (``nas lut adapt --measure-here N``): pick N architectures,
-measure each whole on this host, fit the transferred model (:func:`nas.latency.transfer.fit.adapt`).
+measure each whole on this host, fit the transferred model (:func:`nas.latency.transfer.adapt.adapt`).
 
 * **Which**: a seeded random pool of the space (max(2000, 40 N)), and from it N - 2 (N // 5) picked by
   farthest-point selection (:func:`nas.latency.transfer.suggest.pick_diverse`) over the sources' standardised
@@ -14,7 +14,7 @@ measure each whole on this host, fit the transferred model (:func:`nas.latency.t
   paired with the reference kernel, the per-call overhead subtracted), ``threads`` onnxruntime threads (default:
   the first source's). Values are ratios × this session's median reference-kernel time: the model records that
   time as its ``reference_ms``, so ``nas lut validate`` measures it later at the same scale (drift removed, as for
-  a profiled table; see :mod:`nas.latency.measurements`). A network measured at or below the per-call overhead
+  a profiled table; see :mod:`nas.latency.measure.network_times`). A network measured at or below the per-call overhead
   twice is left out (named in the record).
 * **Kept**: the measurements go beside the model, ``<name>.measured.csv`` (arch, latency_ms, iqr_ms,
   reference_ms) with ``<name>.measured.yaml`` (this host's fingerprint, the arguments, the session). Running the
@@ -33,13 +33,14 @@ from pathlib import Path
 
 import numpy as np
 
+from nas.deprecation import renamed_arguments
 from nas.errors import NasError
 from nas.fileio import atomic_write_text
 from nas.latency.measure.host import differences, fingerprint
-from nas.latency.measurements import MIN_K, sidecar_path
+from nas.latency.measure.network_times import MIN_K, sidecar_path
 from nas.latency.predict import TableLatencyModel
 from nas.latency.signatures import check_dtype, deploy
-from nas.latency.transfer.fit import adapt, default_sources, load_sources
+from nas.latency.transfer.adapt import adapt, default_sources, load_sources
 from nas.latency.transfer.model import TRANSFER_SUFFIX, Features, TransferredLatencyModel
 from nas.latency.transfer.precision import PARTS, part_of
 from nas.latency.transfer.suggest import pick_diverse, pool_features
@@ -128,7 +129,8 @@ def pick(space: SearchSpace, n: int, sources: list[TableLatencyModel], *, seed: 
     return [drawn[i] for i in pick_diverse(x, n, seed=seed)]  # the space has no distinct uniform twins
 
 
-def adapt_here(space_name: str, n: int, device_name: str, output: str | Path, *, sources: list[str] | None = None,
+@renamed_arguments(space_name="space")
+def adapt_here(space: str, n: int, device_name: str, output: str | Path, *, sources: list[str] | None = None,
                seed: int = 0, dtype: str | None = None, threads: int | None = None, rounds: int = 10,
                progress: bool = True) -> HereResult:
     """Adapt ``sources`` (default: every table covering the space) to this host from ``n`` architectures measured
@@ -137,11 +139,11 @@ def adapt_here(space_name: str, n: int, device_name: str, output: str | Path, *,
     (``result.model.write(output)``)."""
     from nas.space import load_space
 
-    space = load_space(space_name)
+    space = load_space(space)
     dtype = check_dtype(dtype)
     names = sources or default_sources(space, dtype)
     if not names:
-        raise NasError(f"no table covers space {space.name}", argument="space_name",
+        raise NasError(f"no table covers space {space.name}", argument="space",
                        fix="profile one (`nas lut profile`) or choose a space that `nas lut list` shows")
     models = load_sources(names, space, dtype)
     if threads is None:
@@ -173,7 +175,7 @@ def adapt_here(space_name: str, n: int, device_name: str, output: str | Path, *,
 
 def _reusable(csv: Path, record: dict, here: dict) -> tuple[bool, str]:
     """(whether ``csv`` holds measurements of exactly ``record`` taken on this host, why not)."""
-    from nas.latency.measurements import read_sidecar
+    from nas.latency.measure.network_times import read_sidecar
 
     if not csv.is_file():
         return False, ""

@@ -1,5 +1,5 @@
 """The transferred latency model: a new device's latency from source tables, with coefficients fitted by
-:mod:`nas.latency.transfer.fit`; read from and written to plain YAML (``<name>.transfer.yaml``).
+:mod:`nas.latency.transfer.adapt`; read from and written to plain YAML (``<name>.transfer.yaml``).
 
 A prediction is ``network_ms + Σ_layers (coef · features(layer) + correction(layer))``, the features being each
 source table's latency of the layer and table-free counts (:func:`layer_features`), the corrections per layer
@@ -13,7 +13,7 @@ kernels and ``dw_macs_M`` existed) and is predicted with that version. A model f
 layer at its own bits) loads at any dtype its source tables price (its sources then deploy every layer at that
 dtype); one fitted at ``fp32`` or ``int8`` only at its own. A source listed with ``part`` is that precision part of
 the table (:mod:`nas.latency.transfer.precision`). ``reference_ms`` (optional) is the reference-kernel time its
-milliseconds are expressed at (:mod:`nas.latency.measurements`); ``host_fingerprint`` or ``host`` where they
+milliseconds are expressed at (:mod:`nas.latency.measure.network_times`); ``host_fingerprint`` or ``host`` where they
 were measured (:mod:`nas.latency.measure.host`).
 """
 from __future__ import annotations
@@ -144,7 +144,7 @@ class TransferredLatencyModel(LatencyModel):
         if self.feature_version not in (1, FEATURE_VERSION):
             raise NasError(f"feature_version {self.feature_version} is not supported (this version computes 1 and "
                            f"{FEATURE_VERSION})", where=where, fix="re-create it with `nas lut adapt`")
-        self.reference_ms = doc.get("reference_ms")  # the units of its milliseconds (see nas.latency.measurements)
+        self.reference_ms = doc.get("reference_ms")  # units of its ms (see nas.latency.measure.network_times)
         fitted = self.dtype
         if dtype is not None and check_dtype(dtype) != self.dtype:
             if self.dtype != "arch":  # measured at every layer's own bits, it prices fp32 and int8 layers alike

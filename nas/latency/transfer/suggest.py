@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from nas.errors import NasError
-from nas.latency.transfer.fit import MIN_K, default_sources, load_sources
+from nas.latency.transfer.adapt import MIN_K, default_sources, load_sources
 from nas.latency.transfer.model import Features
 from nas.space import SearchSpace
 from nas.space.arch import Architecture

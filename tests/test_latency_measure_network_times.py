@@ -1,5 +1,5 @@
-"""Whole-network measurements and their units (nas.latency.measurements): a time measured with the paired protocol
-travels with the reference-kernel time it is expressed at, so validate -> adapt -> validate compares like with
+"""Whole-network measurements and their units (nas.latency.measure.network_times): a time measured with the paired
+protocol travels with the reference-kernel time it is expressed at, so validate -> adapt -> validate compares like with
 like (issue 29: the adapted model learnt times at the table's speed and was validated against raw times)."""
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ import pytest
 
 from nas.errors import NasError
 from nas.latency.measure import validate as V
-from nas.latency.measurements import origin, read_measurements, reference_ms
+from nas.latency.measure.network_times import origin, read_measurements, reference_ms
 from nas.latency.table import read_table
-from nas.latency.transfer.fit import adapt
+from nas.latency.transfer.adapt import adapt
 from nas.space import load_space
 
 SPACE = "mobilenet-c10"
@@ -68,14 +68,14 @@ def test_units_validate_then_adapt_then_validate_the_adapted_model_agree(tmp_pat
     _session(monkeypatch, ratios, table_ref / 1.57, seen)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        V.validate("x86-2vcpu", SPACE, archs_csv=_archs_csv(tmp_path / "a.csv", space, archs[:12]),
+        V.validate("x86-2vcpu", SPACE, archs=_archs_csv(tmp_path / "a.csv", space, archs[:12]),
                    output=str(tmp_path / "val.csv"), progress=False)
     val = pd.read_csv(tmp_path / "val.csv")
     assert (val["reference_ms"] == table_ref).all() and seen == [table_ref]
     model = adapt(SPACE, str(tmp_path / "val.csv"), "here", sources=["x86-2vcpu"])  # validate's CSV as it is
     assert model.doc["reference_ms"] == pytest.approx(table_ref)
     out = model.write(tmp_path / "here.transfer.yaml")
-    rep = V.validate(str(out), SPACE, archs_csv=_archs_csv(tmp_path / "b.csv", space, archs[12:]), progress=False)
+    rep = V.validate(str(out), SPACE, archs=_archs_csv(tmp_path / "b.csv", space, archs[12:]), progress=False)
     assert seen[-1] == pytest.approx(table_ref)  # measured at the model's own reference time
     assert rep.raw["mape_pct"] < 5 and rep.raw["within10_pct"] == 100
 

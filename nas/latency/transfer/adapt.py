@@ -20,7 +20,7 @@ Non-negativity is the regulariser: with few points NNLS sets most coefficients t
 and "best single table × factor" by leave-one-out error was tried: on the development devices it lost rank
 correlation at every k, since LOO on 5-20 points is too noisy to choose with, so the baseline is reported only.)
 
-Leave one device out on HELP's FBNet measurements at k = 10 (experiments/latency_transfer_benchmark.py) the
+Leave one device out on HELP's FBNet measurements at k = 10 (experiments/latency/latency_transfer_benchmark.py) the
 shuffle count raised mean Spearman 0.873 -> 0.882 (Titan X batch 1 0.961 -> 0.991, its latency being ~85 % kernel
 launches). ``dw_macs_M`` offered at every k lifted a Pixel 3-like device 0.970 -> 0.995 at k = 10, but on a real
 10-network CPU run cross-validation took it in on noise (held-out Spearman 0.70 -> 0.38), hence k >= 20, as for
@@ -50,8 +50,9 @@ from pathlib import Path
 
 import numpy as np
 
+from nas.deprecation import renamed_arguments
 from nas.errors import NasError
-from nas.latency.measurements import MIN_K, origin, read_measurements  # noqa: F401 (MIN_K re-exported)
+from nas.latency.measure.network_times import MIN_K, origin, read_measurements  # noqa: F401 (MIN_K re-exported)
 from nas.latency.metrics import loo_predictions, plain_metrics
 from nas.latency.predict import TableLatencyModel
 from nas.latency.signatures import check_dtype
@@ -102,7 +103,7 @@ def load_sources(names, space: SearchSpace, dtype: str | None) -> list[TableLate
         try:
             table = read_table(name)
         except NasError as exc:  # an unknown name is a bad `sources` entry
-            if exc.argument != "name_or_path":
+            if exc.argument != "device":
                 raise
             raise NasError(exc.problem, argument="sources", fix=exc.fix) from None
         model = TableLatencyModel(table, dtype=dtype, use_calibration=False)
@@ -274,28 +275,30 @@ def _warnings(q: dict, k: int) -> list[str]:
 # --------------------------------------------------------------------------------------------------------
 # adapt
 # --------------------------------------------------------------------------------------------------------
-def adapt(space_name: str, measured_csv: str, device_name: str, *, sources: list[str] | None = None,
+@renamed_arguments(space_name="space", measured_csv="measured")
+def adapt(space: str, measured: str, device_name: str, *, sources: list[str] | None = None,
           dtype: str | None = None, threads: int | None = None, host: str | None = None,
           precision_split: bool | None = None) -> TransferredLatencyModel:
-    """Fit a transferred model from measured whole networks (``measured_csv``: columns arch, latency_ms) over
-    ``sources`` (default: every table that covers the space); not written, call ``.write(path)``. The model
-    records the measurements' units and host (:func:`nas.latency.measurements.origin`: ``host`` as named, else
-    the host a ``nas lut adapt --measure-here`` record names, else unknown).
+    """Fit a transferred model of ``space`` (a name or a YAML path) from measured whole networks (``measured``: a
+    CSV with columns arch, latency_ms) over ``sources`` (default: every table that covers the space); not written,
+    call ``.write(path)``. The model records the measurements' units and host
+    (:func:`nas.latency.measure.network_times.origin`: ``host`` as named, else the host a ``nas lut adapt
+    --measure-here`` record names, else unknown).
 
     ``precision_split``: each source as its float, int8 and other layers (:mod:`nas.latency.transfer.precision`),
     where the measurements (at dtype ``arch``) run all three; None: as the measurements' record says (``nas lut
     adapt --measure-here`` measures for it), else not."""
     from nas.space import load_space
 
-    space = load_space(space_name)
+    space = load_space(space)
     dtype = check_dtype(dtype)
-    archs, y, texts = read_measurements(measured_csv, space)
+    archs, y, texts = read_measurements(measured, space)
     names = sources or default_sources(space, dtype)
     if not names:
-        raise NasError(f"no table covers space {space.name}", argument="space_name",
+        raise NasError(f"no table covers space {space.name}", argument="space",
                        fix="profile one (`nas lut profile`) or choose a space that `nas lut list` shows")
     models = load_sources(names, space, dtype)
-    found = origin(measured_csv, host)
+    found = origin(measured, host)
     if precision_split is None:
         precision_split = bool((found.get("measured_with") or {}).get("precision_split"))
     plain = models
@@ -329,7 +332,7 @@ def adapt(space_name: str, measured_csv: str, device_name: str, *, sources: list
            "features": FEATURE_DOC, "feature_version": FEATURE_VERSION,
            "sources": src_docs, "quality": dict(fit.quality, corrections={k: v for k, v in corrections.items()
                                                                           if k in ("cv_mape_pct", "chosen")}),
-           "provenance": {"measured_csv": str(measured_csv), "command": "nas lut adapt"},
+           "provenance": {"measured_csv": str(measured), "command": "nas lut adapt"},
            **found,
            **({k: corrections[k] for k in ("corrections", "network_correction_ms")} if "corrections" in corrections
               else {})}

@@ -1,4 +1,4 @@
-"""Fitting a transferred latency model (nas.latency.transfer.fit, `nas lut adapt`): accuracy on a synthetic
+"""Fitting a transferred latency model (nas.latency.transfer.adapt, `nas lut adapt`): accuracy on a synthetic
 device built from the shipped tables, the quality report, determinism, bad input. Only the last test needs
 ../shared/data."""
 from __future__ import annotations
@@ -11,7 +11,7 @@ from scipy.stats import spearmanr
 from conftest import run_cli
 from nas.errors import NasError
 from nas.latency.load import load as load_latency
-from nas.latency.transfer.fit import adapt
+from nas.latency.transfer.adapt import adapt
 from nas.latency.transfer.model import layer_features
 from nas.layers import plan
 from nas.space import load_space
@@ -121,7 +121,7 @@ def test_unknown_source_names_the_sources_argument(tmp_path, capsys, space):
 
 @pytest.mark.slow
 def test_transfer_to_a_measured_device(shared_data):
-    """Development check on HELP's measured Xeon Gold 6226 (see experiments/latency_transfer_benchmark.py)."""
+    """Development check on HELP's measured Xeon Gold 6226 (see experiments/latency/latency_transfer_benchmark.py)."""
     space = load_space(SPACE)
     dev = pd.read_csv(shared_data / "dev" / "fbnet_measured_latency_dev.csv").iloc[:600]
     idx = np.random.default_rng(0).choice(len(dev), 20, replace=False)
@@ -172,7 +172,7 @@ def test_dw_macs_enter_the_fit_only_where_cross_validation_prefers_them(tmp_path
     """A device that pays 2 ms per million depth-wise MACs beyond what the sources say: from 20 measurements on,
     cross-validation takes dw_macs_M in and held-out networks are predicted within 1 %; the synthetic device
     without that cost keeps it out, and below 20 measurements it is not tried (as for corrections)."""
-    from nas.latency.transfer.fit import quality_summary
+    from nas.latency.transfer.adapt import quality_summary
 
     def dw_heavy(arch):
         return true_latency(arch, space) + 2.0 * sum(layer_features(s)[5] for s in plan(arch, space))

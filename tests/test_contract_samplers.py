@@ -40,7 +40,7 @@ def test_every_sampler_keeps_the_contract(name, tmp_path):
         scorer = CountingScorer(space, ["params"], data="digits", seed=0)
         s = create_search(space, latency=[load("raspi4")], scorer=scorer, objectives=("proxy", "latency"),
                           constraints={"latency_ms": BUDGET_MS}, sampler=make_sampler(name, seed=0, trials=40),
-                          storage=storage, study_name="contract", trials=40)
+                          storage=storage, study="contract", trials=40)
         s.optimize(n)
         return s, scorer
 

@@ -49,10 +49,10 @@ def test_errors_name_api_arguments_and_the_cli_translates_them(tmp_path, capsys)
     assert e.value.argument == "trial" and "--" not in str(e.value)
     with pytest.raises(NasError) as e:
         targets_from_study(make_study(tmp_path / "e.db", [TINY], feasible=False), "s", top_k=1)
-    assert e.value.argument == "study_name" and "trial=N" in e.value.fix
+    assert e.value.argument == "study" and "trial=N" in e.value.fix
     with pytest.raises(NasError, match="not an architecture of space 'mobilenet-c10'") as e:
         target_from_arch(SPACE, TINY.replace("c96", "c999"))
-    assert e.value.argument == "arch_text"
+    assert e.value.argument == "arch"
     rc, _, err = run_cli(capsys, "export", "--storage", storage, "--study", "s", "--trial", 7, "--out-dir", tmp_path / "o")
     assert rc == 2 and err.startswith("nas: error: --trial: no finished trial 7")
     empty = make_study(tmp_path / "e2.db", [TINY], feasible=False)
@@ -113,7 +113,7 @@ def test_item3_study_export_builds_the_space_the_study_searched(tmp_path, monkey
     storage = f"sqlite:///{tmp_path}/s.db"
     search = nas.search.create_search(space, latency=[nas.latency.load("raspi4")],
                                       scorer=nas.proxies.Scorer(space, ["params"], data="noise"),
-                                      storage=storage, study_name="ten", allow_estimate=True, sampler="random")
+                                      storage=storage, study="ten", allow_estimate=True, sampler="random")
     search.optimize(2)
     path.unlink()
     monkeypatch.setattr(registry, "_LOADED_PATHS", {})  # a new process

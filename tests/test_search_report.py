@@ -40,7 +40,7 @@ def test_report_errors_name_the_study_and_leave_matplotlib_alone(tmp_path, capsy
     storage = fast_cfg(tmp_path).storage
     with pytest.raises(NasError, match="study 't' has no feasible trial: the Pareto front is empty") as err:
         write_report(storage, "t", tmp_path / "o")
-    assert err.value.argument == "study_name" and "--" not in str(err.value)
+    assert err.value.argument == "study" and "--" not in str(err.value)
     rc, _, err_text = run_cli(capsys, "pareto", "--storage", storage, "--study", "t", "--out-dir", tmp_path / "o")
     assert rc == 2 and err_text.startswith("nas: error: --study: study 't' has no feasible trial")
     monkeypatch.setattr(matplotlib, "use", lambda *a, **k: pytest.fail("the report switched matplotlib's backend"))

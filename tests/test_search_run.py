@@ -172,7 +172,7 @@ def _api_search(storage, sampler, **kw):
     space = nas.load_space("fbnet-c100")
     return create_search(space, latency=[nas.latency.load("raspi4")],
                          scorer=nas.proxies.Scorer(space, ["params"], data="noise"), constraints=Budgets(latency_ms=30.0),
-                         sampler=sampler, storage=storage, study_name="api", **kw)
+                         sampler=sampler, storage=storage, study="api", **kw)
 
 
 @pytest.mark.parametrize("backend", ["memory", "journal"])
@@ -211,7 +211,7 @@ def test_constraints_as_a_mapping_and_bad_constraints():
 
     space = nas.load_space("fbnet-c100")
     scorer = nas.proxies.Scorer(space, ["params"], data="noise")
-    run = create_search(space, latency=[nas.latency.load("raspi4")], scorer=scorer, study_name="m",
+    run = create_search(space, latency=[nas.latency.load("raspi4")], scorer=scorer, study="m",
                         constraints={"latency_ms": 25, "size_mb": 4.0}, sampler="random")
     assert (run.budgets.latency_ms, run.budgets.size_mb) == (25, 4.0)
     assert run.study.user_attrs["config"]["size_budget_mb"] == 4.0
@@ -289,7 +289,7 @@ def test_search_stops_when_the_proxy_scores_nan_too_often(tmp_path, nan_proxy):
     nan_proxy.share = 75
     with pytest.raises(NasError, match=r"proxy '_test_nan' scored NaN on \d+ of 20 trials") as err:
         search(fast_cfg(tmp_path, proxy="_test_nan", trials=60))
-    assert err.value.argument == "scorer"
+    assert err.value.argument == "proxy"
     assert len([t for t in stored_trials(fast_cfg(tmp_path).storage) if t.state == TrialState.COMPLETE]) == 20
 
 
@@ -336,7 +336,7 @@ def test_worker_hands_its_error_to_the_parent_as_one_line(tmp_path, nan_proxy):
     with pytest.raises(SystemExit) as exit_:
         worker_main(asdict(fast_cfg(tmp_path, proxy="_test_nan", trials=20).resolved()), 0, errors)
     problem, where, fix, argument = errors.get()
-    assert exit_.value.code == 2 and "scored NaN on 10 of 10 trials" in problem and argument == "scorer"
+    assert exit_.value.code == 2 and "scored NaN on 10 of 10 trials" in problem and argument == "proxy"
 
 
 def test_create_search_checks_its_objectives():

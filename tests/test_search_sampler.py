@@ -72,8 +72,8 @@ def test_beats_random_at_an_equal_small_budget(macro):
 
 def test_two_searches_on_one_study_share_the_networks_they_took(macro, tmp_path):
     storage = f"journal:///{tmp_path}/s.journal"
-    a = macro_search(macro, FrontSampler(seed=0, trials=40), storage=storage, study_name="w")
-    b = macro_search(macro, FrontSampler(seed=1, trials=40), storage=storage, study_name="w", worker=1)
+    a = macro_search(macro, FrontSampler(seed=0, trials=40), storage=storage, study="w")
+    b = macro_search(macro, FrontSampler(seed=1, trials=40), storage=storage, study="w", worker=1)
     a.optimize(15)
     b.optimize(30)
     a.optimize(40)
@@ -131,8 +131,8 @@ def test_a_study_made_with_a_sampler_object_asks_for_that_kind_to_resume(macro):
     import optuna
 
     storage = optuna.storages.InMemoryStorage()
-    macro_search(macro, optuna.samplers.QMCSampler(seed=0), storage=storage, study_name="q").optimize(3)
+    macro_search(macro, optuna.samplers.QMCSampler(seed=0), storage=storage, study="q").optimize(3)
     with pytest.raises(NasError, match="created with a QMCSampler passed as an object") as err:
-        macro_search(macro, None, storage=storage, study_name="q")
+        macro_search(macro, None, storage=storage, study="q")
     assert err.value.argument == "sampler"
-    macro_search(macro, optuna.samplers.QMCSampler(seed=0), storage=storage, study_name="q").optimize(5)
+    macro_search(macro, optuna.samplers.QMCSampler(seed=0), storage=storage, study="q").optimize(5)

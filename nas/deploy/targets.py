@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from nas.deprecation import renamed_arguments
 from nas.errors import NasError
 from nas.optuna_compat import storage_of, study_id_of
 
@@ -35,41 +36,44 @@ class Target:
         return stored_space({SPACE_YAML: self.space_yaml, SPACE_HASH: self.provenance.get(SPACE_HASH)}, study)
 
 
-def target_from_arch(space_name: str | None, arch_text: str, devices: list[str] | None = None) -> Target:
-    """One architecture of ``space_name``; a baseline's name (``nas.space.list_baselines``) implies its space
-    (``space_name=None``) and names the target."""
+@renamed_arguments(space_name="space", arch_text="arch")
+def target_from_arch(space: str | None, arch: str, devices: list[str] | None = None) -> Target:
+    """One architecture ``arch`` (its text) of ``space`` (a name or a YAML path); a baseline's name
+    (``nas.space.list_baselines``) implies its space (``space=None``) and names the target."""
     from nas.space import load_space
     from nas.space.baselines import find, implied_space
 
-    space = load_space(implied_space(arch_text, space_name))
+    searched = load_space(implied_space(arch, space))
     try:
-        arch = space.parse(arch_text)
+        parsed = searched.parse(arch)
     except NasError as exc:
-        raise NasError(f"not an architecture of space '{space.name}': {exc.problem}", argument="arch_text",
-                       fix=exc.fix or f"sample valid ones with `nas arch sample --space {space.name}`") from None
-    text = space.format(arch)
-    named = find(arch_text)
+        raise NasError(f"not an architecture of space '{searched.name}': {exc.problem}", argument="arch",
+                       fix=exc.fix or f"sample valid ones with `nas arch sample --space {searched.name}`") from None
+    text = searched.format(parsed)
+    named = find(arch)
     name = named.name if named else "arch-" + hashlib.sha1(text.encode()).hexdigest()[:10]
-    return Target(name=name, space=space.name, arch=text, devices=list(devices or []),
+    return Target(name=name, space=searched.name, arch=text, devices=list(devices or []),
                   provenance={"source": "--arch", **({"baseline": named.name} if named else {})})
 
 
-def targets_from_study(storage: str, study_name: str, *, top_k: int | None = None,
+@renamed_arguments(study_name="study")
+def targets_from_study(storage: str, study: str, *, top_k: int | None = None,
                        trial: int | None = None) -> list[Target]:
-    """The first ``top_k`` members of the Pareto front (sorted by latency), or one trial (any finished one)."""
+    """The first ``top_k`` members of the Pareto front (sorted by latency) of the study named ``study``, or one
+    trial (any finished one)."""
     from nas.search.front import front, load_trials
 
     from nas.search.record import SPACE_HASH, SPACE_YAML
 
-    study, cfg, df = load_trials(storage, study_name)
-    attrs = study.user_attrs
+    loaded, cfg, df = load_trials(storage, study)
+    attrs = loaded.user_attrs
     common = dict(space=cfg["space"], devices=list(cfg.get("devices", [])),
                   latency_dtype=cfg.get("latency_dtype") or "arch", space_yaml=attrs.get(SPACE_YAML, ""))
     if trial is not None:
         rows = df[df["trial"] == trial] if not df.empty else df
         if rows.empty:
             have = f"{len(df)} finished trials, numbers {df['trial'].min()}..{df['trial'].max()}" if len(df) else "none"
-            raise NasError(f"no finished trial {trial} in study '{study_name}' ({have})", argument="trial",
+            raise NasError(f"no finished trial {trial} in study '{study}' ({have})", argument="trial",
                            fix="pick a trial from `nas pareto` output (pareto.csv / trials.csv)")
         chosen = rows
     else:
@@ -77,15 +81,15 @@ def targets_from_study(storage: str, study_name: str, *, top_k: int | None = Non
             raise NasError(f"must be at least 1, got {top_k}", argument="top_k")
         best = front(df, cfg)[0] if not df.empty else df
         if best.empty:
-            raise NasError(f"study '{study_name}' has an empty Pareto front ({len(df)} finished trials, none "
-                           "feasible)", argument="study_name",
+            raise NasError(f"study '{study}' has an empty Pareto front ({len(df)} finished trials, none "
+                           "feasible)", argument="study",
                            fix="run more trials or relax the budgets, or export one with trial=N")
         chosen = best.head(top_k)
-    return [Target(name=study_target_name(study_name, int(r["trial"])), arch=str(r["arch"]), **common,
-                   provenance={"source": "study", "storage": storage, "study": study_name, "trial": int(r["trial"]),
+    return [Target(name=study_target_name(study, int(r["trial"])), arch=str(r["arch"]), **common,
+                   provenance={"source": "study", "storage": storage, "study": study, "trial": int(r["trial"]),
                                **({SPACE_HASH: attrs[SPACE_HASH]} if SPACE_HASH in attrs else {}),
                                "metrics": {k: plain(v) for k, v in r.items() if k not in ("trial", "arch")},
-                               "trial_attrs": stored_attrs(storage_of(study), study_id_of(study), int(r["trial"]))})
+                               "trial_attrs": stored_attrs(storage_of(loaded), study_id_of(loaded), int(r["trial"]))})
             for _, r in chosen.iterrows()]
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 
+from nas.deprecation import renamed_arguments
 from nas.errors import NasError
 from nas.search.objectives import Budgets, check_objectives
 from nas.search.sampler_registry import check_sampler
@@ -20,9 +21,11 @@ def device_names(devices: list[str], dtype: str | None = None) -> list[str]:
     return [load(d, dtype=dtype).device if "/" in d or d.endswith((".csv", ".yaml")) else d for d in devices]
 
 
+@renamed_arguments(latency_dtype="dtype")
 @dataclass
 class SearchConfig:
-    """Left out (None), the options marked "study" are a resumed study's own, else their default."""
+    """Left out (None), the options marked "study" are a resumed study's own, else their default. Each field is
+    named as the ``nas search`` option that gives it (``dtype``: ``--dtype``; the budgets keep their units)."""
 
     space: str
     devices: list[str]
@@ -40,7 +43,7 @@ class SearchConfig:
     study: str | None = None
     workers: int = 1
     allow_estimate: bool | None = None  # study; default False
-    latency_dtype: str | None = None  # study; default "arch" (each layer at its bits); "fp32" / "int8": all layers
+    dtype: str | None = None  # study; default "arch" (each layer at its bits); "fp32" / "int8": all layers
     threads: int = 1  # torch threads per worker: small proxy nets gain nothing from more, and oversubscribe
     _resolved: bool = False  # set by resolved(): the study's options are filled in
 
@@ -59,7 +62,7 @@ class SearchConfig:
         if cfg.sampler is not None:
             check_sampler(cfg.sampler)
         if cfg.study is None:  # named after the space and tables, however they were given (name or path)
-            cfg.study = f"{load_space(cfg.space).name}-{'+'.join(device_names(cfg.devices, cfg.latency_dtype))}"
+            cfg.study = f"{load_space(cfg.space).name}-{'+'.join(device_names(cfg.devices, cfg.dtype))}"
         cfg.storage = cfg.storage or (DEFAULT_JOURNAL if cfg.workers > 1 else DEFAULT_STORAGE)
         if not cfg._resolved:
             cfg._fill(stored_config(cfg.storage, cfg.study) or {})
@@ -77,9 +80,10 @@ class SearchConfig:
     def _fill(self, stored: dict) -> None:
         """Options left out: the resumed study's (``stored``, its config), else the defaults."""
         for name in ("latency_budget_ms", "size_budget_mb", "energy_budget_mj", "objectives", "proxy", "data",
-                     "proxy_seed", "allow_estimate", "latency_dtype"):
-            if getattr(self, name) is None and stored.get(name) is not None:
-                setattr(self, name, stored[name])
+                     "proxy_seed", "allow_estimate", "dtype"):
+            key = "latency_dtype" if name == "dtype" else name  # the study records its precision as latency_dtype
+            if getattr(self, name) is None and stored.get(key) is not None:
+                setattr(self, name, stored[key])
         self.objectives = list(self.objectives or ("proxy", "latency"))
         self.data = self.data or "digits"
         self.proxy_seed = self.seed if self.proxy_seed is None else self.proxy_seed

@@ -108,7 +108,13 @@ class Evaluator:
         if key in self.cache:
             return self.cache[key]
         metrics = dict(self.cheap(arch))
-        for name, value in self.scorer.score(arch).items():
+        try:
+            scores = self.scorer.score(arch)
+        except NasError as exc:  # a search scores with one proxy, its option `proxy` (SearchConfig, `nas search`)
+            if exc.argument != "proxies":
+                raise
+            raise NasError(exc.problem, where=exc.where, fix=exc.fix, argument="proxy") from exc
+        for name, value in scores.items():
             metrics[f"proxy.{name}"] = float(value)
         self.cache[key] = metrics
         return metrics
@@ -137,6 +143,6 @@ def _check_covers(device: str, model, space) -> None:
     except NasError as exc:
         measured = str(getattr(getattr(model, "table", None), "meta", {}).get("dtype", ""))
         if getattr(model, "dtype", "arch") == "arch" and measured in ("fp32", "int8"):
-            exc.fix = (f"{exc.fix}; or price every layer at latency_dtype='{measured}' "
+            exc.fix = (f"{exc.fix}; or price every layer at dtype='{measured}' "
                        f"(table '{device}' was measured with every layer at {measured})")
         raise NasError(exc.problem, where=exc.where, fix=exc.fix, argument=exc.argument) from None

@@ -44,12 +44,12 @@ def load_trials(storage, study_name: str):
     names = [s.study_name for s in store.get_all_studies()]  # no trials copied (summaries deep-copy them all)
     if study_name not in names:
         raise NasError(f"no study '{study_name}' in this storage (studies: {', '.join(names) or 'none'})",
-                       argument="study_name", fix="check the storage and the study name (the search prints both)")
+                       argument="study", fix="check the storage and the study name (the search prints both)")
     study = optuna.load_study(study_name=study_name, storage=store)
     cfg = study.user_attrs.get("config")
     if cfg is None:
         raise NasError(f"study '{study_name}' was not written by a nas search (no config attribute)",
-                       argument="study_name")
+                       argument="study")
     return study, cfg, trials_frame(study)
 
 

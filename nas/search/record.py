@@ -53,7 +53,7 @@ def stored_space(attrs: dict, study_name: str):
         return load_space(attrs["config"]["space"])
     if text_hash(text) != attrs.get(SPACE_HASH):
         raise NasError(f"study '{study_name}': its stored space does not match its hash (space_hash)",
-                       argument="study_name", fix="the study's user attributes were edited; use a new study")
+                       argument="study", fix="the study's user attributes were edited; use a new study")
     return load_space_file(f"study '{study_name}': {SPACE_YAML}", text=text)
 
 

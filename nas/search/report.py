@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from nas.deprecation import renamed_arguments
 from nas.errors import NasError
 from nas.search.front import front, load_trials
 from nas.search.hypervolume import REPORT_MARGIN, hypervolume, reference_point
@@ -28,22 +29,23 @@ def add_bit_columns(df, space, archs=None) -> None:
         df["bit_mix"] = [" ".join(f"{k}:{v}" for k, v in m["convs"].items()) for m in mixes]
 
 
-def write_report(storage, study_name: str, out_dir: str | Path) -> dict[str, Path]:
-    """pareto.csv, trials.csv, pareto.png, hypervolume.png and pareto.html for one study (``storage``: a URL or
-    an Optuna storage)."""
+@renamed_arguments(study_name="study")
+def write_report(storage, study: str, out_dir: str | Path) -> dict[str, Path]:
+    """pareto.csv, trials.csv, pareto.png, hypervolume.png and pareto.html for the study named ``study``
+    (``storage``: a URL or an Optuna storage)."""
     from nas.search.record import stored_space
 
-    study, cfg, df = load_trials(storage, study_name)
+    loaded, cfg, df = load_trials(storage, study)
     if df.empty:
-        raise NasError(f"study '{study_name}' has no finished trials yet", argument="study_name",
+        raise NasError(f"study '{study}' has no finished trials yet", argument="study",
                        fix="run `nas search` first (re-running the same command resumes it)")
-    space = stored_space(study.user_attrs, study_name)  # the space the study searched, not one of its name
+    space = stored_space(loaded.user_attrs, study)  # the space the study searched, not one of its name
     archs = [space.parse(a) for a in df["arch"]]  # parsed once for the bit columns and the styling
     add_bit_columns(df, space, archs)
     best, cols, dirs = front(df, cfg)
     if best.empty:
-        raise NasError(f"study '{study_name}' has no feasible trial: the Pareto front is empty",
-                       argument="study_name", fix="raise the budget in a new study")
+        raise NasError(f"study '{study}' has no feasible trial: the Pareto front is empty",
+                       argument="study", fix="raise the budget in a new study")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = {name: out / name for name in ("pareto.csv", "trials.csv", "pareto.png", "hypervolume.png",
@@ -51,12 +53,12 @@ def write_report(storage, study_name: str, out_dir: str | Path) -> dict[str, Pat
     best.to_csv(paths["pareto.csv"], index=False)
     df.to_csv(paths["trials.csv"], index=False)
     style = Styling.of(df, archs)
-    title = f"{study_name}: {len(df)} trials, {int(df['feasible'].sum())} feasible, front {len(best)}"
+    title = f"{study}: {len(df)} trials, {int(df['feasible'].sum())} feasible, front {len(best)}"
     plot_front(df, best, cfg, cols, style, paths["pareto.png"], title=title)
     order = df.sort_values("trial")
     plot_hypervolume(order["trial"], hypervolume_history(order, cols, dirs), cols, paths["hypervolume.png"])
     write_html(df, best, cfg, cols, style, paths["pareto.html"], title=title,
-               export=export_command(storage, study_name))
+               export=export_command(storage, study))
     return paths
 
 

@@ -21,6 +21,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from nas.deprecation import renamed_arguments
 from nas.errors import NasError
 from nas.optuna_compat import storage_of, trial_id_of
 from nas.search.config import SearchConfig
@@ -169,7 +170,7 @@ class Search:
         self._nan_counts = {"n": n, "nan": nan}
         if (n >= NAN_CHECK_AFTER and nan > NAN_SHARE_LIMIT * n) or (n == NAN_ALL_FIRST and nan == n):
             raise NasError(f"proxy '{self.objectives.proxy}' scored NaN on {nan} of {n} trials: the proxy is "
-                           "broken for this space, not the architectures", argument="scorer",
+                           "broken for this space, not the architectures", argument="proxy",
                            fix="score a few architectures with it alone (Scorer.score) to see why, or use "
                                "another proxy; the study is kept")
 
@@ -185,8 +186,9 @@ class Search:
         return self._status()
 
 
+@renamed_arguments(study_name="study")
 def create_search(space, *, latency: list, scorer, objectives=None, constraints=None, sampler=None, storage=None,
-                  study_name: str | None = None, allow_estimate: bool | None = None, load_if_exists: bool = True,
+                  study: str | None = None, allow_estimate: bool | None = None, load_if_exists: bool = True,
                   worker: int = 0, evaluator: Evaluator | None = None, trials: int = 100,
                   seed: int | None = None) -> Search:
     """A new (or resumed) search of ``space``.
@@ -200,7 +202,8 @@ def create_search(space, *, latency: list, scorer, objectives=None, constraints=
     (:class:`nas.search.sampler.FrontSampler`);
     ``seed``: the named sampler's seed (each worker adds 1000 x ``worker``; None: the scorer's seed), free to
     differ between the runs and workers of one study; ``storage``: an Optuna storage or a URL (sqlite:///...,
-    journal:FILE.journal, postgresql://...; default in memory). ``evaluator`` may be shared between searches of
+    journal:FILE.journal, postgresql://...; default in memory); ``study``: the study's name (default
+    ``<space>-<devices>``). ``evaluator`` may be shared between searches of
     one process (benchmarks) so scores are computed once.
 
     ``objectives``, ``constraints`` and ``allow_estimate`` left out (None) are a resumed study's own (a new
@@ -222,7 +225,7 @@ def create_search(space, *, latency: list, scorer, objectives=None, constraints=
                        fix="e.g. latency=[nas.latency.load('raspi4')]")
     if isinstance(storage, str):
         storage = open_storage(storage)
-    study_name = study_name or f"{space.name}-{'+'.join(models)}"
+    study_name = study or f"{space.name}-{'+'.join(models)}"
     objectives, constraints, allow_estimate = _left_out(_stored_config(storage, study_name), objectives,
                                                         constraints, allow_estimate, evaluator)
     spec = Objectives(check_objectives(objectives), tuple(models), scorer.proxies[0])
@@ -252,7 +255,7 @@ def create_search(space, *, latency: list, scorer, objectives=None, constraints=
     else:
         notes = _check_resume(study_name, stored, attrs)
     for note in notes:
-        warnings.warn(UncheckedResumeWarning(note), stacklevel=2)
+        warnings.warn(UncheckedResumeWarning(note), stacklevel=3)  # the caller (2: @renamed_arguments)
     return Search(study, space, evaluator, spec, budgets, worker=worker, notes=notes)
 
 
@@ -303,15 +306,15 @@ def _check_resume(study_name: str, stored: dict, attrs: dict) -> list[str]:
             continue
         if stored.get(key, LEGACY_SAMPLER if key == "sampler" else None) != value:
             raise NasError(f"study '{study_name}' was created with {key}={stored.get(key)!r}, this run asks "
-                           f"for {value!r}", argument="sampler" if key == "sampler" else "study_name",
-                           fix="rerun with the study's options to resume it (or leave them out), or give a new "
-                               "study_name")
+                           f"for {value!r}", argument="sampler" if key == "sampler" else "study",
+                           fix="rerun with the study's options to resume it (or leave them out), or name a new "
+                               "study=NAME")
     if legacy:
         return [unchecked_note(study_name)]
     change = record_change(study_name, stored["record"], attrs["record"])
     if change:
-        raise NasError(change, argument="study_name",
-                       fix="restore what the study was created with to resume it, or give a new study_name")
+        raise NasError(change, argument="study",
+                       fix="restore what the study was created with to resume it, or name a new study=NAME")
     return []
 
 
@@ -334,8 +337,13 @@ def build_evaluator(cfg: SearchConfig) -> Evaluator:
 
     cfg = cfg.resolved()
     space = space_for_data(load_space(cfg.space), cfg.data)  # a user's data brings its own class count
-    latency = by_device([load_latency(d, dtype=cfg.latency_dtype) for d in cfg.devices], cfg.devices,
-                        argument="devices")
+    try:
+        models = [load_latency(d, dtype=cfg.dtype) for d in cfg.devices]
+    except NasError as exc:  # one of the config's devices: the argument at fault is `devices`
+        if exc.argument != "device":
+            raise
+        raise NasError(exc.problem, where=exc.where, fix=exc.fix, argument="devices") from None
+    latency = by_device(models, cfg.devices, argument="devices")
     return Evaluator(space, latency, Scorer(space, [cfg.proxy], data=cfg.data, seed=cfg.proxy_seed),
                      allow_estimate=cfg.allow_estimate)
 
@@ -368,7 +376,7 @@ def search_from_config(cfg: SearchConfig, *, worker: int = 0, evaluator: Evaluat
     latency = list(evaluator.latency.values())
     return create_search(evaluator.space, latency=latency, scorer=evaluator.scorer, objectives=cfg.objectives,
                          constraints=cfg.budgets, sampler=cfg.sampler, trials=cfg.trials, storage=cfg.storage,
-                         study_name=cfg.study, allow_estimate=cfg.allow_estimate, worker=worker,
+                         study=cfg.study, allow_estimate=cfg.allow_estimate, worker=worker,
                          evaluator=evaluator, seed=cfg.seed)
 
 

@@ -1,8 +1,9 @@
 """One exception type for every mistake a user can fix: it prints as one line naming where, what and the fix.
 
 Library code names the *API argument* at fault (``argument="latency_budget_ms"``) and writes fixes in API
-terms (``allow_estimate=True``); the CLI maps both to its flags (:mod:`nas.cli.common`), so a Python user is
-never told about a flag and a shell user never about a keyword argument.
+terms (``allow_estimate=True``); an API argument is named as the dest of the command-line option that gives it,
+so the CLI shows that option instead (:mod:`nas.cli.common`): a Python user is never told about a flag and a
+shell user never about a keyword argument.
 """
 from __future__ import annotations
 

@@ -177,5 +177,5 @@ def test_item16_an_output_that_is_the_input_csv_is_refused_before_any_work(tmp_p
     argv = [str(src) if a == "IN" else a for a in argv]
     argv[-1] = str(tmp_path / "." / "in.csv")
     rc, _, err = run_cli(capsys, *argv)
-    assert rc == 2 and err.startswith("nas: error: -o: ") and "overwrite the input" in err, err
+    assert rc == 2 and err.startswith("nas: error: --output: ") and "overwrite the input" in err, err
     assert src.read_text() == text

@@ -38,8 +38,8 @@ def test_item12_parquet_without_an_engine_is_refused_before_scoring(tmp_path, ar
     for engine in ("pyarrow", "fastparquet"):  # as on a machine without either (None in sys.modules: not importable)
         monkeypatch.setitem(sys.modules, engine, None)
     rc, _, err = score(capsys, archs_csv, tmp_path / "x.parquet")
-    assert rc == 2 and err.startswith("nas: error: -o: writing Parquet needs pyarrow or fastparquet"), err
-    assert f"-o {tmp_path / 'x.csv'}" in err and err.count("\n") == 1
+    assert rc == 2 and err.startswith("nas: error: --output: writing Parquet needs pyarrow or fastparquet"), err
+    assert f"--output {tmp_path / 'x.csv'}" in err and err.count("\n") == 1
     assert scored == [] and not (tmp_path / "x.parquet").exists()
 
 
@@ -49,7 +49,7 @@ def test_item12_an_unwritable_output_is_refused_before_scoring(tmp_path, archs_c
     out = {"folder": tmp_path, "under_a_file": tmp_path / "afile" / "o.csv", "the_input": archs_csv}[where]
     before = archs_csv.read_text()
     rc, _, err = score(capsys, archs_csv, out)
-    assert rc == 2 and err.startswith("nas: error: -o: "), err
+    assert rc == 2 and err.startswith("nas: error: --output: "), err
     assert {"folder": "is a folder", "under_a_file": "is a file", "the_input": "overwrite the input"}[where] in err
     assert scored == [] and archs_csv.read_text() == before
 

@@ -8,7 +8,7 @@ import argparse
 import importlib
 import sys
 
-from nas.cli.common import flag_error, host_warnings
+from nas.cli.common import command_parser, flag_error, host_warnings
 from nas.errors import NasError
 
 
@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
         with host_warnings(getattr(args, "space", None)):
             args.func(args)
     except NasError as exc:
-        exc = flag_error(exc, getattr(args, "flags", {}), set(vars(args)))
+        exc = flag_error(exc, command_parser(parser, args))  # API argument -> the flag whose dest it is
         print(f"nas: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -86,7 +86,7 @@ def _arch_info_csv(args: argparse.Namespace, space) -> None:
 
     if not args.output:
         raise NasError("--archs needs -o OUT.csv", where="-o", fix="add -o results.csv")
-    out = check_table_output(args.output, reads={"--archs": args.archs})
+    out = check_table_output(args.output, reads={"archs": args.archs})
     df = read_arch_csv(args.archs)
     rows = []
     for i, text in enumerate(df["arch"]):

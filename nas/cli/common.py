@@ -9,42 +9,58 @@ def print_table(header, rows) -> None:
         print("  ".join(str(x).ljust(w) for x, w in zip(r, widths)).rstrip())
 
 
-def flag_of(argument: str, flags: dict[str, str], dests: set[str]) -> str | None:
-    """The command-line flag of an API argument: the command's own mapping, else --the-same-name if the
-    command has that option."""
-    if argument in flags:
-        return flags[argument]
-    if argument == "output" and argument in dests:  # every command's output file is -o/--output
-        return "-o"
-    return "--" + argument.replace("_", "-") if argument in dests else None
+def command_parser(parser, args):
+    """The parser of the command that ran: ``parser`` followed down the subcommands ``args`` chose."""
+    import argparse
+
+    while True:
+        subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+        if not subs or getattr(args, subs[0].dest, None) not in subs[0].choices:
+            return parser
+        parser = subs[0].choices[getattr(args, subs[0].dest)]
 
 
-def flag_error(exc, flags: dict[str, str], dests: set[str]):
-    """The same NasError in the command line's terms: ``argument`` becomes its flag (as ``where``), and
-    ``name=value`` / bare ``name`` mentions of API arguments in the fix become ``--flag value``."""
+def option_flags(parser) -> dict[str, str]:
+    """dest -> the flag that gives it (its first long option string) for every option of ``parser``: an API
+    argument is named as the option's dest (``--from`` sets ``sources``), so this is the whole mapping. Old
+    spellings (:class:`~nas.cli.vocabulary.Deprecated`) and positionals are left out."""
+    from nas.cli.vocabulary import Deprecated
+
+    flags: dict[str, str] = {}
+    for action in parser._actions:
+        if action.option_strings and not isinstance(action, Deprecated) and action.dest not in flags:
+            longs = [o for o in action.option_strings if o.startswith("--")]
+            flags[action.dest] = (longs or action.option_strings)[0]
+    return flags
+
+
+def flag_error(exc, parser):
+    """The same NasError in the command line's terms (``parser``: the command's): ``argument`` becomes the flag
+    whose dest it is (as ``where``), and mentions of API arguments in the fix become ``--flag value``:
+    ``name=value`` for any argument, a bare ``name`` only where it cannot be an ordinary word (it has a ``_``)."""
     import re
 
     from nas.errors import NasError
 
+    flags = option_flags(parser)
     where = exc.where
     if exc.argument and not where:
-        where = flag_of(exc.argument, flags, dests) or f"argument '{exc.argument}'"
+        where = flags.get(exc.argument) or f"argument '{exc.argument}'"
     fix = exc.fix
 
     def to_flag(m):
-        flag = flag_of(m.group(1), flags, dests)
-        if flag is None:
-            return m.group(0)
-        value = (m.group(2) or "").strip("'\"")
+        flag = flags[m.group(1)]
+        value = m.group(2) or ""
+        if value.startswith("["):  # a list: its items, comma-separated (e.g. dtypes=['arch'] -> --dtype arch)
+            value = ",".join(re.findall(r"[^\[\],'\"\s]+", value))
+        value = value.strip("'\"")
         return flag if value in ("", "True") else f"{flag} {value}"
 
-    if fix:
-        known = sorted(set(flags) | dests, key=len, reverse=True)
-        # name=value for any argument; a bare name only where it cannot be an ordinary word
+    if fix and flags:
+        known = sorted(flags, key=len, reverse=True)
         assigned = "|".join(re.escape(n) for n in known)
-        bare = "|".join(re.escape(n) for n in known if "_" in n or n in flags)
-        if assigned:
-            fix = re.sub(rf"\b({assigned})=('[^']*'|\[[^\]]*\]|[^\s,;)]+)", to_flag, fix)
+        fix = re.sub(rf"(?<![-\w])({assigned})=('[^']*'|\[[^\]]*\]|[^\s,;)]+)", to_flag, fix)
+        bare = "|".join(re.escape(n) for n in known if "_" in n)
         if bare:
             fix = re.sub(rf"(?<![-\w])({bare})()(?![\w=-])", to_flag, fix)
     return NasError(exc.problem, where=where, fix=fix)

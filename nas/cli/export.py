@@ -7,15 +7,6 @@ from nas.cli.vocabulary import add_arch, add_out_dir, add_quiet, add_seed, add_s
 from nas.errors import NasError
 from nas.search.storage import DEFAULT_STORAGE
 
-# API argument names (nas.deploy targets / ExportConfig fields) whose flag is not --<the same name>. Names equal
-# to their option dest (epochs, dtype, storage, top_k, calib_samples, n_train, bn_samples, test_samples, qat_epochs,
-# qat_lr, qat_n_train, train_device) map by
-# themselves; "data" and "trial" are listed only so that fixes saying data='digits' / trial=N read --data digits /
-# --trial N (a name without "_" is translated in fixes only when listed here)
-FLAGS = {"name_or_path": "--device", "arch_text": "--arch", "space_name": "--space", "study_name": "--study", "devices": "--device",
-         "data": "--data", "trial": "--trial"}
-
-
 def cmd_export(args: argparse.Namespace) -> None:
     from nas.deploy import ExportConfig, export, target_from_arch, targets_from_study
 
@@ -27,7 +18,7 @@ def cmd_export(args: argparse.Namespace) -> None:
             raise NasError("--space needs --arch", where="nas export",
                            fix="e.g. nas export --space mobilenet-c10 --arch '...' --out-dir out, or nas export "
                                "--arch mobilenetv2-0.5 --out-dir out (a baseline name implies its space: `nas arch list`)")
-        targets = [target_from_arch(args.space, args.arch, args.device)]
+        targets = [target_from_arch(args.space, args.arch, args.devices)]
     else:
         if not args.study:
             raise NasError(f"give --study NAME (and --storage URL, default {DEFAULT_STORAGE}), or --space S "
@@ -36,9 +27,9 @@ def cmd_export(args: argparse.Namespace) -> None:
             raise NasError("give --top-k or --trial, not both", where="nas export")
         top_k = None if args.trial is not None else (args.top_k or 3)
         targets = targets_from_study(args.storage or DEFAULT_STORAGE, args.study, top_k=top_k, trial=args.trial)
-        if args.device:
+        if args.devices:
             for t in targets:
-                t.devices = list(args.device)
+                t.devices = list(args.devices)
     cfg = ExportConfig(epochs=args.epochs, dtype=args.dtype, data=args.data, calib_samples=args.calib_samples,
                        n_train=args.n_train or None, bn_samples=args.bn_samples, test_samples=args.test_samples, seed=args.seed,
                        threads=args.threads, rounds=args.rounds, progress=not args.quiet, qat_epochs=args.qat_epochs,
@@ -79,7 +70,7 @@ def register(sub) -> None:
     p.add_argument("--trial", type=int, help="export this trial number (default: the top K instead)")
     add_space(p, required=False, what="search space of --arch (default: the one a baseline name implies)")
     add_arch(p, what="one architecture to export instead of a study's members")
-    p.add_argument("--device", action="append",
+    p.add_argument("--device", dest="devices", action="append",
                    help="latency table(s) to compare with; repeatable (default: the study's devices)")
     add_out_dir(p, "where the models go, one folder each, and summary.csv", old_o=True)
     p.add_argument("--epochs", type=int, default=0, help="training epochs (default 0: export untrained)")
@@ -110,4 +101,4 @@ def register(sub) -> None:
     p.add_argument("--rounds", type=int, default=5, help="interleaved timing rounds (default 5)")
     add_seed(p, "training, calibration and test-sample seed")
     add_quiet(p)
-    p.set_defaults(func=cmd_export, flags=FLAGS)
+    p.set_defaults(func=cmd_export)

@@ -9,11 +9,6 @@ from nas.cli.vocabulary import Deprecated, add_arch, add_archs, add_output, add_
 from nas.errors import NasError
 from nas.fileio import check_output_file, check_table_output, write_table
 
-# API argument names (nas.latency) -> the flag that gives them, where the option's dest differs
-FLAGS = {"name_or_path": "--device", "archs_csv": "--archs", "sources": "--from", "measured_csv": "--measured",
-         "space_name": "--space", "dtypes": "--dtype", "measured_ms": "--calibrate", "boundaries": "--boundaries"}
-
-
 def _model(args: argparse.Namespace, *, calibrated: bool = True):
     from nas.latency.load import load as load_latency
 
@@ -124,7 +119,7 @@ def cmd_predict(args: argparse.Namespace) -> None:
     import pandas as pd
     from tqdm import tqdm
 
-    path = check_table_output(args.output, reads={"--archs": args.archs})
+    path = check_table_output(args.output, reads={"archs": args.archs})
     df = read_arch_csv(args.archs)
     out = []
     for i, text in enumerate(tqdm(df["arch"], desc="predict", unit="arch", disable=len(df) < 2000)):
@@ -155,9 +150,9 @@ def cmd_profile(args: argparse.Namespace) -> None:
                        fix="--archs profiles only what those architectures need; --all the whole space")
     cfg = ProfileConfig(threads=args.threads, warmup=args.warmup, repeats=args.repeats, rounds=args.rounds,
                         stat=args.stat)
-    dtypes = [d.strip() for d in args.dtype.split(",") if d.strip()]
+    dtypes = [d.strip() for d in args.dtypes.split(",") if d.strip()]
     torch.set_num_threads(1)  # layers are exported one by one; idle torch threads would compete with onnxruntime
-    r = profile_space(args.space, args.device_name, dtypes=dtypes, archs_csv=args.archs, config=cfg,
+    r = profile_space(args.space, args.device_name, dtypes=dtypes, archs=args.archs, config=cfg,
                       out_dir=args.out_dir, description=args.description, boundaries=args.boundaries)
     print(f"{r.measured} signature(s) measured in {r.seconds:.1f} s, {r.already_present} already in the table; "
           f"{r.rows} rows in {r.path}")
@@ -178,7 +173,7 @@ def cmd_validate(args: argparse.Namespace) -> None:
         raise NasError("give --device NAME or --table PATH.csv", where="nas lut validate")
     torch.set_num_threads(1)  # as when profiling: export with one thread, time with onnxruntime's
     report = validate(source, args.space, n=args.n, dtype=args.dtype, threads=args.threads, seed=args.seed,
-                      calibrate=args.calibrate, output=args.output, archs_csv=args.archs, rounds=args.rounds)
+                      calibrate=args.calibrate, output=args.output, archs=args.archs, rounds=args.rounds)
     print(report.summary())
 
 
@@ -187,15 +182,15 @@ def cmd_adapt(args: argparse.Namespace) -> None:
 
     from nas.latency.table import new_table_path
 
-    if (args.measured is None) == (args.measure_here is None):
+    if (args.measured is None) == (args.n is None):
         raise NasError("give exactly one of --measured CSV or --measure-here N", where="nas lut adapt",
                        fix="--measured: whole-network times taken elsewhere; --measure-here 20: measure 20 "
                            "networks on this host")
     path = Path(args.output) if args.output else new_table_path(args.device_name, suffix=".transfer.yaml")
-    if args.measure_here is not None:
+    if args.n is not None:
         model = _adapt_here(args, path)
     else:
-        check_output_file(path, reads={"--measured": args.measured})
+        check_output_file(path, reads={"measured": args.measured})
         model = adapt(args.space, args.measured, args.device_name, sources=args.sources or None, dtype=args.dtype,
                       threads=args.threads, host=args.host)
     path = model.write(path)
@@ -215,7 +210,7 @@ def _adapt_here(args: argparse.Namespace, path: Path):
                        "this one (and records its fingerprint)", where="--host", fix="leave --host out")
     check_output_file(path)
     torch.set_num_threads(1)  # as when profiling: export with one thread, time with onnxruntime's
-    r = adapt_here(args.space, args.measure_here, args.device_name, path, sources=args.sources or None,
+    r = adapt_here(args.space, args.n, args.device_name, path, sources=args.sources or None,
                    seed=args.seed, dtype=args.dtype, threads=args.threads, rounds=args.rounds)
     for note in r.notes:
         print(f"note: {note}")
@@ -293,7 +288,7 @@ def _source(p) -> None:
 def _register_tables(sub) -> None:
     """list, show, predict: reading tables."""
     command(sub, "list", help="devices with a shipped, profiled or adapted table, and whether each is this host's",
-            examples=("nas lut list",)).set_defaults(func=cmd_list, flags=FLAGS)
+            examples=("nas lut list",)).set_defaults(func=cmd_list)
 
     show = command(sub, "show", help="metadata, host and first rows of one table",
                    examples=("nas lut show --device x86-2vcpu --space mobilenet-c10",))
@@ -302,7 +297,7 @@ def _register_tables(sub) -> None:
     show.add_argument("--rows", type=int, default=10, help="rows to print (default 10)")
     add_space(show, required=False, what="also report coverage of this space")
     show.add_argument("--dtype", default=None, help="arch (default), fp32 or int8")
-    show.set_defaults(func=cmd_show, flags=FLAGS)
+    show.set_defaults(func=cmd_show)
 
     pred = command(sub, "predict", help="latency of architectures from a table (sum of layers)",
                    examples=("nas lut predict --device x86-2vcpu --space mobilenet-c10 --arch mobilenetv2-1.0",
@@ -315,7 +310,7 @@ def _register_tables(sub) -> None:
     pred.add_argument("--allow-estimate", action="store_true",
                       help="fill missing signatures from the documented estimator (rows flagged)")
     pred.add_argument("--no-calibration", action="store_true", help="ignore a stored calibration")
-    pred.set_defaults(func=cmd_predict, flags=FLAGS)
+    pred.set_defaults(func=cmd_predict)
 def _register_measure(sub) -> None:
     """profile, validate: measuring on this machine."""
     prof = command(sub, "profile", help="measure layer signatures on this machine with onnxruntime",
@@ -323,7 +318,7 @@ def _register_measure(sub) -> None:
                              "--device-name my-laptop",))
     add_space(prof)
     prof.add_argument("--device-name", required=True, help="name of the table to write or extend")
-    prof.add_argument("--dtype", default="fp32", help="comma-separated: fp32, int8, arch (default fp32)")
+    prof.add_argument("--dtype", dest="dtypes", default="fp32", help="comma-separated: fp32, int8, arch (default fp32)")
     prof.add_argument("--threads", type=int, default=1, help="onnxruntime threads (default 1)")
     prof.add_argument("--archs", help="CSV with a column 'arch': profile only what these need (default: none; "
                                       "or --all)")
@@ -340,7 +335,7 @@ def _register_measure(sub) -> None:
     prof.add_argument("--boundaries", action="store_true",
                       help="also measure the precision boundaries (Q/DQ where bits change between layers; "
                            "needs --dtype arch)")
-    prof.set_defaults(func=cmd_profile, flags=FLAGS)
+    prof.set_defaults(func=cmd_profile)
 
     val = command(sub, "validate", help="table vs end-to-end measured latency of random architectures",
                   examples=("nas lut validate --device x86-2vcpu --space mobilenet-c10 --n 30 --seed 3 -o val.csv",))
@@ -352,7 +347,7 @@ def _register_measure(sub) -> None:
     val.add_argument("--rounds", type=int, default=10, help="interleaved measurement rounds (default 10)")
     val.add_argument("--calibrate", action="store_true", help="fit and store a correction from these measurements")
     add_output(val, "per-architecture CSV (with reference_ms: `nas lut adapt --measured` reads it)")
-    val.set_defaults(func=cmd_validate, flags=FLAGS)
+    val.set_defaults(func=cmd_validate)
 
 
 def _register_transfer(sub) -> None:
@@ -366,7 +361,7 @@ def _register_transfer(sub) -> None:
     how.add_argument("--measured", default=None,
                      help="CSV with columns arch, latency_ms (k >= 3 rows) measured elsewhere (optional column "
                           "reference_ms: their units, as `nas lut validate -o` writes) (default: none; give it or --measure-here)")
-    how.add_argument("--measure-here", type=int, default=None, metavar="N",
+    how.add_argument("--measure-here", dest="n", type=int, default=None, metavar="N",
                      help="measure N networks picked to span the source's latency and quantized share on this "
                           "host and fit to them (20 is a good start; about a minute); the measurements are kept "
                           "beside the model (NAME.measured.csv) and reused when re-run with the same arguments; default: "
@@ -390,7 +385,7 @@ def _register_transfer(sub) -> None:
     ad.add_argument("-o", "--output", default=None,
                     help="model file (default: NAME.transfer.yaml in your table folder, `nas --tables-dir`, "
                          "where it is found by name); re-running refits it")
-    ad.set_defaults(func=cmd_adapt, flags={**FLAGS, "n": "--measure-here"})
+    ad.set_defaults(func=cmd_adapt)
 
     ft = command(sub, "fit", help="per-layer table fitted from whole-network measurements (no layer timing)",
                  examples=("nas lut fit --space fbnet-c100 --measured board.csv --device-name my-board",))
@@ -404,7 +399,7 @@ def _register_transfer(sub) -> None:
                     help="folder of the table (default: your table folder, `nas --tables-dir`)")
     ft.add_argument("--overwrite", action="store_true", help="replace an existing table (default: refuse)")
     ft.add_argument("--description", default=None, help="one line in the table's metadata (default: generated)")
-    ft.set_defaults(func=cmd_fit, flags=FLAGS)
+    ft.set_defaults(func=cmd_fit)
 
     sg = command(sub, "suggest", help="which architectures to measure for `nas lut adapt`",
                  examples=("nas lut suggest --space fbnet-c100 --n 15 --from raspi4 -o measure-these.csv",))
@@ -418,4 +413,4 @@ def _register_transfer(sub) -> None:
     sg.add_argument("--pool", type=int, default=None, help="random candidates to choose from (default max(2000, 40n))")
     sg.add_argument("--native", action="store_true", help="write the space's native encoding where it has one")
     add_output(sg, "CSV with columns arch, latency_ms (empty, to fill in)", required=True)
-    sg.set_defaults(func=cmd_suggest, flags=FLAGS)
+    sg.set_defaults(func=cmd_suggest)

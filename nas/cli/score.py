@@ -23,7 +23,7 @@ def cmd_score(args: argparse.Namespace) -> None:
                            fix="nas score --space S --archs IN.csv --proxy NAME[,NAME...] -o OUT.csv")
     if args.threads is not None and args.threads < 1:
         raise NasError(f"--threads must be at least 1, got {args.threads}", where="--threads")
-    path = check_table_output(args.output, reads={"--archs": args.archs})  # before hours of scoring, not after
+    path = check_table_output(args.output, reads={"archs": args.archs})  # before hours of scoring, not after
     space = load_space(args.space)
     df = read_arch_csv(args.archs)
 
@@ -34,7 +34,7 @@ def cmd_score(args: argparse.Namespace) -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     default = default_proxy(space)
-    names = parse_proxies(args.proxy or default)
+    names = parse_proxies(args.proxies or default)
     wanted = names if default in names else [*names, default]
     archs = [parse_arch_row(space, text, args.archs, i) for i, text in enumerate(df["arch"])]
     scorer = Scorer(space, wanted, data=args.data, seed=args.seed, batch_size=args.batch_size)
@@ -51,10 +51,6 @@ def cmd_score(args: argparse.Namespace) -> None:
           + (f"; {nan} NaN score(s), ranked last" if nan else "") + ")")
 
 
-# API argument -> flag, for errors raised by nas.proxies (see nas.cli.common.flag_error)
-FLAGS = {"proxies": "--proxy"}
-
-
 def register(subparsers) -> None:
     p = command(
         subparsers, "score", help="score architectures with training-free accuracy proxies",
@@ -66,7 +62,7 @@ def register(subparsers) -> None:
                   "nas score --space mobilenet-c10 --archs archs.csv --proxy naswot,qnaswot -o scores.csv"))
     add_space(p, required=False)
     add_archs(p, default="required")
-    p.add_argument("--proxy", help="comma-separated proxy names (`nas proxies list`), or train:EPOCHS (default: "
+    p.add_argument("--proxy", dest="proxies", help="comma-separated proxy names (`nas proxies list`), or train:EPOCHS (default: "
                                    "qnaswot where the space chooses bit-widths, else naswot)")
     p.add_argument("--data", default="digits",
                    help="images fed to data-dependent proxies: digits (default, bundled with scikit-learn: what "
@@ -80,4 +76,4 @@ def register(subparsers) -> None:
                   "--archs file", default="required")
     add_quiet(p)
     p.add_argument("--list", action=Deprecated, nargs=0, new="`nas proxies list`", default=False)
-    p.set_defaults(func=cmd_score, flags=FLAGS)
+    p.set_defaults(func=cmd_score)

@@ -178,12 +178,12 @@ def cmd_search(args: argparse.Namespace) -> None:
     from nas.search import SearchConfig
 
     cfg = SearchConfig(
-        space=args.space, devices=args.device, trials=args.trials, latency_budget_ms=args.latency_budget,
-        size_budget_mb=args.size_budget, energy_budget_mj=args.energy_budget,
+        space=args.space, devices=args.devices, trials=args.trials, latency_budget_ms=args.latency_budget_ms,
+        size_budget_mb=args.size_budget_mb, energy_budget_mj=args.energy_budget_mj,
         objectives=None if args.objectives is None else [o.strip() for o in args.objectives.split(",") if o.strip()],
         sampler=args.sampler, proxy=args.proxy, data=args.data, seed=args.seed, proxy_seed=args.proxy_seed,
         storage=args.storage, study=args.study, workers=args.workers, allow_estimate=args.allow_estimate,
-        latency_dtype=args.latency_dtype, threads=args.threads,
+        dtype=args.dtype, threads=args.threads,
     )
     from shlex import quote
 
@@ -205,14 +205,6 @@ def cmd_pareto(args: argparse.Namespace) -> None:
         print(f"wrote {path}")
 
 
-# API argument -> flag, for errors raised by nas.search (see nas.cli.common.flag_error)
-# ("latency" is left out: flag_error would turn the bare word in any fix into --device)
-FLAGS = {"devices": "--device", "latency_budget_ms": "--latency-budget", "size_budget_mb": "--size-budget",
-         "energy_budget_mj": "--energy-budget",
-         "study_name": "--study", "scorer": "--proxy", "proxies": "--proxy", "name_or_path": "--device",
-         "latency_dtype": "--dtype"}
-
-
 def register(sub) -> None:
     p = command(sub, "search", help="multi-objective architecture search (Optuna study)",
                 description="Search a space for architectures that are accurate (proxy) and fast on the target "
@@ -221,14 +213,14 @@ def register(sub) -> None:
                           "--objectives proxy,latency,size",
                           "nas search --space fbnet-c100 --device raspi4 --latency-budget 30 --trials 100"))
     add_space(p)
-    p.add_argument("--device", action="append", required=True,
+    p.add_argument("--device", dest="devices", action="append", required=True,
                    help="latency table (device name or path); repeat for several devices")
     p.add_argument("--trials", type=int, default=100,
                    help="total finished trials the study should hold (default 100)")
-    p.add_argument("--latency-budget", type=float, help="ms; on every device (default: none; a resumed study's own)")
-    p.add_argument("--size-budget", type=float,
+    p.add_argument("--latency-budget", dest="latency_budget_ms", type=float, help="ms; on every device (default: none; a resumed study's own)")
+    p.add_argument("--size-budget", dest="size_budget_mb", type=float,
                    help="MB at the architecture's bit-widths (default: none; a resumed study's own)")
-    p.add_argument("--energy-budget", type=float, help="mJ; on every device (tables with energy: bitfusion, edgegpu, "
+    p.add_argument("--energy-budget", dest="energy_budget_mj", type=float, help="mJ; on every device (tables with energy: bitfusion, edgegpu, "
                                                        "eyeriss, fpga; default: none; a resumed study's own)")
     p.add_argument("--objectives",
                    help="comma-separated: proxy, latency, energy, size, macs (default: proxy,latency; a resumed "
@@ -256,17 +248,17 @@ def register(sub) -> None:
     p.add_argument("--allow-estimate", action="store_true", default=None,
                    help="fill latency-table gaps with the documented estimator (flagged per trial; default: off, "
                         "a resumed study's own)")
-    p.add_argument("--dtype", dest="latency_dtype", choices=("arch", "fp32", "int8"),
+    p.add_argument("--dtype", choices=("arch", "fp32", "int8"),
                    help="deployment precision the tables price: arch (default: each layer at the bits the "
                         "architecture chose; a resumed study's own), fp32 or int8 (every layer)")
-    p.add_argument("--latency-dtype", dest="latency_dtype", action=Deprecated, new="--dtype",
+    p.add_argument("--latency-dtype", dest="dtype", action=Deprecated, new="--dtype",
                    choices=("arch", "fp32", "int8"))
     add_quiet(p)
-    p.set_defaults(func=cmd_search, flags=FLAGS)
+    p.set_defaults(func=cmd_search)
 
     p = command(sub, "pareto", help="Pareto front of a study: CSV, PNG and HTML",
                 examples=("nas pareto --study mobilenet-c10-x86-2vcpu --out-dir pareto",))
     p.add_argument("--storage", default=DEFAULT_STORAGE, help=f"Optuna storage URL (default {DEFAULT_STORAGE})")
     p.add_argument("--study", required=True, help="study name (`nas search` prints it)")
     add_out_dir(p, "where pareto.html, pareto.png and pareto.csv go", old_o=True)
-    p.set_defaults(func=cmd_pareto, flags=FLAGS)
+    p.set_defaults(func=cmd_pareto)

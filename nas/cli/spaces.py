@@ -60,4 +60,4 @@ def register(sub) -> None:
                    examples=("nas spaces show --space mobilenet-c10", "nas spaces show --space my-space.yaml"))
     add_space(show, required=False)
     show.add_argument("name", nargs="?", metavar="NAME|PATH", help="the space, as with --space (default: none)")
-    show.set_defaults(func=cmd_spaces_show, flags={"space": "--space"})
+    show.set_defaults(func=cmd_spaces_show)

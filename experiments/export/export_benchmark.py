@@ -64,7 +64,7 @@ def main() -> None:
     t0 = time.perf_counter()
 
     seed_archs = [space.format(a) for a in space.sample_many(8, seed=7)]
-    profile_space(SPACE, DEVICE, dtypes=["arch", "fp32"], archs_csv=archs_csv(seed_archs, out / "seed.csv"),
+    profile_space(SPACE, DEVICE, dtypes=["arch", "fp32"], archs=archs_csv(seed_archs, out / "seed.csv"),
                   config=PROFILE, out_dir=tables, description="nas export benchmark: this host, 1 thread")
     table = str(tables / f"{DEVICE}.csv")
     storage = f"journal:///{out}/study.journal"
@@ -73,7 +73,7 @@ def main() -> None:
     search(cfg)
     targets = targets_from_study(storage, "export-bench", top_k=args.k)
     members = [t.arch for t in targets]
-    profile_space(SPACE, DEVICE, dtypes=["arch", "int8", "fp32"], archs_csv=archs_csv(members, out / "front.csv"),
+    profile_space(SPACE, DEVICE, dtypes=["arch", "int8", "fp32"], archs=archs_csv(members, out / "front.csv"),
                   config=PROFILE, out_dir=tables)
     t_prof = time.perf_counter() - t0
 

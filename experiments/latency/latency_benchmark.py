@@ -61,7 +61,7 @@ def main() -> None:
     dtypes = args.dtypes.split(",")
     cfg = ProfileConfig(threads=1, warmup=10, repeats=20, rounds=2, stat=args.stat)
     t0 = time.perf_counter()
-    table = profile_space(SPACE, args.device_name, dtypes=dtypes, archs_csv=str(files["all"]), config=cfg,
+    table = profile_space(SPACE, args.device_name, dtypes=dtypes, archs=str(files["all"]), config=cfg,
                           out_dir=tables, description="benchmark table for experiments/latency/latency_benchmark.py").path
     profile_s = time.perf_counter() - t0
     n_rows = sum(1 for _ in open(table)) - 1
@@ -69,13 +69,13 @@ def main() -> None:
     results = {"space": SPACE, "threads": 1, "stat": args.stat, "n_cal": args.n_cal, "n_eval": args.n_eval,
                "profile_seconds_this_run": profile_s, "table_rows": n_rows, "dtypes": {}}
     for dtype in dtypes:
-        c = validate(str(table), SPACE, dtype=dtype, threads=1, calibrate=True, archs_csv=str(files["cal"]),
+        c = validate(str(table), SPACE, dtype=dtype, threads=1, calibrate=True, archs=str(files["cal"]),
                      output=str(results_dir / f"latency_cal_{dtype}.csv"))
         print(c.summary())
-        e = validate(str(table), SPACE, dtype=dtype, threads=1, archs_csv=str(files["eval"]),
+        e = validate(str(table), SPACE, dtype=dtype, threads=1, archs=str(files["eval"]),
                      output=str(results_dir / f"latency_eval_{dtype}.csv"))
         print(e.summary())
-        both = validate(str(table), SPACE, dtype=dtype, threads=1, archs_csv=str(files["all"]),
+        both = validate(str(table), SPACE, dtype=dtype, threads=1, archs=str(files["all"]),
                         output=str(results_dir / f"latency_all_{dtype}.csv"))
         print(both.summary())
         rows_cal, rows_ev = both.rows[:args.n_cal], both.rows[args.n_cal:]

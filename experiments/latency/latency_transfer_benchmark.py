@@ -11,7 +11,7 @@ pinned by content hash in the results. ``raspi4_ms`` is not a target: it *is* th
 remaining 5000 - k architectures. Rows:
 
 * ``adapt``: the shipped method (NNLS over source tables + layer features, and for k >= 20 the per-layer
-  corrections cross-validation chooses, :mod:`nas.latency.transfer.fit`);
+  corrections cross-validation chooses, :mod:`nas.latency.transfer.adapt`);
 * ``adapt-no-corrections``: the same without per-layer corrections (what adapt was before them);
 * ``baseline``: one source table × a fitted factor, the table chosen by leave-one-out MAPE on the k points;
 * ``previous``: adapt with the features before issue 29 (feature version 1: no channel shuffle in the kernel
@@ -53,7 +53,7 @@ from scipy.stats import spearmanr
 
 from experiments import harness
 from nas.latency.transfer.suggest import pick_diverse
-from nas.latency.transfer.fit import NETWORK_FEATURE, Features, fit_scaled, fit_transfer, load_sources
+from nas.latency.transfer.adapt import NETWORK_FEATURE, Features, fit_scaled, fit_transfer, load_sources
 from nas.space import load_space
 
 DATA = harness.ROOT.parent / "shared" / "data" / "dev" / "fbnet_measured_latency_dev.csv"
@@ -72,7 +72,7 @@ def local(args) -> None:
 
     from nas.latency.load import load as load_latency
     from nas.latency.transfer.suggest import suggest
-    from nas.latency.transfer.fit import adapt
+    from nas.latency.transfer.adapt import adapt
     from nas.latency.measure.validate import measure_networks
     from nas.latency.metrics import metrics
 
@@ -169,7 +169,7 @@ def target_rows(target, y_all, archs, space, models, mats, picks, draws) -> list
     """Every (k, sampling, draw, method) row for one target device: ``models`` are its sources (never the
     device's own table), ``mats`` the features of every architecture per feature version ({2: (F, names),
     1: ...}: version 1 is the model before channel shuffles counted as kernels and dw_macs_M existed)."""
-    from nas.latency.transfer.fit import _layer_design, fit_corrections
+    from nas.latency.transfer.adapt import _layer_design, fit_corrections
 
     feats = {v: Features(models, space, version=v) for v in mats}
     A_all, keys_all, _ = _layer_design(feats[2], archs)

@@ -38,7 +38,7 @@ DEV = ROOT / "tests" / "data" / "nas_bench_macro_dev.csv"
 def rate(space: str, device: str, proxy: str, storage_kind: str, trials: int, dtype: str | None, tmp: Path) -> dict:
     storage = f"sqlite:///{tmp}/{space}-{proxy}.db" if storage_kind == "sqlite" else f"journal:///{tmp}/{space}-{proxy}.journal"
     cfg = SearchConfig(space=space, devices=[device], trials=trials, proxy=proxy, data="digits", seed=0,
-                       storage=storage, study="rate", latency_dtype=dtype).resolved()
+                       storage=storage, study="rate", dtype=dtype).resolved()
     evaluator = build_evaluator(cfg)
     if proxy != "params":  # one-off set-up (e.g. the ensemble's reference sample) is not a per-candidate cost
         evaluator.scorer.score(load_space(space).sample_many(1, seed=999)[0])
@@ -54,7 +54,7 @@ def quality(samplers, seeds, trials, proxy, tmp: Path) -> tuple[list[dict], pd.D
     space = load_space("nas-bench-macro")
     acc = {space.format(space.parse(a)): v for a, v in zip(dev["arch"], dev["test_acc_mean"])}
     base = SearchConfig(space="nas-bench-macro", devices=["x86-2vcpu"], trials=trials, proxy=proxy, data="digits",
-                        latency_dtype="fp32")
+                        dtype="fp32")
     evaluator = build_evaluator(base)  # one scorer for all runs: each architecture scored once
     runs, frames = [], []
     for sampler in samplers:

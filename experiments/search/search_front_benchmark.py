@@ -59,7 +59,7 @@ def run_search(evaluator, sampler: str, seed: int, budget: int) -> tuple:
 
     space = evaluator.space
     run = create_search(space, latency=list(evaluator.latency.values()), scorer=evaluator.scorer,
-                        sampler=make_sampler(sampler, seed=seed, trials=budget), study_name="bench",
+                        sampler=make_sampler(sampler, seed=seed, trials=budget), study="bench",
                         evaluator=evaluator)
     networks: set = set()
     stop = threading.Event()

@@ -49,8 +49,9 @@ def _old_keywords():
     from nas.latency.transfer.here import adapt_here
     from nas.search import SearchConfig, create_search
     from nas.search.report import write_report
+    from nas.space import load_space
 
-    return [load, read_table, resolve, validate, profile_space, adapt, adapt_here, fit_table, target_from_arch,
+    return [load_space, load, read_table, resolve, validate, profile_space, adapt, adapt_here, fit_table, target_from_arch,
             targets_from_study, write_report, create_search, SearchConfig.__init__]
 
 
@@ -85,6 +86,9 @@ def test_old_keywords_of_the_latency_api_still_work(tmp_path):
     from nas.latency.transfer.adapt import adapt
     from nas.latency.transfer.here import adapt_here
 
+    from nas.space import load_space
+
+    assert _warned(lambda: load_space(name_or_path="fbnet-c100"), "name_or_path").name == "fbnet-c100"
     assert _warned(lambda: load(name_or_path="raspi4"), "name_or_path").device == "raspi4"
     assert _warned(lambda: read_table(name_or_path="raspi4"), "name_or_path").device == "raspi4"
     # the expensive ones stop at their first check, on the value the old name passed on (named by its new name)

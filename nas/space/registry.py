@@ -6,6 +6,7 @@ import os
 from functools import lru_cache
 from pathlib import Path
 
+from nas.deprecation import renamed_arguments
 from nas.errors import NasError, did_you_mean
 from nas.paths import SHIPPED_SPACES_DIR
 from nas.space.schema import load_space_file
@@ -29,9 +30,10 @@ def _load_cached(path: str, mtime: float) -> SearchSpace:
     return load_space_file(path)
 
 
-def load_space(name_or_path: str | Path) -> SearchSpace:
-    """A shipped space by name (``search_spaces/<name>.yaml``) or any YAML file by path."""
-    text = str(name_or_path)
+@renamed_arguments(name_or_path="space")
+def load_space(space: str | Path) -> SearchSpace:
+    """``space``: a shipped space by name (``search_spaces/<name>.yaml``) or any YAML file by path."""
+    text = str(space)
     path = Path(text)
     if not (text.endswith((".yaml", ".yml")) or path.is_file()):
         path = Path(_LOADED_PATHS.get(text, SPACES_DIR / f"{text}.yaml"))

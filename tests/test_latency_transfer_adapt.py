@@ -182,7 +182,7 @@ def test_dw_macs_enter_the_fit_only_where_cross_validation_prefers_them(tmp_path
     model = adapt(SPACE, str(csv), "dw", sources=FBNET)
     x = model.doc["quality"]["extra_features"]
     assert x["chosen"] == "with" and x["cv_mape_pct"]["with"] < x["cv_mape_pct"]["without"]
-    assert model.doc["coefficients"]["dw_macs_M"] > 0 and model.doc["feature_version"] == 2
+    assert model.doc["coefficients"]["dw_macs_M"] > 0 and model.doc["feature_version"] == 3
     pred = np.array([model.predict(a, space).latency_ms for a in archs[20:]])
     assert np.max(np.abs(pred / np.array([dw_heavy(a) for a in archs[20:]]) - 1)) < 0.01
     assert "dw_macs_M: used" in quality_summary(model)
@@ -192,3 +192,23 @@ def test_dw_macs_enter_the_fit_only_where_cross_validation_prefers_them(tmp_path
     csv = write_measured(tmp_path / "few.csv", space, archs[:19], [dw_heavy(a) for a in archs[:19]])
     few = adapt(SPACE, str(csv), "few", sources=FBNET)
     assert "extra_features" not in few.doc["quality"] and "dw_macs_M" not in few.doc["coefficients"]
+
+
+def test_layers_is_not_fitted_from_feature_version_3(tmp_path, space):
+    """A device that pays 0.3 ms per computing layer: the kernel count and the network constant take it (every
+    computing layer launches >= 1 kernel); `layers`, their near-collinear twin, is never fitted (version 3), while
+    the version-2 fit of the same measurements used it."""
+    from nas.latency.transfer.adapt import NETWORK_FEATURE, Features, fit_selected, load_sources
+
+    def per_layer(arch):
+        return true_latency(arch, space) + 0.3 * sum(s.computes for s in plan(arch, space))
+
+    archs = space.sample_many(12, seed=12)
+    model = adapt(SPACE, str(write_measured(tmp_path / "m.csv", space, archs, [per_layer(a) for a in archs])),
+                  "lay", sources=FBNET)
+    assert model.doc["feature_version"] == 3 and "layers" not in model.doc["coefficients"]
+    assert model.doc["coefficients"]["kernels"] > 0
+    feats = Features(load_sources(FBNET, space, None), space)
+    F, y, names = feats.matrix(archs), np.array([per_layer(a) for a in archs]), feats.names + [NETWORK_FEATURE]
+    assert fit_selected(F, y, names, select=False, version=2)[0][names.index("layers")] > 0
+    assert fit_selected(F, y, names, select=False, version=3)[0][names.index("layers")] == 0

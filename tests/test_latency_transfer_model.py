@@ -141,3 +141,8 @@ def test_a_model_without_feature_version_predicts_as_it_was_fitted_and_an_unknow
     assert old.content_hash() != new.content_hash()
     with pytest.raises(NasError, match="feature_version 9 is not supported"):
         TransferredLatencyModel(dict(doc, feature_version=9), sources=model.sources)
+    # version 2 (fitted with `layers`, which version 3 no longer fits) predicts with its layers coefficient
+    v2 = TransferredLatencyModel(dict(doc, feature_version=2, coefficients={"layers": 0.2, "network_ms": 1.0}),
+                                 sources=model.sources)
+    layers = sum(s.computes for s in plan(arch, space))
+    assert v2.predict(arch, space).latency_ms == pytest.approx(0.2 * layers + 1.0)

@@ -53,7 +53,7 @@ from scipy.stats import spearmanr
 
 from experiments import harness
 from nas.latency.transfer.suggest import pick_diverse
-from nas.latency.transfer.adapt import NETWORK_FEATURE, Features, fit_scaled, fit_transfer, load_sources
+from nas.latency.transfer.adapt import FEATURE_VERSION, NETWORK_FEATURE, Features, fit_scaled, fit_transfer, load_sources
 from nas.space import load_space
 
 DATA = harness.ROOT.parent / "shared" / "data" / "dev" / "fbnet_measured_latency_dev.csv"
@@ -147,14 +147,14 @@ def refit_stored(args) -> None:
         space = load_space(space_name)
         archs = [space.parse(t) for t in texts]
         models = load_sources(sources, space, dtype)
-        for v, label in ((2, "adapt"), (1, "previous")):
+        for v, label in ((FEATURE_VERSION, "adapt"), (1, "previous")):
             feats = Features(models, space, version=v)
             F, names = feats.matrix(archs), feats.names + [NETWORK_FEATURE]
             for k, draws in plan_:
                 ms = []
                 for idx in draws:
                     rest = np.setdiff1d(np.arange(len(y)), idx)
-                    coef = fit_transfer(F[idx], y[idx], names, len(models)).coef
+                    coef = fit_transfer(F[idx], y[idx], names, len(models), version=v).coef
                     ms.append(metrics(F[rest] @ coef, y[rest]))
                 rows.append({"check": name, "k": k, "draws": len(draws), "method": label,
                              **{m: float(np.mean([x[m] for x in ms])) for m in ("spearman", "mape_pct",
@@ -167,12 +167,12 @@ def refit_stored(args) -> None:
 
 def target_rows(target, y_all, archs, space, models, mats, picks, draws) -> list[dict]:
     """Every (k, sampling, draw, method) row for one target device: ``models`` are its sources (never the
-    device's own table), ``mats`` the features of every architecture per feature version ({2: (F, names),
+    device's own table), ``mats`` the features of every architecture per feature version ({FEATURE_VERSION: (F, names),
     1: ...}: version 1 is the model before channel shuffles counted as kernels and dw_macs_M existed)."""
     from nas.latency.transfer.adapt import _layer_design, fit_corrections
 
     feats = {v: Features(models, space, version=v) for v in mats}
-    A_all, keys_all, _ = _layer_design(feats[2], archs)
+    A_all, keys_all, _ = _layer_design(feats[FEATURE_VERSION], archs)
     n_src = len(models)
     rows = []
     for k in KS:
@@ -183,7 +183,7 @@ def target_rows(target, y_all, archs, space, models, mats, picks, draws) -> list
                 rest = np.setdiff1d(np.arange(len(y_all)), idx)
                 yk, preds, info = y_all[idx], {}, {}
                 for v, (F, names) in mats.items():
-                    fit = fit_transfer(F[idx], yk, names, n_src)
+                    fit = fit_transfer(F[idx], yk, names, n_src, version=v)
                     corr = fit_corrections(feats[v], [archs[i] for i in idx], yk, fit.coef)
                     fix = np.array([corr.get("corrections", {}).get(key, 0.0) for key in keys_all])
                     full = F[rest] @ fit.coef + A_all[rest] @ fix + corr.get("network_correction_ms", 0.0)
@@ -254,7 +254,7 @@ def main() -> None:
     models = load_sources(everything, space, None)
     pinned = {m.device: m.table.content_hash() for m in models}
     mats_all = {}
-    for v in (2, 1):
+    for v in (FEATURE_VERSION, 1):
         feats = Features(models, space, version=v)
         mats_all[v] = (feats.matrix(archs), feats.names + [NETWORK_FEATURE])
     from nas.latency.transfer.suggest import pool_features
@@ -264,9 +264,9 @@ def main() -> None:
     picks = {"random": None}
     if not args.table_targets:
         picks["suggest"] = {(k, d): pick_diverse(X, k, seed=d) for k in KS for d in range(args.draws)}
-    names_all = mats_all[2][1]
+    names_all = mats_all[FEATURE_VERSION][1]
     if args.table_targets:  # the table's sum is the device; its own column is never a source
-        targets = {f"table:{n}": (n, mats_all[2][0][:, names_all.index(f"table:{n}")]) for n in SOURCES}
+        targets = {f"table:{n}": (n, mats_all[FEATURE_VERSION][0][:, names_all.index(f"table:{n}")]) for n in SOURCES}
     else:
         targets = {t: (FITTED[t], dev[t].to_numpy(float)) for t in TARGETS}
     rows = []

@@ -11,7 +11,7 @@ Model (additive over layers, so a prediction keeps its per-layer breakdown)::
 with per-layer features ``table:<source>`` (the layer's latency in each source table, ms), ``macs_M``,
 ``params_M``, ``kernels`` (conv / linear / pool / residual-add kernels the layer launches, and the channel shuffle
 after a grouped expand conv: what dominates on batch-1 GPUs), ``activations_M`` (elements read + written: memory
-traffic), ``layers`` (1 per layer that computes) and, from k >= :data:`MIN_EXTRA` measurements, ``dw_macs_M``
+traffic) and, from k >= :data:`MIN_EXTRA` measurements, ``dw_macs_M``
 (the depth-wise conv's MACs: memory-bound, dearer per MAC on phones and GPUs than on some CPUs), kept only where
 10-fold cross-validation on the measurements prefers it (:func:`fit_selected`; a tie keeps it out).
 Coefficients are non-negative (a layer never makes a network faster) and fitted by non-negative least squares
@@ -24,7 +24,10 @@ Leave one device out on HELP's FBNet measurements at k = 10 (experiments/latency
 shuffle count raised mean Spearman 0.873 -> 0.882 (Titan X batch 1 0.961 -> 0.991, its latency being ~85 % kernel
 launches). ``dw_macs_M`` offered at every k lifted a Pixel 3-like device 0.970 -> 0.995 at k = 10, but on a real
 10-network CPU run cross-validation took it in on noise (held-out Spearman 0.70 -> 0.38), hence k >= 20, as for
-the corrections below. The features a model was fitted with are its ``feature_version`` (model.py).
+the corrections below. The features a model was fitted with are its ``feature_version`` (model.py). From version 3
+``layers`` (1 per computing layer) is no longer fitted: it is the kernel count's near-collinear twin, and on 5-10
+points NNLS traded one for the other on noise (k = 10 Jetson TX2-like table target 0.653 -> 0.675, k = 5 Titan X
+0.900 -> 0.910, nothing else moved by more than 0.005).
 
 Per-layer corrections (k >= 20): with enough measurements, each layer signature may deviate from what the
 features say, as in a fitted table (:mod:`nas.latency.fitted`): the per-layer predictions of the fit above
@@ -59,11 +62,11 @@ from nas.latency.signatures import check_dtype
 from nas.latency.table import SHIPPED_DIR, list_devices, read_table
 from nas.latency.transfer.precision import PARTS, parts_seen, split
 from nas.latency.transfer.model import (EXTRA_FEATURES, FEATURE_VERSION, KIND, NETWORK_FEATURE, SCHEMA_VERSION,
-                                        Features, TransferredLatencyModel)
+                                        UNFITTED_FEATURES, Features, TransferredLatencyModel)
 from nas.space import SearchSpace
 
 MODEL_TEXT = ("latency_ms = network_ms + sum over layers of sum_f coef_f * feature_f(layer); features: each source "
-              "table's layer latency (table:<device>), macs_M, params_M, kernels, activations_M, layers and, from 20 "
+              "table's layer latency (table:<device>), macs_M, params_M, kernels, activations_M and, from 20 "
               "measurements where cross-validation prefers it, dw_macs_M; non-negative least squares on relative "
               "error")
 FEATURE_DOC = {
@@ -72,7 +75,7 @@ FEATURE_DOC = {
     "params_M": "parameters, millions",
     "kernels": "conv / linear / pool / residual-add / channel-shuffle kernels the layer runs",
     "activations_M": "activation elements read + written by its convs, millions",
-    "layers": "1 if the layer computes anything (an identity skip does not)",
+    "layers": "1 if the layer computes anything (fitted only by feature versions 1 and 2)",
     "dw_macs_M": "depth-wise conv multiply-accumulates, millions (from 20 measurements, where cross-validation prefers it)",
     "network_ms": "constant per network (call overhead)",
 }
@@ -141,23 +144,26 @@ MIN_EXTRA = 20  # measurements needed before the extra features are tried (as fo
 SELECT_FOLDS = 10  # cross-validation folds that choose them
 
 
-def fit_selected(F: np.ndarray, y: np.ndarray, names: list[str], *, select: bool = True) -> tuple[np.ndarray, dict]:
+def fit_selected(F: np.ndarray, y: np.ndarray, names: list[str], *, select: bool = True,
+                 version: int = FEATURE_VERSION) -> tuple[np.ndarray, dict]:
     """:func:`fit_nnls` without the :data:`EXTRA_FEATURES` columns, or, when ``select``, with them where their
     cross-validated MAPE on (F, y) is lower (a tie keeps them out; :data:`SELECT_FOLDS` seeded folds); returns the
-    coefficients and {} or {cv_mape_pct, chosen}."""
+    coefficients and {} or {cv_mape_pct, chosen}. From feature ``version`` 3 the :data:`UNFITTED_FEATURES` columns
+    are never used (coefficient 0)."""
+    dropped = [j for j, n in enumerate(names) if n in UNFITTED_FEATURES] if version >= 3 else []
     extra = [j for j, n in enumerate(names) if n in EXTRA_FEATURES]
-    base = [j for j in range(F.shape[1]) if j not in extra]
+    base = [j for j in range(F.shape[1]) if j not in extra and j not in dropped]
     if not extra or not select:
         return fit_nnls(F, y, base), {}
     folds = np.random.default_rng(0).permutation(len(y)) % SELECT_FOLDS
     err = {}
-    for label, cols in (("without", base), ("with", None)):
+    for label, cols in (("without", base), ("with", base + extra)):
         pred = np.empty_like(y)
         for f in np.unique(folds):
             pred[folds == f] = F[folds == f] @ fit_nnls(F[folds != f], y[folds != f], cols)
         err[label] = float(np.mean(np.abs(pred - y) / y) * 100)
     chosen = "with" if err["with"] < err["without"] * (1 - 1e-6) - 1e-9 else "without"  # a tie (rounding): out
-    return (fit_nnls(F, y, None if chosen == "with" else base),
+    return (fit_nnls(F, y, base + extra if chosen == "with" else base),
             {"cv_mape_pct": {k: round(v, 4) for k, v in err.items()}, "chosen": chosen})
 
 
@@ -186,7 +192,7 @@ def fit_corrections(features: Features, archs, y: np.ndarray, coef: np.ndarray, 
     names = features.names + [NETWORK_FEATURE]
 
     def predictor(train: np.ndarray, lam: float | None):
-        c = fit_selected(F[train], y[train], names)[0]
+        c = fit_selected(F[train], y[train], names, version=features.version)[0]
         if lam is None:
             return lambda idx: F[idx] @ c
         x, const = _solve(A[train], y[train], np.maximum(rows @ c[:-1], 1e-6), max(float(c[-1]), 1e-6),
@@ -221,12 +227,14 @@ def _layer_design(features: Features, archs) -> tuple[np.ndarray, list[str], np.
     return A, [spec.key for spec, _ in first], np.vstack([row for _, row in first])
 
 
-def fit_transfer(F: np.ndarray, y: np.ndarray, names: list[str], n_sources: int) -> Fit:
-    """Fit the NNLS model, and the baseline (best single source × factor, by LOO MAPE) for the report."""
+def fit_transfer(F: np.ndarray, y: np.ndarray, names: list[str], n_sources: int, *,
+                 version: int = FEATURE_VERSION) -> Fit:
+    """Fit the NNLS model (as feature ``version`` fits it), and the baseline (best single source × factor, by LOO
+    MAPE) for the report."""
     k = len(y)
     select = k >= MIN_EXTRA
-    coef, selection = fit_selected(F, y, names, select=select)
-    loo = loo_predictions(lambda a, b: fit_selected(a, b, names, select=select)[0], F, y)  # selection in each fold
+    coef, selection = fit_selected(F, y, names, select=select, version=version)
+    loo = loo_predictions(lambda a, b: fit_selected(a, b, names, select=select, version=version)[0], F, y)
     q = {"k": k, "method": "nnls",
          "loo": plain_metrics(loo, y),
          "in_sample": plain_metrics(F @ coef, y),

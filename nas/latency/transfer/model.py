@@ -9,7 +9,8 @@ listing the missing signatures, or, with ``allow_estimate=True``, that table's e
 coefficients are themselves fitted on whole networks, so ``calibrated=True`` and ``False`` give the same
 fitted prediction, whose ``calibrated`` is False (``raw_ms`` = ``latency_ms``). A model records the
 ``feature_version`` its table-free features were computed with (absent: 1, before channel shuffles counted as
-kernels and ``dw_macs_M`` existed) and is predicted with that version. A model fitted at dtype ``arch`` (each
+kernels and ``dw_macs_M`` existed; 3: as 2, but ``layers`` is no longer fitted, :data:`UNFITTED_FEATURES`) and is
+predicted with that version. A model fitted at dtype ``arch`` (each
 layer at its own bits) loads at any dtype its source tables price (its sources then deploy every layer at that
 dtype); one fitted at ``fp32`` or ``int8`` only at its own. A source listed with ``part`` is that precision part of
 the table (:mod:`nas.latency.transfer.precision`). ``reference_ms`` (optional) is the reference-kernel time its
@@ -38,14 +39,20 @@ SCHEMA_VERSION = 1
 TRANSFER_SUFFIX = ".transfer.yaml"
 LAYER_FEATURES = ("macs_M", "params_M", "kernels", "activations_M", "layers", "dw_macs_M")
 EXTRA_FEATURES = ("dw_macs_M",)  # enter a fit only where cross-validation on the k measurements prefers them
+# from version 3 never fitted: a per-layer overhead is the kernel count's near-collinear twin (every computing layer
+# launches >= 1 kernel, and graph runtimes dispatch per kernel), so NNLS on 10 points traded one for the other on
+# noise; computed as before so that older models keep predicting with it
+UNFITTED_FEATURES = ("layers",)
 NETWORK_FEATURE = "network_ms"
-# 2: kernels count the channel shuffle after a grouped 1x1 conv, dw_macs_M exists; 1: models fitted before
-FEATURE_VERSION = 2
+# 3: as 2, `layers` not fitted; 2: kernels count the channel shuffle after a grouped 1x1 conv, dw_macs_M exists;
+# 1: models fitted before
+FEATURE_VERSION = 3
+SUPPORTED_VERSIONS = (1, 2, 3)
 
 
 def layer_features(spec: LayerSpec, version: int = FEATURE_VERSION) -> tuple[float, ...]:
     """The table-free per-layer features, in :data:`LAYER_FEATURES` order (``version`` 1: as models fitted
-    before :data:`FEATURE_VERSION` 2 counted them)."""
+    before feature version 2 counted them; versions 2 and 3 compute the same values)."""
     if not spec.computes:
         return (0.0,) * len(LAYER_FEATURES)
     parts = spec.parts()
@@ -141,9 +148,10 @@ class TransferredLatencyModel(LatencyModel):
         except (KeyError, TypeError, ValueError) as exc:
             raise NasError(f"transferred model is malformed ({exc})", where=where,
                            fix="re-create it with `nas lut adapt`") from None
-        if self.feature_version not in (1, FEATURE_VERSION):
-            raise NasError(f"feature_version {self.feature_version} is not supported (this version computes 1 and "
-                           f"{FEATURE_VERSION})", where=where, fix="re-create it with `nas lut adapt`")
+        if self.feature_version not in SUPPORTED_VERSIONS:
+            raise NasError(f"feature_version {self.feature_version} is not supported (this version computes "
+                           f"{', '.join(map(str, SUPPORTED_VERSIONS))})", where=where,
+                           fix="re-create it with `nas lut adapt`")
         self.reference_ms = doc.get("reference_ms")  # units of its ms (see nas.latency.measure.network_times)
         fitted = self.dtype
         if dtype is not None and check_dtype(dtype) != self.dtype:

@@ -14,6 +14,7 @@ NAS = ROOT / "nas"
 # data flow: space -> layers -> {nn, data} -> train -> {latency, proxies} -> search -> deploy -> cli
 LEVELS = {"nas.errors": 0, "nas.bits": 0, "nas.fileio": 0, "nas.lazy": 0, "nas.lru": 0, "nas.paths": 0,
           "nas.deprecation": 0,  # old keyword names, with the release that drops them: imports nothing of nas
+          "nas.memory": 0,  # freed memory back to the OS (glibc malloc_trim): imports nothing of nas
           "nas.optuna_compat": 0,  # Optuna's internals, for search and deploy: imports nas.errors only
           "nas.space": 1, "nas.layers": 2, "nas.nn": 3, "nas.data": 3, "nas.train": 4,
           "nas.latency": 5, "nas.proxies": 5, "nas.search": 6, "nas.deploy": 7, "nas.cli": 8}

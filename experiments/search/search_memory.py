@@ -5,7 +5,9 @@ proxy and the default sampler (``front``), a local SQLite study (in a temporary 
 thread. The search runs in this process the way ``nas search --workers 1`` runs it (``search_from_config`` and
 ``Search.optimize``, with the CLI's progress callback, which reads the study's status at most once a second);
 after every ``--every`` finished trials the callback reads VmRSS from /proc/self/status (and, to tell live data
-from memory the allocator keeps, malloc's bytes in use and the number of objects Python's collector tracks).
+from memory the allocator keeps, malloc's bytes in use and the number of objects Python's collector tracks) and
+VmHWM, the peak so far. The callback runs before the search hands the trial's freed memory back to the system
+(``nas.memory.release_free_memory``, after every trial), so a sample includes what its trial left behind.
 
 Growth is measured from the first sample (after ``--every`` trials: imports, tables, the proxy's data and the
 first networks are loaded by then) to the last; the target (issue 28, item 15) is <= 50 MB over 1,500 trials.
@@ -29,10 +31,10 @@ from experiments.harness import add_out_dir, write_results
 TARGET_MB = 50.0  # growth allowed over 1,500 trials
 
 
-def rss_mb() -> float:
-    """This process's resident memory (VmRSS), MB."""
+def rss_mb(field: str = "VmRSS") -> float:
+    """This process's resident memory (VmRSS), or its peak so far (VmHWM), MB."""
     for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith(f"{field}:"):
             return int(line.split()[1]) / 1024.0
     import resource  # no /proc: the peak is the best available
 
@@ -87,7 +89,7 @@ def run(args, folder: Path) -> tuple[list[dict], list[str]]:
         if done[0] % args.every == 0 or done[0] == args.trials:
             gc.collect()
             rows.append({"trials": done[0], "seconds": round(time.perf_counter() - start, 1),
-                         "rss_mb": round(rss_mb(), 1), "malloc_mb": heap_mb(), "gc_objects": len(gc.get_objects())})
+                         "rss_mb": round(rss_mb(), 1), "hwm_mb": round(rss_mb("VmHWM"), 1), "malloc_mb": heap_mb(), "gc_objects": len(gc.get_objects())})
             if args.trace:
                 import tracemalloc
 
@@ -132,7 +134,8 @@ def main() -> None:
                "proxy": args.proxy or "default",
                "sampler": "front", "storage": "sqlite (temporary folder)", "trials": last["trials"],
                "seconds": last["seconds"], "rss_first_mb": first["rss_mb"], "rss_last_mb": last["rss_mb"],
-               "rss_peak_mb": max(r["rss_mb"] for r in rows),
+               "rss_peak_mb": max(r["rss_mb"] for r in rows), "hwm_first_mb": first["hwm_mb"],
+               "hwm_last_mb": last["hwm_mb"],
                "growth_mb": round(growth, 1), "growth_from_trial": first["trials"],
                "growth_per_1500_trials_mb": round(per_1500, 1), "target_mb": TARGET_MB,
                "growth_last_1000_trials_mb": late, "malloc_growth_mb": malloc,

@@ -24,6 +24,20 @@ COMMANDS = list(_commands(build_parser()))
 IDS = [" ".join(words) for words, _ in COMMANDS]
 
 
+
+@pytest.mark.parametrize("words,parser", COMMANDS, ids=IDS)
+def test_a_flag_whose_dest_is_an_api_name_shows_a_plain_metavar(words, parser):
+    """The API argument is the option's dest (`--latency-budget` -> latency_budget_ms); the usage line still says
+    `--latency-budget MS`, not the dest in capitals."""
+    shown = []
+    for a in parser._actions:
+        if not a.option_strings or a.help == argparse.SUPPRESS or a.nargs == 0 or a.metavar is not None:
+            continue
+        long = next((o for o in a.option_strings if o.startswith("--")), a.option_strings[0])
+        if a.dest != long.lstrip("-").replace("-", "_"):
+            shown.append(f"{long} {a.dest.upper()}")
+    assert not shown, f"{' '.join(words)}: give these a metavar: {shown}"
+
 @pytest.mark.parametrize("words,parser", COMMANDS, ids=IDS)
 def test_every_flag_has_help_with_its_default(words, parser):
     missing, no_default = [], []

@@ -70,7 +70,7 @@ def register(sub) -> None:
     p.add_argument("--trial", type=int, help="export this trial number (default: the top K instead)")
     add_space(p, required=False, what="search space of --arch (default: the one a baseline name implies)")
     add_arch(p, what="one architecture to export instead of a study's members")
-    p.add_argument("--device", dest="devices", action="append",
+    p.add_argument("--device", dest="devices", action="append", metavar="NAME|PATH",
                    help="latency table(s) to compare with; repeatable (default: the study's devices)")
     add_out_dir(p, "where the models go, one folder each, and summary.csv", old_o=True)
     p.add_argument("--epochs", type=int, default=0, help="training epochs (default 0: export untrained)")

@@ -318,7 +318,7 @@ def _register_measure(sub) -> None:
                              "--device-name my-laptop",))
     add_space(prof)
     prof.add_argument("--device-name", required=True, help="name of the table to write or extend")
-    prof.add_argument("--dtype", dest="dtypes", default="fp32", help="comma-separated: fp32, int8, arch (default fp32)")
+    prof.add_argument("--dtype", dest="dtypes", default="fp32", metavar="DTYPE[,DTYPE...]", help="comma-separated: fp32, int8, arch (default fp32)")
     prof.add_argument("--threads", type=int, default=1, help="onnxruntime threads (default 1)")
     prof.add_argument("--archs", help="CSV with a column 'arch': profile only what these need (default: none; "
                                       "or --all)")
@@ -328,7 +328,7 @@ def _register_measure(sub) -> None:
     prof.add_argument("--rounds", type=int, default=3, help="interleaved rounds over a batch of signatures (default 3)")
     prof.add_argument("--stat", default="median", choices=("median", "p10", "min"),
                       help="statistic of the paired ratios (validate uses the table's): median (default), or p10/min")
-    prof.add_argument("--out-dir", default=None,
+    prof.add_argument("--out-dir", default=None, metavar="DIR",
                       help="folder of the table (default: your table folder, `nas --tables-dir`); an existing "
                            "table there is extended")
     prof.add_argument("--description", default=None, help="one line in the table's metadata (default: generated)")
@@ -395,7 +395,7 @@ def _register_transfer(sub) -> None:
     ft.add_argument("--dtype", default=None, help="precision the measurements ran at: arch (default), fp32, int8")
     ft.add_argument("--holdout", type=float, default=0.2, help="share held out to report quality (default 0.2)")
     add_seed(ft, "which measurements are held out")
-    ft.add_argument("--out-dir", default=None,
+    ft.add_argument("--out-dir", default=None, metavar="DIR",
                     help="folder of the table (default: your table folder, `nas --tables-dir`)")
     ft.add_argument("--overwrite", action="store_true", help="replace an existing table (default: refuse)")
     ft.add_argument("--description", default=None, help="one line in the table's metadata (default: generated)")

@@ -62,7 +62,7 @@ def register(subparsers) -> None:
                   "nas score --space mobilenet-c10 --archs archs.csv --proxy naswot,qnaswot -o scores.csv"))
     add_space(p, required=False)
     add_archs(p, default="required")
-    p.add_argument("--proxy", dest="proxies", help="comma-separated proxy names (`nas proxies list`), or train:EPOCHS (default: "
+    p.add_argument("--proxy", dest="proxies", metavar="NAME[,NAME...]", help="comma-separated proxy names (`nas proxies list`), or train:EPOCHS (default: "
                                    "qnaswot where the space chooses bit-widths, else naswot)")
     p.add_argument("--data", default="digits",
                    help="images fed to data-dependent proxies: digits (default, bundled with scikit-learn: what "

@@ -213,14 +213,14 @@ def register(sub) -> None:
                           "--objectives proxy,latency,size",
                           "nas search --space fbnet-c100 --device raspi4 --latency-budget 30 --trials 100"))
     add_space(p)
-    p.add_argument("--device", dest="devices", action="append", required=True,
+    p.add_argument("--device", dest="devices", action="append", required=True, metavar="NAME|PATH",
                    help="latency table (device name or path); repeat for several devices")
     p.add_argument("--trials", type=int, default=100,
                    help="total finished trials the study should hold (default 100)")
-    p.add_argument("--latency-budget", dest="latency_budget_ms", type=float, help="ms; on every device (default: none; a resumed study's own)")
-    p.add_argument("--size-budget", dest="size_budget_mb", type=float,
+    p.add_argument("--latency-budget", dest="latency_budget_ms", type=float, metavar="MS", help="ms; on every device (default: none; a resumed study's own)")
+    p.add_argument("--size-budget", dest="size_budget_mb", type=float, metavar="MB",
                    help="MB at the architecture's bit-widths (default: none; a resumed study's own)")
-    p.add_argument("--energy-budget", dest="energy_budget_mj", type=float, help="mJ; on every device (tables with energy: bitfusion, edgegpu, "
+    p.add_argument("--energy-budget", dest="energy_budget_mj", type=float, metavar="MJ", help="mJ; on every device (tables with energy: bitfusion, edgegpu, "
                                                        "eyeriss, fpga; default: none; a resumed study's own)")
     p.add_argument("--objectives",
                    help="comma-separated: proxy, latency, energy, size, macs (default: proxy,latency; a resumed "

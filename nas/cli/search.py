@@ -230,7 +230,8 @@ def register(sub) -> None:
                         f"study: {DEFAULT_SAMPLER}; a resumed study keeps the sampler it was created with)")
     p.add_argument("--proxy", help="accuracy proxy (default: the benchmark-chosen one; see `nas score --help`)")
     p.add_argument("--data",
-                   help="proxy input data: digits (default; a resumed study's own), fashion-mnist, noise, a folder "
+                   help="proxy input data: digits (default: bundled with scikit-learn, nothing to download, and an untrained "
+                        "network's score needs no real training set; a resumed study's own), fashion-mnist, noise, a folder "
                         "with one sub-folder of images per class, or an .npz with x and y (the classifier gets its "
                         "classes)")
     p.add_argument("--seed", type=int, default=0,

@@ -473,3 +473,22 @@ def test_item15_status_reads_only_new_trials_and_matches_a_full_read(tmp_path):
     assert listings == []  # the 12 new trials, read one by one
     assert later == study_status(run.study, run.objectives) and later["complete"] == 20
     assert later["front"] >= 1 and later["feasible"] <= 20 and set(later["smallest_latency_ms"]) == {"raspi4"}
+
+
+def test_item15_a_search_returns_freed_memory_to_the_system_as_it_goes(tmp_path, monkeypatch):
+    """Item 15: glibc kept each trial's freed network memory (+67 MB over 1,500 trials, malloc in use +12.5 MB);
+    the search hands it back at most once per RELEASE_EVERY_S."""
+    from nas.search import run as run_module
+    from nas.search.run import search_from_config
+
+    from helpers_search import fast_cfg
+
+    calls = []
+    monkeypatch.setattr(run_module, "release_free_memory", lambda: calls.append(1) or True)
+    monkeypatch.setattr(run_module, "RELEASE_EVERY_S", 0.0)
+    search_from_config(fast_cfg(tmp_path, trials=4)).optimize(4)
+    assert len(calls) == 4
+    calls.clear()
+    monkeypatch.setattr(run_module, "RELEASE_EVERY_S", 3600.0)
+    search_from_config(fast_cfg(tmp_path, trials=6)).optimize(6)
+    assert calls == []

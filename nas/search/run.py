@@ -133,10 +133,10 @@ class Search:
         self._nan_counts = {"n": 0, "nan": 0}
         self._check_nan_share([t for t in finished if t.state == TrialState.COMPLETE])
         shared = SharedDistributions(self.study)  # what Optuna keeps of each trial, without 124 copies a trial
-        trimmed = [time.monotonic()]
+        released_at = time.monotonic()
 
         def after_trial(study, frozen) -> None:
-            nonlocal complete
+            nonlocal complete, released_at
             done, still_open = index.refresh()
             self.stale.observe(done)
             self.stale.fail(still_open)
@@ -145,9 +145,9 @@ class Search:
             new = [t for t in done if t.state == TrialState.COMPLETE]
             if complete // SHARE_EVERY != (complete + len(new)) // SHARE_EVERY:
                 shared.share()
-            if time.monotonic() - trimmed[0] >= RELEASE_EVERY_S:  # what the trials freed goes back to the system
+            if time.monotonic() - released_at >= RELEASE_EVERY_S:  # what the trials freed goes back to the system
                 release_free_memory()  # (~5 ms), not kept at their high-water mark
-                trimmed[0] = time.monotonic()
+                released_at = time.monotonic()
             complete += len(new)
             self._check_nan_share(new)
             if (stop is not None and stop.is_set()) or complete >= n_trials:

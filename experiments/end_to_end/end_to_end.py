@@ -283,7 +283,8 @@ def deploy_one(model: Model, seed: int, deployment: str, quant: str, net, space,
 
 
 def train_all(models: list[Model]) -> list[dict]:
-    """Every model x seed x deployment x quantization; the float training of (model, seed) is shared."""
+    """Every seed x model x deployment x quantization; the float training of (model, seed) is shared. Seeds are
+    the outer loop so that a run stopped part-way has every model at the first seed: a whole comparison."""
     import torch
 
     from nas.train.loop import evaluate
@@ -291,10 +292,10 @@ def train_all(models: list[Model]) -> list[dict]:
 
     keep_finished()
     rows = []
-    for model in models:
-        space = load_space(model.space)
-        arch = space.parse(model.arch)
-        for seed in SEEDS:
+    for seed in SEEDS:
+        for model in models:
+            space = load_space(model.space)
+            arch = space.parse(model.arch)
             units = [(d, q) for d in model.deployments for q in (("none",) if d == "fp32" else ("ptq", "qat"))]
             if all((kept_of(model, seed) / f"{d}-{q}" / "result.json").is_file() for d, q in units):
                 rows += [json.loads((kept_of(model, seed) / f"{d}-{q}" / "result.json").read_text())

@@ -282,7 +282,7 @@ def deploy_one(model: Model, seed: int, deployment: str, quant: str, net, space,
     return result
 
 
-def train_all(models: list[Model]) -> list[dict]:
+def train_all(models: list[Model], seeds: tuple[int, ...] = SEEDS) -> list[dict]:
     """Every seed x model x deployment x quantization; the float training of (model, seed) is shared. Seeds are
     the outer loop so that a run stopped part-way has every model at the first seed: a whole comparison."""
     import torch
@@ -292,7 +292,7 @@ def train_all(models: list[Model]) -> list[dict]:
 
     keep_finished()
     rows = []
-    for seed in SEEDS:
+    for seed in seeds:
         for model in models:
             space = load_space(model.space)
             arch = space.parse(model.arch)
@@ -551,6 +551,8 @@ def main() -> None:
                          "host's adapted model when there is one)")
     ap.add_argument("--only", choices=("baselines", "front"), default=None,
                     help="train / rate only these models (default: both)")
+    ap.add_argument("--seeds", type=int, nargs="+", choices=SEEDS, default=list(SEEDS),
+                    help="train only these seeds: one process per seed runs each on its own core (default: all)")
     ap.add_argument("--rounds", type=int, default=10, help="interleaved timing rounds (default 10)")
     harness.add_out_dir(ap, "end_to_end")
     args = ap.parse_args()
@@ -572,7 +574,7 @@ def main() -> None:
     if args.phase in ("all", "pick") and not (RESULTS / "picks.csv").is_file():
         print(run_pick(info).to_string())
     if args.phase in ("all", "train"):
-        train_all(all_models(args.only))
+        train_all(all_models(args.only), tuple(args.seeds))
     if args.phase in ("all", "time"):
         print(run_time(all_models(), search_device(info, args.device), args.rounds).to_string())
     if args.phase in ("all", "report"):

@@ -117,6 +117,10 @@ def test_interrupted_training_resumes_to_the_same_weights(space, tmp_path, monke
     resumed_model = build_model(arch, space, seed=0)
     resumed = train(resumed_model, checkpoint=ckpt, **opts)
     assert resumed["resumed_from_epoch"] == 1 and resumed["steps"] == ref["steps"]
+    # the cost counts the interrupted run's finished epoch too, not only the resumed run's
+    saved = torch.load(ckpt, weights_only=True)["seconds"]
+    assert 0 < resumed["seconds_before_resume"] and resumed["seconds"] > resumed["seconds_before_resume"]
+    assert ref["seconds_before_resume"] == 0.0 and resumed["seconds_before_resume"] < saved <= resumed["seconds"]
     for (k, a), b in zip(whole.state_dict().items(), resumed_model.state_dict().values()):
         assert torch.equal(a, b), k
     assert resumed["accuracy"] == ref["accuracy"]

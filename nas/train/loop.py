@@ -172,7 +172,9 @@ def train(model: nn.Module, *, epochs: int, data="fashion-mnist", seed: int = 0,
 
     ``n_train`` caps the training examples (None: the whole split minus validation); ``n_val`` examples of the
     train split are held out for validation. Returns accuracy (validation, 0..1), final train loss, epochs,
-    steps, seconds, n_train, n_val, device and the epoch it resumed from. ``channels_last`` trains in that memory
+    steps, seconds (training time of every finished epoch, summed over the runs a checkpoint resumed; a checkpoint
+    written before 2026-12-06 does not hold its runs' time, and ``seconds_before_resume`` is then None and
+    ``seconds`` this run's alone), n_train, n_val, device and the epoch it resumed from. ``channels_last`` trains in that memory
     format (the model is returned in the default one, on the CPU). ``device``: cpu, cuda or auto.
     ``checkpoint``: a file written after every epoch (model, optimiser and random states); a later call with the
     same network and recipe resumes after the last finished epoch, to the same weights as an uninterrupted run
@@ -201,7 +203,7 @@ def train(model: nn.Module, *, epochs: int, data="fashion-mnist", seed: int = 0,
     fingerprint = _fingerprint(model, recipe)
 
     t0 = time.perf_counter()
-    step, loss_sum, seen, first = 0, 0.0, 0, 0
+    step, loss_sum, seen, first, before = 0, 0.0, 0, 0, 0.0
     state = _load_checkpoint(checkpoint, fingerprint)
     if state is not None:
         model.load_state_dict(state["model"])
@@ -209,6 +211,7 @@ def train(model: nn.Module, *, epochs: int, data="fashion-mnist", seed: int = 0,
         rng.bit_generator.state = state["numpy_rng"]
         g.set_state(state["augment_rng"])
         step, loss_sum, seen, first = state["step"], state["loss_sum"], state["seen"], state["epoch"]
+        before = state.get("seconds")  # None: written by a version that did not keep it
     bar = None
     if progress:
         from tqdm import tqdm
@@ -230,7 +233,8 @@ def train(model: nn.Module, *, epochs: int, data="fashion-mnist", seed: int = 0,
                 if checkpoint is not None:
                     _save_checkpoint(checkpoint, {
                         "fingerprint": fingerprint, "epoch": epoch + 1, "step": step, "loss_sum": loss_sum,
-                        "seen": seen, "model": model.state_dict(), "opt": opt.state_dict(),
+                        "seen": seen, "seconds": (before or 0.0) + time.perf_counter() - t0,
+                        "model": model.state_dict(), "opt": opt.state_dict(),
                         "numpy_rng": rng.bit_generator.state, "augment_rng": g.get_state(),
                         "torch_rng": torch.get_rng_state()})
     finally:
@@ -241,7 +245,7 @@ def train(model: nn.Module, *, epochs: int, data="fashion-mnist", seed: int = 0,
     acc = evaluate(model, d, indices=val_idx)
     loss = loss_sum / max(1, seen)
     return {"accuracy": acc if math.isfinite(loss) else math.nan, "loss": loss, "epochs": epochs, "steps": step,
-            "seconds": time.perf_counter() - t0, "n_train": len(tr_idx), "n_val": len(val_idx), "device": dev.type,
+            "seconds": (before or 0.0) + time.perf_counter() - t0, "seconds_before_resume": before, "n_train": len(tr_idx), "n_val": len(val_idx), "device": dev.type,
             "resumed_from_epoch": first}
 
 

@@ -56,3 +56,30 @@ def test_a_killed_run_resumes_without_redoing_finished_work(e2e, train_space, mo
     assert r["acc_deployed"] == pytest.approx(correct.mean()) and r["n_test"] == len(correct) > 0
     again = e2e.train_all([model])  # everything is done: nothing runs
     assert sorted(map(str, again)) == sorted(map(str, rows))
+
+
+@pytest.mark.slow
+def test_time_and_report_on_one_finished_seed(e2e, train_space, monkeypatch):
+    """The first seed alone makes a whole report; each trained file is timed beside its rebuilt graph, and a
+    machine without the trained files times the rebuilt graphs."""
+    a, b = train_space.sample_many(2, seed=1)
+    front = e2e.Model("tiny-front", "front", train_space.name, train_space.format(a))
+    base = e2e.Model("tiny-base", "baseline", train_space.name, train_space.format(b))
+    monkeypatch.setattr(e2e, "SEEDS", (0, 1))
+    e2e.train_all([front, base], seeds=(0,))
+    timing = e2e.run_time([front, base], "x86-2vcpu", rounds=1)
+    assert len(timing) == 4 and set(timing["graph"]) == {"trained"}
+    assert (timing["latency_measured_ms"] > 0).all() and (timing["latency_rebuilt_ms"] > 0).all()
+    assert timing["latency_predicted_ms"].isna().all() and timing["prediction_note"].str.len().gt(0).all()
+    e2e.run_report({"study": "s", "device": "x86-2vcpu", "seconds": 60.0})
+    summary = json.loads((e2e.RESULTS / "end_to_end.json").read_text())
+    assert [h.split(":")[0] for h in summary["headline"]] == ["PTQ", "QAT"]
+    assert summary["seeds_finished"] == {"tiny-base": 1, "tiny-front": 1}
+    dom = pd.read_csv(e2e.RESULTS / "dominance.csv")
+    assert len(dom) == 4 and set(dom["baseline"]) == {"tiny-base"}  # fp32 and int8, for PTQ and for QAT
+    rows = pd.read_csv(e2e.RESULTS / "end_to_end.csv")
+    assert len(rows) == 7 and rows["latency_measured_ms"].gt(0).all()  # front 4 units, baseline 3
+    for p in e2e.WORK.rglob("*.onnx"):
+        p.unlink()
+    rebuilt = e2e.run_time([front, base], "x86-2vcpu", rounds=1)
+    assert set(rebuilt["graph"]) == {"rebuilt"} and rebuilt["latency_measured_ms"].gt(0).all()

@@ -15,8 +15,9 @@ Phases, each resumable (a finished step is never redone; Ctrl-C or a kill loses 
    quantized) and QAT (fine-tuned at the deployed bits, then quantized); accuracy of the float network and of
    the deployed ONNX file on the full 10,000-image test split, per image (for the bootstrap).
 4. ``time``: every deployed file timed end to end in one onnxruntime session, interleaved with the paired
-   protocol (``nas.latency.measure.timing.measure_onnx``), 1 thread, the prediction beside it. Run it with
-   nothing else on the machine.
+   protocol (``nas.latency.measure.timing.measure_onnx``), 1 thread, the prediction beside it, and the same
+   graph rebuilt from its architecture beside it (the stand-in on a machine without the trained files). Run it
+   with nothing else on the machine (pause trainers: ``kill -STOP``, then ``kill -CONT``).
 5. ``report``: ``<out-dir>/end_to_end.csv``, ``.png``, ``.md``, ``.json`` and ``dominance.csv`` (bootstrap
    intervals over test images and seeds, the dominance check, the best speed-up at equal accuracy).
 
@@ -32,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -360,52 +362,59 @@ def run_rate(models: list[Model]) -> pd.DataFrame:
 # --------------------------------------------------------------------------------------------------------
 def run_time(models: list[Model], device: str, rounds: int = 10) -> pd.DataFrame:
     """One file per (model, deployment) — seeds and PTQ/QAT share the graph, so they share the latency — timed
-    in one session, interleaved, 1 thread; the device's prediction beside each. Where the trained file is not on
-    this machine (weights stay in the git-ignored WORK), the same graph is built from the architecture."""
-    from nas.latency.load import load as load_latency
-    from nas.latency.measure.timing import measure_onnx, runtime_info
-    from nas.nn.onnx import ort_session
-    from nas.space import load_space
-
+    in one session, interleaved, 1 thread; the device's prediction beside each. Every graph is also rebuilt from
+    its architecture (untrained weights: ops, shapes and bits are what onnxruntime's kernels depend on) and timed
+    in the same rounds, so ``latency_rebuilt_ms`` beside a trained file shows whether a rebuilt graph stands in
+    for it; where the trained file is not on this machine (weights stay in the git-ignored WORK) the rebuilt
+    graph's time is the measurement."""
     import tempfile
 
-    from nas.latency.measure.timing import build_onnx
+    from nas.latency.load import load as load_latency
+    from nas.latency.measure.timing import build_onnx, measure_onnx, runtime_info
     from nas.latency.signatures import deploy
     from nas.layers import plan
     from nas.nn.build import build_model
+    from nas.nn.onnx import ort_session
+    from nas.space import load_space
 
     files, keys, built = [], [], tempfile.TemporaryDirectory(prefix="e2e-time-")
     for m in models:
         space = load_space(m.space)
         arch = space.parse(m.arch)
         for d in m.deployments:
+            net = build_model(arch, space, seed=0)
+            shape = (1, *net.input_shape)
+            rebuilt = build_onnx(net, shape, [deploy(sp, d) for sp in plan(arch, space)], Path(built.name),
+                                 f"{m.name}-{d}")
             unit = folder_of(m, SEEDS[0]) / f"{d}-{'none' if d == 'fp32' else 'ptq'}"
-            path = unit / ("model.onnx" if d == "fp32" else "model.quant.onnx")
-            if path.is_file():
-                shape, source = tuple(ort_session(path).get_inputs()[0].shape), "trained"
-            else:  # another machine: the same graph (ops, shapes, bits) from the architecture; weights do not
-                net = build_model(arch, space, seed=0)  # change the kernels onnxruntime runs
-                shape = (1, *net.input_shape)
-                path = build_onnx(net, shape, [deploy(sp, d) for sp in plan(arch, space)], Path(built.name),
-                                  f"{m.name}-{d}")
-                source = "rebuilt"
-            files.append((path, shape))
-            keys.append((m, d, source))
+            trained = unit / ("model.onnx" if d == "fp32" else "model.quant.onnx")
+            if trained.is_file():
+                files.append((trained, tuple(ort_session(trained).get_inputs()[0].shape)))
+            files.append((rebuilt, shape))
+            keys.append((m, d, trained.is_file()))
     measured = measure_onnx(files, threads=1, rounds=rounds, warmup=5, repeats=20, progress=True)
-    rows = []
     built.cleanup()
-    for (m, d, source), (ms, iqr) in zip(keys, measured.values):
+    rows, values = [], iter(measured.values)
+    for m, d, has_trained in keys:
+        trained_ms, trained_iqr = next(values) if has_trained else (math.nan, math.nan)
+        rebuilt_ms, rebuilt_iqr = next(values)
         space = load_space(m.space)
         try:
             predicted, why = load_latency(device, dtype=d).predict(space.parse(m.arch), space).latency_ms, ""
         except Exception as exc:  # noqa: BLE001 (a device that cannot price this space says why)
             predicted, why = float("nan"), str(exc).splitlines()[0][:200]
-        rows.append({"name": m.name, "deployment": d, "graph": source, "latency_measured_ms": ms,
-                     "latency_iqr_ms": iqr,
+        rows.append({"name": m.name, "deployment": d, "graph": "trained" if has_trained else "rebuilt",
+                     "latency_measured_ms": trained_ms if has_trained else rebuilt_ms,
+                     "latency_iqr_ms": trained_iqr if has_trained else rebuilt_iqr,
+                     "latency_rebuilt_ms": rebuilt_ms,
                      "latency_predicted_ms": predicted, "prediction_note": why})
     df = pd.DataFrame(rows)
+    both = df[df["graph"] == "trained"]
+    gap = (both["latency_measured_ms"] / both["latency_rebuilt_ms"] - 1).abs()
     info = {**runtime_info(1), "reference_kernel_ms": measured.session_reference_ms, "rounds": rounds,
-            "device": device}
+            "device": device, "trained_files": int(len(both)),
+            "rebuilt_vs_trained_median_abs_gap": float(gap.median()) if len(both) else None,
+            "rebuilt_vs_trained_max_abs_gap": float(gap.max()) if len(both) else None}
     harness.write_results(RESULTS, "timing", rows=df, summary=info)
     return df
 
@@ -444,9 +453,9 @@ def by_method(df: pd.DataFrame, method: str) -> pd.DataFrame:
 def bootstrap_diff(front_unit: tuple, base_unit: tuple, n: int = 2000, seed: int = 0) -> tuple[float, float]:
     """95 % interval of mean accuracy(front) - mean accuracy(baseline), resampling test images (the same
     images for both) and each side's training seeds."""
-    def load(name, deployment, quant):
-        return [np.load(kept_of(Model(name, "", "", ""), s) / f"{deployment}-{quant}" / "correct.npy")
-                for s in SEEDS]
+    def load(name, deployment, quant):  # the seeds finished so far
+        paths = [kept_of(Model(name, "", "", ""), s) / f"{deployment}-{quant}" / "correct.npy" for s in SEEDS]
+        return [np.load(p) for p in paths if p.is_file()]
 
     f, b = load(*front_unit), load(*base_unit)
     rng = np.random.default_rng(seed)
@@ -480,6 +489,29 @@ def dominance(df: pd.DataFrame) -> pd.DataFrame:
                            acc_diff_points=100 * (w["acc"] - b["acc"]), acc_diff_ci95=f"[{lo:+.2f}, {hi:+.2f}]")
             rows.append(row)
     return pd.DataFrame(rows)
+
+
+def headline(dom: pd.DataFrame) -> list[str]:
+    """One sentence per method: the best speed-up at equal accuracy over an int8 baseline (PTQ against PTQ, QAT
+    against QAT), how many baseline deployments a front member dominates, and which it does not."""
+    out = []
+    for method in METHODS:
+        part = dom[dom["method"] == method]
+        won = part[part["dominated"]]
+        lost = [f"{b} {d}" for b, d in zip(part.loc[~part["dominated"], "baseline"],
+                                            part.loc[~part["dominated"], "deployment"])]
+        int8 = won[won["deployment"] == "int8"]
+        if int8.empty:
+            best = "no front member matches any int8 baseline's accuracy at its latency"
+        else:
+            w = int8.sort_values("speedup", ascending=False).iloc[0]
+            best = (f"at equal accuracy the searched {w['front']} ({w['front_deployment']}) is "
+                    f"{w['speedup']:.2f}x faster than {w['baseline']} int8 ({w['front_ms']:.2f} vs "
+                    f"{w['baseline_ms']:.2f} ms; accuracy {w['acc_diff_points']:+.2f} point, 95 % "
+                    f"{w['acc_diff_ci95']})")
+        out.append(f"{method.upper()}: {best}; {len(won)} of {len(part)} baseline deployments dominated"
+                   + (f", not: {', '.join(lost)}." if lost else "."))
+    return out
 
 
 def plot(df: pd.DataFrame, path: Path) -> None:
@@ -521,6 +553,7 @@ def run_report(info: dict) -> None:
              f"Search: {info.get('study')} on `{info.get('device')}`, {TRIALS} trials, "
              f"{info.get('seconds', float('nan')) / 60:.1f} min. Recipe: {asdict(RECIPE)}, seeds {list(SEEDS)}, "
              f"data {DATA} (test: all 10,000 images).", "",
+             *[f"- {h}" for h in headline(dom)], "",
              "## Dominance (equal accuracy = no more than 0.2 point below; 95 % bootstrap over images and seeds)", "",
              dom.to_markdown(index=False, floatfmt=".3f"), "",
              "## Every model (seed means)", ""]
@@ -528,7 +561,9 @@ def run_report(info: dict) -> None:
         lines += [f"### {method.upper()}", "", by_method(df, method).to_markdown(index=False, floatfmt=".4f"), ""]
     harness.write_results(RESULTS, "end_to_end", rows=df, md="\n".join(lines),
                           files=[RESULTS / "dominance.csv", RESULTS / "end_to_end.png"],
-                          summary={"search": info, "recipe": asdict(RECIPE), "seeds": list(SEEDS), "data": DATA})
+                          summary={"search": info, "recipe": asdict(RECIPE), "seeds": list(SEEDS), "data": DATA,
+                                   "headline": headline(dom),
+                                   "seeds_finished": df.groupby("name")["seed"].nunique().to_dict()})
     print("\n".join(lines))
 
 

@@ -136,3 +136,28 @@ def test_a_study_made_with_a_sampler_object_asks_for_that_kind_to_resume(macro):
         macro_search(macro, None, storage=storage, study="q")
     assert err.value.argument == "sampler"
     macro_search(macro, optuna.samplers.QMCSampler(seed=0), storage=storage, study="q").optimize(5)
+
+
+def test_the_first_trials_reach_the_fastest_and_smallest_feasible_networks(macro):
+    """The design's corners: the exhaustive minimum of each cheap objective among the networks that meet the
+    budgets, found by descent on the tables, is among the first trials (random sampling rarely goes there)."""
+    import itertools
+
+    space, table = macro
+    options = space.choice_options()
+    every = [space.sample(lambda n, _o, c=dict(zip(options, combo)): c[n]) for combo in itertools.product(*options.values())]
+    run = macro_search(macro, FrontSampler(seed=0, trials=60), objectives=["proxy", "latency", "size"])
+    cheap = [run.evaluator.cheap(a) for a in every]
+    lat = np.array([m["latency_ms.x86-2vcpu"] for m in cheap])
+    size = np.array([m["size_mb"] for m in cheap])
+    budget = float(np.quantile(lat, 0.1))
+    ok = lat <= budget
+    run = macro_search(macro, FrontSampler(seed=0, trials=60), objectives=["proxy", "latency", "size"],
+                       constraints={"latency_ms": budget})
+    run.optimize(2)
+    metrics = [t.user_attrs["metrics"] for t in run.study.trials]
+    assert all(m["feasible"] for m in metrics)
+    assert min(m["latency_ms.x86-2vcpu"] for m in metrics) == pytest.approx(lat.min())
+    assert min(m["size_mb"] for m in metrics) == pytest.approx(size[ok].min())
+    random_min = min(table.predict(a, space).latency_ms for a in space.sample_many(60, seed=0))
+    assert random_min > lat.min()  # 60 random networks would not have found it

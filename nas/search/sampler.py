@@ -12,7 +12,12 @@ Latency, size and energy are table lookups, free next to the proxy. So before ea
    hypervolume to the current feasible front, in all objectives at once (exact in two objectives, on the
    best candidates by margin in more: :func:`nas.search.hypervolume.hypervolume_gain`).
 
-The first ``init`` trials are a random design spread along the first cheap objective. Settings follow the
+The first ``init`` trials are a design: first, for each cheap objective, the feasible network that minimises
+it (coordinate descent on the table lookups from the best random candidate), so the front reaches the fastest
+and smallest corners of the space however rarely random sampling goes there; then random candidates spread
+along the first cheap objective. (Without the corners a 200-trial mobilenet-c10 study's front stopped at
+0.88 ms while the space reaches 0.26 ms: the hypervolume gain of going further was too small to win against
+proxy gains in the middle.) Settings follow the
 budget (:meth:`FrontSettings.for_budget`). Optuna stays the engine and the storage: the sampler decides a whole
 architecture in ``before_trial`` and answers each ``suggest_categorical`` from it. Everything it knows is
 rebuilt from the study's trials, so resumed and multi-worker studies work (each worker avoids the networks the
@@ -251,12 +256,56 @@ class FrontSampler(optuna.samplers.BaseSampler):
         cands = [c for c in pool.values() if c.feasible]
         if not cands:
             return sorted(pool.values(), key=lambda c: c.violation)[: self.settings.init]
-        axis = next((i for i in range(len(self._columns)) if i != self._proxy), None)
-        if axis is not None:
-            cands.sort(key=lambda c: c.objectives[axis])
-        k = min(self.settings.init, len(cands))
-        picks = np.unique(np.round(np.linspace(0, len(cands) - 1, k)).astype(int))
-        return [cands[i] for i in picks]
+        axes = [i for i in range(len(self._columns)) if i != self._proxy]
+        corners: list[_Point] = []
+        for i in axes:
+            corner = self._descend(min(cands, key=lambda c: c.objectives[i]), i)
+            if corner is not None and all(corner.network != c.network for c in corners):
+                corners.append(corner)
+        corners = corners[: self.settings.init]
+        rest = [c for c in cands if all(c.network != k.network for k in corners)]
+        if axes:
+            rest.sort(key=lambda c: c.objectives[axes[0]])
+        k = min(self.settings.init - len(corners), len(rest))
+        picks = np.unique(np.round(np.linspace(0, len(rest) - 1, k)).astype(int)) if k > 0 else []
+        return corners + [rest[i] for i in picks]
+
+    def _descend(self, start: _Point, axis: int, max_passes: int = 5) -> _Point | None:
+        """The feasible network reached from ``start`` by coordinate descent on cheap objective ``axis``: each
+        choice in turn set to the option that lowers it most, budgets kept, until a pass changes nothing (or
+        ``max_passes``). Only table lookups; None when the corner is already scored or running."""
+        def sample(answers: dict) -> tuple:
+            options: dict[str, list] = {}
+
+            def choose(name, opts):
+                options[name] = list(opts)
+                value = answers.get(name)
+                return value if value in opts else opts[0]
+
+            arch = self.space.sample(choose)
+            return arch, {n: (answers[n] if answers.get(n) in o else o[0]) for n, o in options.items()}, options
+
+        def value(arch) -> float:
+            metrics = self.evaluator.cheap(arch)
+            if any(v > 0 for v in self.budgets.constraints(metrics, self.objectives.devices).values()):
+                return np.inf
+            return float(metrics[self._columns[axis]]) * self._signs[axis]
+
+        arch, answers, options = sample(start.params)
+        best = value(arch)
+        for _ in range(max_passes):
+            changed = False
+            for name in list(options):
+                for option in options.get(name, ()):
+                    if option == answers.get(name):
+                        continue
+                    a, ans, opts = sample({**answers, name: option})
+                    v = value(a)
+                    if v < best:
+                        best, arch, answers, options, changed = v, a, ans, opts, True
+            if not changed:
+                break
+        return self._candidate((arch, answers))
 
     # --- choosing -------------------------------------------------------------------------------------
     def _propose(self) -> dict | None:

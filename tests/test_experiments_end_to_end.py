@@ -21,12 +21,16 @@ def e2e(monkeypatch, tmp_path):
     return mod
 
 
-def test_the_pick_rule_takes_latency_quantiles_distinct_and_no_baseline(e2e):
-    front = pd.DataFrame({"trial": range(10), "arch": [f"a{i}" for i in range(10)],
-                          "latency_ms.x": [1.0, 1.1, 1.2, 2, 3, 4, 5, 6, 9, 10]})
-    picks = e2e.pick_front(front, "latency_ms.x", exclude={"a9"})
-    assert list(picks["trial"]) == [0, 2, 3, 5, 6, 8]  # a9, the slowest, is a baseline: skipped
-    assert picks["trial"].is_unique and list(picks["quantile"]) == list(e2e.PICK_QUANTILES)
+def test_the_pick_rule_spaces_log_latency_distinct_on_the_proxy_latency_front_and_no_baseline(e2e):
+    lat = [1.0, 1.5, 2.2, 3, 4.5, 7, 8, 16, 17, 100]
+    front = pd.DataFrame({"trial": range(10), "arch": [f"a{i}" for i in range(10)], "latency_ms.x": lat,
+                          "proxy.p": [1.0, 2, 3, 4, 5, 6, 7, 8, 9, 10]})
+    picks = e2e.pick_front(front, "latency_ms.x", exclude={"a9"})  # a9, the slowest, is a baseline: skipped
+    # targets 1, 1.76, 3.11, 5.48, 9.66, 17 ms (log-spaced from 1 to 17): 5.48 is nearer 4.5 than 7 in log
+    assert list(picks["trial"]) == [0, 1, 3, 4, 6, 8]
+    assert picks["trial"].is_unique and list(picks["position"]) == list(e2e.PICK_POSITIONS)
+    front.loc[1, "proxy.p"] = 0.5  # a1 is slower than a0 and scores lower: off the proxy-latency front
+    assert list(e2e.pick_front(front, "latency_ms.x", {"a9"}, "proxy.p")["trial"]) == [0, 2, 3, 4, 6, 8]
 
 
 @pytest.mark.slow

@@ -45,6 +45,7 @@ class LookupScorer:
 
     def __init__(self, space, scores: dict[str, float], proxy: str, data: str, seed: int = 0):
         self.space, self.scores, self.proxies, self.data, self.seed = space, scores, [proxy], data, seed
+        self.batch_size, self.train_options = None, {}  # no network is run: the study's record says so
 
     def score(self, arch) -> dict[str, float]:
         return {self.proxies[0]: self.scores[self.space.format(arch)]}

@@ -229,12 +229,6 @@ class StaleTrials:
         return failed
 
 
-def fail_stale_trials(study, running=None, checker: StaleTrials | None = None) -> list[int]:
-    """``checker.fail(running)`` (a fresh :class:`StaleTrials` when None: it can decide on RDB heartbeat rows at
-    once, on watched trials only from its second look)."""
-    return (checker or StaleTrials(study)).fail(running)
-
-
 def requeue(study, trial, retry_count: int) -> int:
     """A new WAITING trial with ``trial``'s parameters; returns its id.
 

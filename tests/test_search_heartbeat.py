@@ -2,6 +2,8 @@
 import pytest
 from optuna.trial import TrialState
 
+from nas.optuna_compat import storage_of, trial_id_of
+
 
 @pytest.mark.parametrize("backend", ["sqlite", "journal"])
 def test_trial_killed_before_its_first_heartbeat_is_failed_and_retried(tmp_path, monkeypatch, backend):
@@ -56,13 +58,13 @@ def test_heartbeat_survives_transient_storage_errors_and_stops_with_its_trial(mo
     monkeypatch.setattr(hb, "HEARTBEAT_INTERVAL_S", 0.05)
     study = optuna.create_study(storage=optuna.storages.InMemoryStorage())
     trial = study.ask()
-    flaky = FlakyStorage(study._storage, failures=3)
+    flaky = FlakyStorage(storage_of(study), failures=3)
     with caplog.at_level(logging.WARNING, logger="nas.search.heartbeat"):
-        beat = hb.TrialHeartbeat(flaky, trial._trial_id)
+        beat = hb.TrialHeartbeat(flaky, trial_id_of(trial))
         assert wait_for(lambda: flaky.beats >= 8, timeout=10), "the heartbeat stopped after a storage error"
         assert beat._thread.is_alive()
-        last = study._storage.get_trial(trial._trial_id).system_attrs["heartbeat"]
-        assert wait_for(lambda: study._storage.get_trial(trial._trial_id).system_attrs["heartbeat"] > last, 10)
+        last = storage_of(study).get_trial(trial_id_of(trial)).system_attrs["heartbeat"]
+        assert wait_for(lambda: storage_of(study).get_trial(trial_id_of(trial)).system_attrs["heartbeat"] > last, 10)
         study.tell(trial, 1.0)  # the trial ends without stop(): its heartbeat ends with it, without a warning
         assert wait_for(lambda: not beat._thread.is_alive(), timeout=10)
     warnings = [r for r in caplog.records if r.name == "nas.search.heartbeat"]
@@ -78,12 +80,12 @@ def test_heartbeat_stops_when_stopped(monkeypatch):
     monkeypatch.setattr(hb, "HEARTBEAT_INTERVAL_S", 0.05)
     study = optuna.create_study(storage=optuna.storages.InMemoryStorage())
     trial = study.ask()
-    beat = hb.TrialHeartbeat(study._storage, trial._trial_id)
-    first = study._storage.get_trial(trial._trial_id).system_attrs["heartbeat"]
+    beat = hb.TrialHeartbeat(storage_of(study), trial_id_of(trial))
+    first = storage_of(study).get_trial(trial_id_of(trial)).system_attrs["heartbeat"]
     beat.stop()
     assert not beat._thread.is_alive()
-    assert study._storage.get_trial(trial._trial_id).state == optuna.trial.TrialState.RUNNING
-    assert study._storage.get_trial(trial._trial_id).system_attrs["heartbeat"] >= first
+    assert storage_of(study).get_trial(trial_id_of(trial)).state == optuna.trial.TrialState.RUNNING
+    assert storage_of(study).get_trial(trial_id_of(trial)).system_attrs["heartbeat"] >= first
 
 
 def test_heartbeat_back_off_never_spaces_beats_beyond_the_interval(monkeypatch):
@@ -103,7 +105,7 @@ def test_stale_trial_retry_is_found_by_its_own_id_when_another_worker_enqueues(m
     study = optuna.create_study(storage=optuna.storages.InMemoryStorage(), study_name="t")
     orphan = study.ask()
     orphan.suggest_int("x", 0, 9)
-    storage = study._storage
+    storage = storage_of(study)
     real_create = storage.create_new_trial
 
     def create_then_another_worker_enqueues(study_id, template_trial=None):
@@ -142,25 +144,25 @@ def test_item4_stale_detection_never_compares_two_hosts_clocks(tmp_path, monkeyp
     url = f"sqlite:///{tmp_path}/s.db" if backend == "sqlite" else f"journal:{tmp_path}/s.journal"
     study = optuna.create_study(storage=open_storage(url), study_name="t")
     live = study.ask()
-    storage, checker = study._storage, hb.StaleTrials(study)
+    storage, checker = storage_of(study), hb.StaleTrials(study)
     skewed = time.time() - 3600  # what a worker whose clock is an hour behind wrote as its beat
-    storage.set_trial_system_attr(live._trial_id, "heartbeat", skewed)
+    storage.set_trial_system_attr(trial_id_of(live), "heartbeat", skewed)
     rdb = rdb_of(storage)
     if rdb is not None:
-        rdb.record_heartbeat(live._trial_id)  # the beat itself: a row stamped by the database
+        rdb.record_heartbeat(trial_id_of(live))  # the beat itself: a row stamped by the database
     assert checker.fail() == []
-    storage.set_trial_system_attr(live._trial_id, "heartbeat", skewed + 1)  # it beats again (journal)
+    storage.set_trial_system_attr(trial_id_of(live), "heartbeat", skewed + 1)  # it beats again (journal)
     if rdb is not None:
-        rdb.record_heartbeat(live._trial_id)
+        rdb.record_heartbeat(trial_id_of(live))
     assert checker.fail() == [] and hb.StaleTrials(study).fail() == []  # alive, to any checker
     time.sleep(2.2)  # then its beats stop for longer than the grace (SQLite's now() counts whole seconds)
     assert checker.fail() == [live.number]
     if rdb is not None:  # the database's clock says how old a beat is: a fresh checker needs no watching
         dead = study.ask()
-        rdb.record_heartbeat(dead._trial_id)
+        rdb.record_heartbeat(trial_id_of(dead))
         with rdb.engine.begin() as conn:
             conn.execute(sqlalchemy.text("update trial_heartbeats set heartbeat = datetime(heartbeat, '-1 hour') "
-                                         "where trial_id = :t"), {"t": dead._trial_id})
+                                         "where trial_id = :t"), {"t": trial_id_of(dead)})
         assert hb.StaleTrials(study).fail() == [dead.number]
 
 

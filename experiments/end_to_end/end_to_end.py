@@ -14,11 +14,13 @@ Phases, each resumable (a finished step is never redone; Ctrl-C or a kill loses 
    deployment (front: own bits and all-int8; baselines: fp32 and int8), each with PTQ (the float weights
    quantized) and QAT (fine-tuned at the deployed bits, then quantized); accuracy of the float network and of
    the deployed ONNX file on the full 10,000-image test split, per image (for the bootstrap).
-4. ``time``: every deployed file timed end to end in one onnxruntime session, interleaved with the paired
+4. ``profile``: this host's table of the baselines' own spaces (fp32, int8), so each baseline's predicted
+   latency comes from a table measured here for it. Nothing else on the machine.
+5. ``time``: every deployed file timed end to end in one onnxruntime session, interleaved with the paired
    protocol (``nas.latency.measure.timing.measure_onnx``), 1 thread, the prediction beside it, and the same
    graph rebuilt from its architecture beside it (the stand-in on a machine without the trained files). Run it
    with nothing else on the machine (pause trainers: ``kill -STOP``, then ``kill -CONT``).
-5. ``report``: ``<out-dir>/end_to_end.csv``, ``.png``, ``.md``, ``.json`` and ``dominance.csv`` (bootstrap
+6. ``report``: ``<out-dir>/end_to_end.csv``, ``.png``, ``.md``, ``.json`` and ``dominance.csv`` (bootstrap
    intervals over test images and seeds, the dominance check, the best speed-up at equal accuracy).
 
 Results (out-dir: experiments/end_to_end/results): search.json, picks.csv, front.csv, rate.csv, timing.csv and
@@ -52,6 +54,7 @@ PICK_POSITIONS = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
 SEEDS = (0, 1)
 DATA = "fashion-mnist"
 BASELINE_DEPLOYMENTS = ("fp32", "int8")
+BASELINE_TABLE = "e2e-baselines-here"  # this host's table of the baselines' own spaces (phase ``profile``)
 FRONT_DEPLOYMENTS = ("arch", "int8")
 
 
@@ -374,6 +377,38 @@ def run_rate(models: list[Model]) -> pd.DataFrame:
 # --------------------------------------------------------------------------------------------------------
 # 4. time every deployed file together
 # --------------------------------------------------------------------------------------------------------
+def run_profile(models: list[Model]) -> list[dict]:
+    """Profile, on this host, the layers of every baseline space other than the searched one, fp32 and int8,
+    into ``<out-dir>/e2e-baselines-here.csv``: their predicted latency comes from a table measured here for
+    them (never rows added to the shipped x86-2vcpu). Signatures already in the table are not measured again.
+    Run it with nothing else on the machine, as ``time``."""
+    import torch
+
+    from nas.latency.measure.profile import profile_space
+
+    torch.set_num_threads(1)
+    out = []
+    for space in sorted({m.space for m in models if m.kind == "baseline" and m.space != SPACE}):
+        r = profile_space(space, BASELINE_TABLE, dtypes=["fp32", "int8"], out_dir=RESULTS,
+                          description="the end-to-end benchmark's baseline spaces, profiled on this host")
+        out.append({"space": space, "measured": r.measured, "already_present": r.already_present,
+                    "seconds": r.seconds, "dropped": len(r.dropped)})
+    return out
+
+
+def predictor(model: Model, device: str, deployment: str):
+    """The latency model that prices ``model``: the search's device for the searched space, this host's
+    baseline table (phase ``profile``) for the baselines' own spaces."""
+    from nas.latency.load import load as load_latency
+
+    if model.space == SPACE:
+        return load_latency(device, dtype=deployment)
+    table = RESULTS / f"{BASELINE_TABLE}.csv"
+    if not table.is_file():
+        raise FileNotFoundError(f"{table} is missing: run --phase profile first")
+    return load_latency(str(table), dtype=deployment)
+
+
 def run_time(models: list[Model], device: str, rounds: int = 10) -> pd.DataFrame:
     """One file per (model, deployment) — seeds and PTQ/QAT share the graph, so they share the latency — timed
     in one session, interleaved, 1 thread; the device's prediction beside each. Every graph is also rebuilt from
@@ -383,7 +418,6 @@ def run_time(models: list[Model], device: str, rounds: int = 10) -> pd.DataFrame
     graph's time is the measurement."""
     import tempfile
 
-    from nas.latency.load import load as load_latency
     from nas.latency.measure.timing import build_onnx, measure_onnx, runtime_info
     from nas.latency.signatures import deploy
     from nas.layers import plan
@@ -414,7 +448,7 @@ def run_time(models: list[Model], device: str, rounds: int = 10) -> pd.DataFrame
         rebuilt_ms, rebuilt_iqr = next(values)
         space = load_space(m.space)
         try:
-            predicted, why = load_latency(device, dtype=d).predict(space.parse(m.arch), space).latency_ms, ""
+            predicted, why = predictor(m, device, d).predict(space.parse(m.arch), space).latency_ms, ""
         except Exception as exc:  # noqa: BLE001 (a device that cannot price this space says why)
             predicted, why = float("nan"), str(exc).splitlines()[0][:200]
         rows.append({"name": m.name, "deployment": d, "graph": "trained" if has_trained else "rebuilt",
@@ -593,7 +627,7 @@ def search_device(info: dict, default: str) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--phase", choices=("all", "rate", "search", "pick", "train", "time", "report"), default="all",
+    ap.add_argument("--phase", choices=("all", "rate", "search", "pick", "train", "profile", "time", "report"), default="all",
                     help="one phase, or all of them in order (default all)")
     ap.add_argument("--device", default="x86-2vcpu",
                     help="latency model that prices the search and the predictions (default x86-2vcpu; use this "
@@ -624,6 +658,8 @@ def main() -> None:
         print(run_pick(info).to_string())
     if args.phase in ("all", "train"):
         train_all(all_models(args.only), tuple(args.seeds))
+    if args.phase in ("all", "profile"):
+        harness.write_results(RESULTS, "profile", rows=run_profile(all_models()), summary={"table": BASELINE_TABLE})
     if args.phase in ("all", "time"):
         print(run_time(all_models(), search_device(info, args.device), args.rounds).to_string())
     if args.phase in ("all", "report"):

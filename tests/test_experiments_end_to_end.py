@@ -75,7 +75,11 @@ def test_time_and_report_on_one_finished_seed(e2e, train_space, monkeypatch):
     assert len(timing) == 4 and set(timing["graph"]) == {"trained"}
     assert (timing["latency_measured_ms"] > 0).all() and (timing["latency_rebuilt_ms"] > 0).all()
     assert timing["latency_predicted_ms"].isna().all() and timing["prediction_note"].str.len().gt(0).all()
+    proxy = e2e.run_proxy([front, base])  # the diagnosis: proxy scores beside trained accuracy
+    assert list(proxy["name"]) == ["tiny-front", "tiny-base"] and (proxy["seeds"] == 1).all()
+    assert proxy[[f"qnaswot.{d}" for d in e2e.PROXY_DATA]].notna().all().all()
     e2e.run_report({"study": "s", "device": "x86-2vcpu", "seconds": 60.0})
+    assert "Proxy scores beside trained accuracy" in (e2e.RESULTS / "end_to_end.md").read_text()
     summary = json.loads((e2e.RESULTS / "end_to_end.json").read_text())
     assert [h.split(":")[0] for h in summary["headline"]] == ["PTQ", "QAT"]
     assert summary["seeds_finished"] == {"tiny-base": 1, "tiny-front": 1}

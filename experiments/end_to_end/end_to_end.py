@@ -20,7 +20,9 @@ Phases, each resumable (a finished step is never redone; Ctrl-C or a kill loses 
    protocol (``nas.latency.measure.timing.measure_onnx``), 1 thread, the prediction beside it, and the same
    graph rebuilt from its architecture beside it (the stand-in on a machine without the trained files). Run it
    with nothing else on the machine (pause trainers: ``kill -STOP``, then ``kill -CONT``).
-6. ``report``: ``<out-dir>/end_to_end.csv``, ``.png``, ``.md``, ``.json`` and ``dominance.csv`` (bootstrap
+6. ``proxy``: every trained model's proxy scores beside its accuracy (``proxy.{csv,json}``): the diagnosis of
+   why the front does or does not win.
+7. ``report``: ``<out-dir>/end_to_end.csv``, ``.png``, ``.md``, ``.json`` and ``dominance.csv`` (bootstrap
    intervals over test images and seeds, the dominance check, the best speed-up at equal accuracy).
 
 Results (out-dir: experiments/end_to_end/results): search.json, picks.csv, front.csv, rate.csv, timing.csv and
@@ -396,6 +398,40 @@ def run_profile(models: list[Model]) -> list[dict]:
     return out
 
 
+PROXY_DATA = ("digits", DATA)  # the search's proxy data (SearchConfig's default) and the training data
+
+
+def run_proxy(models: list[Model]) -> pd.DataFrame:
+    """Why the front does or does not win, part 1: every model's proxy score (the search's qnaswot, and naswot)
+    on the data the search scored with and on the training data, beside its trained accuracy (seed means of
+    the finished units). A baseline scoring above front members of equal latency means the space could not
+    offer the search such a network; a weak rank correlation means the proxy did not pick for accuracy."""
+    from scipy.stats import spearmanr
+
+    from nas.proxies import Scorer
+    from nas.space import load_space
+
+    units = collect_units()
+    rows = []
+    for m in models:
+        mine = units[units["name"] == m.name]
+        if mine.empty:
+            continue
+        space = load_space(m.space)
+        arch = space.parse(m.arch)
+        row = {"name": m.name, "kind": m.kind, "acc_fp32": mine.groupby("seed")["acc_fp32"].first().mean(),
+               "acc_int8_ptq": mine.loc[(mine["deployment"] == "int8") & (mine["quantization"] == "ptq"),
+                                        "acc_deployed"].mean(), "seeds": mine["seed"].nunique()}
+        for data in PROXY_DATA:
+            row.update({f"{p}.{data}": Scorer(space, [p], data=data, seed=0).score(arch)[p]
+                        for p in ("qnaswot", "naswot")})
+        rows.append(row)
+    df = pd.DataFrame(rows)
+    rho = {c: float(spearmanr(df[c], df["acc_fp32"]).statistic) for c in df.columns if "." in c}
+    harness.write_results(RESULTS, "proxy", rows=df, summary={"spearman_vs_acc_fp32": rho, "models": len(df)})
+    return df
+
+
 def predictor(model: Model, device: str, deployment: str):
     """The latency model that prices ``model``: the search's device for the searched space, this host's
     baseline table (phase ``profile``) for the baselines' own spaces."""
@@ -474,10 +510,15 @@ EQUAL_ACC_POINTS = 0.2  # "equal accuracy": no more than 0.2 point below
 METHODS = ("ptq", "qat")
 
 
+def collect_units() -> pd.DataFrame:
+    """Every finished unit's result.json, one row each."""
+    return pd.DataFrame([json.loads(p.read_text()) for p in sorted((RESULTS / "units").glob("*/seed*/*/result.json"))])
+
+
 def collect() -> pd.DataFrame:
     """Every finished unit's row, with the shared timing and the training time (float + its QAT)."""
-    rows = [json.loads(p.read_text()) for p in sorted((RESULTS / "units").glob("*/seed*/*/result.json"))]
-    df = pd.DataFrame(rows)
+    df = collect_units()
+    rows = df.to_dict("records")
     floats = {(r["name"], r["seed"]): json.loads((kept_of(Model(r["name"], "", "", ""), r["seed"])
                                                   / "float.json").read_text())["seconds"] for r in rows}
     df["train_minutes"] = [(floats[(n, s)] + ((q or {}).get("seconds") or 0)) / 60
@@ -607,6 +648,11 @@ def run_report(info: dict) -> None:
              "## Every model (seed means)", ""]
     for method in METHODS:
         lines += [f"### {method.upper()}", "", by_method(df, method).to_markdown(index=False, floatfmt=".4f"), ""]
+    if (RESULTS / "proxy.csv").is_file():  # phase proxy: the diagnosis
+        rho = json.loads((RESULTS / "proxy.json").read_text()).get("spearman_vs_acc_fp32", {})
+        lines += ["## Proxy scores beside trained accuracy (phase proxy)", "",
+                  pd.read_csv(RESULTS / "proxy.csv").to_markdown(index=False, floatfmt=".3f"), "",
+                  "Spearman vs float accuracy: " + ", ".join(f"{k} {v:+.2f}" for k, v in rho.items()), ""]
     harness.write_results(RESULTS, "end_to_end", rows=df, md="\n".join(lines),
                           files=[RESULTS / "dominance.csv", RESULTS / "end_to_end.png"],
                           summary={"search": info, "recipe": asdict(RECIPE), "seeds": list(SEEDS), "data": DATA,
@@ -627,7 +673,7 @@ def search_device(info: dict, default: str) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--phase", choices=("all", "rate", "search", "pick", "train", "profile", "time", "report"), default="all",
+    ap.add_argument("--phase", choices=("all", "rate", "search", "pick", "train", "profile", "time", "proxy", "report"), default="all",
                     help="one phase, or all of them in order (default all)")
     ap.add_argument("--device", default="x86-2vcpu",
                     help="latency model that prices the search and the predictions (default x86-2vcpu; use this "
@@ -662,6 +708,8 @@ def main() -> None:
         harness.write_results(RESULTS, "profile", rows=run_profile(all_models()), summary={"table": BASELINE_TABLE})
     if args.phase in ("all", "time"):
         print(run_time(all_models(), search_device(info, args.device), args.rounds).to_string())
+    if args.phase in ("all", "proxy"):
+        print(run_proxy(all_models()).to_string())
     if args.phase in ("all", "report"):
         run_report(info)
 

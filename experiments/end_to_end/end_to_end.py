@@ -605,6 +605,7 @@ def headline(dom: pd.DataFrame) -> list[str]:
 
 def plot(df: pd.DataFrame, path: Path) -> None:
     import matplotlib
+    import matplotlib.ticker
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -623,6 +624,9 @@ def plot(df: pd.DataFrame, path: Path) -> None:
                     ax.annotate(r["name"].replace("mobilenet", "mb"), (r["latency"], 100 * r["acc"]), fontsize=7,
                                 xytext=(3, -9), textcoords="offset points")
         ax.set_xscale("log")
+        ax.xaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
+        ax.tick_params(axis="x", which="minor", labelsize=7)
         ax.set_xlabel("measured latency, ms (onnxruntime, 1 thread, batch 1)")
         ax.set_title(f"{method.upper()}: deployed accuracy vs latency (bars: seed min-max)")
         ax.grid(alpha=0.3)

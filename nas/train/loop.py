@@ -172,10 +172,11 @@ def train(model: nn.Module, *, epochs: int, data="fashion-mnist", seed: int = 0,
 
     ``n_train`` caps the training examples (None: the whole split minus validation); ``n_val`` examples of the
     train split are held out for validation. Returns accuracy (validation, 0..1), final train loss, epochs,
-    steps, seconds (training time of every finished epoch, summed over the runs a checkpoint resumed; a checkpoint
-    written before 2026-12-06 does not hold its runs' time, and ``seconds_before_resume`` is then None and
-    ``seconds`` this run's alone), n_train, n_val, device and the epoch it resumed from. ``channels_last`` trains in that memory
-    format (the model is returned in the default one, on the CPU). ``device``: cpu, cuda or auto.
+    steps, seconds, n_train, n_val, device and the epoch it resumed from. ``seconds`` is the time of every
+    finished epoch summed over the runs a checkpoint resumed (``seconds_before_resume``: the earlier runs'; None
+    for a checkpoint written before 2026-12-06, which did not keep it: ``seconds`` is then this run's alone).
+    ``channels_last`` trains in that memory format (the model is returned in the default one, on the CPU).
+    ``device``: cpu, cuda or auto.
     ``checkpoint``: a file written after every epoch (model, optimiser and random states); a later call with the
     same network and recipe resumes after the last finished epoch, to the same weights as an uninterrupted run
     (on the same device), so a run stopped by Ctrl-C loses at most one epoch. ``identity``: whatever else decides
@@ -245,8 +246,8 @@ def train(model: nn.Module, *, epochs: int, data="fashion-mnist", seed: int = 0,
     acc = evaluate(model, d, indices=val_idx)
     loss = loss_sum / max(1, seen)
     return {"accuracy": acc if math.isfinite(loss) else math.nan, "loss": loss, "epochs": epochs, "steps": step,
-            "seconds": (before or 0.0) + time.perf_counter() - t0, "seconds_before_resume": before, "n_train": len(tr_idx), "n_val": len(val_idx), "device": dev.type,
-            "resumed_from_epoch": first}
+            "seconds": (before or 0.0) + time.perf_counter() - t0, "seconds_before_resume": before,
+            "n_train": len(tr_idx), "n_val": len(val_idx), "device": dev.type, "resumed_from_epoch": first}
 
 
 def _load_checkpoint(path, fingerprint: dict) -> dict | None:

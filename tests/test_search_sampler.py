@@ -145,7 +145,8 @@ def test_the_first_trials_reach_the_fastest_and_smallest_feasible_networks(macro
 
     space, table = macro
     options = space.choice_options()
-    every = [space.sample(lambda n, _o, c=dict(zip(options, combo)): c[n]) for combo in itertools.product(*options.values())]
+    every = [space.sample(lambda n, _o, c=dict(zip(options, combo)): c[n])
+             for combo in itertools.product(*options.values())]
     run = macro_search(macro, FrontSampler(seed=0, trials=60), objectives=["proxy", "latency", "size"])
     cheap = [run.evaluator.cheap(a) for a in every]
     lat = np.array([m["latency_ms.x86-2vcpu"] for m in cheap])

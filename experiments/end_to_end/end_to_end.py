@@ -677,7 +677,8 @@ def search_device(info: dict, default: str) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--phase", choices=("all", "rate", "search", "pick", "train", "profile", "time", "proxy", "report"), default="all",
+    ap.add_argument("--phase", default="all",
+                    choices=("all", "rate", "search", "pick", "train", "profile", "time", "proxy", "report"),
                     help="one phase, or all of them in order (default all)")
     ap.add_argument("--device", default="x86-2vcpu",
                     help="latency model that prices the search and the predictions (default x86-2vcpu; use this "

@@ -204,15 +204,8 @@ def train(model: nn.Module, *, epochs: int, data="fashion-mnist", seed: int = 0,
     fingerprint = _fingerprint(model, recipe)
 
     t0 = time.perf_counter()
-    step, loss_sum, seen, first, before = 0, 0.0, 0, 0, 0.0
     state = _load_checkpoint(checkpoint, fingerprint)
-    if state is not None:
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["opt"])
-        rng.bit_generator.state = state["numpy_rng"]
-        g.set_state(state["augment_rng"])
-        step, loss_sum, seen, first = state["step"], state["loss_sum"], state["seen"], state["epoch"]
-        before = state.get("seconds")  # None: written by a version that did not keep it
+    step, loss_sum, seen, first, before = _resume(state, model, opt, rng, g)
     bar = None
     if progress:
         from tqdm import tqdm
@@ -248,6 +241,18 @@ def train(model: nn.Module, *, epochs: int, data="fashion-mnist", seed: int = 0,
     return {"accuracy": acc if math.isfinite(loss) else math.nan, "loss": loss, "epochs": epochs, "steps": step,
             "seconds": (before or 0.0) + time.perf_counter() - t0, "seconds_before_resume": before,
             "n_train": len(tr_idx), "n_val": len(val_idx), "device": dev.type, "resumed_from_epoch": first}
+
+
+def _resume(state: dict | None, model, opt, rng, g) -> tuple:
+    """Put a checkpoint's model, optimiser and random states back; (step, loss sum, images seen, epochs done,
+    seconds of the earlier runs: None for a checkpoint written before they were kept), zeros without one."""
+    if state is None:
+        return 0, 0.0, 0, 0, 0.0
+    model.load_state_dict(state["model"])
+    opt.load_state_dict(state["opt"])
+    rng.bit_generator.state = state["numpy_rng"]
+    g.set_state(state["augment_rng"])
+    return state["step"], state["loss_sum"], state["seen"], state["epoch"], state.get("seconds")
 
 
 def _load_checkpoint(path, fingerprint: dict) -> dict | None:

@@ -384,11 +384,8 @@ def run_profile(models: list[Model]) -> list[dict]:
     into ``<out-dir>/e2e-baselines-here.csv``: their predicted latency comes from a table measured here for
     them (never rows added to the shipped x86-2vcpu). Signatures already in the table are not measured again.
     Run it with nothing else on the machine, as ``time``."""
-    import torch
-
     from nas.latency.measure.profile import profile_space
 
-    torch.set_num_threads(1)
     out = []
     for space in sorted({m.space for m in models if m.kind == "baseline" and m.space != SPACE}):
         r = profile_space(space, BASELINE_TABLE, dtypes=["fp32", "int8"], out_dir=RESULTS,
@@ -423,8 +420,8 @@ def run_proxy(models: list[Model]) -> pd.DataFrame:
                "acc_int8_ptq": mine.loc[(mine["deployment"] == "int8") & (mine["quantization"] == "ptq"),
                                         "acc_deployed"].mean(), "seeds": mine["seed"].nunique()}
         for data in PROXY_DATA:
-            row.update({f"{p}.{data}": Scorer(space, [p], data=data, seed=0).score(arch)[p]
-                        for p in ("qnaswot", "naswot")})
+            scores = Scorer(space, ["qnaswot", "naswot"], data=data, seed=0).score(arch)
+            row.update({f"{p}.{data}": v for p, v in scores.items()})
         rows.append(row)
     df = pd.DataFrame(rows)
     rho = {c: float(spearmanr(df[c], df["acc_fp32"]).statistic) for c in df.columns if "." in c}
@@ -465,9 +462,9 @@ def run_time(models: list[Model], device: str, rounds: int = 10) -> pd.DataFrame
     for m in models:
         space = load_space(m.space)
         arch = space.parse(m.arch)
+        net = build_model(arch, space, seed=0)
+        shape = (1, *net.input_shape)
         for d in m.deployments:
-            net = build_model(arch, space, seed=0)
-            shape = (1, *net.input_shape)
             rebuilt = build_onnx(net, shape, [deploy(sp, d) for sp in plan(arch, space)], Path(built.name),
                                  f"{m.name}-{d}")
             unit = folder_of(m, SEEDS[0]) / f"{d}-{'none' if d == 'fp32' else 'ptq'}"
@@ -475,16 +472,15 @@ def run_time(models: list[Model], device: str, rounds: int = 10) -> pd.DataFrame
             if trained.is_file():
                 files.append((trained, tuple(ort_session(trained).get_inputs()[0].shape)))
             files.append((rebuilt, shape))
-            keys.append((m, d, trained.is_file()))
+            keys.append((m, d, trained.is_file(), space, arch))
     measured = measure_onnx(files, threads=1, rounds=rounds, warmup=5, repeats=20, progress=True)
     built.cleanup()
     rows, values = [], iter(measured.values)
-    for m, d, has_trained in keys:
+    for m, d, has_trained, space, arch in keys:
         trained_ms, trained_iqr = next(values) if has_trained else (math.nan, math.nan)
         rebuilt_ms, rebuilt_iqr = next(values)
-        space = load_space(m.space)
         try:
-            predicted, why = predictor(m, device, d).predict(space.parse(m.arch), space).latency_ms, ""
+            predicted, why = predictor(m, device, d).predict(arch, space).latency_ms, ""
         except Exception as exc:  # noqa: BLE001 (a device that cannot price this space says why)
             predicted, why = float("nan"), str(exc).splitlines()[0][:200]
         rows.append({"name": m.name, "deployment": d, "graph": "trained" if has_trained else "rebuilt",
@@ -512,15 +508,15 @@ METHODS = ("ptq", "qat")
 
 def collect_units() -> pd.DataFrame:
     """Every finished unit's result.json, one row each."""
-    return pd.DataFrame([json.loads(p.read_text()) for p in sorted((RESULTS / "units").glob("*/seed*/*/result.json"))])
+    paths = sorted((RESULTS / "units").glob("*/seed*/*/result.json"))
+    return pd.DataFrame([json.loads(p.read_text()) for p in paths])
 
 
 def collect() -> pd.DataFrame:
     """Every finished unit's row, with the shared timing and the training time (float + its QAT)."""
     df = collect_units()
-    rows = df.to_dict("records")
-    floats = {(r["name"], r["seed"]): json.loads((kept_of(Model(r["name"], "", "", ""), r["seed"])
-                                                  / "float.json").read_text())["seconds"] for r in rows}
+    floats = {(n, s): json.loads((kept_of(Model(n, "", "", ""), s) / "float.json").read_text())["seconds"]
+              for n, s in set(zip(df["name"], df["seed"]))}
     df["train_minutes"] = [(floats[(n, s)] + ((q or {}).get("seconds") or 0)) / 60
                            for n, s, q in zip(df["name"], df["seed"], df["qat"])]
     timing = pd.read_csv(RESULTS / "timing.csv")
@@ -586,9 +582,8 @@ def headline(dom: pd.DataFrame) -> list[str]:
     out = []
     for method in METHODS:
         part = dom[dom["method"] == method]
-        won = part[part["dominated"]]
-        lost = [f"{b} {d}" for b, d in zip(part.loc[~part["dominated"], "baseline"],
-                                            part.loc[~part["dominated"], "deployment"])]
+        won, not_won = part[part["dominated"]], part[~part["dominated"]]
+        lost = [f"{b} {d}" for b, d in zip(not_won["baseline"], not_won["deployment"])]
         int8 = won[won["deployment"] == "int8"]
         if int8.empty:
             best = "no front member matches any int8 baseline's accuracy at its latency"

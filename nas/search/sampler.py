@@ -257,18 +257,18 @@ class FrontSampler(optuna.samplers.BaseSampler):
         if not cands:
             return sorted(pool.values(), key=lambda c: c.violation)[: self.settings.init]
         axes = [i for i in range(len(self._columns)) if i != self._proxy]
-        corners: list[_Point] = []
+        corners: dict[bytes, _Point] = {}
         for i in axes:
             corner = self._descend(min(cands, key=lambda c: c.objectives[i]), i)
-            if corner is not None and all(corner.network != c.network for c in corners):
-                corners.append(corner)
-        corners = corners[: self.settings.init]
-        rest = [c for c in cands if all(c.network != k.network for k in corners)]
+            if corner is not None:
+                corners.setdefault(corner.network, corner)
+        corners = dict(list(corners.items())[: self.settings.init])
+        rest = [c for c in cands if c.network not in corners]
         if axes:
             rest.sort(key=lambda c: c.objectives[axes[0]])
         k = min(self.settings.init - len(corners), len(rest))
         picks = np.unique(np.round(np.linspace(0, len(rest) - 1, k)).astype(int)) if k > 0 else []
-        return corners + [rest[i] for i in picks]
+        return list(corners.values()) + [rest[i] for i in picks]
 
     def _descend(self, start: _Point, axis: int, max_passes: int = 5) -> _Point | None:
         """The feasible network reached from ``start`` by coordinate descent on cheap objective ``axis``: each
@@ -276,14 +276,14 @@ class FrontSampler(optuna.samplers.BaseSampler):
         ``max_passes``). Only table lookups; None when the corner is already scored or running."""
         def sample(answers: dict) -> tuple:
             options: dict[str, list] = {}
+            chosen: dict[str, Any] = {}
 
             def choose(name, opts):
                 options[name] = list(opts)
-                value = answers.get(name)
-                return value if value in opts else opts[0]
+                chosen[name] = answers[name] if answers.get(name) in opts else opts[0]
+                return chosen[name]
 
-            arch = self.space.sample(choose)
-            return arch, {n: (answers[n] if answers.get(n) in o else o[0]) for n, o in options.items()}, options
+            return self.space.sample(choose), chosen, options
 
         def value(arch) -> float:
             metrics = self.evaluator.cheap(arch)

@@ -206,6 +206,7 @@ def train(model: nn.Module, *, epochs: int, data="fashion-mnist", seed: int = 0,
     t0 = time.perf_counter()
     state = _load_checkpoint(checkpoint, fingerprint)
     step, loss_sum, seen, first, before = _resume(state, model, opt, rng, g)
+    earlier = before or 0.0  # seconds of the runs this one resumes
     bar = None
     if progress:
         from tqdm import tqdm
@@ -227,7 +228,7 @@ def train(model: nn.Module, *, epochs: int, data="fashion-mnist", seed: int = 0,
                 if checkpoint is not None:
                     _save_checkpoint(checkpoint, {
                         "fingerprint": fingerprint, "epoch": epoch + 1, "step": step, "loss_sum": loss_sum,
-                        "seen": seen, "seconds": (before or 0.0) + time.perf_counter() - t0,
+                        "seen": seen, "seconds": earlier + time.perf_counter() - t0,
                         "model": model.state_dict(), "opt": opt.state_dict(),
                         "numpy_rng": rng.bit_generator.state, "augment_rng": g.get_state(),
                         "torch_rng": torch.get_rng_state()})
@@ -239,7 +240,7 @@ def train(model: nn.Module, *, epochs: int, data="fashion-mnist", seed: int = 0,
     acc = evaluate(model, d, indices=val_idx)
     loss = loss_sum / max(1, seen)
     return {"accuracy": acc if math.isfinite(loss) else math.nan, "loss": loss, "epochs": epochs, "steps": step,
-            "seconds": (before or 0.0) + time.perf_counter() - t0, "seconds_before_resume": before,
+            "seconds": earlier + time.perf_counter() - t0, "seconds_before_resume": before,
             "n_train": len(tr_idx), "n_val": len(val_idx), "device": dev.type, "resumed_from_epoch": first}
 
 

@@ -96,6 +96,22 @@ def test_depthwise_bits_are_seen(mobilenet):
     assert all4 < dw4 < all8
 
 
+def test_eight_bits_cost_a_deep_network_little(mobilenet):
+    """MobileNetV2-1.0 (17 blocks) deployed int8 loses 0.04 point when trained (experiments/end_to_end); its w8a8
+    penalty must stay small beside naswot's spread between networks (about 15 from MobileNetV2-0.35 to -1.0).
+    Summed over layers (before 2026-12-06) the penalty grew with depth: on this batch it charged the 8-bit blocks
+    6.3 over their float twin and the whole network 35 below naswot; the mean charges 1.7 and 5.1."""
+    from nas.space import baseline
+
+    space, inputs, _ = mobilenet
+    arch = space.parse(space.format(baseline("mobilenetv2-1.0").arch))
+    w8, w4, fp = (score(space, inputs, at_bits(arch, *bits)) for bits in [(8, 8), (4, 8), (32, 32)])
+    assert w4 < w8 < fp
+    assert fp - w8 < 5.0
+    assert noise_profile(Probe(at_bits(arch, 8, 8), space, inputs, seed=0))[0] - w8 < 10.0
+    assert quantization_cost([0.1] * 10, 16) == pytest.approx(quantization_cost([0.1] * 20, 16))
+
+
 def test_noise_ratios_of_a_given_model(mobilenet):
     """noise_ratios on any built network (trained weights, say; BN mode as set): one ratio per layer, more noise
     the fewer bits the blocks have (the space's stem and head stay w8a8), none when every layer is float, and

@@ -9,13 +9,18 @@ noise has grown against the signal that tells the images apart (its power around
 
     qnaswot = naswot(float pass) - n * log(1 + m)
 
-with m the sum over layers of those noise-to-signal ratios (each layer's ratio holds the noise of the layers
-before it, so noise made early counts at every layer it passes) and n the batch's images (16): naswot is log det K
+with m the mean over layers of those noise-to-signal ratios (each layer's ratio holds the noise of the layers
+before it, so noise made early weighs on every layer it passes) and n the batch's images (16): naswot is log det K
 of the n x n agreement kernel, and if quantization leaves each image's features 1 / (1 + m) of their signal,
 log det (K / (1 + m)) = log det K - n log(1 + m). No constant is fitted. On a float architecture the penalty is 0
 and the score is naswot on the trained-like weights (NAS-Bench-Macro dev, fashion-mnist: Spearman 0.894, naswot
-0.890). The weights, the signal's centring and the sum were chosen on development ground truth (five trained
-networks; ``experiments/quant/quant_score_benchmark.py`` gives the figures and which units were held out).
+0.890). The weights and the signal's centring were chosen on development ground truth (five trained networks;
+``experiments/quant/quant_score_benchmark.py`` gives the figures and which units were held out).
+
+Mean, not sum (2026-12-06): within one network the two order bit assignments identically, but the sum grows with
+depth, so across networks it priced 8 bits like a large accuracy loss in deep networks: MobileNetV2-1.0 at w8a8
+paid 18.8 (fashion-mnist batch; naswot's whole gap from x0.35 to x1.0 is 15) for an int8 deployment that costs
+it 0.04 point when trained (``experiments/end_to_end``), and the search's front avoided deep 8-bit networks.
 """
 from __future__ import annotations
 
@@ -84,13 +89,14 @@ def noise_profile(probe) -> tuple[float, list[float]]:
 
 
 def quantization_cost(ratios: list[float], n: int) -> float:
-    """The score's penalty, in naswot's units, for a noise profile measured on ``n`` images (0 when float)."""
-    return n * math.log1p(sum(ratios))
+    """The score's penalty, in naswot's units, for a noise profile measured on ``n`` images (0 when float): the
+    mean noise over the layers, so a deeper network with the same noise at each layer pays the same."""
+    return n * math.log1p(sum(ratios) / len(ratios)) if ratios else 0.0
 
 
 @register_proxy("qnaswot", input="batch", batch_size=16, bn="train")
 def qnaswot(probe) -> float:
-    """Quantization-aware naswot: naswot - n log(1 + summed noise/signal after each layer), trained-like weights.
+    """Quantization-aware naswot: naswot - n log(1 + mean noise/signal over the layers), trained-like weights.
 
     One real batch (16) through the network with Laplace-drawn weights (``laplace_init``) in float and through
     its fake-quantized copy (``nas.nn.fakequant``, the deployed rounding), BN in train mode; the penalty is 0 for

@@ -78,16 +78,29 @@ def test_time_and_report_on_one_finished_seed(e2e, train_space, monkeypatch):
     proxy = e2e.run_proxy([front, base])  # the diagnosis: proxy scores beside trained accuracy
     assert list(proxy["name"]) == ["tiny-front", "tiny-base"] and (proxy["seeds"] == 1).all()
     assert proxy[[f"qnaswot.{d}" for d in e2e.PROXY_DATA]].notna().all().all()
-    e2e.run_report({"study": "s", "device": "x86-2vcpu", "seconds": 60.0})
+    e2e.run_report({2: {"study": "s", "device": "x86-2vcpu", "seconds": 60.0}})
     assert "Proxy scores beside trained accuracy" in (e2e.RESULTS / "end_to_end.md").read_text()
     summary = json.loads((e2e.RESULTS / "end_to_end.json").read_text())
-    assert [h.split(":")[0] for h in summary["headline"]] == ["PTQ", "QAT"]
+    assert [h.split(":")[0] for h in summary["headline"]] == ["PTQ (search 2)", "QAT (search 2)"]
     assert summary["seeds_finished"] == {"tiny-base": 1, "tiny-front": 1}
     dom = pd.read_csv(e2e.RESULTS / "dominance.csv")
     assert len(dom) == 4 and set(dom["baseline"]) == {"tiny-base"}  # fp32 and int8, for PTQ and for QAT
+    assert set(dom["search"]) == {2}  # a front name with no run's prefix is the first run's
     rows = pd.read_csv(e2e.RESULTS / "end_to_end.csv")
     assert len(rows) == 7 and rows["latency_measured_ms"].gt(0).all()  # front 4 units, baseline 3
     for p in e2e.WORK.rglob("*.onnx"):
         p.unlink()
     rebuilt = e2e.run_time([front, base], "x86-2vcpu", rounds=1)
     assert set(rebuilt["graph"]) == {"rebuilt"} and rebuilt["latency_measured_ms"].gt(0).all()
+
+
+def test_each_search_runs_picks_are_named_and_judged_apart(e2e):
+    """Search 3's picks carry its prefix and number; a baseline belongs to no search."""
+    e2e.RESULTS.mkdir(parents=True)
+    for run, trial in [(e2e.SEARCH_RUNS[0], 7), (e2e.SEARCH_RUNS[1], 9)]:
+        pd.DataFrame({"position": [0.0], "trial": [trial], "arch": [f"a{trial}"],
+                      "latency_predicted_ms": [1.0]}).to_csv(e2e.RESULTS / f"picks{run.suffix}.csv", index=False)
+    models = e2e.front_models()
+    assert [(m.name, m.search) for m in models] == [("front-p000-t7", 2), ("front-s3-p000-t9", 3)]
+    assert [e2e.search_of(m.name, "front") for m in models] == [2, 3]
+    assert e2e.search_of("mobilenetv2-1.0", "baseline") == 0

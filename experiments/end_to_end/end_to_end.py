@@ -25,7 +25,11 @@ Phases, each resumable (a finished step is never redone; Ctrl-C or a kill loses 
 7. ``report``: ``<out-dir>/end_to_end.csv``, ``.png``, ``.md``, ``.json`` and ``dominance.csv`` (bootstrap
    intervals over test images and seeds, the dominance check, the best speed-up at equal accuracy).
 
-Results (out-dir: experiments/end_to_end/results): search.json, picks.csv, front.csv, rate.csv, timing.csv and
+Search runs (:data:`SEARCH_RUNS`): search 2 and search 3 differ only in qnaswot (its quantization noise summed,
+then averaged over layers); ``--search N`` says which one the search and pick phases make, and each run's front
+is judged on its own in the report.
+
+Results (out-dir: experiments/end_to_end/results): search[-s3].json, picks[-s3].csv, front[-s3].csv, rate.csv, timing.csv and
 each unit's small files under units/ (committed); weights, checkpoints and the study in experiments/work/end_to_end/
 (git-ignored).
 
@@ -61,6 +65,25 @@ FRONT_DEPLOYMENTS = ("arch", "int8")
 
 
 @dataclass(frozen=True)
+class SearchRun:
+    """One search whose picks are trained: its results files are ``search{suffix}.json``, ``picks{suffix}.csv``,
+    ``front{suffix}.csv``; its picks are named ``{prefix}-pNNN-tT``. Everything else (space, trials, objectives,
+    proxy data, seed, pick rule, recipe) is the same for every run."""
+
+    number: int
+    suffix: str
+    prefix: str
+    note: str
+
+
+# search 1 (results/search1/) was never trained: its front could not reach the baselines' latencies (the sampler's
+# corners fixed that). Search 3 differs from search 2 only in the code: qnaswot's noise averaged over the layers
+# instead of summed (nas/proxies/quant.py), the fix of the proxy that search 2's results diagnosed.
+SEARCH_RUNS = (SearchRun(2, "", "front", "qnaswot's quantization noise summed over layers (before 2026-12-06)"),
+               SearchRun(3, "-s3", "front-s3", "qnaswot's quantization noise averaged over layers (the fix)"))
+
+
+@dataclass(frozen=True)
 class Recipe:
     """One training recipe for every model, in epochs x images (never a time budget)."""
 
@@ -82,6 +105,7 @@ class Model:
     kind: str  # front | baseline
     space: str
     arch: str  # canonical text
+    search: int = 0  # the SearchRun a front member was picked from (0: a baseline)
 
     @property
     def deployments(self) -> tuple[str, ...]:
@@ -126,14 +150,28 @@ def pick_front(front: pd.DataFrame, latency_col: str, exclude: set[str], proxy_c
 
 
 def front_models() -> list[Model]:
-    picks = pd.read_csv(RESULTS / "picks.csv")
-    return [Model(f"front-p{int(round(100 * p)):03d}-t{t}", "front", SPACE, a)
-            for p, t, a in zip(picks["position"], picks["trial"], picks["arch"])]
+    """Every trained search's picks, in SEARCH_RUNS order."""
+    models = []
+    for run in SEARCH_RUNS:
+        if (RESULTS / f"picks{run.suffix}.csv").is_file():
+            picks = pd.read_csv(RESULTS / f"picks{run.suffix}.csv")
+            models += [Model(f"{run.prefix}-p{int(round(100 * p)):03d}-t{t}", "front", SPACE, a, run.number)
+                       for p, t, a in zip(picks["position"], picks["trial"], picks["arch"])]
+    return models
+
+
+def search_of(name: str, kind: str) -> int:
+    """The SearchRun number of a unit's model, from its name (0 for a baseline; a front name with no run's
+    prefix is the first run's)."""
+    if kind != "front":
+        return 0
+    runs = sorted(SEARCH_RUNS, key=lambda r: -len(r.prefix))  # the longest prefix that matches
+    return next((r.number for r in runs if name.startswith(r.prefix + "-")), SEARCH_RUNS[0].number)
 
 
 def all_models(only: str | None = None) -> list[Model]:
     models = baseline_models() if only != "front" else []
-    if only != "baselines" and (RESULTS / "picks.csv").is_file():
+    if only != "baselines":
         models += front_models()
     return models
 
@@ -141,21 +179,21 @@ def all_models(only: str | None = None) -> list[Model]:
 # --------------------------------------------------------------------------------------------------------
 # 1-2. search and pick
 # --------------------------------------------------------------------------------------------------------
-def run_search(device: str, storage: str) -> dict:
+def run_search(device: str, storage: str, run: SearchRun) -> dict:
     import optuna
 
     from nas.search import SearchConfig, search
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     cfg = SearchConfig(space=SPACE, devices=[device], trials=TRIALS, objectives=OBJECTIVES, storage=storage,
-                       study=f"end-to-end-{device.replace('/', '_')}", seed=0)
+                       study=f"end-to-end{run.suffix}-{device.replace('/', '_')}", seed=0)
     t0 = time.perf_counter()
     summary = search(cfg)
     return {"study": cfg.study, "storage": storage, "device": device, "seconds": time.perf_counter() - t0,
-            "trials": TRIALS, "summary": str(summary)}
+            "trials": TRIALS, "summary": str(summary), "search": run.number, "note": run.note}
 
 
-def run_pick(info: dict) -> pd.DataFrame:
+def run_pick(info: dict, run: SearchRun) -> pd.DataFrame:
     from nas.search.front import front, load_trials
 
     _, cfg, df = load_trials(info["storage"], info["study"])
@@ -165,8 +203,9 @@ def run_pick(info: dict) -> pd.DataFrame:
     exclude = {m.arch for m in baseline_models() if m.space == SPACE}
     picks = pick_front(fr, latency_col, exclude, proxy_col)
     picks = picks.rename(columns={latency_col: "latency_predicted_ms"})
-    picks[["position", "trial", "arch", "latency_predicted_ms"]].to_csv(RESULTS / "picks.csv", index=False)
-    fr.to_csv(RESULTS / "front.csv", index=False)
+    picks[["position", "trial", "arch", "latency_predicted_ms"]].to_csv(RESULTS / f"picks{run.suffix}.csv",
+                                                                        index=False)
+    fr.to_csv(RESULTS / f"front{run.suffix}.csv", index=False)
     return picks
 
 
@@ -521,7 +560,8 @@ def collect() -> pd.DataFrame:
                            for n, s, q in zip(df["name"], df["seed"], df["qat"])]
     timing = pd.read_csv(RESULTS / "timing.csv")
     df = df.drop(columns=["qat"]).merge(timing, on=["name", "deployment"], how="left")
-    cols = ["name", "kind", "space", "arch", "deployment", "quantization", "seed", "acc_fp32", "acc_deployed",
+    df["search"] = [search_of(n, k) for n, k in zip(df["name"], df["kind"])]
+    cols = ["name", "kind", "search", "space", "arch", "deployment", "quantization", "seed", "acc_fp32", "acc_deployed",
             "latency_measured_ms", "latency_predicted_ms", "size_mb", "train_minutes"]
     return df[cols + [c for c in df.columns if c not in cols]]
 
@@ -529,7 +569,7 @@ def collect() -> pd.DataFrame:
 def by_method(df: pd.DataFrame, method: str) -> pd.DataFrame:
     """Seed means per (model, deployment) for one quantization method; float deployments count for both."""
     sub = df[df["quantization"].isin([method, "none"])]
-    g = sub.groupby(["name", "kind", "deployment"], as_index=False)
+    g = sub.groupby(["name", "kind", "search", "deployment"], as_index=False)
     return g.agg(acc=("acc_deployed", "mean"), acc_min=("acc_deployed", "min"), acc_max=("acc_deployed", "max"),
                  latency=("latency_measured_ms", "first"), size_mb=("size_mb", "first"),
                  seeds=("seed", "nunique"), quantization=("quantization", "first"))
@@ -554,15 +594,16 @@ def bootstrap_diff(front_unit: tuple, base_unit: tuple, n: int = 2000, seed: int
 
 
 def dominance(df: pd.DataFrame) -> pd.DataFrame:
-    """For each baseline deployment and method: the fastest front deployment of that method with latency no
-    higher and mean accuracy no lower than the baseline's minus EQUAL_ACC_POINTS, and its speed-up."""
+    """For each search, method and baseline deployment: the fastest front deployment of that search and method
+    with latency no higher and mean accuracy no lower than the baseline's minus EQUAL_ACC_POINTS, and its
+    speed-up. Each search's front is judged on its own (its picks are what that search hands a user)."""
     rows = []
-    for method in METHODS:
+    for search, method in [(s, m) for s in sorted(set(df.loc[df["kind"] == "front", "search"])) for m in METHODS]:
         agg = by_method(df, method)
-        front, base = agg[agg["kind"] == "front"], agg[agg["kind"] == "baseline"]
+        front, base = agg[(agg["kind"] == "front") & (agg["search"] == search)], agg[agg["kind"] == "baseline"]
         for _, b in base.iterrows():
             ok = front[(front["acc"] >= b["acc"] - EQUAL_ACC_POINTS / 100) & (front["latency"] <= b["latency"])]
-            row = {"method": method, "baseline": b["name"], "deployment": b["deployment"],
+            row = {"search": search, "method": method, "baseline": b["name"], "deployment": b["deployment"],
                    "baseline_acc": 100 * b["acc"], "baseline_ms": b["latency"], "dominated": not ok.empty}
             if not ok.empty:
                 w = ok.sort_values("latency").iloc[0]
@@ -577,11 +618,10 @@ def dominance(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def headline(dom: pd.DataFrame) -> list[str]:
-    """One sentence per method: the best speed-up at equal accuracy over an int8 baseline (PTQ against PTQ, QAT
-    against QAT), how many baseline deployments a front member dominates, and which it does not."""
+    """One sentence per search and method: the best speed-up at equal accuracy over an int8 baseline (PTQ against
+    PTQ, QAT against QAT), how many baseline deployments a front member dominates, and which it does not."""
     out = []
-    for method in METHODS:
-        part = dom[dom["method"] == method]
+    for (search, method), part in dom.groupby(["search", "method"], sort=True):
         won, not_won = part[part["dominated"]], part[~part["dominated"]]
         lost = [f"{b} {d}" for b, d in zip(not_won["baseline"], not_won["deployment"])]
         int8 = won[won["deployment"] == "int8"]
@@ -593,7 +633,8 @@ def headline(dom: pd.DataFrame) -> list[str]:
                     f"{w['speedup']:.2f}x faster than {w['baseline']} int8 ({w['front_ms']:.2f} vs "
                     f"{w['baseline_ms']:.2f} ms; accuracy {w['acc_diff_points']:+.2f} point, 95 % "
                     f"{w['acc_diff_ci95']})")
-        out.append(f"{method.upper()}: {best}; {len(won)} of {len(part)} baseline deployments dominated"
+        out.append(f"{method.upper()} (search {search}): {best}; {len(won)} of {len(part)} baseline deployments "
+                   f"dominated"
                    + (f", not: {', '.join(lost)}." if lost else "."))
     return out
 
@@ -608,12 +649,12 @@ def plot(df: pd.DataFrame, path: Path) -> None:
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.8), sharey=True)
     for ax, method in zip(axes, METHODS):
         agg = by_method(df, method)
-        for (kind, dep), part in agg.groupby(["kind", "deployment"]):
+        for (kind, search, dep), part in agg.groupby(["kind", "search", "deployment"]):
             part = part.sort_values("latency")
             err = [100 * (part["acc"] - part["acc_min"]), 100 * (part["acc_max"] - part["acc"])]
-            style = "-o" if kind == "baseline" else "s"
+            style = "-o" if kind == "baseline" else ("s" if search == SEARCH_RUNS[0].number else "^")
             ax.errorbar(part["latency"], 100 * part["acc"], yerr=err, fmt=style, capsize=3,
-                        label=f"{kind} {dep}", alpha=0.85)
+                        label=f"baseline {dep}" if kind == "baseline" else f"search {search} front {dep}", alpha=0.85)
             if kind == "baseline":
                 for _, r in part.iterrows():
                     ax.annotate(r["name"].replace("mobilenet", "mb"), (r["latency"], 100 * r["acc"]), fontsize=7,
@@ -632,15 +673,17 @@ def plot(df: pd.DataFrame, path: Path) -> None:
     plt.close(fig)
 
 
-def run_report(info: dict) -> None:
+def run_report(infos: dict[int, dict]) -> None:
+    """``infos``: each search run's search.json, by its number."""
     df = collect()
     dom = dominance(df)
     dom.to_csv(RESULTS / "dominance.csv", index=False)
     plot(df, RESULTS / "end_to_end.png")
     lines = ["# End to end: searched front vs hand-designed MobileNets", "",
-             f"Search: {info.get('study')} on `{info.get('device')}`, {TRIALS} trials, "
-             f"{info.get('seconds', float('nan')) / 60:.1f} min. Recipe: {asdict(RECIPE)}, seeds {list(SEEDS)}, "
-             f"data {DATA} (test: all 10,000 images).", "",
+             *[f"- Search {n}: {i.get('study')} on `{i.get('device')}`, {TRIALS} trials, "
+               f"{i.get('seconds', float('nan')) / 60:.1f} min; {i.get('note', SEARCH_RUNS[0].note)}."
+               for n, i in sorted(infos.items())], "",
+             f"Recipe: {asdict(RECIPE)}, seeds {list(SEEDS)}, data {DATA} (test: all 10,000 images).", "",
              *[f"- {h}" for h in headline(dom)], "",
              "## Dominance (equal accuracy = no more than 0.2 point below; 95 % bootstrap over images and seeds)", "",
              dom.to_markdown(index=False, floatfmt=".3f"), "",
@@ -654,7 +697,7 @@ def run_report(info: dict) -> None:
                   "Spearman vs float accuracy: " + ", ".join(f"{k} {v:+.2f}" for k, v in rho.items()), ""]
     harness.write_results(RESULTS, "end_to_end", rows=df, md="\n".join(lines),
                           files=[RESULTS / "dominance.csv", RESULTS / "end_to_end.png"],
-                          summary={"search": info, "recipe": asdict(RECIPE), "seeds": list(SEEDS), "data": DATA,
+                          summary={"searches": {str(n): i for n, i in infos.items()}, "recipe": asdict(RECIPE), "seeds": list(SEEDS), "data": DATA,
                                    "headline": headline(dom),
                                    "seeds_finished": df.groupby("name")["seed"].nunique().to_dict()})
     print("\n".join(lines))
@@ -683,6 +726,9 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, nargs="+", choices=SEEDS, default=list(SEEDS),
                     help="train only these seeds: one process per seed runs each on its own core (default: all)")
     ap.add_argument("--rounds", type=int, default=10, help="interleaved timing rounds (default 10)")
+    ap.add_argument("--search", type=int, choices=[r.number for r in SEARCH_RUNS], default=SEARCH_RUNS[-1].number,
+                    help="which search run the search and pick phases make (default: the latest, "
+                         f"{SEARCH_RUNS[-1].number}); train, time, proxy and report take every run's picks")
     harness.add_out_dir(ap, "end_to_end")
     args = ap.parse_args()
     global RESULTS
@@ -692,16 +738,18 @@ def main() -> None:
     torch.set_num_threads(1)  # one core for training; the other stays free
     RESULTS.mkdir(parents=True, exist_ok=True)
     WORK.mkdir(parents=True, exist_ok=True)
-    info_path = RESULTS / "search.json"
-    info = json.loads(info_path.read_text()) if info_path.is_file() else {}
+    run = next(r for r in SEARCH_RUNS if r.number == args.search)
+    infos = {r.number: json.loads((RESULTS / f"search{r.suffix}.json").read_text())
+             for r in SEARCH_RUNS if (RESULTS / f"search{r.suffix}.json").is_file()}
+    info = infos.get(run.number, {})
     if args.phase == "rate":
         harness.write_results(RESULTS, "rate", rows=run_rate(all_models(args.only)), summary={"recipe": asdict(RECIPE)})
         return
     if args.phase in ("all", "search") and not info:
-        info = run_search(args.device, f"sqlite:///{WORK / 'study.db'}")
-        harness.write_results(RESULTS, "search", summary=info)
-    if args.phase in ("all", "pick") and not (RESULTS / "picks.csv").is_file():
-        print(run_pick(info).to_string())
+        info = infos[run.number] = run_search(args.device, f"sqlite:///{WORK / 'study.db'}", run)
+        harness.write_results(RESULTS, f"search{run.suffix}", summary=info)
+    if args.phase in ("all", "pick") and not (RESULTS / f"picks{run.suffix}.csv").is_file():
+        print(run_pick(info, run).to_string())
     if args.phase in ("all", "train"):
         train_all(all_models(args.only), tuple(args.seeds))
     if args.phase in ("all", "profile"):
@@ -711,7 +759,7 @@ def main() -> None:
     if args.phase in ("all", "proxy"):
         print(run_proxy(all_models()).to_string())
     if args.phase in ("all", "report"):
-        run_report(info)
+        run_report(infos)
 
 
 if __name__ == "__main__":

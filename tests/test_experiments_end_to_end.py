@@ -104,3 +104,21 @@ def test_each_search_runs_picks_are_named_and_judged_apart(e2e):
     assert [(m.name, m.search) for m in models] == [("front-p000-t7", 2), ("front-s3-p000-t9", 3)]
     assert [e2e.search_of(m.name, "front") for m in models] == [2, 3]
     assert e2e.search_of("mobilenetv2-1.0", "baseline") == 0
+
+
+def test_a_network_two_searches_picked_is_trained_once(e2e, monkeypatch):
+    """The second name of one network gets the first's finished units, renamed, and trains nothing."""
+    first, second = (e2e.Model(n, "front", "mobilenet-c10", "same-arch") for n in ("front-p000-t0", "front-s3-p000-t0"))
+    units = [(d, q) for d in first.deployments for q in ("ptq", "qat")]
+    src = e2e.kept_of(first, 0)
+    for d, q in units:
+        (src / f"{d}-{q}").mkdir(parents=True)
+        np.save(src / f"{d}-{q}" / "correct.npy", np.ones(4, bool))
+        (src / f"{d}-{q}" / "result.json").write_text(json.dumps({"name": first.name, "seed": 0, "deployment": d}))
+    (src / "float.json").write_text(json.dumps({"seconds": 60.0}))
+    e2e.copy_units(first, second, 0, units)
+    for d, q in units:
+        r = json.loads((e2e.kept_of(second, 0) / f"{d}-{q}" / "result.json").read_text())
+        assert r["name"] == second.name and r["copied_from"] == first.name and r["deployment"] == d
+        assert np.load(e2e.kept_of(second, 0) / f"{d}-{q}" / "correct.npy").all()
+    assert (e2e.kept_of(second, 0) / "float.json").is_file() and not e2e.kept_of(second, 1).exists()

@@ -342,6 +342,28 @@ def deploy_one(model: Model, seed: int, deployment: str, quant: str, net, space,
     return result
 
 
+def copy_units(source: Model, model: Model, seed: int, units: list[tuple[str, str]]) -> None:
+    """``source``'s finished units of ``seed`` (the same network under another name) as ``model``'s, renamed;
+    the unfinished ones are left for training."""
+    import shutil
+
+    from nas.fileio import atomic_write_text
+
+    src, dest = kept_of(source, seed), kept_of(model, seed)
+    if not (src / "float.json").is_file():
+        return
+    dest.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(src / "float.json", dest / "float.json")
+    for d, q in units:
+        unit = src / f"{d}-{q}"
+        if (unit / "result.json").is_file() and not (dest / f"{d}-{q}" / "result.json").is_file():
+            (dest / f"{d}-{q}").mkdir(exist_ok=True)
+            shutil.copy2(unit / "correct.npy", dest / f"{d}-{q}" / "correct.npy")
+            result = {**json.loads((unit / "result.json").read_text()), "name": model.name,
+                      "copied_from": source.name}
+            atomic_write_text(dest / f"{d}-{q}" / "result.json", json.dumps(result, indent=1, default=str))
+
+
 def train_all(models: list[Model], seeds: tuple[int, ...] = SEEDS) -> list[dict]:
     """Every seed x model x deployment x quantization; the float training of (model, seed) is shared. Seeds are
     the outer loop so that a run stopped part-way has every model at the first seed: a whole comparison."""
@@ -353,10 +375,14 @@ def train_all(models: list[Model], seeds: tuple[int, ...] = SEEDS) -> list[dict]
     keep_finished()
     rows = []
     for seed in seeds:
-        for model in models:
+        for i, model in enumerate(models):
             space = load_space(model.space)
             arch = space.parse(model.arch)
             units = [(d, q) for d in model.deployments for q in (("none",) if d == "fp32" else ("ptq", "qat"))]
+            twin = next((m for m in models[:i] if (m.space, m.arch, m.kind) == (model.space, model.arch, model.kind)),
+                        None)
+            if twin is not None:  # two searches picked the same network: one recipe, one seed, the same units
+                copy_units(twin, model, seed, units)
             if all((kept_of(model, seed) / f"{d}-{q}" / "result.json").is_file() for d, q in units):
                 rows += [json.loads((kept_of(model, seed) / f"{d}-{q}" / "result.json").read_text())
                          for d, q in units]

@@ -1,5 +1,6 @@
 """qnaswot's penalty: the per-layer quantization noise summed over layers (before 2026-12-06) or averaged (now),
-and the last layer's or the largest layer's, on the quantization ground truth (``quant_truth.csv``).
+and the last layer's or the largest layer's, on the quantization ground truth (``quant_truth.csv``, today's
+quantizer's rows, as ``quant_score_benchmark`` reads them).
 
 One float pass and one fake-quantized pass per (network, assignment) give naswot's kernel and every layer's
 noise ratio (``nas.proxies.quant.noise_profile``); each variant's score is ``logdet - 16 log(1 + m)`` with m the
@@ -9,7 +10,7 @@ number of layers); they differ across networks, where the sum grows with depth. 
 measured drop, the median within-network Spearman, the share of bit-twin pairs (drops more than 1 point apart)
 ordered, and Spearman of the score with deployed accuracy.
 
-Usage: python -m experiments.quant.qnaswot_penalty_variants [--seeds 0 1 2]
+Usage: python -m experiments.quant.qnaswot_penalty_variants [--seeds 0 1 2] [--reuse]
 Writes experiments/quant/results/qnaswot_penalty_variants.{csv,json,md}.
 """
 from __future__ import annotations
@@ -20,7 +21,7 @@ import math
 import pandas as pd
 
 from experiments.harness import add_out_dir, results_dir, write_results
-from experiments.quant.common import DEV_UNITS, SPACE, ordered, parse_bits, spearman, twin_pairs, within_network
+from experiments.quant.common import DEV_UNITS, QUANTIZER, SPACE, ordered, parse_bits, spearman, twin_pairs, within_network
 from experiments.quant.quant_score_benchmark import with_bits
 
 VARIANTS = {"sum": sum, "mean": lambda r: sum(r) / len(r), "last": lambda r: r[-1], "max": max}
@@ -48,8 +49,8 @@ def profiles(truth: pd.DataFrame, seed: int) -> pd.DataFrame:
 
 def figures(frame: pd.DataFrame) -> pd.DataFrame:
     rows = []
-    for (seed, split), part in frame.assign(split=frame["base"].isin(DEV_UNITS).map({True: "dev", False: "held-out"})
-                                            ).groupby(["seed", "split"]):
+    split = frame["unit"].isin(DEV_UNITS).map({True: "dev", False: "held-out"})  # by unit, as the benchmark splits
+    for (seed, split), part in frame.assign(split=split).groupby(["seed", "split"]):
         for variant in VARIANTS:
             part = part.assign(score=part["logdet"] - N_IMAGES * part[variant].map(math.log1p))
             float_score = part[part["assignment"] == "fp32"].set_index("unit")["score"]
@@ -67,10 +68,20 @@ def figures(frame: pd.DataFrame) -> pd.DataFrame:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--reuse", action="store_true", help="recompute the tables from the profiles of an earlier run "
+                                                        "(<out-dir>/qnaswot_penalty_variants.csv)")
     add_out_dir(p, "quant")
     args = p.parse_args()
+    import torch
+
+    torch.set_num_threads(1)
     truth = pd.read_csv(results_dir("quant") / "quant_truth.csv")
-    frame = pd.concat([profiles(truth, s) for s in args.seeds], ignore_index=True)
+    truth = truth[truth["quantizer"] == QUANTIZER]  # today's quantizer's rows, as quant_score_benchmark reads them
+    if args.reuse:
+        frame = pd.read_csv(args.out_dir / "qnaswot_penalty_variants.csv")
+        frame = frame[frame["seed"].isin(args.seeds)]
+    else:
+        frame = pd.concat([profiles(truth, s) for s in args.seeds], ignore_index=True)
     per_seed = figures(frame)
     median = per_seed.groupby(["split", "variant"], sort=False).median(numeric_only=True).drop(columns="seed")
     md = "\n".join(["# qnaswot's penalty: sum, mean, last or largest layer's noise", "",

@@ -37,18 +37,31 @@ def test_measured_speed_note():
     assert "as fast as" in Measured([], 0.1, 0.1005).speed_note()
 
 
-def test_item14_nonpositive_measurement_is_remeasured_then_recorded_failed(tmp_path):
-    """A network as fast as the per-call overhead (the overhead model itself, 16 times) comes out at or below it
-    most of the time: it is measured again, and a value that stays there is NaN with its reason, never 0 ms."""
-    overhead_timer(tmp_path, 1)  # writes overhead.onnx: a 1-element Identity
-    m = measure_onnx([(tmp_path / "overhead.onnx", (1,))] * 16, threads=1, rounds=2, warmup=1, repeats=4,
-                     progress=False)
+def test_item14_nonpositive_measurement_is_remeasured_then_recorded_failed(tmp_path, monkeypatch):
+    """A value at or below the per-call overhead is measured again, and one that stays there is NaN with its
+    reason, never 0 ms. Real timing of the reference kernel (clearly above the overhead); which values come out
+    non-positive is forced (the overhead model timed against itself falls either side of 0 by chance, which made
+    this test flaky): the first pass puts networks 0-7 at or below 0, the re-measurement networks 0-3 again."""
+    from nas.latency.measure import timing
+
+    real, calls = timing._values, []
+
+    def forced(paired, ref_ms, stat):
+        values = real(paired, ref_ms, stat)
+        calls.append(len(values))
+        low = 8 if len(calls) == 1 else 4
+        return [(-abs(ms) if i < low else ms, iqr) for i, (ms, iqr) in enumerate(values)]
+
+    monkeypatch.setattr(timing, "_values", forced)
+    from nas.latency.measure.timing import REFERENCE, input_shape
+
+    reference_timer(tmp_path, 1)  # writes reference.onnx
+    m = measure_onnx([(tmp_path / "reference.onnx", input_shape(REFERENCE))] * 16, threads=1, rounds=2, warmup=1, repeats=4, progress=False)
+    assert calls == [16, 8] and m.remeasured == list(range(8))
     assert len(m.values) == len(m.failures) == 16
-    for (ms, iqr), why in zip(m.values, m.failures):
+    for i, ((ms, iqr), why) in enumerate(zip(m.values, m.failures)):
         assert ms != 0.0
-        if why is None:
-            assert ms > 0 and math.isfinite(iqr)
-        else:
+        if i < 4:
             assert math.isnan(ms) and math.isnan(iqr) and "again when re-measured" in why and "not 0" in why
-    assert m.remeasured and all(m.values[i][0] > 0 for i in range(16) if i not in m.remeasured)
-    assert not any(m.failures[i] for i in range(16) if i not in m.remeasured)
+        else:
+            assert why is None and ms > 0 and math.isfinite(iqr)

@@ -21,8 +21,8 @@ import math
 import pandas as pd
 
 from experiments.harness import add_out_dir, results_dir, write_results
-from experiments.quant.common import DEV_UNITS, QUANTIZER, SPACE, ordered, parse_bits, spearman, twin_pairs, within_network
-from experiments.quant.quant_score_benchmark import with_bits
+from experiments.quant.common import DEV_UNITS, QUANTIZER, ordered, spearman, twin_pairs, within_network
+from experiments.quant.quant_score_benchmark import truth_probes
 
 VARIANTS = {"sum": sum, "mean": lambda r: sum(r) / len(r), "last": lambda r: r[-1], "max": max}
 N_IMAGES = 16
@@ -31,18 +31,11 @@ N_IMAGES = 16
 def profiles(truth: pd.DataFrame, seed: int) -> pd.DataFrame:
     """One row per (unit, assignment): naswot's log det and each variant's reduction of the noise ratios."""
     from nas.proxies.quant import noise_profile
-    from nas.proxies.registry import Inputs, Probe
-    from nas.space import load_space
 
-    space = load_space(SPACE)
-    inputs = Inputs(space, "fashion-mnist", seed)
     rows = []
-    for _, r in truth.iterrows():
-        arch = with_bits(space.parse(r["arch"]), parse_bits(r["bits"]))
-        logdet, ratios = noise_profile(Probe(arch, space, inputs, seed=seed))
-        rows.append({"seed": seed, "unit": r["unit"], "base": r["base"], "act_variant": r["act_variant"],
-                     "assignment": r["assignment"], "accuracy": 100 * r["accuracy"], "drop": r["drop_points"],
-                     "logdet": logdet, "layers": len(ratios),
+    for _, fields, probe_of in truth_probes(truth, seed):
+        logdet, ratios = noise_profile(probe_of())
+        rows.append({"seed": seed, **fields, "logdet": logdet, "layers": len(ratios),
                      **{v: (fn(ratios) if ratios else 0.0) for v, fn in VARIANTS.items()}})
     return pd.DataFrame(rows)
 

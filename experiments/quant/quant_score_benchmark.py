@@ -64,21 +64,30 @@ def with_bits(arch, bits):
     return dataclasses.replace(arch, stages=tuple(stages))
 
 
-def score_pairs(truth: pd.DataFrame, seed: int) -> pd.DataFrame:
-    """One row per (unit, assignment) with every score at that assignment's bits."""
+def truth_probes(truth: pd.DataFrame, seed: int):
+    """For every (unit, assignment) of ``truth``: its row (the truth fields every results row carries) and a
+    function giving a fresh Probe of the network at that assignment's bits, on the seed's fashion-mnist batch."""
+    import functools
+
     from nas.proxies.registry import Inputs, Probe
     from nas.space import load_space
 
     space = load_space(SPACE)
     inputs = Inputs(space, "fashion-mnist", seed)
-    rows = []
     for _, r in truth.iterrows():
         arch = with_bits(space.parse(r["arch"]), parse_bits(r["bits"]))
-        row = {"unit": r["unit"], "base": r["base"], "act_variant": r["act_variant"], "assignment": r["assignment"],
-               "accuracy": 100 * r["accuracy"], "drop": r["drop_points"],
-               **{b: r[b] for b in BASELINES}}
+        fields = {"unit": r["unit"], "base": r["base"], "act_variant": r["act_variant"],
+                  "assignment": r["assignment"], "accuracy": 100 * r["accuracy"], "drop": r["drop_points"]}
+        yield r, fields, functools.partial(Probe, arch, space, inputs, seed=seed)
+
+
+def score_pairs(truth: pd.DataFrame, seed: int) -> pd.DataFrame:
+    """One row per (unit, assignment) with every score at that assignment's bits."""
+    rows = []
+    for r, fields, probe_of in truth_probes(truth, seed):
+        row = {**fields, **{b: r[b] for b in BASELINES}}
         for name in SCORES:
-            probe = Probe(arch, space, inputs, seed=seed)  # a fresh probe per score: each is timed alone
+            probe = probe_of()  # a fresh probe per score: each is timed alone
             t0 = time.perf_counter()
             row[name] = probe.value(name)
             row[f"{name}_seconds"] = time.perf_counter() - t0

@@ -105,7 +105,11 @@ class Model:
     kind: str  # front | baseline
     space: str
     arch: str  # canonical text
-    search: int = 0  # the SearchRun a front member was picked from (0: a baseline)
+
+    @property
+    def search(self) -> int:
+        """The SearchRun this model was picked from (0: a baseline), read from its name as the report reads units'."""
+        return search_of(self.name, self.kind)
 
     @property
     def deployments(self) -> tuple[str, ...]:
@@ -155,7 +159,7 @@ def front_models() -> list[Model]:
     for run in SEARCH_RUNS:
         if (RESULTS / f"picks{run.suffix}.csv").is_file():
             picks = pd.read_csv(RESULTS / f"picks{run.suffix}.csv")
-            models += [Model(f"{run.prefix}-p{int(round(100 * p)):03d}-t{t}", "front", SPACE, a, run.number)
+            models += [Model(f"{run.prefix}-p{int(round(100 * p)):03d}-t{t}", "front", SPACE, a)
                        for p, t, a in zip(picks["position"], picks["trial"], picks["arch"])]
     return models
 

@@ -29,8 +29,15 @@ from helpers_deploy import (CARD_KEYS, FAST, MULTIRES_SPACE, OTHER, SPACE, TINY,
 def table(tmp_path_factory):
     d = tmp_path_factory.mktemp("lut")
     pd.DataFrame({"arch": [TINY]}).to_csv(d / "a.csv", index=False)
-    return profile_space(SPACE, "tiny", dtypes=["arch", "fp32"], archs=str(d / "a.csv"),
-                         config=ProfileConfig(threads=1, warmup=1, repeats=3, rounds=1), out_dir=d, progress=False)
+    # TINY's int8 classifier runs in ~2 us, near the per-call overhead the profiler subtracts: on a loaded host a row
+    # can come out non-positive twice and be dropped (not written). A rerun measures only what is missing.
+    for _ in range(5):
+        result = profile_space(SPACE, "tiny", dtypes=["arch", "fp32"], archs=str(d / "a.csv"),
+                               config=ProfileConfig(threads=1, warmup=1, repeats=3, rounds=1), out_dir=d,
+                               progress=False)
+        if not result.dropped:
+            return result
+    pytest.fail(f"the tiny table kept dropping rows: {[s.key for s in result.dropped]}")
 
 
 @pytest.fixture(scope="module")
@@ -97,7 +104,7 @@ def test_study_export_writes_files_cards_and_summary(exported):
     assert lat["measured_ms"]["fp32"] > 0 and lat["measured_ms"]["quantized"] > 0
     assert lat["conditions"]["threads"] == 1 and lat["conditions"]["batch"] == 1
     pred = lat["predicted_ms"][str(exported[2][0].devices[0])]
-    assert pred["quantized_ms"] > 0 and pred["fp32_ms"] > 0  # the profiled table covers TINY at its bits
+    assert pred["quantized_ms"] > 0 and pred["fp32_ms"] > 0, pred  # the profiled table covers TINY at its bits
     prov = card["provenance"]
     assert prov["study"] == "s" and prov["trial"] == 0 and prov["trial_attrs"]["provenance"]["space"] == SPACE
     # OTHER's int4 layer is not in the table: the prediction is missing, with the reason, the export is fine

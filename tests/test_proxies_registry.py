@@ -233,3 +233,25 @@ def test_item16_user_data_smaller_than_the_proxy_batch_is_refused_naming_data_an
     rc, _, err = run_cli(capsys, "score", "--space", tiny.path, "--archs", archs, "--proxy", "naswot", "--data", data,
                          "-o", tmp_path / "s.csv", "--quiet")
     assert rc == 2 and err.startswith(f"nas: error: data '{data}': has 8 training images") and "--batch-size 8" in err
+
+
+# --------------------------------------------------------------------------------------------------------
+# definition versions: what a study records so that it never mixes two definitions of one proxy
+# --------------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("name", sorted(PROXIES))
+def test_every_proxy_past_version_1_says_what_changed(name):
+    proxy = PROXIES[name]
+    assert proxy.version >= 1 and (proxy.version == 1) == (not proxy.changed)
+
+
+def test_a_combined_proxy_records_its_components_versions():
+    from nas.proxies import definition_versions
+
+    assert definition_versions(["ensemble", "train:2"]) == {"ensemble": 1, "naswot": 1, "synflow": 1}
+    assert definition_versions(["qnaswot"]) == {"qnaswot": 2}
+
+
+def test_a_new_version_without_what_changed_is_refused():
+    with pytest.raises(ValueError, match="say what changed"):
+        register_proxy("versioned-without-reason", input="none", version=2)(lambda probe: 0.0)
+    assert "versioned-without-reason" not in PROXIES

@@ -449,6 +449,32 @@ def test_item1_a_study_made_before_the_record_resumes_with_a_note(tmp_path, caps
     assert [line for line in err.splitlines() if "not checked" in line] == [f"nas: note: {run.notes[0]}"]
 
 
+@pytest.mark.parametrize("proxy, refused", [("qnaswot", True), ("naswot", False)])
+def test_a_study_scored_by_an_older_proxy_definition_is_not_resumed(tmp_path, capsys, proxy, refused):
+    """qnaswot's penalty changed from the sum to the mean of its noise ratios: a study scored before kept the name
+    `qnaswot` in its config and resumed, so its front compared the two definitions' scores. The record now holds
+    each proxy's definition version; one made before versions (all at 1) resumes only for unchanged proxies."""
+    import optuna
+
+    from nas.search.storage import open_storage
+
+    cmd = ["search", "--space", "fbnet-c100", "--device", "raspi4", "--proxy", proxy, "--data", "digits",
+           "--storage", f"sqlite:///{tmp_path}/s.db", "--study", "t", "--quiet"]
+    rc, out, err = run_cli(capsys, *cmd, "--trials", 2)
+    assert rc == 0, err
+    study = optuna.load_study(study_name="t", storage=open_storage(f"sqlite:///{tmp_path}/s.db"))
+    config = study.user_attrs["config"]
+    assert config["record"]["proxy_versions"] == {proxy: 2 if proxy == "qnaswot" else 1}
+    del config["record"]["proxy_versions"]  # as a study made before proxies were versioned stored it
+    study.set_user_attr("config", config)
+    rc, out, err = run_cli(capsys, *cmd, "--trials", 3)
+    if refused:
+        assert rc == 2 and err.count("\n") == 1, err
+        assert "proxy qnaswot version 1" in err and "version 2" in err and "mean" in err and "new --study" in err, err
+    else:
+        assert rc == 0 and "3 trials" in out, err
+
+
 def test_item15_status_reads_only_new_trials_and_matches_a_full_read(tmp_path):
     """The multi-worker parent asks for the status every second; it re-read the whole study each time (a full
     trial listing a second). Now one listing at the first call, then only the trials finished since."""

@@ -16,7 +16,7 @@ spaces with bit choices).
 """
 from __future__ import annotations
 
-from nas.proxies.registry import PROXIES, Probe, Proxy, get_proxy, register_proxy
+from nas.proxies.registry import PROXIES, Probe, Proxy, definition_versions, get_proxy, register_proxy
 from nas.proxies import zero_cost as _zero_cost  # noqa: F401  (registers the proxies)
 from nas.proxies import ensemble as _ensemble  # noqa: F401
 from nas.proxies import quant as _quant  # noqa: F401
@@ -39,4 +39,4 @@ def available() -> list[str]:
 
 
 __all__ = ["DEFAULT_PROXY", "ENSEMBLE_COMPONENTS", "PROXIES", "Probe", "Proxy", "QUANT_PROXY", "Scorer", "available",
-           "default_proxy", "get_proxy", "parse_proxies", "rank", "register_proxy"]
+           "default_proxy", "definition_versions", "get_proxy", "parse_proxies", "rank", "register_proxy"]

@@ -94,7 +94,9 @@ def quantization_cost(ratios: list[float], n: int) -> float:
     return n * math.log1p(sum(ratios) / len(ratios)) if ratios else 0.0
 
 
-@register_proxy("qnaswot", input="batch", batch_size=16, bn="train")
+@register_proxy("qnaswot", input="batch", batch_size=16, bn="train", version=2,
+                changed="its penalty now takes the mean of the per-layer noise ratios, not their sum "
+                        "(the sum grew with depth and priced deep 8-bit networks as a large accuracy loss; nas 3ceca80)")
 def qnaswot(probe) -> float:
     """Quantization-aware naswot: naswot - n log(1 + mean noise/signal over the layers), trained-like weights.
 

@@ -36,14 +36,19 @@ class Proxy:
     log_scale: bool  # the ensemble takes log() of it before combining (positive, spans decades)
     summary: str
     components: tuple[str, ...] = field(default=())  # proxies it is computed from (ensemble)
+    # bumped whenever a change alters the scores it gives, so a resumed study never mixes two definitions;
+    # ``changed`` says what the current version changed (shown when an older study is refused)
+    version: int = 1
+    changed: str = ""
 
 
 PROXIES: dict[str, Proxy] = {}
 
 
 def register_proxy(name: str, *, input: str, batch_size: int = 0, bn: str = "-", log_scale: bool = False,
-                   components: tuple[str, ...] = ()):
-    """Register ``fn(probe) -> float`` under ``name``; its docstring's first line is its summary."""
+                   components: tuple[str, ...] = (), version: int = 1, changed: str = ""):
+    """Register ``fn(probe) -> float`` under ``name``; its docstring's first line is its summary. ``version``:
+    its definition's number (raise it, saying what ``changed``, when an edit changes the scores it gives)."""
     if input not in INPUTS:
         raise ValueError(f"input must be one of {INPUTS}")
 
@@ -51,7 +56,9 @@ def register_proxy(name: str, *, input: str, batch_size: int = 0, bn: str = "-",
         if name in PROXIES:
             raise ValueError(f"proxy {name!r} registered twice")
         summary = (fn.__doc__ or "").strip().splitlines()[0] if fn.__doc__ else ""
-        PROXIES[name] = Proxy(name, fn, input, batch_size, bn, log_scale, summary, tuple(components))
+        if version > 1 and not changed:
+            raise ValueError(f"proxy {name!r} version {version}: say what changed")
+        PROXIES[name] = Proxy(name, fn, input, batch_size, bn, log_scale, summary, tuple(components), version, changed)
         return fn
 
     return deco
@@ -62,6 +69,18 @@ def get_proxy(name: str) -> Proxy:
         raise NasError(f"unknown proxy '{name}'", argument="proxies",
                        fix=f"use one of {', '.join(sorted(PROXIES))} or train:EPOCHS")
     return PROXIES[name]
+
+
+def definition_versions(names) -> dict[str, int]:
+    """``{proxy: version}`` of the named proxies and of the components they are computed from (``train:E`` has
+    no definition to version): what a study's scores depend on beyond the proxies' names."""
+    out: dict[str, int] = {}
+    todo = [n for n in names if n in PROXIES]
+    while todo:
+        proxy = PROXIES[todo.pop()]
+        out[proxy.name] = proxy.version
+        todo += [c for c in proxy.components if c not in out]
+    return dict(sorted(out.items()))
 
 
 def finite_or_nan(value: float) -> float:

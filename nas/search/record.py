@@ -6,8 +6,9 @@ name: a user's file that keeps a shipped name is not replaced by the shipped spa
 still found. A study created before this record has only the space's name (the old behaviour: by name).
 
 What its scores and prices depend on (:func:`score_record`, in the ``config`` attribute's ``record``): the
-space's structure, each table's content / calibration / pricing metadata, a user's data content and the
-scorer's options; with the proxy seed and ``allow_estimate`` beside the other options. A resumed study whose
+space's structure, each table's content / calibration / pricing metadata, a user's data content, the
+scorer's options and each proxy's definition version (a record without versions was made when every proxy was at
+version 1); with the proxy seed and ``allow_estimate`` beside the other options. A resumed study whose
 record differs from this run's is refused naming what changed (:func:`record_change`); one created before the
 record resumes with a note (:class:`UncheckedResumeWarning`).
 """
@@ -106,10 +107,14 @@ def data_hash(data: str) -> str | None:
 
 def score_record(space, models: dict, scorer) -> dict:
     """What the stored scores and prices of a study depend on beyond its options (``config``): the space's
-    structure, each latency model's :func:`table_record`, the user's data content and the scorer's options."""
+    structure, each latency model's :func:`table_record`, the user's data content, the scorer's options and the
+    proxies' definition versions."""
+    from nas.proxies import definition_versions
+
     return {"space": space.structure_hash, "tables": {d: table_record(m) for d, m in models.items()},
             "data_hash": data_hash(scorer.data),
-            "proxy_options": {"batch_size": scorer.batch_size, "train_options": dict(scorer.train_options)}}
+            "proxy_options": {"batch_size": scorer.batch_size, "train_options": dict(scorer.train_options)},
+            "proxy_versions": definition_versions(scorer.proxies)}
 
 
 _TABLE_PARTS = {"content_hash": "content", "dtype": "deployment dtype", "calibration": "calibration",
@@ -134,6 +139,19 @@ def record_change(study_name: str, stored: dict, current: dict) -> str | None:
                 "the proxy scores would mix two data sets")
     if stored.get("proxy_options") != current["proxy_options"]:
         return f"{created} proxy options {stored.get('proxy_options')}, this run asks for {current['proxy_options']}"
+    return _proxy_version_change(created, stored, current)
+
+
+def _proxy_version_change(created: str, stored: dict, current: dict) -> str | None:
+    """The first proxy whose definition changed since the study was scored (a record without versions: all 1)."""
+    from nas.proxies import PROXIES
+
+    old_versions = stored.get("proxy_versions") or {}
+    for name, version in current.get("proxy_versions", {}).items():
+        old = old_versions.get(name, 1)
+        if old != version:
+            return (f"{created} proxy {name} version {old}; this nas scores with version {version}, "
+                    f"{PROXIES[name].changed or 'another definition'}: one front would mix two definitions")
     return None
 
 

@@ -122,3 +122,32 @@ def test_a_network_two_searches_picked_is_trained_once(e2e, monkeypatch):
         assert r["name"] == second.name and r["copied_from"] == first.name and r["deployment"] == d
         assert np.load(e2e.kept_of(second, 0) / f"{d}-{q}" / "correct.npy").all()
     assert (e2e.kept_of(second, 0) / "float.json").is_file() and not e2e.kept_of(second, 1).exists()
+
+
+def test_a_space_probe_is_a_canonical_int8_member_judged_apart_from_the_picks(e2e):
+    """A probe (hand-made member of the searched space) is reported with the baselines it would dominate, and is
+    never a front member in the dominance check (a hand-made network is not what the search handed out)."""
+    from nas.space import load_space
+
+    space = load_space(e2e.SPACE)
+    for name, arch in e2e.PROBES.items():
+        parsed = space.parse(arch)
+        assert space.format(parsed) == arch
+        assert {(b.wbits, b.abits) for st in parsed.stages for b in st.blocks} == {(8, 8)}
+    assert [m.kind for m in e2e.all_models("probes")] == ["probe"] * len(e2e.PROBES)
+
+    def unit(name, kind, dep, quant, acc, ms, seed=0):
+        return {"name": name, "kind": kind, "search": e2e.search_of(name, kind), "deployment": dep,
+                "quantization": quant, "seed": seed, "acc_deployed": acc, "latency_measured_ms": ms, "size_mb": 1.0}
+
+    rows = [unit("base", "baseline", "fp32", "none", 0.880, 2.0), unit("front-p000-t0", "front", "int8", "ptq", 0.80, 0.5),
+            unit("front-p000-t0", "front", "int8", "qat", 0.80, 0.5)]
+    for q in e2e.METHODS:
+        rows += [unit("base", "baseline", "int8", q, 0.880, 1.9),
+                 unit("probe-x", "probe", "int8", q, 0.880, 1.5), unit("probe-x", "probe", "int8", q, 0.878, 1.5, 1)]
+    df = pd.DataFrame(rows)
+    verdicts = e2e.probe_verdicts(df)
+    assert list(verdicts["method"]) == ["ptq", "qat"] and (verdicts["dominated_of"] == "2 of 2").all()
+    assert verdicts["acc"].tolist() == pytest.approx([87.9, 87.9]) and (verdicts["seeds"] == 2).all()
+    dom = e2e.dominance(df)
+    assert len(dom) == 4 and not dom["dominated"].any()  # the probe would win; the front member does not

@@ -25,6 +25,10 @@ Phases, each resumable (a finished step is never redone; Ctrl-C or a kill loses 
 7. ``report``: ``<out-dir>/end_to_end.csv``, ``.png``, ``.md``, ``.json`` and ``dominance.csv`` (bootstrap
    intervals over test images and seeds, the dominance check, the best speed-up at equal accuracy).
 
+Space probes (:data:`PROBES`, ``--only probes``): hand-made members of the searched space, trained, deployed
+(int8) and timed like the others, reported apart with the baseline deployments each would dominate: whether the
+space holds what the search did not find. Never picks, never in the dominance check.
+
 Search runs (:data:`SEARCH_RUNS`): search 2 and search 3 differ only in qnaswot (its quantization noise summed,
 then averaged over layers); ``--search N`` says which one the search and pick phases make, and each run's front
 is judged on its own in the report.
@@ -62,6 +66,26 @@ DATA = "fashion-mnist"
 BASELINE_DEPLOYMENTS = ("fp32", "int8")
 BASELINE_TABLE = "e2e-baselines-here"  # this host's table of the baselines' own spaces (phase ``profile``)
 FRONT_DEPLOYMENTS = ("arch", "int8")
+PROBE_DEPLOYMENTS = ("int8",)
+
+
+def _v3_like() -> str:
+    """MobileNetV3-Large's block sequence written in mobilenet-c10's choices: its kernels, squeeze-excite and
+    activations, expansions rounded to the space's (2.5, 2.3 -> 3), stage widths 24-40-80-112-160 and the space's
+    fixed stem, last stage (one 160-channel e1 block) and head; every block w8a8."""
+    def block(k, e, se, act):
+        return f"ir_k{k}_e{e}_se{se}_{act}_w8_a8"
+    stages = ["-".join([block(3, 4, 0, "relu"), block(3, 3, 0, "relu")]), "-".join([block(5, 3, 1, "relu")] * 3),
+              "-".join([block(3, 6, 0, "hswish")] + [block(3, 3, 0, "hswish")] * 3),
+              "-".join([block(3, 6, 1, "hswish")] * 2), "-".join([block(5, 6, 1, "hswish")] * 3),
+              block(3, 1, 0, "hswish")]
+    return "ir_k3_se0_relu_w8_a8" + "".join(f"/c{w}:{b}" for w, b in zip((24, 40, 80, 112, 160, 160), stages))
+
+
+# Models that test the space, not the search: hand-made mobilenet-c10 members, trained, deployed and timed as
+# the others, reported apart and never counted as picks. Search 3 could not reach MobileNetV3-Large; this asks
+# whether mobilenet-c10 holds a network that would (then the proxy or the sampler missed it) or not (the space).
+PROBES = {"probe-v3like": _v3_like()}
 
 
 @dataclass(frozen=True)
@@ -102,7 +126,7 @@ RECIPE = Recipe()
 @dataclass(frozen=True)
 class Model:
     name: str
-    kind: str  # front | baseline
+    kind: str  # front | baseline | probe
     space: str
     arch: str  # canonical text
 
@@ -113,7 +137,7 @@ class Model:
 
     @property
     def deployments(self) -> tuple[str, ...]:
-        return FRONT_DEPLOYMENTS if self.kind == "front" else BASELINE_DEPLOYMENTS
+        return {"front": FRONT_DEPLOYMENTS, "probe": PROBE_DEPLOYMENTS}.get(self.kind, BASELINE_DEPLOYMENTS)
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -173,11 +197,14 @@ def search_of(name: str, kind: str) -> int:
     return next((r.number for r in runs if name.startswith(r.prefix + "-")), SEARCH_RUNS[0].number)
 
 
+def probe_models() -> list[Model]:
+    return [Model(name, "probe", SPACE, arch) for name, arch in PROBES.items()]
+
+
 def all_models(only: str | None = None) -> list[Model]:
-    models = baseline_models() if only != "front" else []
-    if only != "baselines":
-        models += front_models()
-    return models
+    """``only``: baselines, front or probes (None: all, in that order)."""
+    parts = {"baselines": baseline_models, "front": front_models, "probes": probe_models}
+    return [m for name, make in parts.items() if only in (None, name) for m in make()]
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -623,6 +650,22 @@ def bootstrap_diff(front_unit: tuple, base_unit: tuple, n: int = 2000, seed: int
     return tuple(100 * np.percentile(diffs, [2.5, 97.5]))
 
 
+def probe_verdicts(df: pd.DataFrame) -> pd.DataFrame:
+    """Each probe (a hand-made member of the searched space) by method: its accuracy and latency, and the baseline
+    deployments it would dominate by the Target's rule — what the space holds, set beside what the search found."""
+    rows = []
+    for method in METHODS:
+        agg = by_method(df, method)
+        base = agg[agg["kind"] == "baseline"]
+        for _, p in agg[agg["kind"] == "probe"].iterrows():
+            beaten = base[(p["acc"] >= base["acc"] - EQUAL_ACC_POINTS / 100) & (p["latency"] <= base["latency"])]
+            rows.append({"probe": p["name"], "method": method, "deployment": p["deployment"], "acc": 100 * p["acc"],
+                         "latency_ms": p["latency"], "seeds": p["seeds"],
+                         "dominates": ", ".join(f"{n} {d}" for n, d in zip(beaten["name"], beaten["deployment"])),
+                         "dominated_of": f"{len(beaten)} of {len(base)}"})
+    return pd.DataFrame(rows)
+
+
 def dominance(df: pd.DataFrame) -> pd.DataFrame:
     """For each search, method and baseline deployment: the fastest front deployment of that search and method
     with latency no higher and mean accuracy no lower than the baseline's minus EQUAL_ACC_POINTS, and its
@@ -682,9 +725,10 @@ def plot(df: pd.DataFrame, path: Path) -> None:
         for (kind, search, dep), part in agg.groupby(["kind", "search", "deployment"]):
             part = part.sort_values("latency")
             err = [100 * (part["acc"] - part["acc_min"]), 100 * (part["acc_max"] - part["acc"])]
-            style = "-o" if kind == "baseline" else ("s" if search == SEARCH_RUNS[0].number else "^")
-            ax.errorbar(part["latency"], 100 * part["acc"], yerr=err, fmt=style, capsize=3,
-                        label=f"baseline {dep}" if kind == "baseline" else f"search {search} front {dep}", alpha=0.85)
+            style = {"baseline": "-o", "probe": "D"}.get(kind, "s" if search == SEARCH_RUNS[0].number else "^")
+            label = {"baseline": f"baseline {dep}", "probe": f"space probe {dep} (hand-made)"}.get(
+                kind, f"search {search} front {dep}")
+            ax.errorbar(part["latency"], 100 * part["acc"], yerr=err, fmt=style, capsize=3, label=label, alpha=0.85)
             if kind == "baseline":
                 for _, r in part.iterrows():
                     ax.annotate(r["name"].replace("mobilenet", "mb"), (r["latency"], 100 * r["acc"]), fontsize=7,
@@ -720,6 +764,10 @@ def run_report(infos: dict[int, dict]) -> None:
              "## Every model (seed means)", ""]
     for method in METHODS:
         lines += [f"### {method.upper()}", "", by_method(df, method).to_markdown(index=False, floatfmt=".4f"), ""]
+    probes = probe_verdicts(df)
+    if not probes.empty:
+        lines += ["## Space probes: hand-made members of the searched space (not picks; see PROBES)", "",
+                  probes.to_markdown(index=False, floatfmt=".3f"), ""]
     if (RESULTS / "proxy.csv").is_file():  # phase proxy: the diagnosis
         rho = json.loads((RESULTS / "proxy.json").read_text()).get("spearman_vs_acc_fp32", {})
         lines += ["## Proxy scores beside trained accuracy (phase proxy)", "",
@@ -751,8 +799,8 @@ def main() -> None:
     ap.add_argument("--device", default="x86-2vcpu",
                     help="latency model that prices the search and the predictions (default x86-2vcpu; use this "
                          "host's adapted model when there is one)")
-    ap.add_argument("--only", choices=("baselines", "front"), default=None,
-                    help="train / rate only these models (default: both)")
+    ap.add_argument("--only", choices=("baselines", "front", "probes"), default=None,
+                    help="train / rate only these models (default: all)")
     ap.add_argument("--seeds", type=int, nargs="+", choices=SEEDS, default=list(SEEDS),
                     help="train only these seeds: one process per seed runs each on its own core (default: all)")
     ap.add_argument("--rounds", type=int, default=10, help="interleaved timing rounds (default 10)")

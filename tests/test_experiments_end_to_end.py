@@ -140,14 +140,22 @@ def test_a_space_probe_is_a_canonical_int8_member_judged_apart_from_the_picks(e2
         return {"name": name, "kind": kind, "search": e2e.search_of(name, kind), "deployment": dep,
                 "quantization": quant, "seed": seed, "acc_deployed": acc, "latency_measured_ms": ms, "size_mb": 1.0}
 
-    rows = [unit("base", "baseline", "fp32", "none", 0.880, 2.0), unit("front-p000-t0", "front", "int8", "ptq", 0.80, 0.5),
+    rows = [unit("base", "baseline", "fp32", "none", 0.8805, 2.0), unit("front-p000-t0", "front", "int8", "ptq", 0.80, 0.5),
             unit("front-p000-t0", "front", "int8", "qat", 0.80, 0.5)]
     for q in e2e.METHODS:
         rows += [unit("base", "baseline", "int8", q, 0.880, 1.9),
                  unit("probe-x", "probe", "int8", q, 0.880, 1.5), unit("probe-x", "probe", "int8", q, 0.878, 1.5, 1)]
     df = pd.DataFrame(rows)
+    for r in rows:  # per-image correctness, for the bootstrap against the baseline the probe must match
+        folder = e2e.kept_of(e2e.Model(r["name"], "", "", ""), r["seed"]) / f"{r['deployment']}-{r['quantization']}"
+        folder.mkdir(parents=True, exist_ok=True)
+        np.save(folder / "correct.npy", np.arange(1000) < 1000 * r["acc_deployed"])
     verdicts = e2e.probe_verdicts(df)
     assert list(verdicts["method"]) == ["ptq", "qat"] and (verdicts["dominated_of"] == "2 of 2").all()
     assert verdicts["acc"].tolist() == pytest.approx([87.9, 87.9]) and (verdicts["seeds"] == 2).all()
+    assert (verdicts["versus"] == "base fp32").all()  # the most accurate baseline at no less latency
+    assert verdicts["acc_diff_points"].tolist() == pytest.approx([-0.15, -0.15])
+    lo, hi = (float(x) for x in verdicts["acc_diff_ci95"][0].strip("[]").split(","))
+    assert lo < -0.15 < hi
     dom = e2e.dominance(df)
     assert len(dom) == 4 and not dom["dominated"].any()  # the probe would win; the front member does not

@@ -659,10 +659,19 @@ def probe_verdicts(df: pd.DataFrame) -> pd.DataFrame:
         base = agg[agg["kind"] == "baseline"]
         for _, p in agg[agg["kind"] == "probe"].iterrows():
             beaten = base[(p["acc"] >= base["acc"] - EQUAL_ACC_POINTS / 100) & (p["latency"] <= base["latency"])]
-            rows.append({"probe": p["name"], "method": method, "deployment": p["deployment"], "acc": 100 * p["acc"],
-                         "latency_ms": p["latency"], "seeds": p["seeds"],
-                         "dominates": ", ".join(f"{n} {d}" for n, d in zip(beaten["name"], beaten["deployment"])),
-                         "dominated_of": f"{len(beaten)} of {len(base)}"})
+            row = {"probe": p["name"], "method": method, "deployment": p["deployment"], "acc": 100 * p["acc"],
+                   "latency_ms": p["latency"], "seeds": p["seeds"],
+                   "dominates": ", ".join(f"{n} {d}" for n, d in zip(beaten["name"], beaten["deployment"])),
+                   "dominated_of": f"{len(beaten)} of {len(base)}"}
+            slower = base[base["latency"] >= p["latency"]]
+            if not slower.empty:  # the most accurate baseline at no less latency: the one the probe must match
+                b = slower.sort_values("acc").iloc[-1]
+                q = method if p["deployment"] != "fp32" else "none"
+                lo, hi = bootstrap_diff((p["name"], p["deployment"], q), (b["name"], b["deployment"], b["quantization"]))
+                row.update(versus=f"{b['name']} {b['deployment']}", versus_acc=100 * b["acc"],
+                           versus_ms=b["latency"], acc_diff_points=100 * (p["acc"] - b["acc"]),
+                           acc_diff_ci95=f"[{lo:+.2f}, {hi:+.2f}]")
+            rows.append(row)
     return pd.DataFrame(rows)
 
 

@@ -159,3 +159,17 @@ def test_a_space_probe_is_a_canonical_int8_member_judged_apart_from_the_picks(e2
     assert lo < -0.15 < hi
     dom = e2e.dominance(df)
     assert len(dom) == 4 and not dom["dominated"].any()  # the probe would win; the front member does not
+
+
+def test_front_coverage_measures_the_proxy_latency_front_as_trials_grow():
+    from experiments.end_to_end import front_coverage as fc
+
+    # two points: (proxy 3 at 1 ms), (proxy 5 at 2 ms); box proxy > 1, latency < 4: 2 x 1 + 4 x 2 = 10
+    assert fc.hypervolume_2d(np.array([3.0, 5.0]), np.array([1.0, 2.0]), 1.0, 4.0) == pytest.approx(10.0)
+    assert fc.hypervolume_2d(np.array([0.5]), np.array([1.0]), 1.0, 4.0) == 0.0  # outside the box
+    df = pd.DataFrame({"trial": range(6), fc.PROXY: [1.0, 3, 2, 5, 4, 6], fc.LATENCY: [1.0, 2, 3, 4, 1.5, 3.5],
+                       "feasible": True, "duplicate": [False] * 5 + [True]})
+    table = fc.coverage(df, [3, 6], probe=(4.5, 3.8))
+    assert list(table["front_size"]) == [2, 3]  # trials 0, 1; then 0, 4 (which beats 1), 3 (5 is a duplicate)
+    assert list(table["probe_dominated"]) == [False, False]
+    assert table["hypervolume"].is_monotonic_increasing and table["hypervolume"][1] > table["hypervolume"][0]

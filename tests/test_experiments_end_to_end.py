@@ -173,3 +173,24 @@ def test_front_coverage_measures_the_proxy_latency_front_as_trials_grow():
     assert list(table["front_size"]) == [2, 3]  # trials 0, 1; then 0, 4 (which beats 1), 3 (5 is a duplicate)
     assert list(table["probe_dominated"]) == [False, False]
     assert table["hypervolume"].is_monotonic_increasing and table["hypervolume"][1] > table["hypervolume"][0]
+
+
+def test_a_continuing_search_copies_the_run_it_continues_once(e2e, tmp_path):
+    """Search 4 continues search 3's study: a copy under its own name (search 3's study is left as it was), made
+    once, so a resumed search 4 keeps its own later trials; the search's cost is its trials' summed time."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    url = f"sqlite:///{tmp_path}/s.db"
+    source = optuna.create_study(study_name="s3", storage=url)
+    source.set_user_attr("config", {"proxy": "qnaswot"})
+    source.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=3)
+    e2e.copy_study(url, "s4", "s3")
+    copy = optuna.load_study(study_name="s4", storage=url)
+    assert len(copy.trials) == 3 and copy.user_attrs["config"] == {"proxy": "qnaswot"}
+    copy.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=2)
+    e2e.copy_study(url, "s4", "s3")  # exists: untouched
+    assert len(optuna.load_study(study_name="s4", storage=url).trials) == 5 and len(source.trials) == 3
+    assert 0 <= e2e.trial_seconds(url, "s4") < 60
+    run = e2e.run_by_number(4)
+    assert run.continues == 3 and run.trials > e2e.run_by_number(3).trials and run.prefix == "front-s4"

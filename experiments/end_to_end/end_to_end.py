@@ -30,8 +30,9 @@ Space probes (:data:`PROBES`, ``--only probes``): hand-made members of the searc
 space holds what the search did not find. Never picks, never in the dominance check.
 
 Search runs (:data:`SEARCH_RUNS`): search 2 and search 3 differ only in qnaswot (its quantization noise summed,
-then averaged over layers); ``--search N`` says which one the search and pick phases make, and each run's front
-is judged on its own in the report.
+then averaged over layers); search 4 is search 3's study copied and continued to 1,000 trials (``front_coverage``
+found the 200-trial front far from the proxy's). ``--search N`` says which one the search and pick phases make,
+and each run's front is judged on its own in the report.
 
 Results (out-dir: experiments/end_to_end/results): search[-s3].json, picks[-s3].csv, front[-s3].csv, rate.csv, timing.csv and
 each unit's small files under units/ (committed); weights, checkpoints and the study in experiments/work/end_to_end/
@@ -91,20 +92,26 @@ PROBES = {"probe-v3like": _v3_like()}
 @dataclass(frozen=True)
 class SearchRun:
     """One search whose picks are trained: its results files are ``search{suffix}.json``, ``picks{suffix}.csv``,
-    ``front{suffix}.csv``; its picks are named ``{prefix}-pNNN-tT``. Everything else (space, trials, objectives,
-    proxy data, seed, pick rule, recipe) is the same for every run."""
+    ``front{suffix}.csv``; its picks are named ``{prefix}-pNNN-tT``. Everything else (space, objectives, proxy
+    data, seed, pick rule, recipe) is the same for every run. ``continues``: the run whose study this one copies and
+    continues to ``trials`` (its first trials are that run's)."""
 
     number: int
     suffix: str
     prefix: str
     note: str
+    trials: int = TRIALS
+    continues: int | None = None
 
 
 # search 1 (results/search1/) was never trained: its front could not reach the baselines' latencies (the sampler's
 # corners fixed that). Search 3 differs from search 2 only in the code: qnaswot's noise averaged over the layers
 # instead of summed (nas/proxies/quant.py), the fix of the proxy that search 2's results diagnosed.
+# Search 4 is search 3 continued from 200 to 1,000 trials: front_coverage.md showed the 200-trial front far from
+# the proxy's (its picks fixed by the same rule before any training, 2026-12-06).
 SEARCH_RUNS = (SearchRun(2, "", "front", "qnaswot's quantization noise summed over layers (before 2026-12-06)"),
-               SearchRun(3, "-s3", "front-s3", "qnaswot's quantization noise averaged over layers (the fix)"))
+               SearchRun(3, "-s3", "front-s3", "qnaswot's quantization noise averaged over layers (the fix)"),
+               SearchRun(4, "-s4", "front-s4", "search 3 continued to 1,000 trials", trials=1000, continues=3))
 
 
 @dataclass(frozen=True)
@@ -216,12 +223,42 @@ def run_search(device: str, storage: str, run: SearchRun) -> dict:
     from nas.search import SearchConfig, search
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    cfg = SearchConfig(space=SPACE, devices=[device], trials=TRIALS, objectives=OBJECTIVES, storage=storage,
-                       study=f"end-to-end{run.suffix}-{device.replace('/', '_')}", seed=0)
+    study = f"end-to-end{run.suffix}-{device.replace('/', '_')}"
+    if run.continues is not None:
+        copy_study(storage, study, f"end-to-end{run_by_number(run.continues).suffix}-{device.replace('/', '_')}")
+    cfg = SearchConfig(space=SPACE, devices=[device], trials=run.trials, objectives=OBJECTIVES, storage=storage,
+                       study=study, seed=0)
     t0 = time.perf_counter()
     summary = search(cfg)
     return {"study": cfg.study, "storage": storage, "device": device, "seconds": time.perf_counter() - t0,
-            "trials": TRIALS, "summary": str(summary), "search": run.number, "note": run.note}
+            "trial_seconds": trial_seconds(storage, study), "trials": run.trials, "summary": str(summary),
+            "search": run.number, "note": run.note}
+
+
+def run_by_number(number: int) -> SearchRun:
+    return next(r for r in SEARCH_RUNS if r.number == number)
+
+
+def copy_study(storage: str, study: str, source: str) -> None:
+    """``source``'s trials and attributes into a new study ``study`` of the same storage (nothing if it exists)."""
+    import optuna
+
+    from nas.search.storage import open_storage
+
+    store = open_storage(storage)
+    if study not in [s.study_name for s in store.get_all_studies()]:
+        optuna.copy_study(from_study_name=source, from_storage=store, to_storage=store, to_study_name=study)
+
+
+def trial_seconds(storage: str, study: str) -> float:
+    """Seconds the study's finished trials took, summed (what the search cost, whichever process ran them)."""
+    import optuna
+
+    from nas.search.storage import open_storage
+
+    trials = optuna.load_study(study_name=study, storage=open_storage(storage)).get_trials(deepcopy=False)
+    return sum((t.datetime_complete - t.datetime_start).total_seconds() for t in trials
+               if t.datetime_complete is not None and t.datetime_start is not None)
 
 
 def run_pick(info: dict, run: SearchRun) -> pd.DataFrame:
@@ -763,8 +800,10 @@ def run_report(infos: dict[int, dict]) -> None:
     dom.to_csv(RESULTS / "dominance.csv", index=False)
     plot(df, RESULTS / "end_to_end.png")
     lines = ["# End to end: searched front vs hand-designed MobileNets", "",
-             *[f"- Search {n}: {i.get('study')} on `{i.get('device')}`, {TRIALS} trials, "
-               f"{i.get('seconds', float('nan')) / 60:.1f} min; {i.get('note', SEARCH_RUNS[0].note)}."
+             *[f"- Search {n}: {i.get('study')} on `{i.get('device')}`, {i.get('trials', TRIALS)} trials, "
+               f"{i.get('seconds', float('nan')) / 60:.1f} min"
+               + (f" (its trials {i['trial_seconds'] / 60:.1f} min)" if "trial_seconds" in i else "")
+               + f"; {i.get('note', SEARCH_RUNS[0].note)}."
                for n, i in sorted(infos.items())], "",
              f"Recipe: {asdict(RECIPE)}, seeds {list(SEEDS)}, data {DATA} (test: all 10,000 images).", "",
              *[f"- {h}" for h in headline(dom)], "",

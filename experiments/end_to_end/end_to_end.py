@@ -687,6 +687,12 @@ def bootstrap_diff(front_unit: tuple, base_unit: tuple, n: int = 2000, seed: int
     return tuple(100 * np.percentile(diffs, [2.5, 97.5]))
 
 
+def dominates(acc, latency, base_acc, base_latency):
+    """The Target's rule (scalars or columns): latency no higher, accuracy no lower than the baseline's minus
+    EQUAL_ACC_POINTS."""
+    return (acc >= base_acc - EQUAL_ACC_POINTS / 100) & (latency <= base_latency)
+
+
 def probe_verdicts(df: pd.DataFrame) -> pd.DataFrame:
     """Each probe (a hand-made member of the searched space) by method: its accuracy and latency, and the baseline
     deployments it would dominate by the Target's rule — what the space holds, set beside what the search found."""
@@ -695,7 +701,7 @@ def probe_verdicts(df: pd.DataFrame) -> pd.DataFrame:
         agg = by_method(df, method)
         base = agg[agg["kind"] == "baseline"]
         for _, p in agg[agg["kind"] == "probe"].iterrows():
-            beaten = base[(p["acc"] >= base["acc"] - EQUAL_ACC_POINTS / 100) & (p["latency"] <= base["latency"])]
+            beaten = base[dominates(p["acc"], p["latency"], base["acc"], base["latency"])]
             row = {"probe": p["name"], "method": method, "deployment": p["deployment"], "acc": 100 * p["acc"],
                    "latency_ms": p["latency"], "seeds": p["seeds"],
                    "dominates": ", ".join(f"{n} {d}" for n, d in zip(beaten["name"], beaten["deployment"])),
@@ -721,7 +727,7 @@ def dominance(df: pd.DataFrame) -> pd.DataFrame:
         agg = by_method(df, method)
         front, base = agg[(agg["kind"] == "front") & (agg["search"] == search)], agg[agg["kind"] == "baseline"]
         for _, b in base.iterrows():
-            ok = front[(front["acc"] >= b["acc"] - EQUAL_ACC_POINTS / 100) & (front["latency"] <= b["latency"])]
+            ok = front[dominates(front["acc"], front["latency"], b["acc"], b["latency"])]
             row = {"search": search, "method": method, "baseline": b["name"], "deployment": b["deployment"],
                    "baseline_acc": 100 * b["acc"], "baseline_ms": b["latency"], "dominated": not ok.empty}
             if not ok.empty:

@@ -80,6 +80,7 @@ def test_time_and_report_on_one_finished_seed(e2e, train_space, monkeypatch):
     assert proxy[[f"qnaswot.{d}" for d in e2e.PROXY_DATA]].notna().all().all()
     e2e.run_report({2: {"study": "s", "device": "x86-2vcpu", "seconds": 60.0}})
     assert "Proxy scores beside trained accuracy" in (e2e.RESULTS / "end_to_end.md").read_text()
+    assert "(one seed so far)" in (e2e.RESULTS / "end_to_end.md").read_text()
     summary = json.loads((e2e.RESULTS / "end_to_end.json").read_text())
     assert [h.split(":")[0] for h in summary["headline"]] == ["PTQ (search 2)", "QAT (search 2)"]
     assert summary["seeds_finished"] == {"tiny-base": 1, "tiny-front": 1}
@@ -92,6 +93,21 @@ def test_time_and_report_on_one_finished_seed(e2e, train_space, monkeypatch):
         p.unlink()
     rebuilt = e2e.run_time([front, base], "x86-2vcpu", rounds=1)
     assert set(rebuilt["graph"]) == {"rebuilt"} and rebuilt["latency_measured_ms"].gt(0).all()
+
+
+def test_seed_noise_pools_the_spread_of_seeds_per_kind_and_says_what_it_resolves(e2e):
+    rows = [{"kind": k, "name": n, "deployment": "int8", "quantization": "ptq", "seed": s, "acc_deployed": a}
+            for k, n, accs in [("baseline", "b", (0.880, 0.882)), ("front", "f1", (0.85, 0.87)),
+                               ("front", "f2", (0.86, 0.86)), ("front", "lone", (0.9,))]
+            for s, a in enumerate(accs)]
+    noise = e2e.seed_noise(pd.DataFrame(rows)).set_index("kind")
+    assert noise.loc["front", "units"] == 2  # a unit with one seed has no spread to pool
+    assert noise.loc["front", "pooled_sd_points"] == pytest.approx(100 * np.sqrt((0.0002 + 0) / 2))
+    assert noise.loc["front", "max_spread_points"] == pytest.approx(2.0)
+    assert noise.loc["baseline", "pooled_sd_points"] == pytest.approx(100 * np.sqrt(0.000002))
+    both = 1.0 + 0.02  # variances in point^2: front (0.0002 + 0) / 2 -> 1, baseline 0.000002 -> 0.02
+    assert noise.loc["front", "vs_baseline_halfwidth95_points"] == pytest.approx(1.96 * np.sqrt(both / 2))
+    assert noise.loc["front", "seeds_for_margin"] == np.ceil(1.96 ** 2 * both / 0.2 ** 2)
 
 
 def test_each_search_runs_picks_are_named_and_judged_apart(e2e):

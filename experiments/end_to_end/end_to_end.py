@@ -764,6 +764,29 @@ def headline(dom: pd.DataFrame) -> list[str]:
     return out
 
 
+def seed_noise(df: pd.DataFrame) -> pd.DataFrame:
+    """How far two trainings of one network (same recipe, another seed) land apart, per kind: the pooled standard
+    deviation of deployed accuracy over seeds (points), and the 95 % half-width of a front-minus-baseline difference
+    of seed means that this noise allows with ``len(SEEDS)`` seeds each — the finest difference the dominance check
+    can resolve. ``seeds_for_margin``: seeds per model for that half-width to shrink to EQUAL_ACC_POINTS."""
+    units = df.groupby(["kind", "name", "deployment", "quantization"])["acc_deployed"]
+    per = units.agg(["var", "count", "min", "max"]).reset_index()
+    per = per[per["count"] >= 2]
+    rows = {k: {"kind": k, "units": len(g), "pooled_sd_points": 100 * math.sqrt(g["var"].mean()),
+                "median_spread_points": 100 * (g["max"] - g["min"]).median(),
+                "max_spread_points": 100 * (g["max"] - g["min"]).max()}
+            for k, g in per.groupby("kind")}
+    base_sd = rows.get("baseline", {}).get("pooled_sd_points", float("nan"))
+    for r in rows.values():
+        both = r["pooled_sd_points"] ** 2 + base_sd ** 2  # variance of a one-seed difference against a baseline
+        r["vs_baseline_halfwidth95_points"] = 1.96 * math.sqrt(both / len(SEEDS))
+        r["seeds_for_margin"] = math.ceil((1.96 ** 2) * both / EQUAL_ACC_POINTS ** 2)
+    return pd.DataFrame(list(rows.values()))
+
+
+FRONT_MARKERS = "s^vP"  # one per search run, in SEARCH_RUNS order
+
+
 def plot(df: pd.DataFrame, path: Path) -> None:
     import matplotlib
     import matplotlib.ticker
@@ -777,7 +800,8 @@ def plot(df: pd.DataFrame, path: Path) -> None:
         for (kind, search, dep), part in agg.groupby(["kind", "search", "deployment"]):
             part = part.sort_values("latency")
             err = [100 * (part["acc"] - part["acc_min"]), 100 * (part["acc_max"] - part["acc"])]
-            style = {"baseline": "-o", "probe": "D"}.get(kind, "s" if search == SEARCH_RUNS[0].number else "^")
+            runs = [r.number for r in SEARCH_RUNS]
+            style = {"baseline": "-o", "probe": "D"}.get(kind) or FRONT_MARKERS[runs.index(search) % len(FRONT_MARKERS)]
             label = {"baseline": f"baseline {dep}", "probe": f"space probe {dep} (hand-made)"}.get(
                 kind, f"search {search} front {dep}")
             ax.errorbar(part["latency"], 100 * part["acc"], yerr=err, fmt=style, capsize=3, label=label, alpha=0.85)
@@ -818,6 +842,12 @@ def run_report(infos: dict[int, dict]) -> None:
              "## Every model (seed means)", ""]
     for method in METHODS:
         lines += [f"### {method.upper()}", "", by_method(df, method).to_markdown(index=False, floatfmt=".4f"), ""]
+    noise = seed_noise(df)
+    lines += ["## Seed noise: how far two trainings of one network land apart (deployed accuracy)", "",
+              noise.to_markdown(index=False, floatfmt=".2f") if not noise.empty else "(one seed so far)", "",
+              f"`vs_baseline_halfwidth95_points`: the 95 % half-width of a difference of {len(SEEDS)}-seed means "
+              f"against a baseline, from the pooled SDs; `seeds_for_margin`: seeds per model for it to reach the "
+              f"{EQUAL_ACC_POINTS} point of equal accuracy.", ""]
     probes = probe_verdicts(df)
     if not probes.empty:
         lines += ["## Space probes: hand-made members of the searched space (not picks; see PROBES)", "",

@@ -210,3 +210,34 @@ def test_a_continuing_search_copies_the_run_it_continues_once(e2e, tmp_path):
     assert 0 <= e2e.trial_seconds(url, "s4") < 60
     run = e2e.run_by_number(4)
     assert run.continues == 3 and run.trials > e2e.run_by_number(3).trials and run.prefix == "front-s4"
+
+
+def test_recipe_noise_reuses_end_to_end_seeds_trains_the_rest_once_and_pools_the_spread(e2e, train_space, monkeypatch,
+                                                                                      tmp_path):
+    from dataclasses import replace
+
+    from experiments.end_to_end import recipe_noise as rn
+
+    model = e2e.Model("tiny", "front", train_space.name, train_space.format(train_space.sample_many(1, seed=0)[0]))
+    e2e.train_all([model], seeds=(0,))  # end_to_end finished seed 0 with its recipe
+    monkeypatch.setattr(rn, "RECIPES", {"e2e": e2e.RECIPE, "full": replace(e2e.RECIPE, n_train=None)})
+    monkeypatch.setattr(rn, "RESULTS", tmp_path / "rn")
+    monkeypatch.setattr(rn, "WORK", tmp_path / "rn-work")
+    rn.run_train([model], seeds=(0, 1), recipes=("e2e", "full"))
+    unit = {(r, s): json.loads(rn.unit_path(r, "tiny", s).read_text()) for r in ("e2e", "full") for s in (0, 1)}
+    reused = json.loads(next((e2e.kept_of(model, 0)).glob("*/result.json")).read_text())
+    assert unit[("e2e", 0)]["source"] == "end_to_end units" and unit[("e2e", 0)]["acc_fp32"] == reused["acc_fp32"]
+    assert {u["source"] for k, u in unit.items() if k != ("e2e", 0)} == {"trained here"}
+    assert unit[("full", 1)]["images"] > unit[("e2e", 1)]["images"] == e2e.RECIPE.epochs * e2e.RECIPE.n_train
+
+    def no_training(*a, **k):
+        raise AssertionError("a finished unit was trained again")
+
+    monkeypatch.setattr(e2e, "float_trained", no_training)
+    rn.run_train([model], seeds=(0, 1), recipes=("e2e", "full"))
+    rn.run_report(tmp_path / "out")
+    per, pooled = rn.summarize(pd.read_csv(tmp_path / "out" / "recipe_noise.csv"))
+    assert list(pooled["recipe"]) == ["e2e", "full"] and (pooled["dof"] == 1).all()
+    for recipe in ("e2e", "full"):
+        accs = [unit[(recipe, s)]["acc_fp32"] for s in (0, 1)]
+        assert pooled.set_index("recipe").loc[recipe, "pooled_sd_points"] == pytest.approx(100 * np.std(accs, ddof=1))

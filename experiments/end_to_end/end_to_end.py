@@ -119,7 +119,8 @@ class Recipe:
     """One training recipe for every model, in epochs x images (never a time budget)."""
 
     epochs: int = 3
-    n_train: int = 20000  # images per epoch (a fixed subset of the 58,000 training images left after validation)
+    n_train: int | None = 20000  # images per epoch (a fixed subset of the 58,000 training images left after
+    # validation; None: all of them)
     qat_epochs: int = 1
     qat_n_train: int = 10000
     qat_lr: float = 0.01
@@ -314,8 +315,11 @@ def load_data(space, arch, seed: int):
     return tuple(for_space(space, DATA, split=s, resolution=arch.resolution, seed=seed) for s in ("train", "test"))
 
 
-def float_trained(model: Model, seed: int, space, arch, train_data):
-    """The float network of (model, seed): trained once (checkpointed per epoch), its weights kept on disk."""
+def float_trained(model: Model, seed: int, space, arch, train_data, recipe: Recipe | None = None,
+                  folder: Path | None = None, kept: Path | None = None):
+    """The float network of (model, seed): trained once (checkpointed per epoch), its weights kept on disk.
+    ``recipe``, ``folder`` (weights, checkpoints) and ``kept`` (the committed record's folder) default to this
+    benchmark's; recipe_noise trains the same way under other recipes."""
     import torch
 
     from nas.train.loop import train
@@ -323,13 +327,14 @@ def float_trained(model: Model, seed: int, space, arch, train_data):
     from nas.fileio import atomic_write, atomic_write_text
     from nas.nn.build import build_model
 
-    folder = folder_of(model, seed)
+    folder = folder or folder_of(model, seed)
+    kept = kept or kept_of(model, seed)
     net = build_model(arch, space, seed=seed)
     weights, record_path = folder / "float.pt", folder / "float.json"
     if weights.is_file() and record_path.is_file():
         net.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
         return net.eval(), json.loads(record_path.read_text())
-    r = RECIPE
+    r = recipe or RECIPE
     result = train(net, epochs=r.epochs, data=train_data, seed=seed, n_train=r.n_train, progress=True,
                    checkpoint=folder / "train.ckpt")
     bn = recalibrate_bn_checked(net, train_data, r.bn_samples, seed=seed, result=result)
@@ -338,7 +343,7 @@ def float_trained(model: Model, seed: int, space, arch, train_data):
     state = net.state_dict()
     atomic_write(weights, lambda f: torch.save(state, f))
     atomic_write_text(record_path, json.dumps(record, indent=1))
-    atomic_write_text(kept_of(model, seed) / "float.json", json.dumps(record, indent=1))
+    atomic_write_text(kept / "float.json", json.dumps(record, indent=1))
     (folder / "train.ckpt").unlink(missing_ok=True)
     return net.eval(), record
 

@@ -142,6 +142,9 @@ def main() -> None:
     global RESULTS
     RESULTS = Path(args.out_dir) / "recipe_noise"  # the units; the results files beside end_to_end's
     if args.phase in ("all", "train"):
+        import torch
+
+        torch.set_num_threads(1)  # as end_to_end trains: one core a process, two processes side by side
         run_train([model_named(n) for n in args.models], tuple(args.seeds), tuple(args.recipes))
     if args.phase in ("all", "report"):
         run_report(Path(args.out_dir))

@@ -799,13 +799,13 @@ def plot(df: pd.DataFrame, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    runs = [r.number for r in SEARCH_RUNS]
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.8), sharey=True)
     for ax, method in zip(axes, METHODS):
         agg = by_method(df, method)
         for (kind, search, dep), part in agg.groupby(["kind", "search", "deployment"]):
             part = part.sort_values("latency")
             err = [100 * (part["acc"] - part["acc_min"]), 100 * (part["acc_max"] - part["acc"])]
-            runs = [r.number for r in SEARCH_RUNS]
             style = {"baseline": "-o", "probe": "D"}.get(kind) or FRONT_MARKERS[runs.index(search) % len(FRONT_MARKERS)]
             label = {"baseline": f"baseline {dep}", "probe": f"space probe {dep} (hand-made)"}.get(
                 kind, f"search {search} front {dep}")

@@ -57,9 +57,14 @@ def from_end_to_end(model: e2e.Model, seed: int) -> dict | None:
     results = sorted(kept.glob("*/result.json"))
     if not results or not (kept / "float.json").is_file():
         return None
-    record = json.loads((kept / "float.json").read_text())
-    return {"acc_fp32": json.loads(results[0].read_text())["acc_fp32"], "val_accuracy": record["val_accuracy"],
-            "seconds": record["seconds"], "images": record["images"], "source": "end_to_end units"}
+    return unit_row(json.loads(results[0].read_text())["acc_fp32"], json.loads((kept / "float.json").read_text()),
+                    "end_to_end units")
+
+
+def unit_row(acc_fp32: float, record: dict, source: str) -> dict:
+    """A unit's row: test accuracy beside float_trained's record (the same keys wherever the training ran)."""
+    return {"acc_fp32": acc_fp32, "val_accuracy": record["val_accuracy"], "seconds": record["seconds"],
+            "images": record["images"], "source": source}
 
 
 def train_one(recipe: str, model: e2e.Model, seed: int) -> dict:
@@ -82,8 +87,7 @@ def train_one(recipe: str, model: e2e.Model, seed: int) -> dict:
         folder = WORK / recipe / model.name / f"seed{seed}"
         net, record = e2e.float_trained(model, seed, space, arch, train_data, recipe=RECIPES[recipe],
                                         folder=folder, kept=folder)
-        row = {"acc_fp32": evaluate(net, test_data), "val_accuracy": record["val_accuracy"],
-               "seconds": record["seconds"], "images": record["images"], "source": "trained here"}
+        row = unit_row(evaluate(net, test_data), record, "trained here")
     row = {"recipe": recipe, "name": model.name, "kind": model.kind, "seed": seed, **row}
     atomic_write_text(path, json.dumps(row, indent=1))
     return row

@@ -16,7 +16,7 @@ def e2e(monkeypatch, tmp_path):
     monkeypatch.setattr(mod, "WORK", tmp_path / "work")
     monkeypatch.setattr(mod, "RESULTS", tmp_path / "results")
     monkeypatch.setattr(mod, "DATA", "digits")
-    monkeypatch.setattr(mod, "RECIPE", mod.Recipe(epochs=1, n_train=128, qat_epochs=1, qat_n_train=64,
+    monkeypatch.setattr(mod, "RECIPE", mod.Recipe("tiny", epochs=1, n_train=128, qat_epochs=1, qat_n_train=64,
                                                   bn_samples=64, calib_samples=16))
     return mod
 
@@ -79,15 +79,15 @@ def test_time_and_report_on_one_finished_seed(e2e, train_space, monkeypatch):
     assert list(proxy["name"]) == ["tiny-front", "tiny-base"] and (proxy["seeds"] == 1).all()
     assert proxy[[f"qnaswot.{d}" for d in e2e.PROXY_DATA]].notna().all().all()
     e2e.run_report({2: {"study": "s", "device": "x86-2vcpu", "seconds": 60.0}})
-    assert "Proxy scores beside trained accuracy" in (e2e.RESULTS / "end_to_end.md").read_text()
-    assert "(one seed so far)" in (e2e.RESULTS / "end_to_end.md").read_text()
-    summary = json.loads((e2e.RESULTS / "end_to_end.json").read_text())
+    assert "Proxy scores beside trained accuracy" in (e2e.recipe_dir() / "end_to_end.md").read_text()
+    assert "(one seed so far)" in (e2e.recipe_dir() / "end_to_end.md").read_text()
+    summary = json.loads((e2e.recipe_dir() / "end_to_end.json").read_text())
     assert [h.split(":")[0] for h in summary["headline"]] == ["PTQ (search 2)", "QAT (search 2)"]
     assert summary["seeds_finished"] == {"tiny-base": 1, "tiny-front": 1}
-    dom = pd.read_csv(e2e.RESULTS / "dominance.csv")
+    dom = pd.read_csv(e2e.recipe_dir() / "dominance.csv")
     assert len(dom) == 4 and set(dom["baseline"]) == {"tiny-base"}  # fp32 and int8, for PTQ and for QAT
     assert set(dom["search"]) == {2}  # a front name with no run's prefix is the first run's
-    rows = pd.read_csv(e2e.RESULTS / "end_to_end.csv")
+    rows = pd.read_csv(e2e.recipe_dir() / "end_to_end.csv")
     assert len(rows) == 7 and rows["latency_measured_ms"].gt(0).all()  # front 4 units, baseline 3
     for p in e2e.WORK.rglob("*.onnx"):
         p.unlink()
@@ -120,6 +120,22 @@ def test_each_search_runs_picks_are_named_and_judged_apart(e2e):
     assert [(m.name, m.search) for m in models] == [("front-p000-t7", 2), ("front-s3-p000-t9", 3)]
     assert [e2e.search_of(m.name, "front") for m in models] == [2, 3]
     assert e2e.search_of("mobilenetv2-1.0", "baseline") == 0
+    assert [m.name for m in e2e.front_models(searches=(3,))] == ["front-s3-p000-t9"]  # --searches 3
+
+
+def test_each_recipe_keeps_its_own_units_weights_and_models(e2e, monkeypatch):
+    """A unit finished under one recipe is not another recipe's: a new recipe retrains every model."""
+    model = e2e.Model("m", "front", "mobilenet-c10", "a")
+    monkeypatch.setattr(e2e, "all_models", lambda only=None, searches=None: [model])
+    unit = e2e.kept_of(model, 0) / "int8-ptq" / "result.json"
+    unit.parent.mkdir(parents=True)
+    unit.write_text("{}")
+    assert e2e.trained_models() == [model]
+    first, tiny = (e2e.kept_of(model, 0), e2e.folder_of(model, 0), e2e.recipe_dir()), e2e.RECIPE
+    monkeypatch.setattr(e2e, "RECIPE", e2e.RECIPES["full1"])
+    assert e2e.trained_models() == [] and e2e.collect_units().empty
+    assert all(a != b for a, b in zip(first, (e2e.kept_of(model, 0), e2e.folder_of(model, 0), e2e.recipe_dir())))
+    assert e2e.kept_of(model, 0, tiny) == first[0]  # recipe_noise reads another recipe's units this way
 
 
 def test_a_network_two_searches_picked_is_trained_once(e2e, monkeypatch):
@@ -220,24 +236,24 @@ def test_recipe_noise_reuses_end_to_end_seeds_trains_the_rest_once_and_pools_the
 
     model = e2e.Model("tiny", "front", train_space.name, train_space.format(train_space.sample_many(1, seed=0)[0]))
     e2e.train_all([model], seeds=(0,))  # end_to_end finished seed 0 with its recipe
-    monkeypatch.setattr(rn, "RECIPES", {"e2e": e2e.RECIPE, "full": replace(e2e.RECIPE, n_train=None)})
+    monkeypatch.setattr(rn, "RECIPES", {"tiny": e2e.RECIPE, "full": replace(e2e.RECIPE, name="full", n_train=None)})
     monkeypatch.setattr(rn, "RESULTS", tmp_path / "rn")
     monkeypatch.setattr(rn, "WORK", tmp_path / "rn-work")
-    rn.run_train([model], seeds=(0, 1), recipes=("e2e", "full"))
-    unit = {(r, s): json.loads(rn.unit_path(r, "tiny", s).read_text()) for r in ("e2e", "full") for s in (0, 1)}
+    rn.run_train([model], seeds=(0, 1), recipes=("tiny", "full"))
+    unit = {(r, s): json.loads(rn.unit_path(r, "tiny", s).read_text()) for r in ("tiny", "full") for s in (0, 1)}
     reused = json.loads(next((e2e.kept_of(model, 0)).glob("*/result.json")).read_text())
-    assert unit[("e2e", 0)]["source"] == "end_to_end units" and unit[("e2e", 0)]["acc_fp32"] == reused["acc_fp32"]
-    assert {u["source"] for k, u in unit.items() if k != ("e2e", 0)} == {"trained here"}
-    assert unit[("full", 1)]["images"] > unit[("e2e", 1)]["images"] == e2e.RECIPE.epochs * e2e.RECIPE.n_train
+    assert unit[("tiny", 0)]["source"] == "end_to_end units" and unit[("tiny", 0)]["acc_fp32"] == reused["acc_fp32"]
+    assert {u["source"] for k, u in unit.items() if k != ("tiny", 0)} == {"trained here"}
+    assert unit[("full", 1)]["images"] > unit[("tiny", 1)]["images"] == e2e.RECIPE.epochs * e2e.RECIPE.n_train
 
     def no_training(*a, **k):
         raise AssertionError("a finished unit was trained again")
 
     monkeypatch.setattr(e2e, "float_trained", no_training)
-    rn.run_train([model], seeds=(0, 1), recipes=("e2e", "full"))
+    rn.run_train([model], seeds=(0, 1), recipes=("tiny", "full"))
     rn.run_report(tmp_path / "out")
     per, pooled = rn.summarize(pd.read_csv(tmp_path / "out" / "recipe_noise.csv"))
-    assert list(pooled["recipe"]) == ["e2e", "full"] and (pooled["dof"] == 1).all()
-    for recipe in ("e2e", "full"):
+    assert list(pooled["recipe"]) == ["full", "tiny"] and (pooled["dof"] == 1).all()
+    for recipe in ("tiny", "full"):
         accs = [unit[(recipe, s)]["acc_fp32"] for s in (0, 1)]
         assert pooled.set_index("recipe").loc[recipe, "pooled_sd_points"] == pytest.approx(100 * np.std(accs, ddof=1))

@@ -34,13 +34,20 @@ then averaged over layers); search 4 is search 3's study copied and continued to
 found the 200-trial front far from the proxy's). ``--search N`` says which one the search and pick phases make,
 and each run's front is judged on its own in the report.
 
-Results (out-dir: experiments/end_to_end/results): search[-s3].json, picks[-s3].csv, front[-s3].csv, rate.csv, timing.csv and
-each unit's small files under units/ (committed); weights, checkpoints and the study in experiments/work/end_to_end/
-(git-ignored).
+Recipes (:data:`RECIPES`, ``--recipe``): every model of one benchmark trains under one recipe; each recipe keeps its
+units, timing, proxy scores and report in its own folder, so changing the recipe retrains everything, front and
+baselines alike, and never mixes two recipes in one comparison. ``subset`` (3 epochs of a seeded 20,000-image subset)
+was the first; recipe_noise.py found it under-trains (seed SD 1.6 points).
+
+Results (out-dir: experiments/end_to_end/results): search[-sN].json, picks[-sN].csv, front[-sN].csv and the baselines'
+table, shared; per recipe, ``<recipe>/``: rate, timing, proxy, end_to_end.{csv,md,json,png}, dominance.csv and each
+unit's small files under units/ (committed); weights and checkpoints in experiments/work/end_to_end/<recipe>/, the
+study in experiments/work/end_to_end/ (git-ignored).
 
     python -m experiments.end_to_end.end_to_end --phase rate   # images/s of every model, and the recipe's CPU time
     python -m experiments.end_to_end.end_to_end                # everything (hours; resumable)
     python -m experiments.end_to_end.end_to_end --phase train --only baselines
+    python -m experiments.end_to_end.end_to_end --recipe full1 --searches 3 --phase train --seeds 0
 """
 from __future__ import annotations
 
@@ -116,8 +123,11 @@ SEARCH_RUNS = (SearchRun(2, "", "front", "qnaswot's quantization noise summed ov
 
 @dataclass(frozen=True)
 class Recipe:
-    """One training recipe for every model, in epochs x images (never a time budget)."""
+    """One training recipe for every model, in epochs x images (never a time budget). Each recipe's units,
+    timing and report live in their own folder (``<out-dir>/<name>/``, weights in ``WORK/<name>/``), so a
+    benchmark trained under one recipe is never mixed with, or overwritten by, another's."""
 
+    name: str
     epochs: int = 3
     n_train: int | None = 20000  # images per epoch (a fixed subset of the 58,000 training images left after
     # validation; None: all of them)
@@ -128,7 +138,16 @@ class Recipe:
     calib_samples: int = 128
 
 
-RECIPE = Recipe()
+# subset: the first recipe (until 2026-12-06), 3 epochs of a seeded 20,000-image subset; recipe_noise measured its
+# seed SD at 1.6 points. full1: one epoch of all 58,000 images (subset's cost); full: three (3x the steps).
+RECIPES = {r.name: r for r in (Recipe("subset"), Recipe("full1", epochs=1, n_train=None),
+                               Recipe("full", epochs=3, n_train=None))}
+RECIPE = RECIPES["subset"]  # --recipe
+
+
+def recipe_dir(recipe: Recipe | None = None) -> Path:
+    """Where one recipe's units, timing, proxy scores and report are written (searches and picks are shared)."""
+    return RESULTS / (recipe or RECIPE).name
 
 
 @dataclass(frozen=True)
@@ -185,12 +204,13 @@ def pick_front(front: pd.DataFrame, latency_col: str, exclude: set[str], proxy_c
     return front.iloc[picked].assign(position=PICK_POSITIONS)
 
 
-def front_models() -> list[Model]:
-    """Every trained search's picks, in SEARCH_RUNS order."""
+def front_models(searches: tuple[int, ...] | None = None) -> list[Model]:
+    """The picks of every search run in ``searches`` (None: all) that has picks, in SEARCH_RUNS order."""
     models = []
     for run in SEARCH_RUNS:
-        if (RESULTS / f"picks{run.suffix}.csv").is_file():
-            picks = pd.read_csv(RESULTS / f"picks{run.suffix}.csv")
+        path = RESULTS / f"picks{run.suffix}.csv"
+        if (not searches or run.number in searches) and path.is_file():
+            picks = pd.read_csv(path)
             models += [Model(f"{run.prefix}-p{int(round(100 * p)):03d}-t{t}", "front", SPACE, a)
                        for p, t, a in zip(picks["position"], picks["trial"], picks["arch"])]
     return models
@@ -209,10 +229,16 @@ def probe_models() -> list[Model]:
     return [Model(name, "probe", SPACE, arch) for name, arch in PROBES.items()]
 
 
-def all_models(only: str | None = None) -> list[Model]:
-    """``only``: baselines, front or probes (None: all, in that order)."""
-    parts = {"baselines": baseline_models, "front": front_models, "probes": probe_models}
+def all_models(only: str | None = None, searches: tuple[int, ...] | None = None) -> list[Model]:
+    """``only``: baselines, front or probes (None: all, in that order); ``searches``: whose picks (None: all)."""
+    parts = {"baselines": baseline_models, "front": lambda: front_models(searches), "probes": probe_models}
     return [m for name, make in parts.items() if only in (None, name) for m in make()]
+
+
+def trained_models(searches: tuple[int, ...] | None = None) -> list[Model]:
+    """The models with at least one finished unit under this recipe: what the time and proxy phases measure."""
+    return [m for m in all_models(None, searches)
+            if any(next(kept_of(m, s).glob("*/result.json"), None) for s in SEEDS)]
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -281,32 +307,19 @@ def run_pick(info: dict, run: SearchRun) -> pd.DataFrame:
 # --------------------------------------------------------------------------------------------------------
 # 3. train, deploy, evaluate
 # --------------------------------------------------------------------------------------------------------
-def kept_of(model: Model, seed: int) -> Path:
+def kept_of(model: Model, seed: int, recipe: Recipe | None = None) -> Path:
     """Where a (model, seed)'s small results live, committed: each unit's result.json and per-image correct.npy,
     and the float training's record. Weights and checkpoints stay in WORK (git-ignored, large)."""
-    return RESULTS / "units" / model.name / f"seed{seed}"
+    return recipe_dir(recipe) / "units" / model.name / f"seed{seed}"
 
 
-def keep_finished() -> None:
-    """Copy results that finished in WORK (by an older version of this script) to their kept place."""
-    import shutil
-
-    for p in WORK.glob("*/seed*/*/result.json"):
-        unit = p.parent
-        dest = RESULTS / "units" / unit.relative_to(WORK)
-        if not (dest / "result.json").is_file():
-            dest.mkdir(parents=True, exist_ok=True)
-            for name in ("correct.npy", "result.json"):
-                shutil.copy2(unit / name, dest / name)
-    for p in WORK.glob("*/seed*/float.json"):
-        dest = RESULTS / "units" / p.parent.relative_to(WORK) / "float.json"
-        if not dest.is_file():
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(p, dest)
+def work_dir() -> Path:
+    """The recipe's weights and checkpoints (git-ignored)."""
+    return WORK / RECIPE.name
 
 
 def folder_of(model: Model, seed: int) -> Path:
-    return WORK / model.name / f"seed{seed}"
+    return work_dir() / model.name / f"seed{seed}"
 
 
 def load_data(space, arch, seed: int):
@@ -408,7 +421,7 @@ def deploy_one(model: Model, seed: int, deployment: str, quant: str, net, space,
     result = {"name": model.name, "kind": model.kind, "space": model.space, "arch": model.arch,
               "deployment": deployment, "quantization": quant, "seed": seed, "acc_fp32": float_acc,
               "acc_deployed": float(correct.mean()), "n_test": int(len(correct)),
-              "file": str(deployed.relative_to(WORK)), "size_mb": deployed.stat().st_size / 2**20,
+              "file": str(deployed.relative_to(work_dir())), "size_mb": deployed.stat().st_size / 2**20,
               "deploy_minutes": (time.perf_counter() - t0) / 60, "qat": qat}
     atomic_write_text(done, json.dumps(result, indent=1, default=str))
     (folder / "qat.ckpt").unlink(missing_ok=True)
@@ -445,7 +458,6 @@ def train_all(models: list[Model], seeds: tuple[int, ...] = SEEDS) -> list[dict]
     from nas.train.loop import evaluate
     from nas.space import load_space
 
-    keep_finished()
     rows = []
     for seed in seeds:
         for i, model in enumerate(models):
@@ -495,18 +507,24 @@ def images_per_second(model: Model, steps: int = 4, batch: int = 128) -> float:
     return steps * batch / (time.perf_counter() - t0)
 
 
-def recipe_images(model: Model) -> int:
+def recipe_images(model: Model, train_images: int) -> int:
+    """Images one seed of ``model`` trains on: the float epochs and each quantized deployment's QAT."""
     quantized = sum(d != "fp32" for d in model.deployments)
-    return RECIPE.epochs * RECIPE.n_train + quantized * RECIPE.qat_epochs * RECIPE.qat_n_train
+    return RECIPE.epochs * (RECIPE.n_train or train_images) + quantized * RECIPE.qat_epochs * RECIPE.qat_n_train
 
 
 def run_rate(models: list[Model]) -> pd.DataFrame:
+    from nas.space import load_space
+
+    space = load_space(models[0].space)
+    train_images = len(load_data(space, space.parse(models[0].arch), 0)[0])  # all of them, for n_train None
     rows = []
     for m in models:
         ips = images_per_second(m)
-        hours = len(SEEDS) * recipe_images(m) / ips / 3600
+        images = recipe_images(m, train_images)
+        hours = len(SEEDS) * images / ips / 3600
         rows.append({"name": m.name, "kind": m.kind, "images_per_s": round(ips, 1),
-                     "recipe_images_per_seed": recipe_images(m), "train_hours_all_seeds": round(hours, 2)})
+                     "recipe_images_per_seed": images, "train_hours_all_seeds": round(hours, 2)})
         print(rows[-1], flush=True)
     df = pd.DataFrame(rows)
     print(f"total training: {df['train_hours_all_seeds'].sum():.2f} h of one core for {len(models)} models x "
@@ -563,7 +581,7 @@ def run_proxy(models: list[Model]) -> pd.DataFrame:
         rows.append(row)
     df = pd.DataFrame(rows)
     rho = {c: float(spearmanr(df[c], df["acc_fp32"]).statistic) for c in df.columns if "." in c}
-    harness.write_results(RESULTS, "proxy", rows=df, summary={"spearman_vs_acc_fp32": rho, "models": len(df)})
+    harness.write_results(recipe_dir(), "proxy", rows=df, summary={"spearman_vs_acc_fp32": rho, "models": len(df)})
     return df
 
 
@@ -633,7 +651,7 @@ def run_time(models: list[Model], device: str, rounds: int = 10) -> pd.DataFrame
             "device": device, "trained_files": int(len(both)),
             "rebuilt_vs_trained_median_abs_gap": float(gap.median()) if len(both) else None,
             "rebuilt_vs_trained_max_abs_gap": float(gap.max()) if len(both) else None}
-    harness.write_results(RESULTS, "timing", rows=df, summary=info)
+    harness.write_results(recipe_dir(), "timing", rows=df, summary=info)
     return df
 
 
@@ -646,7 +664,7 @@ METHODS = ("ptq", "qat")
 
 def collect_units() -> pd.DataFrame:
     """Every finished unit's result.json, one row each."""
-    paths = sorted((RESULTS / "units").glob("*/seed*/*/result.json"))
+    paths = sorted((recipe_dir() / "units").glob("*/seed*/*/result.json"))
     return pd.DataFrame([json.loads(p.read_text()) for p in paths])
 
 
@@ -657,7 +675,7 @@ def collect() -> pd.DataFrame:
               for n, s in set(zip(df["name"], df["seed"]))}
     df["train_minutes"] = [(floats[(n, s)] + ((q or {}).get("seconds") or 0)) / 60
                            for n, s, q in zip(df["name"], df["seed"], df["qat"])]
-    timing = pd.read_csv(RESULTS / "timing.csv")
+    timing = pd.read_csv(recipe_dir() / "timing.csv")
     df = df.drop(columns=["qat"]).merge(timing, on=["name", "deployment"], how="left")
     df["search"] = [search_of(n, k) for n, k in zip(df["name"], df["kind"])]
     cols = ["name", "kind", "search", "space", "arch", "deployment", "quantization", "seed", "acc_fp32", "acc_deployed",
@@ -831,9 +849,10 @@ def plot(df: pd.DataFrame, path: Path) -> None:
 def run_report(infos: dict[int, dict]) -> None:
     """``infos``: each search run's search.json, by its number."""
     df = collect()
+    out = recipe_dir()
     dom = dominance(df)
-    dom.to_csv(RESULTS / "dominance.csv", index=False)
-    plot(df, RESULTS / "end_to_end.png")
+    dom.to_csv(out / "dominance.csv", index=False)
+    plot(df, out / "end_to_end.png")
     lines = ["# End to end: searched front vs hand-designed MobileNets", "",
              *[f"- Search {n}: {i.get('study')} on `{i.get('device')}`, {i.get('trials', TRIALS)} trials, "
                f"{i.get('seconds', float('nan')) / 60:.1f} min"
@@ -857,13 +876,13 @@ def run_report(infos: dict[int, dict]) -> None:
     if not probes.empty:
         lines += ["## Space probes: hand-made members of the searched space (not picks; see PROBES)", "",
                   probes.to_markdown(index=False, floatfmt=".3f"), ""]
-    if (RESULTS / "proxy.csv").is_file():  # phase proxy: the diagnosis
-        rho = json.loads((RESULTS / "proxy.json").read_text()).get("spearman_vs_acc_fp32", {})
+    if (out / "proxy.csv").is_file():  # phase proxy: the diagnosis
+        rho = json.loads((out / "proxy.json").read_text()).get("spearman_vs_acc_fp32", {})
         lines += ["## Proxy scores beside trained accuracy (phase proxy)", "",
-                  pd.read_csv(RESULTS / "proxy.csv").to_markdown(index=False, floatfmt=".3f"), "",
+                  pd.read_csv(out / "proxy.csv").to_markdown(index=False, floatfmt=".3f"), "",
                   "Spearman vs float accuracy: " + ", ".join(f"{k} {v:+.2f}" for k, v in rho.items()), ""]
-    harness.write_results(RESULTS, "end_to_end", rows=df, md="\n".join(lines),
-                          files=[RESULTS / "dominance.csv", RESULTS / "end_to_end.png"],
+    harness.write_results(out, "end_to_end", rows=df, md="\n".join(lines),
+                          files=[out / "dominance.csv", out / "end_to_end.png"],
                           summary={"searches": {str(n): i for n, i in infos.items()}, "recipe": asdict(RECIPE), "seeds": list(SEEDS), "data": DATA,
                                    "headline": headline(dom),
                                    "seeds_finished": df.groupby("name")["seed"].nunique().to_dict()})
@@ -880,6 +899,7 @@ def search_device(info: dict, default: str) -> str:
 
 
 def main() -> None:
+    global RESULTS, RECIPE
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--phase", default="all",
@@ -890,6 +910,12 @@ def main() -> None:
                          "host's adapted model when there is one)")
     ap.add_argument("--only", choices=("baselines", "front", "probes"), default=None,
                     help="train / rate only these models (default: all)")
+    ap.add_argument("--recipe", choices=tuple(RECIPES), default=RECIPE.name,
+                    help="the training recipe; each has its own units, timing and report under <out-dir>/<recipe>/ "
+                         "(default %(default)s)")
+    ap.add_argument("--searches", type=int, nargs="+", choices=[r.number for r in SEARCH_RUNS], default=None,
+                    help="rate / train only these search runs' picks (default: every run with picks); time and "
+                         "proxy take every model with a finished unit under the recipe")
     ap.add_argument("--seeds", type=int, nargs="+", choices=SEEDS, default=list(SEEDS),
                     help="train only these seeds: one process per seed runs each on its own core (default: all)")
     ap.add_argument("--rounds", type=int, default=10, help="interleaved timing rounds (default 10)")
@@ -898,19 +924,19 @@ def main() -> None:
                          f"{SEARCH_RUNS[-1].number}); train, time, proxy and report take every run's picks")
     harness.add_out_dir(ap, "end_to_end")
     args = ap.parse_args()
-    global RESULTS
-    RESULTS = args.out_dir
+    RESULTS, RECIPE = args.out_dir, RECIPES[args.recipe]
     import torch
 
     torch.set_num_threads(1)  # one core for training; the other stays free
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    WORK.mkdir(parents=True, exist_ok=True)
+    recipe_dir().mkdir(parents=True, exist_ok=True)
+    work_dir().mkdir(parents=True, exist_ok=True)
     run = next(r for r in SEARCH_RUNS if r.number == args.search)
     infos = {r.number: json.loads((RESULTS / f"search{r.suffix}.json").read_text())
              for r in SEARCH_RUNS if (RESULTS / f"search{r.suffix}.json").is_file()}
     info = infos.get(run.number, {})
     if args.phase == "rate":
-        harness.write_results(RESULTS, "rate", rows=run_rate(all_models(args.only)), summary={"recipe": asdict(RECIPE)})
+        harness.write_results(recipe_dir(), "rate", rows=run_rate(all_models(args.only, args.searches)),
+                              summary={"recipe": asdict(RECIPE)})
         return
     if args.phase in ("all", "search") and not info:
         info = infos[run.number] = run_search(args.device, f"sqlite:///{WORK / 'study.db'}", run)
@@ -918,13 +944,13 @@ def main() -> None:
     if args.phase in ("all", "pick") and not (RESULTS / f"picks{run.suffix}.csv").is_file():
         print(run_pick(info, run).to_string())
     if args.phase in ("all", "train"):
-        train_all(all_models(args.only), tuple(args.seeds))
+        train_all(all_models(args.only, args.searches), tuple(args.seeds))
     if args.phase in ("all", "profile"):
         harness.write_results(RESULTS, "profile", rows=run_profile(all_models()), summary={"table": BASELINE_TABLE})
     if args.phase in ("all", "time"):
-        print(run_time(all_models(), search_device(info, args.device), args.rounds).to_string())
+        print(run_time(trained_models(), search_device(info, args.device), args.rounds).to_string())
     if args.phase in ("all", "proxy"):
-        print(run_proxy(all_models()).to_string())
+        print(run_proxy(trained_models()).to_string())
     if args.phase in ("all", "report"):
         run_report(infos)
 

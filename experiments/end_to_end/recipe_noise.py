@@ -6,10 +6,12 @@ land 1.8 points apart (median), so a difference of 2-seed means resolves no bett
 front and baseline alike, with more seeds under two recipes, and reports each recipe's spread over seeds of the
 float test accuracy (all 10,000 images) beside its CPU time:
 
-- ``e2e``: end_to_end's :data:`RECIPE` (3 epochs x a seeded 20,000-image subset); its seeds 0 and 1 are read from
-  end_to_end's finished units (the same code and recipe give the same weights), the others trained here;
+- ``subset``: end_to_end's first recipe (3 epochs x a seeded 20,000-image subset);
 - ``full``: the same recipe on all 58,000 training images (3 epochs; no seeded subset, three times the steps);
-- ``full1``: one epoch of all 58,000 images — ``e2e``'s cost (58,000 against 60,000 images), no repeated subset.
+- ``full1``: one epoch of all 58,000 images — ``subset``'s cost (58,000 against 60,000 images), no repeated subset.
+
+These are end_to_end's :data:`RECIPES`: a (recipe, model, seed) that end_to_end already trained is read from its
+units (the same code, recipe and seed give the same weights), the others are trained here.
 
 Resumable per (recipe, model, seed) and per epoch. Results: experiments/end_to_end/results/recipe_noise.{csv,md,json},
 each unit's record under results/recipe_noise/units/ (committed); weights under
@@ -23,7 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
-from dataclasses import asdict, replace
+from dataclasses import asdict
 from pathlib import Path
 
 import pandas as pd
@@ -32,8 +34,7 @@ from scipy import stats
 from experiments.end_to_end import end_to_end as e2e
 from experiments.harness import add_out_dir, write_results
 
-RECIPES = {"e2e": e2e.RECIPE, "full": replace(e2e.RECIPE, n_train=None),
-           "full1": replace(e2e.RECIPE, epochs=1, n_train=None)}  # e2e's cost (58,000 images), no seeded subset
+RECIPES = e2e.RECIPES
 MODELS = ("front-s3-p020-t114", "mobilenetv2-0.35")  # the cheapest noisy front member and baseline (2 points apart)
 SEEDS = (0, 1, 2, 3)
 RESULTS = e2e.RESULTS / "recipe_noise"
@@ -51,9 +52,9 @@ def unit_path(recipe: str, model: str, seed: int) -> Path:
     return RESULTS / "units" / recipe / model / f"seed{seed}.json"
 
 
-def from_end_to_end(model: e2e.Model, seed: int) -> dict | None:
-    """A (model, seed) end_to_end already trained with its recipe: its float accuracy and training record."""
-    kept = e2e.kept_of(model, seed)
+def from_end_to_end(model: e2e.Model, seed: int, recipe: e2e.Recipe) -> dict | None:
+    """A (model, seed) end_to_end already trained with ``recipe``: its float accuracy and training record."""
+    kept = e2e.kept_of(model, seed, recipe)
     results = sorted(kept.glob("*/result.json"))
     if not results or not (kept / "float.json").is_file():
         return None
@@ -77,7 +78,7 @@ def train_one(recipe: str, model: e2e.Model, seed: int) -> dict:
     path = unit_path(recipe, model.name, seed)
     if path.is_file():
         return json.loads(path.read_text())
-    row = from_end_to_end(model, seed) if RECIPES[recipe] == e2e.RECIPE else None
+    row = from_end_to_end(model, seed, RECIPES[recipe])
     if row is None:
         print(f"== {recipe} {model.name} seed {seed}", flush=True)
         space = load_space(model.space)

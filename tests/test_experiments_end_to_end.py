@@ -121,6 +121,10 @@ def test_each_search_runs_picks_are_named_and_judged_apart(e2e):
     assert [e2e.search_of(m.name, "front") for m in models] == [2, 3]
     assert e2e.search_of("mobilenetv2-1.0", "baseline") == 0
     assert [m.name for m in e2e.front_models(searches=(3,))] == ["front-s3-p000-t9"]  # --searches 3
+    assert [m.name for m in e2e.models_named(["front-s3-p000-t9", "front-p000-t7"])] == [
+        "front-s3-p000-t9", "front-p000-t7"]  # --models: in the order given
+    with pytest.raises(ValueError, match="'nope'.*known: .*mobilenetv3-large"):
+        e2e.models_named(["nope"])
 
 
 def test_each_recipe_keeps_its_own_units_weights_and_models(e2e, monkeypatch):

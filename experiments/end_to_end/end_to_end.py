@@ -235,6 +235,15 @@ def all_models(only: str | None = None, searches: tuple[int, ...] | None = None)
     return [m for name, make in parts.items() if only in (None, name) for m in make()]
 
 
+def models_named(names: list[str], searches: tuple[int, ...] | None = None) -> list[Model]:
+    """The benchmark's models called ``names``, in that order (``--models``: what a process trains first)."""
+    known = {m.name: m for m in all_models(None, searches)}
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise ValueError(f"models: no benchmark model {', '.join(map(repr, unknown))}; known: {', '.join(known)}")
+    return [known[n] for n in names]
+
+
 def trained_models(searches: tuple[int, ...] | None = None) -> list[Model]:
     """The models with at least one finished unit under this recipe: what the time and proxy phases measure."""
     return [m for m in all_models(None, searches)
@@ -916,6 +925,9 @@ def main() -> None:
     ap.add_argument("--searches", type=int, nargs="+", choices=[r.number for r in SEARCH_RUNS], default=None,
                     help="rate / train only these search runs' picks (default: every run with picks); time and "
                          "proxy take every model with a finished unit under the recipe")
+    ap.add_argument("--models", nargs="+", default=None,
+                    help="rate / train only these models, in this order (names as the report writes them; "
+                         "default: all, baselines first)")
     ap.add_argument("--seeds", type=int, nargs="+", choices=SEEDS, default=list(SEEDS),
                     help="train only these seeds: one process per seed runs each on its own core (default: all)")
     ap.add_argument("--rounds", type=int, default=10, help="interleaved timing rounds (default 10)")
@@ -934,8 +946,13 @@ def main() -> None:
     infos = {r.number: json.loads((RESULTS / f"search{r.suffix}.json").read_text())
              for r in SEARCH_RUNS if (RESULTS / f"search{r.suffix}.json").is_file()}
     info = infos.get(run.number, {})
+    try:
+        chosen = (models_named(args.models, args.searches) if args.models
+                  else all_models(args.only, args.searches))
+    except ValueError as exc:
+        ap.error(f"--{exc}")
     if args.phase == "rate":
-        harness.write_results(recipe_dir(), "rate", rows=run_rate(all_models(args.only, args.searches)),
+        harness.write_results(recipe_dir(), "rate", rows=run_rate(chosen),
                               summary={"recipe": asdict(RECIPE)})
         return
     if args.phase in ("all", "search") and not info:
@@ -944,7 +961,7 @@ def main() -> None:
     if args.phase in ("all", "pick") and not (RESULTS / f"picks{run.suffix}.csv").is_file():
         print(run_pick(info, run).to_string())
     if args.phase in ("all", "train"):
-        train_all(all_models(args.only, args.searches), tuple(args.seeds))
+        train_all(chosen, tuple(args.seeds))
     if args.phase in ("all", "profile"):
         harness.write_results(RESULTS, "profile", rows=run_profile(all_models()), summary={"table": BASELINE_TABLE})
     if args.phase in ("all", "time"):

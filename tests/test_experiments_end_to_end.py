@@ -257,7 +257,7 @@ def test_recipe_noise_reuses_end_to_end_seeds_trains_the_rest_once_and_pools_the
     rn.run_train([model], seeds=(0, 1), recipes=("tiny", "full"))
     rn.run_report(tmp_path / "out")
     per, pooled = rn.summarize(pd.read_csv(tmp_path / "out" / "recipe_noise.csv"))
-    assert list(pooled["recipe"]) == ["full", "tiny"] and (pooled["dof"] == 1).all()
+    assert list(pooled["recipe"]) == ["tiny", "full"] and (pooled["dof"] == 1).all()
     for recipe in ("tiny", "full"):
         accs = [unit[(recipe, s)]["acc_fp32"] for s in (0, 1)]
         assert pooled.set_index("recipe").loc[recipe, "pooled_sd_points"] == pytest.approx(100 * np.std(accs, ddof=1))

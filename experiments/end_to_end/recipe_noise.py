@@ -111,8 +111,11 @@ def summarize(units: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
                 train_minutes=("seconds", "median")).reset_index()
     per[["acc", "acc_min", "acc_max", "sd"]] *= 100
     per["train_minutes"] /= 60
+    order = {name: i for i, name in enumerate(RECIPES)}
+    per = per.sort_values(["recipe", "name"], key=lambda c: c.map(order) if c.name == "recipe" else c,
+                          ignore_index=True)
     rows = []
-    for recipe, part in per[per["seeds"] >= 2].groupby("recipe"):
+    for recipe, part in per[per["seeds"] >= 2].groupby("recipe", sort=False):
         dof = int((part["seeds"] - 1).sum())
         pooled = math.sqrt(float(((part["seeds"] - 1) * part["sd"] ** 2).sum()) / dof)
         lo, hi = (pooled * math.sqrt(dof / stats.chi2.ppf(q, dof)) for q in (0.975, 0.025))

@@ -128,6 +128,46 @@ def test_interrupted_training_resumes_to_the_same_weights(space, tmp_path, monke
     assert other["resumed_from_epoch"] == 0  # another recipe: trained afresh
 
 
+def test_a_run_killed_mid_epoch_resumes_there_to_the_same_weights(space, tmp_path, monkeypatch):
+    """With ``checkpoint_seconds`` passed, the checkpoint is also written within an epoch: a kill right after the
+    third batch's write resumes at that batch (not the epoch's start) and ends as an uninterrupted run."""
+    import nas.train.loop as T
+
+    arch = space.parse("ir_e2")
+    opts = dict(epochs=2, data="digits", n_train=256, n_val=100, batch_size=32)
+    whole = build_model(arch, space, seed=0)
+    ref = train(whole, **opts)
+    real, writes = T._save_checkpoint, []
+
+    def killed_after_third_write(path, state):
+        real(path, state)
+        writes.append(state["pos"])
+        if len(writes) == 3:
+            raise KeyboardInterrupt
+
+    ckpt = tmp_path / "train.ckpt"
+    monkeypatch.setattr(T, "_save_checkpoint", killed_after_third_write)
+    with pytest.raises(KeyboardInterrupt):
+        train(build_model(arch, space, seed=0), checkpoint=ckpt, checkpoint_seconds=0, **opts)
+    monkeypatch.setattr(T, "_save_checkpoint", real)
+    assert writes == [32, 64, 96] and torch.load(ckpt, weights_only=True)["epoch"] == 0
+    epochs_run, real_epoch = [], T.train_epoch
+
+    def spy(*a, **k):
+        epochs_run.append(k["start"])
+        return real_epoch(*a, **k)
+
+    monkeypatch.setattr(T, "train_epoch", spy)
+    resumed_model = build_model(arch, space, seed=0)
+    resumed = train(resumed_model, checkpoint=ckpt, checkpoint_seconds=0, progress=True, **opts)
+    assert epochs_run == [96, 0]  # epoch 1 from its fourth batch, then epoch 2 whole
+    assert resumed["steps"] == ref["steps"] and resumed["loss"] == pytest.approx(ref["loss"], rel=1e-6)
+    for (k, a), b in zip(whole.state_dict().items(), resumed_model.state_dict().values()):
+        assert torch.equal(a, b), k
+    assert resumed["accuracy"] == ref["accuracy"]
+    assert torch.load(ckpt, weights_only=True)["pos"] == 0  # the last write is the last epoch's end
+
+
 def test_training_device_is_checked():
     from nas.train.loop import resolve_device
 

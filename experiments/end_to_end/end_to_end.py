@@ -1,7 +1,7 @@
 """Does the search pay? The searched front, trained and deployed, against hand-designed MobileNets on one host
 (issue 30).
 
-Phases, each resumable (a finished step is never redone; Ctrl-C or a kill loses at most one epoch); with no
+Phases, each resumable (a finished step is never redone; Ctrl-C or a kill loses about 5 minutes of training); with no
 ``--phase`` all of them run in order:
 
 1. ``search``: the README main job's search (mobilenet-c10, 200 trials, objectives proxy, latency, size, the

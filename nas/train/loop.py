@@ -117,12 +117,14 @@ def lr_schedule(lr: float, total: int):
 
 def train_epoch(model: nn.Module, d, order: np.ndarray, opt, lr_at, step: int, *, batch_size: int,
                 label_smoothing: float, augment: bool, flip: bool, g: torch.Generator, bar=None,
-                channels_last: bool = False, device: torch.device | None = None) -> tuple[int, float, int]:
+                channels_last: bool = False, device: torch.device | None = None, start: int = 0,
+                loss_sum: float = 0.0, seen: int = 0, after_batch=None) -> tuple[int, float, int]:
     """One pass over ``order`` (indices of ``d``) from global step ``step``; stops early at a non-finite loss.
+    ``start`` (images of ``order`` already done), ``loss_sum`` and ``seen`` resume an epoch part-way;
+    ``after_batch(images done, step, loss_sum, seen)`` runs after every batch (the mid-epoch checkpoint).
     Returns (step after the epoch, summed loss, examples seen)."""
     model.train()
-    loss_sum, seen = 0.0, 0
-    for start in range(0, len(order), batch_size):
+    for start in range(start, len(order), batch_size):
         x, y = d.batch(order[start:start + batch_size])
         if augment and d.x is not None:
             x = _augment(x, flip, g)
@@ -144,6 +146,8 @@ def train_epoch(model: nn.Module, d, order: np.ndarray, opt, lr_at, step: int, *
             bar.set_postfix(loss=f"{float(loss.detach()):.3f}", refresh=False)
         if not math.isfinite(float(loss.detach())):
             break
+        if after_batch is not None:
+            after_batch(start + len(y), step, loss_sum, seen)
     return step, loss_sum, seen
 
 
@@ -167,7 +171,8 @@ def train(model: nn.Module, *, epochs: int, data="fashion-mnist", seed: int = 0,
           n_train: int | None = 5000, n_val: int = 2000, batch_size: int = 128, lr: float = 0.1,
           weight_decay: float = 5e-4, label_smoothing: float = 0.1, augment: bool = True,
           progress: bool = False, channels_last: bool = True, device: str = "cpu",
-          checkpoint: str | Path | None = None, identity: dict | None = None) -> dict:
+          checkpoint: str | Path | None = None, checkpoint_seconds: float = 300.0,
+          identity: dict | None = None) -> dict:
     """Train ``model`` in place for ``epochs`` on ``data`` (name or ImageData of the train split).
 
     ``n_train`` caps the training examples (None: the whole split minus validation); ``n_val`` examples of the
@@ -177,9 +182,11 @@ def train(model: nn.Module, *, epochs: int, data="fashion-mnist", seed: int = 0,
     for a checkpoint written before 2026-12-06, which did not keep it: ``seconds`` is then this run's alone).
     ``channels_last`` trains in that memory format (the model is returned in the default one, on the CPU).
     ``device``: cpu, cuda or auto.
-    ``checkpoint``: a file written after every epoch (model, optimiser and random states); a later call with the
-    same network and recipe resumes after the last finished epoch, to the same weights as an uninterrupted run
-    (on the same device), so a run stopped by Ctrl-C loses at most one epoch. ``identity``: whatever else decides
+    ``checkpoint``: a file written after every epoch and, within an epoch, after the first batch that ends
+    ``checkpoint_seconds`` after the last write (model, optimiser and random states, the epoch's order and
+    position); a later call with the same network and recipe resumes where it was written, to the same weights
+    as an uninterrupted run (on the same device), so a run stopped by Ctrl-C or a kill loses at most about
+    ``checkpoint_seconds`` of training, whatever an epoch costs. ``identity``: whatever else decides
     the weights that the network's tensors and the recipe do not show (QAT: the bits it fake-quantizes at), part
     of the checkpoint's fingerprint.
     """
@@ -206,13 +213,15 @@ def train(model: nn.Module, *, epochs: int, data="fashion-mnist", seed: int = 0,
     t0 = time.perf_counter()
     state = _load_checkpoint(checkpoint, fingerprint)
     step, loss_sum, seen, first, before = _resume(state, model, opt, rng, g)
+    order, pos = _epoch_position(state)
     earlier = before or 0.0  # seconds of the runs this one resumes
     bar = None
     if progress:
         from tqdm import tqdm
 
-        bar = tqdm(total=epochs * len(tr_idx), initial=first * len(tr_idx), desc=f"training ({dev.type})",
+        bar = tqdm(total=epochs * len(tr_idx), initial=first * len(tr_idx) + pos, desc=f"training ({dev.type})",
                    unit="img", unit_scale=True, leave=False)
+    saver = _Checkpointer(checkpoint, checkpoint_seconds, fingerprint, (model, opt, rng, g), earlier, t0)
     if channels_last:
         model.to(memory_format=torch.channels_last)
     try:
@@ -221,17 +230,15 @@ def train(model: nn.Module, *, epochs: int, data="fashion-mnist", seed: int = 0,
             if state is not None:
                 torch.set_rng_state(state["torch_rng"])
             for epoch in range(first, epochs):
-                step, loss_sum, seen = train_epoch(model, d, rng.permutation(tr_idx), opt, lr_at, step,
-                                                   batch_size=batch_size, label_smoothing=label_smoothing,
-                                                   augment=augment, flip=flip, g=g, bar=bar,
-                                                   channels_last=channels_last, device=dev)
-                if checkpoint is not None:
-                    _save_checkpoint(checkpoint, {
-                        "fingerprint": fingerprint, "epoch": epoch + 1, "step": step, "loss_sum": loss_sum,
-                        "seen": seen, "seconds": earlier + time.perf_counter() - t0,
-                        "model": model.state_dict(), "opt": opt.state_dict(),
-                        "numpy_rng": rng.bit_generator.state, "augment_rng": g.get_state(),
-                        "torch_rng": torch.get_rng_state()})
+                if order is None:
+                    order, loss_sum, seen = rng.permutation(tr_idx), 0.0, 0
+                step, loss_sum, seen = train_epoch(model, d, order, opt, lr_at, step, batch_size=batch_size,
+                                                   label_smoothing=label_smoothing, augment=augment, flip=flip,
+                                                   g=g, bar=bar, channels_last=channels_last, device=dev,
+                                                   start=pos, loss_sum=loss_sum, seen=seen,
+                                                   after_batch=saver.within(epoch, order))
+                order, pos = None, 0
+                saver.write(epoch + 1, 0, None, step, loss_sum, seen)
     finally:
         model.to(memory_format=torch.contiguous_format)
         model.to("cpu")
@@ -254,6 +261,47 @@ def _resume(state: dict | None, model, opt, rng, g) -> tuple:
     rng.bit_generator.state = state["numpy_rng"]
     g.set_state(state["augment_rng"])
     return state["step"], state["loss_sum"], state["seen"], state["epoch"], state.get("seconds")
+
+
+class _Checkpointer:
+    """Writes :func:`train`'s checkpoint after every epoch and, within one, after the first batch that ends
+    ``every`` seconds after the last write; nothing without a path. ``states``: the model, optimiser, numpy
+    generator (epoch orders) and torch generator (augmentation) whose states resume the run."""
+
+    def __init__(self, path, every: float, fingerprint: dict, states: tuple, earlier: float, t0: float):
+        self.path, self.every, self.fingerprint, self.states = path, every, fingerprint, states
+        self.earlier, self.t0, self.last = earlier, t0, time.perf_counter()
+
+    def write(self, epoch_done: int, pos: int, order, step: int, loss_sum: float, seen: int) -> None:
+        """``epoch_done`` finished epochs and ``pos`` images of the next one, taken in ``order``."""
+        if self.path is None:
+            return
+        model, opt, rng, g = self.states
+        _save_checkpoint(self.path, {
+            "fingerprint": self.fingerprint, "epoch": epoch_done, "pos": pos,
+            "order": torch.from_numpy(order) if pos else None, "step": step, "loss_sum": loss_sum,
+            "seen": seen, "seconds": self.earlier + time.perf_counter() - self.t0,
+            "model": model.state_dict(), "opt": opt.state_dict(), "numpy_rng": rng.bit_generator.state,
+            "augment_rng": g.get_state(), "torch_rng": torch.get_rng_state()})
+        self.last = time.perf_counter()
+
+    def within(self, epoch: int, order: np.ndarray):
+        """The ``after_batch`` of :func:`train_epoch` for ``epoch`` (None without a path)."""
+        if self.path is None:
+            return None
+
+        def after_batch(done: int, step: int, loss_sum: float, seen: int) -> None:
+            if done < len(order) and time.perf_counter() - self.last >= self.every:
+                self.write(epoch, done, order, step, loss_sum, seen)
+        return after_batch
+
+
+def _epoch_position(state: dict | None) -> tuple[np.ndarray | None, int]:
+    """The order and images done of the epoch a mid-epoch checkpoint stopped in; (None, 0) at an epoch's end
+    (and for a checkpoint written before mid-epoch ones existed, 2026-12-06)."""
+    if state is None or not state.get("pos"):
+        return None, 0
+    return state["order"].numpy(), int(state["pos"])
 
 
 def _load_checkpoint(path, fingerprint: dict) -> dict | None:

@@ -138,6 +138,8 @@ def test_each_recipe_keeps_its_own_units_weights_and_models(e2e, monkeypatch):
     first, tiny = (e2e.kept_of(model, 0), e2e.folder_of(model, 0), e2e.recipe_dir()), e2e.RECIPE
     monkeypatch.setattr(e2e, "RECIPE", e2e.RECIPES["full1"])
     assert e2e.trained_models() == [] and e2e.collect_units().empty
+    with pytest.raises(FileNotFoundError, match="no finished units under .*full1.*--recipe full1 --phase train"):
+        e2e.collect()
     assert all(a != b for a, b in zip(first, (e2e.kept_of(model, 0), e2e.folder_of(model, 0), e2e.recipe_dir())))
     assert e2e.kept_of(model, 0, tiny) == first[0]  # recipe_noise reads another recipe's units this way
 

@@ -680,11 +680,18 @@ def collect_units() -> pd.DataFrame:
 def collect() -> pd.DataFrame:
     """Every finished unit's row, with the shared timing and the training time (float + its QAT)."""
     df = collect_units()
+    if df.empty:
+        raise FileNotFoundError(f"no finished units under {recipe_dir() / 'units'}: run --recipe {RECIPE.name} "
+                                "--phase train first")
     floats = {(n, s): json.loads((kept_of(Model(n, "", "", ""), s) / "float.json").read_text())["seconds"]
               for n, s in set(zip(df["name"], df["seed"]))}
     df["train_minutes"] = [(floats[(n, s)] + ((q or {}).get("seconds") or 0)) / 60
                            for n, s, q in zip(df["name"], df["seed"], df["qat"])]
-    timing = pd.read_csv(recipe_dir() / "timing.csv")
+    path = recipe_dir() / "timing.csv"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing: run --recipe {RECIPE.name} --phase time first (nothing else "
+                                "running), then the report")
+    timing = pd.read_csv(path)
     df = df.drop(columns=["qat"]).merge(timing, on=["name", "deployment"], how="left")
     df["search"] = [search_of(n, k) for n, k in zip(df["name"], df["kind"])]
     cols = ["name", "kind", "search", "space", "arch", "deployment", "quantization", "seed", "acc_fp32", "acc_deployed",

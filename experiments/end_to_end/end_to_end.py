@@ -863,8 +863,10 @@ def plot(df: pd.DataFrame, path: Path) -> None:
 
 
 def run_report(infos: dict[int, dict]) -> None:
-    """``infos``: each search run's search.json, by its number."""
+    """``infos``: each search run's search.json, by its number (only the runs with picks trained under this
+    recipe are reported)."""
     df = collect()
+    infos = {n: i for n, i in infos.items() if n in set(df["search"])}
     out = recipe_dir()
     dom = dominance(df)
     dom.to_csv(out / "dominance.csv", index=False)

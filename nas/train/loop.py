@@ -215,12 +215,7 @@ def train(model: nn.Module, *, epochs: int, data="fashion-mnist", seed: int = 0,
     step, loss_sum, seen, first, before = _resume(state, model, opt, rng, g)
     order, pos = _epoch_position(state)
     earlier = before or 0.0  # seconds of the runs this one resumes
-    bar = None
-    if progress:
-        from tqdm import tqdm
-
-        bar = tqdm(total=epochs * len(tr_idx), initial=first * len(tr_idx) + pos, desc=f"training ({dev.type})",
-                   unit="img", unit_scale=True, leave=False)
+    bar = _progress_bar(epochs * len(tr_idx), first * len(tr_idx) + pos, dev) if progress else None
     saver = _Checkpointer(checkpoint, checkpoint_seconds, fingerprint, (model, opt, rng, g), earlier, t0)
     if channels_last:
         model.to(memory_format=torch.channels_last)
@@ -261,6 +256,14 @@ def _resume(state: dict | None, model, opt, rng, g) -> tuple:
     rng.bit_generator.state = state["numpy_rng"]
     g.set_state(state["augment_rng"])
     return state["step"], state["loss_sum"], state["seen"], state["epoch"], state.get("seconds")
+
+
+def _progress_bar(total: int, initial: int, dev: torch.device):
+    """Images trained out of ``total``: tqdm shows images/s and the ETA."""
+    from tqdm import tqdm
+
+    return tqdm(total=total, initial=initial, desc=f"training ({dev.type})", unit="img", unit_scale=True,
+                leave=False)
 
 
 class _Checkpointer:

@@ -37,7 +37,8 @@ and each run's front is judged on its own in the report.
 Recipes (:data:`RECIPES`, ``--recipe``): every model of one benchmark trains under one recipe; each recipe keeps its
 units, timing, proxy scores and report in its own folder, so changing the recipe retrains everything, front and
 baselines alike, and never mixes two recipes in one comparison. ``subset`` (3 epochs of a seeded 20,000-image subset)
-was the first; recipe_noise.py found it under-trains (seed SD 1.6 points).
+was the first; recipe_noise.py found it under-trains (seed SD 1.6 points); ``full`` (3 epochs of all 58,000 images)
+is the default since 2026-12-06.
 
 Results (out-dir: experiments/end_to_end/results): search[-sN].json, picks[-sN].csv, front[-sN].csv and the baselines'
 table, shared; per recipe, ``<recipe>/``: rate, timing, proxy, end_to_end.{csv,md,json,png}, dominance.csv and each
@@ -142,7 +143,7 @@ class Recipe:
 # seed SD at 1.6 points. full1: one epoch of all 58,000 images (subset's cost); full: three (3x the steps).
 RECIPES = {r.name: r for r in (Recipe("subset"), Recipe("full1", epochs=1, n_train=None),
                                Recipe("full", epochs=3, n_train=None))}
-RECIPE = RECIPES["subset"]  # --recipe
+RECIPE = RECIPES["full"]  # --recipe; the benchmark's since 2026-12-06 (subset's results stay in results/subset/)
 
 
 def recipe_dir(recipe: Recipe | None = None) -> Path:

@@ -956,13 +956,15 @@ def main() -> None:
     infos = {r.number: json.loads((RESULTS / f"search{r.suffix}.json").read_text())
              for r in SEARCH_RUNS if (RESULTS / f"search{r.suffix}.json").is_file()}
     info = infos.get(run.number, {})
-    try:
-        chosen = (models_named(args.models, args.searches) if args.models
-                  else all_models(args.only, args.searches))
-    except ValueError as exc:
-        ap.error(f"--{exc}")
+
+    def chosen() -> list[Model]:
+        """--models / --only / --searches, read when a phase needs them (after pick has written the picks)."""
+        try:
+            return models_named(args.models, args.searches) if args.models else all_models(args.only, args.searches)
+        except ValueError as exc:
+            ap.error(f"--{exc}")
     if args.phase == "rate":
-        harness.write_results(recipe_dir(), "rate", rows=run_rate(chosen),
+        harness.write_results(recipe_dir(), "rate", rows=run_rate(chosen()),
                               summary={"recipe": asdict(RECIPE)})
         return
     if args.phase in ("all", "search") and not info:
@@ -971,7 +973,7 @@ def main() -> None:
     if args.phase in ("all", "pick") and not (RESULTS / f"picks{run.suffix}.csv").is_file():
         print(run_pick(info, run).to_string())
     if args.phase in ("all", "train"):
-        train_all(chosen, tuple(args.seeds))
+        train_all(chosen(), tuple(args.seeds))
     if args.phase in ("all", "profile"):
         harness.write_results(RESULTS, "profile", rows=run_profile(all_models()), summary={"table": BASELINE_TABLE})
     if args.phase in ("all", "time"):

@@ -144,6 +144,43 @@ def test_each_recipe_keeps_its_own_units_weights_and_models(e2e, monkeypatch):
     assert e2e.kept_of(model, 0, tiny) == first[0]  # recipe_noise reads another recipe's units this way
 
 
+def test_a_recipe_that_changes_only_qat_shares_the_float_training_of_its_source(e2e, train_space, monkeypatch):
+    """``float_from``: the float network is trained once, under the source recipe's folders, and read back by the
+    recipe that redoes only the deployments; a source with other float settings is refused."""
+    from dataclasses import replace
+
+    import torch
+
+    tiny = e2e.RECIPE
+    qat = replace(tiny, name="tiny-qat", qat_lr=0.001, float_from="tiny")
+    monkeypatch.setattr(e2e, "RECIPES", {"tiny": tiny, "tiny-qat": qat,
+                                         "longer-qat": replace(qat, name="longer-qat", epochs=2)})
+    model = e2e.Model("m", "front", train_space.name, train_space.format(train_space.sample_many(1, seed=0)[0]))
+    arch = train_space.parse(model.arch)
+    train_data = e2e.load_data(train_space, arch, 0)[0]
+    first, _ = e2e.shared_float(model, 0, train_space, arch, train_data)  # under tiny itself: trains
+    weights = e2e.folder_of(model, 0) / "float.pt"
+    mtime = weights.stat().st_mtime_ns
+    monkeypatch.setattr(e2e, "RECIPE", qat)
+    second, record = e2e.shared_float(model, 0, train_space, arch, train_data)
+    assert weights.stat().st_mtime_ns == mtime and not (e2e.folder_of(model, 0) / "float.pt").exists()
+    for a, b in zip(first.state_dict().values(), second.state_dict().values()):
+        assert torch.equal(a, b)
+    assert json.loads((e2e.kept_of(model, 0) / "float.json").read_text()) == record
+    assert e2e.kept_of(model, 0) != e2e.kept_of(model, 0, tiny)
+    monkeypatch.setattr(e2e, "RECIPE", e2e.RECIPES["longer-qat"])
+    with pytest.raises(ValueError, match="'longer-qat' shares 'tiny'.*epochs"):
+        e2e.shared_float(model, 0, train_space, arch, train_data)
+
+
+def test_every_shipped_recipe_that_shares_float_training_matches_its_source():
+    for r in mod.RECIPES.values():
+        if r.float_from is not None:
+            src = mod.RECIPES[r.float_from]
+            assert src.float_from is None and (src.epochs, src.n_train, src.bn_samples) == (
+                r.epochs, r.n_train, r.bn_samples)
+
+
 def test_a_network_two_searches_picked_is_trained_once(e2e, monkeypatch):
     """The second name of one network gets the first's finished units, renamed, and trains nothing."""
     first, second = (e2e.Model(n, "front", "mobilenet-c10", "same-arch") for n in ("front-p000-t0", "front-s3-p000-t0"))

@@ -38,7 +38,9 @@ Recipes (:data:`RECIPES`, ``--recipe``): every model of one benchmark trains und
 units, timing, proxy scores and report in its own folder, so changing the recipe retrains everything, front and
 baselines alike, and never mixes two recipes in one comparison. ``subset`` (3 epochs of a seeded 20,000-image subset)
 was the first; recipe_noise.py found it under-trains (seed SD 1.6 points); ``full`` (3 epochs of all 58,000 images)
-is the default since 2026-12-06.
+is the default since 2026-12-06. A recipe that changes only the deployment step names the recipe whose float
+training it shares (``float_from``): ``full-qat0.001`` is ``full``'s float networks with QAT at a tenth of its peak
+learning rate, every deployment (PTQ, QAT, fp32) redone and reported on its own.
 
 Results (out-dir: experiments/end_to_end/results): search[-sN].json, picks[-sN].csv, front[-sN].csv and the baselines'
 table, shared; per recipe, ``<recipe>/``: rate, timing, proxy, end_to_end.{csv,md,json,png}, dominance.csv and each
@@ -137,12 +139,17 @@ class Recipe:
     qat_lr: float = 0.01
     bn_samples: int = 512
     calib_samples: int = 128
+    float_from: str | None = None  # another recipe whose float training this one shares (trained there, once):
+    # a recipe that changes only the deployment step (QAT) redoes every deployment, never the float networks
 
 
 # subset: the first recipe (until 2026-12-06), 3 epochs of a seeded 20,000-image subset; recipe_noise measured its
 # seed SD at 1.6 points. full1: one epoch of all 58,000 images (subset's cost); full: three (3x the steps).
+# full-qat0.001: full's float networks, QAT at a tenth of its peak learning rate (full's QAT at 0.01 ended below
+# PTQ on 2 of 4 large-network units: a restart that 78 steps do not anneal back).
 RECIPES = {r.name: r for r in (Recipe("subset"), Recipe("full1", epochs=1, n_train=None),
-                               Recipe("full", epochs=3, n_train=None))}
+                               Recipe("full", epochs=3, n_train=None),
+                               Recipe("full-qat0.001", epochs=3, n_train=None, qat_lr=0.001, float_from="full"))}
 RECIPE = RECIPES["full"]  # --recipe; the benchmark's since 2026-12-06 (subset's results stay in results/subset/)
 
 
@@ -371,6 +378,25 @@ def float_trained(model: Model, seed: int, space, arch, train_data, recipe: Reci
     return net.eval(), record
 
 
+def shared_float(model: Model, seed: int, space, arch, train_data):
+    """:func:`float_trained` under this recipe, or under the recipe it shares its float training with
+    (``float_from``: trained there if not yet, that recipe's record copied into this one's units)."""
+    import shutil
+
+    if RECIPE.float_from is None:
+        return float_trained(model, seed, space, arch, train_data)
+    source = RECIPES[RECIPE.float_from]
+    if (source.epochs, source.n_train, source.bn_samples) != (RECIPE.epochs, RECIPE.n_train, RECIPE.bn_samples):
+        raise ValueError(f"recipe {RECIPE.name!r} shares {source.name!r}'s float training but not its epochs, "
+                         "n_train or bn_samples: give it float_from=None or the same float settings")
+    kept = kept_of(model, seed, source)
+    out = float_trained(model, seed, space, arch, train_data, recipe=source,
+                        folder=WORK / source.name / model.name / f"seed{seed}", kept=kept)
+    kept_of(model, seed).mkdir(parents=True, exist_ok=True)
+    shutil.copy2(kept / "float.json", kept_of(model, seed) / "float.json")
+    return out
+
+
 def correct_per_image(predict, data) -> np.ndarray:
     """1 where ``predict`` gets a test image right, per image of the whole split (for the bootstrap)."""
     import torch
@@ -485,7 +511,7 @@ def train_all(models: list[Model], seeds: tuple[int, ...] = SEEDS) -> list[dict]
             print(f"== {model.name} seed {seed}", flush=True)
             torch.manual_seed(seed)
             data = load_data(space, arch, seed)
-            net, _ = float_trained(model, seed, space, arch, data[0])
+            net, _ = shared_float(model, seed, space, arch, data[0])
             float_acc = evaluate(net, data[1])
             rows += [deploy_one(model, seed, d, q, net, space, arch, data, float_acc) for d, q in units]
     return rows

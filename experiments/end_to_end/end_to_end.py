@@ -330,13 +330,13 @@ def kept_of(model: Model, seed: int, recipe: Recipe | None = None) -> Path:
     return recipe_dir(recipe) / "units" / model.name / f"seed{seed}"
 
 
-def work_dir() -> Path:
+def work_dir(recipe: Recipe | None = None) -> Path:
     """The recipe's weights and checkpoints (git-ignored)."""
-    return WORK / RECIPE.name
+    return WORK / (recipe or RECIPE).name
 
 
-def folder_of(model: Model, seed: int) -> Path:
-    return work_dir() / model.name / f"seed{seed}"
+def folder_of(model: Model, seed: int, recipe: Recipe | None = None) -> Path:
+    return work_dir(recipe) / model.name / f"seed{seed}"
 
 
 def load_data(space, arch, seed: int):
@@ -390,8 +390,8 @@ def shared_float(model: Model, seed: int, space, arch, train_data):
         raise ValueError(f"recipe {RECIPE.name!r} shares {source.name!r}'s float training but not its epochs, "
                          "n_train or bn_samples: give it float_from=None or the same float settings")
     kept = kept_of(model, seed, source)
-    out = float_trained(model, seed, space, arch, train_data, recipe=source,
-                        folder=WORK / source.name / model.name / f"seed{seed}", kept=kept)
+    out = float_trained(model, seed, space, arch, train_data, recipe=source, folder=folder_of(model, seed, source),
+                        kept=kept)
     kept_of(model, seed).mkdir(parents=True, exist_ok=True)
     shutil.copy2(kept / "float.json", kept_of(model, seed) / "float.json")
     return out

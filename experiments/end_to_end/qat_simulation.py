@@ -4,7 +4,7 @@ For each (model, seed) trained under a recipe: the float network's test accuracy
 :class:`nas.nn.fakequant.QuantAware` at all-int8 (what QAT trains against), and the onnxruntime int8 PTQ file's
 accuracy from end_to_end's units. Fake quantization far from onnxruntime for one model and near it for another
 would mean QAT fine-tunes one of them to the wrong noise. Prints the table, writes
-``<out-dir>/<recipe>/qat_simulation.csv``. About 7 min of one core per (model, seed) (two 10,000-image passes).
+``<out-dir>/<recipe>/qat_simulation.{csv,json}`` (stamped). About 7 min of one core per (model, seed) (two 10,000-image passes).
 
     python -m experiments.end_to_end.qat_simulation --models mobilenetv3-large front-s3-p080-t147 --seeds 0
 """
@@ -16,6 +16,7 @@ import json
 import pandas as pd
 
 from experiments.end_to_end import end_to_end as e2e
+from experiments.harness import write_results
 
 
 def simulate(model: e2e.Model, seed: int) -> dict:
@@ -48,11 +49,8 @@ def main() -> None:
     torch.set_num_threads(1)
     e2e.RECIPE = e2e.RECIPES[args.recipe]
     rows = [simulate(m, s) for s in args.seeds for m in e2e.models_named(args.models)]
-    table = pd.DataFrame(rows)
-    print(table.to_string(index=False))
-    out = e2e.recipe_dir() / "qat_simulation.csv"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    table.to_csv(out, index=False)
+    print(pd.DataFrame(rows).to_string(index=False))
+    write_results(e2e.recipe_dir(), "qat_simulation", rows=rows, summary={"recipe": e2e.RECIPE.name})
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ import json
 import pandas as pd
 
 from experiments.end_to_end import end_to_end as e2e
-from experiments.harness import write_results
+from experiments.harness import add_out_dir, write_results
 
 
 def simulate(model: e2e.Model, seed: int) -> dict:
@@ -45,9 +45,10 @@ def main() -> None:
     ap.add_argument("--recipe", choices=tuple(e2e.RECIPES), default=e2e.RECIPE.name)
     ap.add_argument("--models", nargs="+", default=["mobilenetv3-large", "front-s3-p080-t147"])
     ap.add_argument("--seeds", nargs="+", type=int, default=[0])
+    add_out_dir(ap, "end_to_end")  # end_to_end's: its units are read from there, the results written beside them
     args = ap.parse_args()
     torch.set_num_threads(1)
-    e2e.RECIPE = e2e.RECIPES[args.recipe]
+    e2e.RESULTS, e2e.RECIPE = args.out_dir, e2e.RECIPES[args.recipe]
     rows = [simulate(m, s) for s in args.seeds for m in e2e.models_named(args.models)]
     print(pd.DataFrame(rows).to_string(index=False))
     write_results(e2e.recipe_dir(), "qat_simulation", rows=rows, summary={"recipe": e2e.RECIPE.name})

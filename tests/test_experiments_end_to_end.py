@@ -33,6 +33,30 @@ def test_the_pick_rule_spaces_log_latency_distinct_on_the_proxy_latency_front_an
     assert list(e2e.pick_front(front, "latency_ms.x", {"a9"}, "proxy.p")["trial"]) == [0, 2, 3, 4, 6, 8]
 
 
+def test_the_matched_rule_takes_the_best_scoring_front_member_within_each_baselines_predicted_latency(e2e):
+    front = pd.DataFrame({"trial": range(6), "arch": [f"a{i}" for i in range(6)],
+                          "latency_ms.x": [1.0, 2.0, 2.5, 3.0, 4.0, 5.0], "proxy.p": [1.0, 3, 2, 4, 6, 7]})
+    budgets = {"b fp32": 3.5, "b int8": 2.2, "tiny fp32": 0.5, "big int8": 9.0}
+    picks = e2e.pick_matched(front, "latency_ms.x", "proxy.p", budgets, exclude={"a5"})
+    # a2 scores below the faster a1: off the proxy-latency front; a5 is a baseline; 0.5 ms is below every member
+    assert list(picks["budget"]) == ["b fp32", "b int8", "big int8"]
+    assert list(picks["trial"]) == [3, 1, 4]
+    assert (picks["latency_predicted_ms"] <= picks["budget_ms"]).all()
+
+
+def test_matched_picks_join_the_front_models_once_and_apart_from_the_quantile_picks(e2e):
+    e2e.RESULTS.mkdir(parents=True)
+    run = next(r for r in e2e.SEARCH_RUNS if r.matched)
+    pd.DataFrame({"position": [0.0], "trial": [9], "arch": ["a9"], "latency_predicted_ms": [1.0]}).to_csv(
+        e2e.RESULTS / f"picks{run.suffix}.csv", index=False)
+    pd.DataFrame({"budget": ["x fp32", "x int8", "y fp32"], "budget_ms": [1, 2, 3], "trial": [9, 4, 4],
+                  "arch": ["a9", "a4", "a4"], "latency_predicted_ms": [1, 2, 2], "proxy": [1, 2, 2]}).to_csv(
+        e2e.RESULTS / f"picks{run.suffix}-matched.csv", index=False)
+    names = [m.name for m in e2e.front_models(searches=(run.number,))]
+    assert names == [f"{run.prefix}-p000-t9", f"{run.prefix}-m-t4"]  # t9 is a quantile pick already; t4 once
+    assert e2e.search_of(names[1], "front") == run.number
+
+
 @pytest.mark.slow
 def test_a_killed_run_resumes_without_redoing_finished_work(e2e, train_space, monkeypatch):
     model = e2e.Model("tiny", "front", train_space.name, train_space.format(train_space.sample_many(1, seed=0)[0]))
@@ -179,6 +203,21 @@ def test_every_shipped_recipe_that_shares_float_training_matches_its_source():
             src = mod.RECIPES[r.float_from]
             assert src.float_from is None and (src.epochs, src.n_train, src.bn_samples) == (
                 r.epochs, r.n_train, r.bn_samples)
+
+
+def test_the_shipped_matched_picks_follow_the_rule_from_the_shipped_front():
+    """Re-deriving search 3's matched picks from its committed front and the budgets in the file gives the file."""
+    for run in (r for r in mod.SEARCH_RUNS if r.matched):
+        path = mod.RESULTS / f"picks{run.suffix}-matched.csv"
+        if not path.is_file():
+            continue
+        shipped, front = pd.read_csv(path), pd.read_csv(mod.RESULTS / f"front{run.suffix}.csv")
+        latency_col = next(c for c in front.columns if c.startswith("latency_ms."))
+        proxy_col = next(c for c in front.columns if c.startswith("proxy."))
+        exclude = {m.arch for m in mod.baseline_models()}
+        again = mod.pick_matched(front, latency_col, proxy_col, dict(zip(shipped["budget"], shipped["budget_ms"])),
+                                 exclude)
+        assert list(again["trial"]) == list(shipped["trial"]) and list(again["arch"]) == list(shipped["arch"])
 
 
 def test_a_network_two_searches_picked_is_trained_once(e2e, monkeypatch):

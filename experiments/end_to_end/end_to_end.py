@@ -8,7 +8,8 @@ Phases, each resumable (a finished step is never redone; Ctrl-C or a kill loses 
    default sampler, seed 0) on ``--device`` (this host's adapted model when there is one; the results name it).
 2. ``pick``: front members chosen by :func:`pick_front` — fixed before any training: the front member nearest
    each of ``PICK_POSITIONS`` along the proxy-latency front's log-latency range, distinct, none equal to a
-   baseline, no trial enqueued by hand.
+   baseline, no trial enqueued by hand. For search 3 also :func:`pick_matched` (set 2026-12-07, before any of its
+   picks trained): for each baseline deployment, the best-scoring front member within its predicted latency.
 3. ``train``: every model (picks and baselines) x ``SEEDS``, one recipe (:data:`RECIPE`, epochs x images, no
    time budget): float training (checkpointed per epoch), BatchNorm recomputed as `nas export` does; then each
    deployment (front: own bits and all-int8; baselines: fp32 and int8), each with PTQ (the float weights
@@ -112,6 +113,7 @@ class SearchRun:
     note: str
     trials: int = TRIALS
     continues: int | None = None
+    matched: bool = False  # also the budget-matched picks (pick_matched), ``picks{suffix}-matched.csv``
 
 
 # search 1 (results/search1/) was never trained: its front could not reach the baselines' latencies (the sampler's
@@ -119,8 +121,12 @@ class SearchRun:
 # instead of summed (nas/proxies/quant.py), the fix of the proxy that search 2's results diagnosed.
 # Search 4 is search 3 continued from 200 to 1,000 trials: front_coverage.md showed the 200-trial front far from
 # the proxy's (its picks fixed by the same rule before any training, 2026-12-06).
+# Search 3 also gets the budget-matched picks (rule set 2026-12-07, on predicted latencies alone, before any of the
+# new picks trained): under ``full`` no quantile pick reached MobileNetV3-Large, and the members between p080 and
+# p100 (1.96 and 3.18 ms predicted) were never candidates.
 SEARCH_RUNS = (SearchRun(2, "", "front", "qnaswot's quantization noise summed over layers (before 2026-12-06)"),
-               SearchRun(3, "-s3", "front-s3", "qnaswot's quantization noise averaged over layers (the fix)"),
+               SearchRun(3, "-s3", "front-s3", "qnaswot's quantization noise averaged over layers (the fix)",
+                         matched=True),
                SearchRun(4, "-s4", "front-s4", "search 3 continued to 1,000 trials", trials=1000, continues=3))
 
 
@@ -212,15 +218,42 @@ def pick_front(front: pd.DataFrame, latency_col: str, exclude: set[str], proxy_c
     return front.iloc[picked].assign(position=PICK_POSITIONS)
 
 
+def pick_matched(front: pd.DataFrame, latency_col: str, proxy_col: str, budgets: dict[str, float],
+                 exclude: set[str]) -> pd.DataFrame:
+    """The second rule, what a user with a latency budget does: for each baseline deployment, the member of the
+    proxy-latency front with the highest proxy score whose predicted latency is no higher than that deployment's
+    predicted latency (``budgets``: its name to ms). One row per budget (a member may serve several; a budget
+    below the fastest member has none). Architectures in ``exclude`` (the baselines) never count. Predicted
+    latencies only: the rule sees nothing a training or a timing on this host measured."""
+    from nas.search.front import pareto_mask
+
+    front = front[~front["arch"].isin(exclude)].sort_values(["trial"])
+    front = front[pareto_mask(front[[proxy_col, latency_col]].to_numpy(float), ["maximize", "minimize"])]
+    rows = []
+    for budget, ms in budgets.items():
+        within = front[front[latency_col] <= ms]
+        if len(within):
+            best = within.sort_values([proxy_col, "trial"], ascending=[False, True]).iloc[0]
+            rows.append({"budget": budget, "budget_ms": ms, "trial": int(best["trial"]), "arch": best["arch"],
+                         "latency_predicted_ms": float(best[latency_col]), "proxy": float(best[proxy_col])})
+    return pd.DataFrame(rows, columns=["budget", "budget_ms", "trial", "arch", "latency_predicted_ms", "proxy"])
+
+
 def front_models(searches: tuple[int, ...] | None = None) -> list[Model]:
-    """The picks of every search run in ``searches`` (None: all) that has picks, in SEARCH_RUNS order."""
+    """The picks of every search run in ``searches`` (None: all) that has picks, in SEARCH_RUNS order: the
+    quantile picks ``{prefix}-pNNN-tT``, then the budget-matched picks not among them, ``{prefix}-m-tT``."""
     models = []
     for run in SEARCH_RUNS:
-        path = RESULTS / f"picks{run.suffix}.csv"
+        path, matched = RESULTS / f"picks{run.suffix}.csv", RESULTS / f"picks{run.suffix}-matched.csv"
         if (not searches or run.number in searches) and path.is_file():
             picks = pd.read_csv(path)
             models += [Model(f"{run.prefix}-p{int(round(100 * p)):03d}-t{t}", "front", SPACE, a)
                        for p, t, a in zip(picks["position"], picks["trial"], picks["arch"])]
+            if run.matched and matched.is_file():
+                extra = pd.read_csv(matched).drop_duplicates("trial")
+                extra = extra[~extra["trial"].isin(picks["trial"])]
+                models += [Model(f"{run.prefix}-m-t{t}", "front", SPACE, a)
+                           for t, a in zip(extra["trial"], extra["arch"])]
     return models
 
 
@@ -318,6 +351,29 @@ def run_pick(info: dict, run: SearchRun) -> pd.DataFrame:
     picks[["position", "trial", "arch", "latency_predicted_ms"]].to_csv(RESULTS / f"picks{run.suffix}.csv",
                                                                         index=False)
     fr.to_csv(RESULTS / f"front{run.suffix}.csv", index=False)
+    return picks
+
+
+def run_pick_matched(device: str, run: SearchRun) -> pd.DataFrame:
+    """``picks{suffix}-matched.csv`` from the run's saved front: the budgets are every baseline deployment's
+    predicted latency, priced as the time phase prices it (the search's device for mobilenet-c10 members, this
+    host's baseline table for the others)."""
+    fr = pd.read_csv(RESULTS / f"front{run.suffix}.csv")
+    latency_col = next(c for c in fr.columns if c.startswith("latency_ms."))
+    proxy_col = next(c for c in fr.columns if c.startswith("proxy."))
+    from nas.space import load_space
+
+    budgets = {}
+    for m in baseline_models():
+        space = load_space(m.space)
+        for d in m.deployments:
+            budgets[f"{m.name} {d}"] = predictor(m, device, d).predict(space.parse(m.arch), space).latency_ms
+    picks = pick_matched(fr, latency_col, proxy_col, budgets, {m.arch for m in baseline_models()})
+    quantile = pd.read_csv(RESULTS / f"picks{run.suffix}.csv")
+    names = dict(zip(quantile["trial"], (f"{run.prefix}-p{int(round(100 * p)):03d}-t{t}"
+                                         for p, t in zip(quantile["position"], quantile["trial"]))))
+    picks["model"] = [names.get(t, f"{run.prefix}-m-t{t}") for t in picks["trial"]]
+    picks.to_csv(RESULTS / f"picks{run.suffix}-matched.csv", index=False)
     return picks
 
 
@@ -998,6 +1054,8 @@ def main() -> None:
         harness.write_results(RESULTS, f"search{run.suffix}", summary=info)
     if args.phase in ("all", "pick") and not (RESULTS / f"picks{run.suffix}.csv").is_file():
         print(run_pick(info, run).to_string())
+    if args.phase in ("all", "pick") and run.matched and not (RESULTS / f"picks{run.suffix}-matched.csv").is_file():
+        print(run_pick_matched(search_device(info, args.device), run).to_string())
     if args.phase in ("all", "train"):
         train_all(chosen(), tuple(args.seeds))
     if args.phase in ("all", "profile"):

@@ -424,8 +424,12 @@ def float_trained(model: Model, seed: int, space, arch, train_data, recipe: Reci
     result = train(net, epochs=r.epochs, data=train_data, seed=seed, n_train=r.n_train, progress=True,
                    checkpoint=folder / "train.ckpt")
     bn = recalibrate_bn_checked(net, train_data, r.bn_samples, seed=seed, result=result)
+    from nas.latency.measure.host import fingerprint
+
+    # the host that trained it: sessions move between CPUs, and "seconds" (train_minutes) is that host's
     record = {"val_accuracy": result["accuracy"], "seconds": result["seconds"], "steps": result["steps"],
-              "n_train": result["n_train"], "images": r.epochs * result["n_train"], "bn_recalibration": bn}
+              "n_train": result["n_train"], "images": r.epochs * result["n_train"], "bn_recalibration": bn,
+              "cpu": fingerprint(1)["cpu"], "finished": time.strftime("%Y-%m-%d %H:%M %Z")}
     state = net.state_dict()
     atomic_write(weights, lambda f: torch.save(state, f))
     atomic_write_text(record_path, json.dumps(record, indent=1))

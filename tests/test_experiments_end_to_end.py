@@ -110,6 +110,10 @@ def test_time_and_report_on_one_finished_seed(e2e, train_space, monkeypatch):
     assert summary["seeds_finished"] == {"tiny-base": 1, "tiny-front": 1}
     dom = pd.read_csv(e2e.recipe_dir() / "dominance.csv")
     assert len(dom) == 4 and set(dom["baseline"]) == {"tiny-base"}  # fp32 and int8, for PTQ and for QAT
+    from nas.latency.measure.host import fingerprint
+
+    rows = pd.read_csv(e2e.recipe_dir() / "end_to_end.csv")  # each unit names the CPU that trained it
+    assert set(rows["train_cpu"]) == {fingerprint(1)["cpu"]} and (rows["train_minutes"] > 0).all()
     assert set(dom["search"]) == {2}  # a front name with no run's prefix is the first run's
     rows = pd.read_csv(e2e.recipe_dir() / "end_to_end.csv")
     assert len(rows) == 7 and rows["latency_measured_ms"].gt(0).all()  # front 4 units, baseline 3

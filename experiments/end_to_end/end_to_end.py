@@ -770,10 +770,13 @@ def collect() -> pd.DataFrame:
     if df.empty:
         raise FileNotFoundError(f"no finished units under {recipe_dir() / 'units'}: run --recipe {RECIPE.name} "
                                 "--phase train first")
-    floats = {(n, s): json.loads((kept_of(Model(n, "", "", ""), s) / "float.json").read_text())["seconds"]
+    floats = {(n, s): json.loads((kept_of(Model(n, "", "", ""), s) / "float.json").read_text())
               for n, s in set(zip(df["name"], df["seed"]))}
-    df["train_minutes"] = [(floats[(n, s)] + ((q or {}).get("seconds") or 0)) / 60
+    df["train_minutes"] = [(floats[(n, s)]["seconds"] + ((q or {}).get("seconds") or 0)) / 60
                            for n, s, q in zip(df["name"], df["seed"], df["qat"])]
+    # float.json names its CPU since 2026-12-07; every unit before that trained on the Intel Xeon that ran
+    # the searches (search*.json's stamps), not recorded in the unit itself
+    df["train_cpu"] = [floats[(n, s)].get("cpu", "not recorded") for n, s in zip(df["name"], df["seed"])]
     path = recipe_dir() / "timing.csv"
     if not path.is_file():
         raise FileNotFoundError(f"{path} is missing: run --recipe {RECIPE.name} --phase time first (nothing else "

@@ -216,10 +216,8 @@ def test_the_shipped_matched_picks_follow_the_rule_from_the_shipped_front():
         if not path.is_file():
             continue
         shipped, front = pd.read_csv(path), pd.read_csv(mod.RESULTS / f"front{run.suffix}.csv")
-        latency_col = next(c for c in front.columns if c.startswith("latency_ms."))
-        proxy_col = next(c for c in front.columns if c.startswith("proxy."))
         exclude = {m.arch for m in mod.baseline_models()}
-        again = mod.pick_matched(front, latency_col, proxy_col, dict(zip(shipped["budget"], shipped["budget_ms"])),
+        again = mod.pick_matched(front, *mod.front_columns(front), dict(zip(shipped["budget"], shipped["budget_ms"])),
                                  exclude)
         assert list(again["trial"]) == list(shipped["trial"]) and list(again["arch"]) == list(shipped["arch"])
 

@@ -191,6 +191,31 @@ def baseline_models() -> list[Model]:
     return [Model(b.name, "baseline", b.space, load_space(b.space).format(b.arch)) for b in list_baselines()]
 
 
+def candidates(front: pd.DataFrame, latency_col: str, exclude: set[str], proxy_col: str | None = None
+               ) -> pd.DataFrame:
+    """The front members either pick rule may take, by trial: none in ``exclude`` (the baselines), and with
+    ``proxy_col`` only those on the proxy-latency front."""
+    front = front[~front["arch"].isin(exclude)].sort_values(["trial"])
+    if proxy_col is None:
+        return front
+    from nas.search.front import pareto_mask
+
+    return front[pareto_mask(front[[proxy_col, latency_col]].to_numpy(float), ["maximize", "minimize"])]
+
+
+def front_columns(front: pd.DataFrame) -> tuple[str, str]:
+    """A saved front's latency and proxy columns (``latency_ms.<device>``, ``proxy.<name>``)."""
+    return (next(c for c in front.columns if c.startswith("latency_ms.")),
+            next(c for c in front.columns if c.startswith("proxy.")))
+
+
+def pick_name(run: SearchRun, trial: int, position: float | None = None) -> str:
+    """A pick's model name: ``{prefix}-pNNN-tT`` for the quantile rule's position, ``{prefix}-m-tT`` for a
+    budget-matched pick."""
+    tag = "m" if position is None else f"p{int(round(100 * position)):03d}"
+    return f"{run.prefix}-{tag}-t{trial}"
+
+
 def pick_front(front: pd.DataFrame, latency_col: str, exclude: set[str], proxy_col: str | None = None
                ) -> pd.DataFrame:
     """The rule, fixed before any training: for each position p of PICK_POSITIONS, the front member whose
@@ -204,11 +229,7 @@ def pick_front(front: pd.DataFrame, latency_col: str, exclude: set[str], proxy_c
     Search 1 (results/search1/) picked from the whole proxy-latency-size front at quantiles of its latencies,
     which cluster: the picks left the 0.5-0.7 ms band (MobileNetV2-0.35/0.5 int8) empty. This rule was set after
     search 2 and before any of its training, on predicted latencies alone."""
-    front = front[~front["arch"].isin(exclude)].sort_values(["trial"])
-    if proxy_col is not None:
-        from nas.search.front import pareto_mask
-
-        front = front[pareto_mask(front[[proxy_col, latency_col]].to_numpy(float), ["maximize", "minimize"])]
+    front = candidates(front, latency_col, exclude, proxy_col)
     log_lat = np.log(front[latency_col].to_numpy(float))
     picked: list[int] = []
     for p in PICK_POSITIONS:
@@ -225,10 +246,7 @@ def pick_matched(front: pd.DataFrame, latency_col: str, proxy_col: str, budgets:
     predicted latency (``budgets``: its name to ms). One row per budget (a member may serve several; a budget
     below the fastest member has none). Architectures in ``exclude`` (the baselines) never count. Predicted
     latencies only: the rule sees nothing a training or a timing on this host measured."""
-    from nas.search.front import pareto_mask
-
-    front = front[~front["arch"].isin(exclude)].sort_values(["trial"])
-    front = front[pareto_mask(front[[proxy_col, latency_col]].to_numpy(float), ["maximize", "minimize"])]
+    front = candidates(front, latency_col, exclude, proxy_col)
     rows = []
     for budget, ms in budgets.items():
         within = front[front[latency_col] <= ms]
@@ -247,13 +265,12 @@ def front_models(searches: tuple[int, ...] | None = None) -> list[Model]:
         path, matched = RESULTS / f"picks{run.suffix}.csv", RESULTS / f"picks{run.suffix}-matched.csv"
         if (not searches or run.number in searches) and path.is_file():
             picks = pd.read_csv(path)
-            models += [Model(f"{run.prefix}-p{int(round(100 * p)):03d}-t{t}", "front", SPACE, a)
+            models += [Model(pick_name(run, t, p), "front", SPACE, a)
                        for p, t, a in zip(picks["position"], picks["trial"], picks["arch"])]
             if run.matched and matched.is_file():
                 extra = pd.read_csv(matched).drop_duplicates("trial")
                 extra = extra[~extra["trial"].isin(picks["trial"])]
-                models += [Model(f"{run.prefix}-m-t{t}", "front", SPACE, a)
-                           for t, a in zip(extra["trial"], extra["arch"])]
+                models += [Model(pick_name(run, t), "front", SPACE, a) for t, a in zip(extra["trial"], extra["arch"])]
     return models
 
 
@@ -343,8 +360,7 @@ def run_pick(info: dict, run: SearchRun) -> pd.DataFrame:
 
     _, cfg, df = load_trials(info["storage"], info["study"])
     fr, _, _ = front(df, cfg)
-    latency_col = next(c for c in fr.columns if c.startswith("latency_ms."))
-    proxy_col = next(c for c in fr.columns if c.startswith("proxy."))
+    latency_col, proxy_col = front_columns(fr)
     exclude = {m.arch for m in baseline_models() if m.space == SPACE}
     picks = pick_front(fr, latency_col, exclude, proxy_col)
     picks = picks.rename(columns={latency_col: "latency_predicted_ms"})
@@ -358,21 +374,18 @@ def run_pick_matched(device: str, run: SearchRun) -> pd.DataFrame:
     """``picks{suffix}-matched.csv`` from the run's saved front: the budgets are every baseline deployment's
     predicted latency, priced as the time phase prices it (the search's device for mobilenet-c10 members, this
     host's baseline table for the others)."""
-    fr = pd.read_csv(RESULTS / f"front{run.suffix}.csv")
-    latency_col = next(c for c in fr.columns if c.startswith("latency_ms."))
-    proxy_col = next(c for c in fr.columns if c.startswith("proxy."))
     from nas.space import load_space
 
+    fr, baselines = pd.read_csv(RESULTS / f"front{run.suffix}.csv"), baseline_models()
     budgets = {}
-    for m in baseline_models():
+    for m in baselines:
         space = load_space(m.space)
         for d in m.deployments:
             budgets[f"{m.name} {d}"] = predictor(m, device, d).predict(space.parse(m.arch), space).latency_ms
-    picks = pick_matched(fr, latency_col, proxy_col, budgets, {m.arch for m in baseline_models()})
+    picks = pick_matched(fr, *front_columns(fr), budgets, {m.arch for m in baselines})
     quantile = pd.read_csv(RESULTS / f"picks{run.suffix}.csv")
-    names = dict(zip(quantile["trial"], (f"{run.prefix}-p{int(round(100 * p)):03d}-t{t}"
-                                         for p, t in zip(quantile["position"], quantile["trial"]))))
-    picks["model"] = [names.get(t, f"{run.prefix}-m-t{t}") for t in picks["trial"]]
+    names = {t: pick_name(run, t, p) for p, t in zip(quantile["position"], quantile["trial"])}
+    picks["model"] = [names.get(t, pick_name(run, t)) for t in picks["trial"]]
     picks.to_csv(RESULTS / f"picks{run.suffix}-matched.csv", index=False)
     return picks
 

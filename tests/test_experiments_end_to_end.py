@@ -3,6 +3,7 @@ work."""
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pandas as pd
@@ -78,12 +79,35 @@ def test_a_killed_run_resumes_without_redoing_finished_work(e2e, train_space, mo
     rows = e2e.train_all([model])
     assert float_pt.stat().st_mtime_ns == first_mtime  # the float training was not redone
     units = {(r["seed"], r["deployment"], r["quantization"]) for r in rows}
-    assert units == {(s, d, q) for s in e2e.SEEDS for d in ("arch", "int8") for q in ("ptq", "qat")}
+    assert ("fp32", "none") in model.units and ("arch", "qat") in model.units and len(model.units) == 5
+    assert units == {(s, d, q) for s in e2e.SEEDS for d, q in model.units}
     r = json.loads((e2e.kept_of(model, 0) / "int8-qat" / "result.json").read_text())
     correct = np.load(e2e.kept_of(model, 0) / "int8-qat" / "correct.npy")
     assert r["acc_deployed"] == pytest.approx(correct.mean()) and r["n_test"] == len(correct) > 0
     again = e2e.train_all([model])  # everything is done: nothing runs
     assert sorted(map(str, again)) == sorted(map(str, rows))
+
+
+def test_a_unit_added_after_the_weights_are_gone_retrains_every_unit_of_that_seed(e2e, train_space):
+    """A deployment added in a later session (its float weights git-ignored, so gone): the float net is trained
+    again and every unit of that (model, seed) comes from it, none from the old training; a seed with its weights
+    on disk only gets the missing unit."""
+    model = e2e.Model("tiny", "front", train_space.name, train_space.format(train_space.sample_many(1, seed=0)[0]))
+    e2e.train_all([model], seeds=(0, 1))
+    for seed in (0, 1):
+        old = e2e.kept_of(model, seed) / "arch-ptq" / "result.json"
+        old.write_text(json.dumps({**json.loads(old.read_text()), "from_the_old_training": True}))
+        shutil.rmtree(e2e.kept_of(model, seed) / "fp32-none")
+    (e2e.folder_of(model, 0) / "float.pt").unlink()
+    kept_float = e2e.folder_of(model, 1) / "float.pt"
+    mtime = kept_float.stat().st_mtime_ns
+    rows = e2e.train_all([model], seeds=(0, 1))
+    assert {(r["seed"], r["deployment"], r["quantization"]) for r in rows} == {
+        (s, d, q) for s in (0, 1) for d, q in model.units}
+    retrained = [r for r in rows if r["seed"] == 0]
+    assert not any(r.get("from_the_old_training") for r in retrained)
+    assert (e2e.folder_of(model, 0) / "float.pt").is_file() and kept_float.stat().st_mtime_ns == mtime
+    assert json.loads((e2e.kept_of(model, 1) / "arch-ptq" / "result.json").read_text())["from_the_old_training"]
 
 
 @pytest.mark.slow
@@ -96,7 +120,7 @@ def test_time_and_report_on_one_finished_seed(e2e, train_space, monkeypatch):
     monkeypatch.setattr(e2e, "SEEDS", (0, 1))
     e2e.train_all([front, base], seeds=(0,))
     timing = e2e.run_time([front, base], "x86-2vcpu", rounds=1)
-    assert len(timing) == 4 and set(timing["graph"]) == {"trained"}
+    assert len(timing) == 5 and set(timing["graph"]) == {"trained"}  # front arch, int8, fp32; baseline fp32, int8
     assert (timing["latency_measured_ms"] > 0).all() and (timing["latency_rebuilt_ms"] > 0).all()
     assert timing["latency_predicted_ms"].isna().all() and timing["prediction_note"].str.len().gt(0).all()
     proxy = e2e.run_proxy([front, base])  # the diagnosis: proxy scores beside trained accuracy
@@ -116,7 +140,7 @@ def test_time_and_report_on_one_finished_seed(e2e, train_space, monkeypatch):
     assert set(rows["train_cpu"]) == {fingerprint(1)["cpu"]} and (rows["train_minutes"] > 0).all()
     assert set(dom["search"]) == {2}  # a front name with no run's prefix is the first run's
     rows = pd.read_csv(e2e.recipe_dir() / "end_to_end.csv")
-    assert len(rows) == 7 and rows["latency_measured_ms"].gt(0).all()  # front 4 units, baseline 3
+    assert len(rows) == 8 and rows["latency_measured_ms"].gt(0).all()  # front 5 units, baseline 3
     for p in e2e.WORK.rglob("*.onnx"):
         p.unlink()
     rebuilt = e2e.run_time([front, base], "x86-2vcpu", rounds=1)
@@ -225,7 +249,7 @@ def test_the_shipped_matched_picks_follow_the_rule_from_the_shipped_front():
 def test_a_network_two_searches_picked_is_trained_once(e2e, monkeypatch):
     """The second name of one network gets the first's finished units, renamed, and trains nothing."""
     first, second = (e2e.Model(n, "front", "mobilenet-c10", "same-arch") for n in ("front-p000-t0", "front-s3-p000-t0"))
-    units = [(d, q) for d in first.deployments for q in ("ptq", "qat")]
+    units = first.units
     src = e2e.kept_of(first, 0)
     for d, q in units:
         (src / f"{d}-{q}").mkdir(parents=True)
@@ -341,3 +365,11 @@ def test_recipe_noise_reuses_end_to_end_seeds_trains_the_rest_once_and_pools_the
     for recipe in ("tiny", "full"):
         accs = [unit[(recipe, s)]["acc_fp32"] for s in (0, 1)]
         assert pooled.set_index("recipe").loc[recipe, "pooled_sd_points"] == pytest.approx(100 * np.std(accs, ddof=1))
+
+
+def test_a_report_names_the_deployments_a_model_has_no_unit_for(e2e):
+    """A front member trained before fp32 joined its kind's deployments is listed, not silently short."""
+    rows = [{"name": n, "kind": k, "deployment": d} for n, k, ds in [
+        ("old-front", "front", ("arch", "int8")), ("new-front", "front", ("arch", "int8", "fp32")),
+        ("base", "baseline", ("fp32", "int8")), ("half-base", "baseline", ("int8",))] for d in ds]
+    assert e2e.missing_deployments(pd.DataFrame(rows)) == {"half-base": ["fp32"], "old-front": ["fp32"]}

@@ -12,7 +12,7 @@ Phases, each resumable (a finished step is never redone; Ctrl-C or a kill loses 
    picks trained): for each baseline deployment, the best-scoring front member within its predicted latency.
 3. ``train``: every model (picks and baselines) x ``SEEDS``, one recipe (:data:`RECIPE`, epochs x images, no
    time budget): float training (checkpointed per epoch), BatchNorm recomputed as `nas export` does; then each
-   deployment (front: own bits and all-int8; baselines: fp32 and int8), each with PTQ (the float weights
+   deployment (front: own bits, all-int8 and fp32; baselines: fp32 and int8), each with PTQ (the float weights
    quantized) and QAT (fine-tuned at the deployed bits, then quantized); accuracy of the float network and of
    the deployed ONNX file on the full 10,000-image test split, per image (for the bootstrap).
 4. ``profile``: this host's table of the baselines' own spaces (fp32, int8), so each baseline's predicted
@@ -77,7 +77,10 @@ SEEDS = (0, 1)
 DATA = "fashion-mnist"
 BASELINE_DEPLOYMENTS = ("fp32", "int8")
 BASELINE_TABLE = "e2e-baselines-here"  # this host's table of the baselines' own spaces (phase ``profile``)
-FRONT_DEPLOYMENTS = ("arch", "int8")
+# fp32 joined 2026-12-07, treating picks as the baselines are (t119's float net matched V3-Large's accuracy while its
+# own bits lost 0.5 point and ran slower than its fp32 graph on the AMD host); front units trained before then have
+# none (their weights were gone), and the report says so
+FRONT_DEPLOYMENTS = ("arch", "int8", "fp32")
 PROBE_DEPLOYMENTS = ("int8",)
 
 
@@ -179,6 +182,11 @@ class Model:
     @property
     def deployments(self) -> tuple[str, ...]:
         return {"front": FRONT_DEPLOYMENTS, "probe": PROBE_DEPLOYMENTS}.get(self.kind, BASELINE_DEPLOYMENTS)
+
+    @property
+    def units(self) -> list[tuple[str, str]]:
+        """(deployment, quantization) of every unit one seed trains: fp32 is deployed as is, the others by PTQ and QAT."""
+        return [(d, q) for d in self.deployments for q in (("none",) if d == "fp32" else ("ptq", "qat"))]
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -559,6 +567,22 @@ def copy_units(source: Model, model: Model, seed: int, units: list[tuple[str, st
             atomic_write_text(dest / f"{d}-{q}" / "result.json", json.dumps(result, indent=1, default=str))
 
 
+def restart_if_weights_gone(model: Model, seed: int) -> None:
+    """Unfinished units of (model, seed) whose float weights are not on this machine (another session trained them;
+    weights are git-ignored): the float net is trained again, so the finished units and the float record are
+    removed first — every unit of one (model, seed) comes from one float training, never from two."""
+    import shutil
+
+    source = RECIPES[RECIPE.float_from] if RECIPE.float_from else None
+    if (folder_of(model, seed, source) / "float.pt").is_file() or not kept_of(model, seed).is_dir():
+        return
+    print(f"   {model.name} seed {seed}: float weights not on this machine, so its finished units in "
+          f"{kept_of(model, seed)} are retrained from zero with the rest", flush=True)
+    shutil.rmtree(kept_of(model, seed))
+    if source is not None:
+        shutil.rmtree(kept_of(model, seed, source), ignore_errors=True)
+
+
 def train_all(models: list[Model], seeds: tuple[int, ...] = SEEDS) -> list[dict]:
     """Every seed x model x deployment x quantization; the float training of (model, seed) is shared. Seeds are
     the outer loop so that a run stopped part-way has every model at the first seed: a whole comparison."""
@@ -572,7 +596,7 @@ def train_all(models: list[Model], seeds: tuple[int, ...] = SEEDS) -> list[dict]
         for i, model in enumerate(models):
             space = load_space(model.space)
             arch = space.parse(model.arch)
-            units = [(d, q) for d in model.deployments for q in (("none",) if d == "fp32" else ("ptq", "qat"))]
+            units = model.units
             twin = next((m for m in models[:i] if (m.space, m.arch, m.kind) == (model.space, model.arch, model.kind)),
                         None)
             if twin is not None:  # two searches picked the same network: one recipe, one seed, the same units
@@ -582,6 +606,7 @@ def train_all(models: list[Model], seeds: tuple[int, ...] = SEEDS) -> list[dict]
                          for d, q in units]
                 continue
             print(f"== {model.name} seed {seed}", flush=True)
+            restart_if_weights_gone(model, seed)
             torch.manual_seed(seed)
             data = load_data(space, arch, seed)
             net, _ = shared_float(model, seed, space, arch, data[0])
@@ -965,6 +990,16 @@ def plot(df: pd.DataFrame, path: Path) -> None:
     plt.close(fig)
 
 
+def missing_deployments(df: pd.DataFrame) -> dict[str, list[str]]:
+    """Each reported model's deployments of its kind that no seed of it has a unit for (front members trained
+    before fp32 joined FRONT_DEPLOYMENTS), so a table without them says why rather than looking complete."""
+    kinds = {"front": FRONT_DEPLOYMENTS, "probe": PROBE_DEPLOYMENTS, "baseline": BASELINE_DEPLOYMENTS}
+    have = df.groupby("name")["deployment"].agg(set)
+    kind = df.groupby("name")["kind"].first()
+    return {n: [d for d in kinds[kind[n]] if d not in have[n]] for n in have.index
+            if any(d not in have[n] for d in kinds[kind[n]])}
+
+
 def run_report(infos: dict[int, dict]) -> None:
     """``infos``: each search run's search.json, by its number (only the runs with picks trained under this
     recipe are reported)."""
@@ -987,6 +1022,11 @@ def run_report(infos: dict[int, dict]) -> None:
              "## Every model (seed means)", ""]
     for method in METHODS:
         lines += [f"### {method.upper()}", "", by_method(df, method).to_markdown(index=False, floatfmt=".4f"), ""]
+    missing = missing_deployments(df)
+    if missing:
+        lines += ["Deployments without a unit (trained before the deployment joined the model's kind, its float "
+                  "weights gone; timing.csv still times their graphs): "
+                  + "; ".join(f"{n} {', '.join(d)}" for n, d in missing.items()) + ".", ""]
     noise = seed_noise(df)
     lines += ["## Seed noise: how far two trainings of one network land apart (deployed accuracy)", "",
               noise.to_markdown(index=False, floatfmt=".2f") if not noise.empty else "(one seed so far)", "",
@@ -1005,7 +1045,7 @@ def run_report(infos: dict[int, dict]) -> None:
     harness.write_results(out, "end_to_end", rows=df, md="\n".join(lines),
                           files=[out / "dominance.csv", out / "end_to_end.png"],
                           summary={"searches": {str(n): i for n, i in infos.items()}, "recipe": asdict(RECIPE), "seeds": list(SEEDS), "data": DATA,
-                                   "headline": headline(dom),
+                                   "headline": headline(dom), "missing_deployments": missing,
                                    "seeds_finished": df.groupby("name")["seed"].nunique().to_dict()})
     print("\n".join(lines))
 

@@ -993,11 +993,10 @@ def plot(df: pd.DataFrame, path: Path) -> None:
 def missing_deployments(df: pd.DataFrame) -> dict[str, list[str]]:
     """Each reported model's deployments of its kind that no seed of it has a unit for (front members trained
     before fp32 joined FRONT_DEPLOYMENTS), so a table without them says why rather than looking complete."""
-    kinds = {"front": FRONT_DEPLOYMENTS, "probe": PROBE_DEPLOYMENTS, "baseline": BASELINE_DEPLOYMENTS}
     have = df.groupby("name")["deployment"].agg(set)
-    kind = df.groupby("name")["kind"].first()
-    return {n: [d for d in kinds[kind[n]] if d not in have[n]] for n in have.index
-            if any(d not in have[n] for d in kinds[kind[n]])}
+    wanted = {n: Model(n, k, "", "").deployments for n, k in df.groupby("name")["kind"].first().items()}
+    return {n: [d for d in wanted[n] if d not in have[n]] for n in have.index
+            if any(d not in have[n] for d in wanted[n])}
 
 
 def run_report(infos: dict[int, dict]) -> None:

@@ -58,6 +58,37 @@ def test_matched_picks_join_the_front_models_once_and_apart_from_the_quantile_pi
     assert e2e.search_of(names[1], "front") == run.number
 
 
+def _timing(e2e, path, skip=()):
+    rows = [{"name": m.name, "deployment": d, "graph": "trained", "latency_measured_ms": 0.5 + i + 0.25 * j}
+            for i, m in enumerate(e2e.baseline_models()) for j, d in enumerate(m.deployments)
+            if f"{m.name} {d}" not in skip]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame(rows).to_csv(path, index=False)
+
+
+def test_a_run_with_measured_budgets_picks_at_the_baselines_measured_latencies_alone(e2e):
+    """Search 5's kind of run: budgets from a timing file, no quantile picks, every pick named ``-m-``."""
+    run = next(r for r in e2e.SEARCH_RUNS if r.budgets_from)
+    assert not run.quantile and run.matched and run.device
+    _timing(e2e, e2e.RESULTS / run.budgets_from)
+    pd.DataFrame({"trial": [3, 5, 8], "arch": ["a3", "a5", "a8"], "latency_ms.x": [0.6, 1.4, 9.0],
+                  "proxy.p": [1.0, 2.0, 3.0]}).to_csv(e2e.RESULTS / f"front{run.suffix}.csv", index=False)
+    picks = e2e.run_pick_matched("no table: the budgets are measured", run)
+    budgets = e2e.measured_budgets(e2e.RESULTS / run.budgets_from, e2e.baseline_models())
+    assert dict(zip(picks["budget"], picks["budget_ms"])).items() <= budgets.items()
+    assert set(picks["trial"]) == {3, 5}  # a8 (9 ms) is slower than every baseline
+    assert not (e2e.RESULTS / f"picks{run.suffix}.csv").exists()
+    assert [m.name for m in e2e.front_models(searches=(run.number,))] == [f"{run.prefix}-m-t3", f"{run.prefix}-m-t5"]
+
+
+def test_measured_budgets_name_the_file_and_the_baseline_they_lack(e2e, tmp_path):
+    with pytest.raises(FileNotFoundError, match="timing.csv.*--phase time"):
+        e2e.measured_budgets(tmp_path / "timing.csv", e2e.baseline_models())
+    _timing(e2e, tmp_path / "timing.csv", skip={"mobilenetv3-large int8"})
+    with pytest.raises(ValueError, match=r"timing.csv: no measured latency for mobilenetv3-large int8"):
+        e2e.measured_budgets(tmp_path / "timing.csv", e2e.baseline_models())
+
+
 @pytest.mark.slow
 def test_a_killed_run_resumes_without_redoing_finished_work(e2e, train_space, monkeypatch):
     model = e2e.Model("tiny", "front", train_space.name, train_space.format(train_space.sample_many(1, seed=0)[0]))

@@ -32,8 +32,10 @@ space holds what the search did not find. Never picks, never in the dominance ch
 
 Search runs (:data:`SEARCH_RUNS`): search 2 and search 3 differ only in qnaswot (its quantization noise summed,
 then averaged over layers); search 4 is search 3's study copied and continued to 1,000 trials (``front_coverage``
-found the 200-trial front far from the proxy's). ``--search N`` says which one the search and pick phases make,
-and each run's front is judged on its own in the report.
+found the 200-trial front far from the proxy's); search 5 is search 3 priced for the host that trains and times
+the benchmark (the AMD EPYC that replaced the Xeon: x86-2vcpu adapted from 20 networks measured on it), with
+budget-matched picks only, at the baselines' latencies measured there. ``--search N`` says which one the search and
+pick phases make, and each run's front is judged on its own in the report.
 
 Recipes (:data:`RECIPES`, ``--recipe``): every model of one benchmark trains under one recipe; each recipe keeps its
 units, timing, proxy scores and report in its own folder, so changing the recipe retrains everything, front and
@@ -117,6 +119,10 @@ class SearchRun:
     trials: int = TRIALS
     continues: int | None = None
     matched: bool = False  # also the budget-matched picks (pick_matched), ``picks{suffix}-matched.csv``
+    device: str | None = None  # the latency model that prices this run (None: --device)
+    quantile: bool = True  # the quantile picks (pick_front), ``picks{suffix}.csv``; False: budget-matched ones only
+    budgets_from: str | None = None  # the matched budgets: the baselines' measured latencies in this timing file
+    # (under the results folder; the pick phase times every baseline into it first) instead of predicted ones
 
 
 # search 1 (results/search1/) was never trained: its front could not reach the baselines' latencies (the sampler's
@@ -127,10 +133,18 @@ class SearchRun:
 # Search 3 also gets the budget-matched picks (rule set 2026-12-07, on predicted latencies alone, before any of the
 # new picks trained): under ``full`` no quantile pick reached MobileNetV3-Large, and the members between p080 and
 # p100 (1.96 and 3.18 ms predicted) were never candidates.
+# Search 5 (rule set 2026-12-07 07:45, before its search ran): search 3 again, priced by x86-2vcpu adapted on the AMD
+# EPYC that trains and times the benchmark since 2026-12-07 (search 3's model, adapted on the Intel Xeon, predicts
+# fp32 layers cheaper than int8 ones; here int8 runs faster and t119's mixed bits 2.79 ms against 2.01 predicted). Its
+# picks are the budget-matched ones alone, the budgets the baselines' latencies measured on this host (every baseline
+# deployment timed together, interleaved, by the pick phase; the baselines' own-space table was profiled on the Xeon).
 SEARCH_RUNS = (SearchRun(2, "", "front", "qnaswot's quantization noise summed over layers (before 2026-12-06)"),
                SearchRun(3, "-s3", "front-s3", "qnaswot's quantization noise averaged over layers (the fix)",
                          matched=True),
-               SearchRun(4, "-s4", "front-s4", "search 3 continued to 1,000 trials", trials=1000, continues=3))
+               SearchRun(4, "-s4", "front-s4", "search 3 continued to 1,000 trials", trials=1000, continues=3),
+               SearchRun(5, "-s5", "front-s5", "search 3 priced by the table adapted on the AMD EPYC that times it",
+                         matched=True, device="experiments/end_to_end/results/x86-2vcpu-amd.transfer.yaml",
+                         quantile=False, budgets_from="budgets-s5.csv"))
 
 
 @dataclass(frozen=True)
@@ -271,14 +285,15 @@ def front_models(searches: tuple[int, ...] | None = None) -> list[Model]:
     models = []
     for run in SEARCH_RUNS:
         path, matched = RESULTS / f"picks{run.suffix}.csv", RESULTS / f"picks{run.suffix}-matched.csv"
-        if (not searches or run.number in searches) and path.is_file():
-            picks = pd.read_csv(path)
-            models += [Model(pick_name(run, t, p), "front", SPACE, a)
-                       for p, t, a in zip(picks["position"], picks["trial"], picks["arch"])]
-            if run.matched and matched.is_file():
-                extra = pd.read_csv(matched).drop_duplicates("trial")
-                extra = extra[~extra["trial"].isin(picks["trial"])]
-                models += [Model(pick_name(run, t), "front", SPACE, a) for t, a in zip(extra["trial"], extra["arch"])]
+        if (searches and run.number not in searches) or (run.quantile and not path.is_file()):
+            continue
+        picks = pd.read_csv(path) if run.quantile else pd.DataFrame(columns=["position", "trial", "arch"])
+        models += [Model(pick_name(run, t, p), "front", SPACE, a)
+                   for p, t, a in zip(picks["position"], picks["trial"], picks["arch"])]
+        if run.matched and matched.is_file():
+            extra = pd.read_csv(matched).drop_duplicates("trial")
+            extra = extra[~extra["trial"].isin(picks["trial"])]
+            models += [Model(pick_name(run, t), "front", SPACE, a) for t, a in zip(extra["trial"], extra["arch"])]
     return models
 
 
@@ -372,26 +387,49 @@ def run_pick(info: dict, run: SearchRun) -> pd.DataFrame:
     exclude = {m.arch for m in baseline_models() if m.space == SPACE}
     picks = pick_front(fr, latency_col, exclude, proxy_col)
     picks = picks.rename(columns={latency_col: "latency_predicted_ms"})
-    picks[["position", "trial", "arch", "latency_predicted_ms"]].to_csv(RESULTS / f"picks{run.suffix}.csv",
-                                                                        index=False)
     fr.to_csv(RESULTS / f"front{run.suffix}.csv", index=False)
+    if run.quantile:
+        picks[["position", "trial", "arch", "latency_predicted_ms"]].to_csv(RESULTS / f"picks{run.suffix}.csv",
+                                                                            index=False)
     return picks
 
 
-def run_pick_matched(device: str, run: SearchRun) -> pd.DataFrame:
-    """``picks{suffix}-matched.csv`` from the run's saved front: the budgets are every baseline deployment's
-    predicted latency, priced as the time phase prices it (the search's device for mobilenet-c10 members, this
-    host's baseline table for the others)."""
+def predicted_budgets(device: str, baselines: list[Model]) -> dict[str, float]:
+    """``{"<baseline> <deployment>": ms}`` as the time phase predicts them."""
     from nas.space import load_space
 
-    fr, baselines = pd.read_csv(RESULTS / f"front{run.suffix}.csv"), baseline_models()
     budgets = {}
     for m in baselines:
         space = load_space(m.space)
         for d in m.deployments:
             budgets[f"{m.name} {d}"] = predictor(m, device, d).predict(space.parse(m.arch), space).latency_ms
+    return budgets
+
+
+def measured_budgets(timing: Path, baselines: list[Model]) -> dict[str, float]:
+    """``{"<baseline> <deployment>": ms}`` from a timing phase's file (its trained graphs' medians); a baseline
+    deployment it lacks is an error naming the file, never a budget left out."""
+    if not timing.is_file():
+        raise FileNotFoundError(f"{timing}: the timing file that holds the matched budgets is missing (run "
+                                f"--phase time first, or restore it from git)")
+    df = pd.read_csv(timing).set_index(["name", "deployment"])["latency_measured_ms"]
+    wanted = [(m.name, d) for m in baselines for d in m.deployments]
+    missing = [f"{n} {d}" for n, d in wanted if (n, d) not in df.index]
+    if missing:
+        raise ValueError(f"{timing}: no measured latency for {', '.join(missing)}; time every baseline first")
+    return {f"{n} {d}": float(df[(n, d)]) for n, d in wanted}
+
+
+def run_pick_matched(device: str, run: SearchRun) -> pd.DataFrame:
+    """``picks{suffix}-matched.csv`` from the run's saved front: the budgets are every baseline deployment's
+    predicted latency, priced as the time phase prices it (the search's device for mobilenet-c10 members, this
+    host's baseline table for the others), or its measured one in the run's ``budgets_from`` timing file."""
+    fr, baselines = pd.read_csv(RESULTS / f"front{run.suffix}.csv"), baseline_models()
+    budgets = (measured_budgets(RESULTS / run.budgets_from, baselines) if run.budgets_from
+               else predicted_budgets(device, baselines))
     picks = pick_matched(fr, *front_columns(fr), budgets, {m.arch for m in baselines})
-    quantile = pd.read_csv(RESULTS / f"picks{run.suffix}.csv")
+    path = RESULTS / f"picks{run.suffix}.csv"
+    quantile = pd.read_csv(path) if run.quantile else pd.DataFrame(columns=["position", "trial"])
     names = {t: pick_name(run, t, p) for p, t in zip(quantile["position"], quantile["trial"])}
     picks["model"] = [names.get(t, pick_name(run, t)) for t in picks["trial"]]
     picks.to_csv(RESULTS / f"picks{run.suffix}-matched.csv", index=False)
@@ -732,13 +770,14 @@ def predictor(model: Model, device: str, deployment: str):
     return load_latency(str(table), dtype=deployment)
 
 
-def run_time(models: list[Model], device: str, rounds: int = 10) -> pd.DataFrame:
+def run_time(models: list[Model], device: str, rounds: int = 10, out: Path | None = None,
+             name: str = "timing") -> pd.DataFrame:
     """One file per (model, deployment) — seeds and PTQ/QAT share the graph, so they share the latency — timed
     in one session, interleaved, 1 thread; the device's prediction beside each. Every graph is also rebuilt from
     its architecture (untrained weights: ops, shapes and bits are what onnxruntime's kernels depend on) and timed
     in the same rounds, so ``latency_rebuilt_ms`` beside a trained file shows whether a rebuilt graph stands in
     for it; where the trained file is not on this machine (weights stay in the git-ignored WORK) the rebuilt
-    graph's time is the measurement."""
+    graph's time is the measurement. Writes ``<out>/<name>.{csv,json}`` (out: the recipe's folder)."""
     import tempfile
 
     from nas.latency.measure.timing import build_onnx, measure_onnx, runtime_info
@@ -785,7 +824,7 @@ def run_time(models: list[Model], device: str, rounds: int = 10) -> pd.DataFrame
             "device": device, "trained_files": int(len(both)),
             "rebuilt_vs_trained_median_abs_gap": float(gap.median()) if len(both) else None,
             "rebuilt_vs_trained_max_abs_gap": float(gap.max()) if len(both) else None}
-    harness.write_results(recipe_dir(), "timing", rows=df, summary=info)
+    harness.write_results(out or recipe_dir(), name, rows=df, summary=info)
     return df
 
 
@@ -1109,10 +1148,15 @@ def main() -> None:
                               summary={"recipe": asdict(RECIPE)})
         return
     if args.phase in ("all", "search") and not info:
-        info = infos[run.number] = run_search(args.device, f"sqlite:///{WORK / 'study.db'}", run)
+        info = infos[run.number] = run_search(run.device or args.device, f"sqlite:///{WORK / 'study.db'}", run)
         harness.write_results(RESULTS, f"search{run.suffix}", summary=info)
-    if args.phase in ("all", "pick") and not (RESULTS / f"picks{run.suffix}.csv").is_file():
+    if args.phase in ("all", "pick") and not (RESULTS / f"front{run.suffix}.csv").is_file():
         print(run_pick(info, run).to_string())
+    if args.phase in ("all", "pick") and run.budgets_from and not (RESULTS / run.budgets_from).is_file():
+        print(f"timing every baseline deployment for search {run.number}'s budgets (run with nothing else on the "
+              f"machine)", flush=True)
+        run_time(baseline_models(), search_device(info, args.device), args.rounds, RESULTS,
+                 Path(run.budgets_from).stem)
     if args.phase in ("all", "pick") and run.matched and not (RESULTS / f"picks{run.suffix}-matched.csv").is_file():
         print(run_pick_matched(search_device(info, args.device), run).to_string())
     if args.phase in ("all", "train"):

@@ -12,9 +12,12 @@
    predicts the same sign. The shipped table alone beside it.
 
 Targets at k = 20 (issue 29): >= 95 % within ±10 %, Spearman >= 0.97, >= 90 % of bit-pair signs right.
-Run it on an otherwise idle machine.
+Run it on an otherwise idle machine. ``--also MODEL...`` scores more latency models on the same measurements (a model
+adapted on another host: how wrong a host's prices are elsewhere); ``--rescore`` scores them on the measurements of
+the run already in ``--out-dir`` (its csv and json), timing nothing, so it needs no idle machine.
 
     python -m experiments.latency.latency_host_benchmark [--k 10 20] [--n 30] [--seed 5] [--eval-seed 77] [--out-dir DIR]
+    python -m experiments.latency.latency_host_benchmark --out-dir DIR --rescore --also OTHER.transfer.yaml
 
 Writes <out-dir>/latency_host_benchmark.{csv,md,json} (out-dir: experiments/latency/results; stamped with the host
 fingerprint, command, commit, date, load); the adapted models stay in experiments/work/latency_host/.
@@ -79,6 +82,25 @@ def measure_all(space, archs, rounds: int):
     return ms, m.session_reference_ms
 
 
+def earlier_measurements(out_dir: Path, space):
+    """The run in ``out_dir``: its check networks, their times on the session's scale (the shipped table's rows put
+    back by its reference time), its rows and its scores, so ``--rescore`` adds models without timing anything."""
+    import json
+
+    csv, js = out_dir / "latency_host_benchmark.csv", out_dir / "latency_host_benchmark.json"
+    if not (csv.is_file() and js.is_file()):
+        raise SystemExit(f"--rescore: {csv} or {js} is missing; run the benchmark once without --rescore")
+    df = pd.read_csv(csv)
+    earlier = json.loads(js.read_text())
+    session_ref = earlier["session_reference_ms"]
+    shipped = df[df["model"] == "shipped x86-2vcpu"]
+    archs = list(dict.fromkeys(shipped["arch"]))
+    on_shipped = shipped.pivot(index="arch", columns="dtype", values="measured_ms").loc[archs, list(DTYPES)]
+    meas = on_shipped.to_numpy(float) * session_ref / reference_of(SOURCE)
+    measured = earlier.get("measured") or earlier["stamp"]  # the run that timed them, kept through re-scorings
+    return [space.parse(a) for a in archs], meas, session_ref, df, earlier["summary"], measured
+
+
 def predictions(device: str, space, archs) -> np.ndarray:
     from nas.latency.load import load
 
@@ -125,6 +147,11 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=5, help="seed of the adapt picks (default 5)")
     ap.add_argument("--eval-seed", type=int, default=77, help="seed of the check networks (default 77)")
     ap.add_argument("--rounds", type=int, default=10, help="interleaved timing rounds (default 10)")
+    ap.add_argument("--also", nargs="+", default=[], metavar="MODEL",
+                    help="more latency models (names or files) scored on the same measurements (default: none)")
+    ap.add_argument("--rescore", action="store_true",
+                    help="score on the measurements of the run in --out-dir, timing nothing (its models' rows kept; "
+                         "default: measure)")
     harness.add_out_dir(ap, "latency")
     args = ap.parse_args()
     import torch
@@ -134,15 +161,22 @@ def main() -> None:
     torch.set_num_threads(1)
     WORK.mkdir(parents=True, exist_ok=True)
     space = load_space(SPACE)
-    runs, measured_archs = {}, set()
-    for k in args.k:
-        result, archs = adapted(k, args.seed, args.rounds)
-        runs[f"adapted k={k}"] = (str(WORK / f"here-k{k}.transfer.yaml"), result.seconds, result.reused)
-        measured_archs |= {space.format(space.parse(a)) for a in archs}
-    check = eval_archs(space, args.n, args.eval_seed, measured_archs)
-    meas, session_ref = measure_all(space, check, args.rounds)
-    rows, summary = [], {}
-    for name, (device, seconds, reused) in [*runs.items(), ("shipped x86-2vcpu", (SOURCE, 0.0, False))]:
+    runs, rows, summary, measured = {}, [], {}, None
+    if args.rescore:
+        check, meas, session_ref, earlier, scored, measured = earlier_measurements(args.out_dir, space)
+        kept = earlier[~earlier["model"].isin(args.also)]
+        summary = {name: scored[name] for name in dict.fromkeys(kept["model"])}
+        rows = kept.to_dict("records")
+    else:
+        measured_archs = set()
+        for k in args.k:
+            result, archs = adapted(k, args.seed, args.rounds)
+            runs[f"adapted k={k}"] = (str(WORK / f"here-k{k}.transfer.yaml"), result.seconds, result.reused)
+            measured_archs |= {space.format(space.parse(a)) for a in archs}
+        check = eval_archs(space, args.n, args.eval_seed, measured_archs)
+        meas, session_ref = measure_all(space, check, args.rounds)
+        runs["shipped x86-2vcpu"] = (SOURCE, 0.0, False)
+    for name, (device, seconds, reused) in [*runs.items(), *((a, (a, 0.0, False)) for a in args.also)]:
         pred = predictions(device, space, check)
         on_scale = meas * reference_of(device) / session_ref
         summary[name] = {**scores(pred, on_scale), "measure_seconds": seconds, "reused": reused}
@@ -150,8 +184,11 @@ def main() -> None:
             for j, d in enumerate(DTYPES):
                 rows.append({"model": name, "arch": space.format(arch), "dtype": d, "measured_ms": on_scale[i, j],
                              "predicted_ms": pred[i, j]})
-    lines = ["# This host priced right?", "",
-             "| model | dtype | n | within ±10 % | Spearman | MAPE % |", "|---|---|---|---|---|---|"]
+    lines = ["# This host priced right?", ""]
+    if measured:
+        lines += [f"Scored on the measurements of `{measured['command']}` ({measured['date']}, {measured['host']}); "
+                  f"nothing timed again.", ""]
+    lines += ["| model | dtype | n | within ±10 % | Spearman | MAPE % |", "|---|---|---|---|---|---|"]
     for name, s in summary.items():
         for d in DTYPES:
             lines.append(f"| {name} | {d} | {s[d]['n']} | {s[d]['within10_pct']:.1f} | {s[d]['spearman']:.3f} | "
@@ -160,7 +197,8 @@ def main() -> None:
     lines += [f"| {n} | {s['bit_pairs']['pairs']} | {s['bit_pairs']['right_pct']:.1f} | {s['measure_seconds']:.0f}"
               f"{' (reused)' if s['reused'] else ''} |" for n, s in summary.items()]
     harness.write_results(args.out_dir, "latency_host_benchmark", rows=rows, md="\n".join(lines),
-                          summary={"session_reference_ms": session_ref, "summary": summary})
+                          summary={"session_reference_ms": session_ref, "summary": summary,
+                                   **({"measured": measured} if measured else {})})
     print("\n".join(lines))
 
 

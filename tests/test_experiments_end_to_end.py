@@ -330,6 +330,21 @@ def test_a_space_probe_is_a_canonical_int8_member_judged_apart_from_the_picks(e2
     assert lo < -0.15 < hi
     dom = e2e.dominance(df)
     assert len(dom) == 4 and not dom["dominated"].any()  # the probe would win; the front member does not
+    # why not: nothing as accurate (0.80 against 0.88), and the faster member lacks 8 points
+    assert (dom["slower_at_equal_acc"] == "none").all()
+    assert set(dom["short_at_equal_ms"]) == {"front-p000-t0 int8: 80.00 %, -8.05 point",
+                                             "front-p000-t0 int8: 80.00 %, -8.00 point"}
+
+
+def test_an_undominated_baseline_says_how_near_the_front_came(e2e):
+    front = pd.DataFrame({"name": ["a", "b", "c"], "deployment": ["int8", "fp32", "int8"],
+                          "acc": [0.905, 0.919, 0.921], "latency": [0.8, 2.40, 3.0]})
+    base = pd.Series({"acc": 0.920, "latency": 2.39})
+    misses = e2e.nearest_misses(front, base)
+    assert misses == {"slower_at_equal_acc": "b fp32: 2.40 ms, 1.00x the baseline's",
+                      "short_at_equal_ms": "a int8: 90.50 %, -1.50 point"}
+    assert e2e.nearest_misses(front[front["name"] == "c"], pd.Series({"acc": 0.95, "latency": 1.0})) == {
+        "slower_at_equal_acc": "none", "short_at_equal_ms": "none"}
 
 
 def test_front_coverage_measures_the_proxy_latency_front_as_trials_grow():

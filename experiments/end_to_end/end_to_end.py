@@ -927,7 +927,8 @@ def probe_verdicts(df: pd.DataFrame) -> pd.DataFrame:
 def dominance(df: pd.DataFrame) -> pd.DataFrame:
     """For each search, method and baseline deployment: the fastest front deployment of that search and method
     with latency no higher and mean accuracy no lower than the baseline's minus EQUAL_ACC_POINTS, and its
-    speed-up. Each search's front is judged on its own (its picks are what that search hands a user)."""
+    speed-up. Each search's front is judged on its own (its picks are what that search hands a user). An
+    undominated baseline says how near the front came (:func:`nearest_misses`)."""
     rows = []
     for search, method in [(s, m) for s in sorted(set(df.loc[df["kind"] == "front", "search"])) for m in METHODS]:
         agg = by_method(df, method)
@@ -944,8 +945,28 @@ def dominance(df: pd.DataFrame) -> pd.DataFrame:
                 row.update(front=w["name"], front_deployment=w["deployment"], front_acc=100 * w["acc"],
                            front_ms=w["latency"], speedup=b["latency"] / w["latency"],
                            acc_diff_points=100 * (w["acc"] - b["acc"]), acc_diff_ci95=f"[{lo:+.2f}, {hi:+.2f}]")
+            else:
+                row.update(nearest_misses(front, b))
             rows.append(row)
     return pd.DataFrame(rows)
+
+
+def nearest_misses(front: pd.DataFrame, base: pd.Series) -> dict[str, str]:
+    """Why a baseline deployment is not dominated, both ways: the fastest front deployment at equal accuracy and
+    how much slower it runs, and the most accurate one no slower and how many points it lacks ("none" where the
+    front has no such deployment), so a tie within timing noise reads differently from a real gap."""
+    equal = front[front["acc"] >= base["acc"] - EQUAL_ACC_POINTS / 100].sort_values(["latency", "name"])
+    faster = front[front["latency"] <= base["latency"]].sort_values(["acc", "name"], ascending=[False, True])
+    out = {"slower_at_equal_acc": "none", "short_at_equal_ms": "none"}
+    if len(equal):
+        w = equal.iloc[0]
+        out["slower_at_equal_acc"] = (f"{w['name']} {w['deployment']}: {w['latency']:.2f} ms, "
+                                      f"{w['latency'] / base['latency']:.2f}x the baseline's")
+    if len(faster):
+        w = faster.iloc[0]
+        out["short_at_equal_ms"] = (f"{w['name']} {w['deployment']}: {100 * w['acc']:.2f} %, "
+                                    f"{100 * (w['acc'] - base['acc']):+.2f} point")
+    return out
 
 
 def headline(dom: pd.DataFrame) -> list[str]:

@@ -407,8 +407,9 @@ def predicted_budgets(device: str, baselines: list[Model]) -> dict[str, float]:
 
 
 def measured_budgets(timing: Path, baselines: list[Model]) -> dict[str, float]:
-    """``{"<baseline> <deployment>": ms}`` from a timing phase's file (its trained graphs' medians); a baseline
-    deployment it lacks is an error naming the file, never a budget left out."""
+    """``{"<baseline> <deployment>": ms}`` from a file :func:`run_time` wrote (its medians: the trained graph's, or
+    the rebuilt one's where no trained file was there); a baseline deployment it lacks is an error naming the file,
+    never a budget left out."""
     if not timing.is_file():
         raise FileNotFoundError(f"{timing}: the timing file that holds the matched budgets is missing (run "
                                 f"--phase time first, or restore it from git)")

@@ -104,7 +104,8 @@ def earlier_measurements(out_dir: Path, space):
 def predictions(device: str, space, archs) -> np.ndarray:
     from nas.latency.load import load
 
-    return np.array([[load(device, dtype=d).predict(a, space).latency_ms for d in DTYPES] for a in archs])
+    models = [load(device, dtype=d) for d in DTYPES]  # once per dtype: loading reads and fits the tables
+    return np.array([[m.predict(a, space).latency_ms for m in models] for a in archs])
 
 
 def reference_of(device: str) -> float:

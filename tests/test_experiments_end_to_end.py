@@ -154,6 +154,8 @@ def test_time_and_report_on_one_finished_seed(e2e, train_space, monkeypatch):
     assert len(timing) == 5 and set(timing["graph"]) == {"trained"}  # front arch, int8, fp32; baseline fp32, int8
     assert (timing["latency_measured_ms"] > 0).all() and (timing["latency_rebuilt_ms"] > 0).all()
     assert timing["latency_predicted_ms"].isna().all() and timing["prediction_note"].str.len().gt(0).all()
+    per_round = pd.read_csv(e2e.recipe_dir() / "timing_rounds.csv")  # one row per measured graph and round
+    assert len(per_round) == 5 and (per_round["round"] == 0).all() and per_round["latency_ms"].gt(0).all()
     proxy = e2e.run_proxy([front, base])  # the diagnosis: proxy scores beside trained accuracy
     assert list(proxy["name"]) == ["tiny-front", "tiny-base"] and (proxy["seeds"] == 1).all()
     assert proxy[[f"qnaswot.{d}" for d in e2e.PROXY_DATA]].notna().all().all()
@@ -345,6 +347,25 @@ def test_an_undominated_baseline_says_how_near_the_front_came(e2e):
                       "short_at_equal_ms": "a int8: 90.50 %, -1.50 point"}
     assert e2e.nearest_misses(front[front["name"] == "c"], pd.Series({"acc": 0.95, "latency": 1.0})) == {
         "slower_at_equal_acc": "none", "short_at_equal_ms": "none"}
+
+
+def test_a_speed_up_near_1_gets_a_paired_interval_over_the_timing_rounds(e2e):
+    """The per-round ratio keeps rounds paired: a front graph that runs 2 % slower in every round, while the
+    machine's speed swings 20 % between rounds, gets a tight interval above 1; one that swings against the
+    baseline straddles 1."""
+    base = np.array([2.0, 2.4, 2.0, 2.4, 2.2, 2.0, 2.4, 2.2])
+    rounds = {("v3", "fp32"): base, ("steady", "fp32"): base * 1.02,
+              ("tie", "fp32"): base * np.array([0.95, 1.05, 0.97, 1.03, 1.0, 0.96, 1.04, 1.0])}
+    assert e2e.ratio_interval(rounds, ("steady", "fp32"), ("v3", "fp32")) == "[1.02, 1.02]"
+    lo, hi = (float(x) for x in e2e.ratio_interval(rounds, ("tie", "fp32"), ("v3", "fp32")).strip("[]").split(","))
+    assert lo < 1.0 < hi
+    assert e2e.ratio_interval(rounds, ("gone", "fp32"), ("v3", "fp32")) == "n/a"
+    assert e2e.ratio_interval({k: v[:1] for k, v in rounds.items()}, ("tie", "fp32"), ("v3", "fp32")) == "n/a"
+    front = pd.DataFrame({"name": ["steady"], "deployment": ["fp32"], "acc": [0.92], "latency": [2.244]})
+    miss = e2e.nearest_misses(front, pd.Series({"name": "v3", "deployment": "fp32", "acc": 0.92, "latency": 2.2}),
+                              rounds)
+    assert miss["slower_at_equal_acc"] == ("steady fp32: 2.24 ms, 1.02x the baseline's "
+                                           "(95 % [1.02, 1.02] over timing rounds)")
 
 
 def test_front_coverage_measures_the_proxy_latency_front_as_trials_grow():

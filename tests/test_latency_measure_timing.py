@@ -65,3 +65,16 @@ def test_item14_nonpositive_measurement_is_remeasured_then_recorded_failed(tmp_p
             assert math.isnan(ms) and math.isnan(iqr) and "again when re-measured" in why and "not 0" in why
         else:
             assert why is None and ms > 0 and math.isfinite(iqr)
+
+
+def test_each_network_keeps_one_value_per_interleaved_round(tmp_path):
+    """``rounds_ms``: one value per round per network, on the scale of its overall value (a paired speed-up
+    interval is bootstrapped over them); a network that failed has none."""
+    from nas.latency.measure.timing import REFERENCE, input_shape
+
+    reference_timer(tmp_path, 1)
+    m = measure_onnx([(tmp_path / "reference.onnx", input_shape(REFERENCE))] * 2, threads=1, rounds=3, warmup=1,
+                     repeats=4, progress=False)
+    assert [len(r) for r in m.rounds_ms] == [3, 3]
+    for (ms, _), rounds in zip(m.values, m.rounds_ms):
+        assert min(rounds) <= ms * 1.5 and max(rounds) >= ms / 1.5 and all(r > 0 for r in rounds)

@@ -778,7 +778,8 @@ def run_time(models: list[Model], device: str, rounds: int = 10, out: Path | Non
     its architecture (untrained weights: ops, shapes and bits are what onnxruntime's kernels depend on) and timed
     in the same rounds, so ``latency_rebuilt_ms`` beside a trained file shows whether a rebuilt graph stands in
     for it; where the trained file is not on this machine (weights stay in the git-ignored WORK) the rebuilt
-    graph's time is the measurement. Writes ``<out>/<name>.{csv,json}`` (out: the recipe's folder)."""
+    graph's time is the measurement. Writes ``<out>/<name>.{csv,json}`` (out: the recipe's folder) and
+    ``<name>_rounds.csv``: each measured graph's ms in every round, for the report's paired speed-up intervals."""
     import tempfile
 
     from nas.latency.measure.timing import build_onnx, measure_onnx, runtime_info
@@ -805,10 +806,12 @@ def run_time(models: list[Model], device: str, rounds: int = 10, out: Path | Non
             keys.append((m, d, trained.is_file(), space, arch))
     measured = measure_onnx(files, threads=1, rounds=rounds, warmup=5, repeats=20, progress=True)
     built.cleanup()
-    rows, values = [], iter(measured.values)
+    rows, per_round, values = [], [], iter(zip(measured.values, measured.rounds_ms))
     for m, d, has_trained, space, arch in keys:
-        trained_ms, trained_iqr = next(values) if has_trained else (math.nan, math.nan)
-        rebuilt_ms, rebuilt_iqr = next(values)
+        (trained_ms, trained_iqr), trained_rounds = next(values) if has_trained else ((math.nan, math.nan), [])
+        (rebuilt_ms, rebuilt_iqr), rebuilt_rounds = next(values)
+        per_round += [{"name": m.name, "deployment": d, "round": r, "latency_ms": ms}
+                      for r, ms in enumerate(trained_rounds if has_trained else rebuilt_rounds)]
         try:
             predicted, why = predictor(m, device, d).predict(arch, space).latency_ms, ""
         except Exception as exc:  # noqa: BLE001 (a device that cannot price this space says why)
@@ -825,7 +828,9 @@ def run_time(models: list[Model], device: str, rounds: int = 10, out: Path | Non
             "device": device, "trained_files": int(len(both)),
             "rebuilt_vs_trained_median_abs_gap": float(gap.median()) if len(both) else None,
             "rebuilt_vs_trained_max_abs_gap": float(gap.max()) if len(both) else None}
-    harness.write_results(out or recipe_dir(), name, rows=df, summary=info)
+    rounds_csv = (out or recipe_dir()) / f"{name}_rounds.csv"
+    pd.DataFrame(per_round, columns=["name", "deployment", "round", "latency_ms"]).to_csv(rounds_csv, index=False)
+    harness.write_results(out or recipe_dir(), name, rows=df, summary=info, files=[rounds_csv])
     return df
 
 
@@ -894,6 +899,30 @@ def bootstrap_diff(front_unit: tuple, base_unit: tuple, n: int = 2000, seed: int
     return tuple(100 * np.percentile(diffs, [2.5, 97.5]))
 
 
+def latency_rounds() -> dict[tuple[str, str], np.ndarray]:
+    """Each (model, deployment)'s ms in every interleaved round of the last ``--phase time`` (empty when that
+    timing predates the rounds file)."""
+    path = recipe_dir() / "timing_rounds.csv"
+    if not path.is_file():
+        return {}
+    df = pd.read_csv(path)
+    return {k: g.sort_values("round")["latency_ms"].to_numpy() for k, g in df.groupby(["name", "deployment"])}
+
+
+def ratio_interval(rounds: dict, slow: tuple[str, str], fast: tuple[str, str], n: int = 2000,
+                   seed: int = 0) -> str:
+    """95 % interval of ms(slow) / ms(fast), the median of per-round ratios bootstrapped over the interleaved
+    rounds (both graphs' values of one round ran under the same machine state, so they stay paired): says whether
+    a speed-up near 1 is a tie. "n/a" without two rounds of both."""
+    a, b = rounds.get(slow), rounds.get(fast)
+    if a is None or b is None or len(a) != len(b) or len(a) < 2:
+        return "n/a"
+    ratios = a / b
+    boots = np.median(ratios[np.random.default_rng(seed).integers(0, len(ratios), (n, len(ratios)))], axis=1)
+    lo, hi = np.percentile(boots, [2.5, 97.5])
+    return f"[{lo:.2f}, {hi:.2f}]"
+
+
 def dominates(acc, latency, base_acc, base_latency):
     """The Target's rule (scalars or columns): latency no higher, accuracy no lower than the baseline's minus
     EQUAL_ACC_POINTS."""
@@ -929,8 +958,9 @@ def dominance(df: pd.DataFrame) -> pd.DataFrame:
     """For each search, method and baseline deployment: the fastest front deployment of that search and method
     with latency no higher and mean accuracy no lower than the baseline's minus EQUAL_ACC_POINTS, and its
     speed-up. Each search's front is judged on its own (its picks are what that search hands a user). An
-    undominated baseline says how near the front came (:func:`nearest_misses`)."""
-    rows = []
+    undominated baseline says how near the front came (:func:`nearest_misses`). ``speedup_ci95``: the paired
+    interval of the speed-up over the timing rounds (:func:`ratio_interval`)."""
+    rows, rounds = [], latency_rounds()
     for search, method in [(s, m) for s in sorted(set(df.loc[df["kind"] == "front", "search"])) for m in METHODS]:
         agg = by_method(df, method)
         front, base = agg[(agg["kind"] == "front") & (agg["search"] == search)], agg[agg["kind"] == "baseline"]
@@ -945,24 +975,29 @@ def dominance(df: pd.DataFrame) -> pd.DataFrame:
                                         (b["name"], b["deployment"], b["quantization"]))
                 row.update(front=w["name"], front_deployment=w["deployment"], front_acc=100 * w["acc"],
                            front_ms=w["latency"], speedup=b["latency"] / w["latency"],
+                           speedup_ci95=ratio_interval(rounds, (b["name"], b["deployment"]),
+                                                       (w["name"], w["deployment"])),
                            acc_diff_points=100 * (w["acc"] - b["acc"]), acc_diff_ci95=f"[{lo:+.2f}, {hi:+.2f}]")
             else:
-                row.update(nearest_misses(front, b))
+                row.update(nearest_misses(front, b, rounds))
             rows.append(row)
     return pd.DataFrame(rows)
 
 
-def nearest_misses(front: pd.DataFrame, base: pd.Series) -> dict[str, str]:
+def nearest_misses(front: pd.DataFrame, base: pd.Series, rounds: dict | None = None) -> dict[str, str]:
     """Why a baseline deployment is not dominated, both ways: the fastest front deployment at equal accuracy and
-    how much slower it runs, and the most accurate one no slower and how many points it lacks ("none" where the
-    front has no such deployment), so a tie within timing noise reads differently from a real gap."""
+    how much slower it runs (with the paired interval of that ratio over the timing ``rounds``, where known), and
+    the most accurate one no slower and how many points it lacks ("none" where the front has no such deployment),
+    so a tie within timing noise reads differently from a real gap."""
     equal = front[front["acc"] >= base["acc"] - EQUAL_ACC_POINTS / 100].sort_values(["latency", "name"])
     faster = front[front["latency"] <= base["latency"]].sort_values(["acc", "name"], ascending=[False, True])
     out = {"slower_at_equal_acc": "none", "short_at_equal_ms": "none"}
     if len(equal):
         w = equal.iloc[0]
+        ci = ratio_interval(rounds or {}, (w["name"], w["deployment"]), (base.get("name"), base.get("deployment")))
         out["slower_at_equal_acc"] = (f"{w['name']} {w['deployment']}: {w['latency']:.2f} ms, "
-                                      f"{w['latency'] / base['latency']:.2f}x the baseline's")
+                                      f"{w['latency'] / base['latency']:.2f}x the baseline's"
+                                      + (f" (95 % {ci} over timing rounds)" if ci != "n/a" else ""))
     if len(faster):
         w = faster.iloc[0]
         out["short_at_equal_ms"] = (f"{w['name']} {w['deployment']}: {100 * w['acc']:.2f} %, "
@@ -983,7 +1018,9 @@ def headline(dom: pd.DataFrame) -> list[str]:
         else:
             w = int8.sort_values("speedup", ascending=False).iloc[0]
             best = (f"at equal accuracy the searched {w['front']} ({w['front_deployment']}) is "
-                    f"{w['speedup']:.2f}x faster than {w['baseline']} int8 ({w['front_ms']:.2f} vs "
+                    f"{w['speedup']:.2f}x faster than {w['baseline']} int8 ("
+                    + (f"95 % {w['speedup_ci95']} over timing rounds; " if w.get("speedup_ci95", "n/a") != "n/a" else "")
+                    + f"{w['front_ms']:.2f} vs "
                     f"{w['baseline_ms']:.2f} ms; accuracy {w['acc_diff_points']:+.2f} point, 95 % "
                     f"{w['acc_diff_ci95']})")
         out.append(f"{method.upper()} (search {search}): {best}; {len(won)} of {len(part)} baseline deployments "

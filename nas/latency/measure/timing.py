@@ -241,6 +241,9 @@ class Measured:
     session_reference_ms: float  # the reference kernel's median time in this session
     failures: list[str | None] = field(default_factory=list)
     remeasured: list[int] = field(default_factory=list)  # networks measured twice (their first value was <= 0)
+    # per network, its ms in each interleaved round (empty for a failure): two networks' values of one round ran
+    # under the same machine state, so their per-round ratios give a paired interval for a speed-up
+    rounds_ms: list[list[float]] = field(default_factory=list)
 
     @property
     def slowdown(self) -> float:
@@ -276,14 +279,16 @@ def measure_onnx(models, *, threads: int, rounds: int = 10, warmup: int = 5, rep
         session_ref = value(paired.reference, "median")
         ref_ms = float(reference_ms) if reference_ms else session_ref
         values = _values(paired, ref_ms, stat)
+        per_round = _per_round(paired, ref_ms, stat, repeats)
         again = [i for i, (ms, _) in enumerate(values) if not ms > 0]
         if again:
-            redo = _values(_rounds([overhead, *(timers[i] for i in again)], reference, **kw), ref_ms, stat)
-            for i, v in zip(again, redo):
-                values[i] = v
+            redo = _rounds([overhead, *(timers[i] for i in again)], reference, **kw)
+            for i, v, r in zip(again, _values(redo, ref_ms, stat), _per_round(redo, ref_ms, stat, repeats)):
+                values[i], per_round[i] = v, r
     failures = [None if ms > 0 else TOO_FAST for ms, _ in values]
     values = [(ms, iqr) if why is None else (math.nan, math.nan) for (ms, iqr), why in zip(values, failures)]
-    return Measured(values, ref_ms, session_ref, failures, again)
+    per_round = [r if why is None else [] for r, why in zip(per_round, failures)]
+    return Measured(values, ref_ms, session_ref, failures, again, per_round)
 
 
 def _rounds(timers: list[Timer], reference: Timer, *, rounds: int, warmup: int, repeats: int,
@@ -296,6 +301,14 @@ def _rounds(timers: list[Timer], reference: Timer, *, rounds: int, warmup: int, 
         one = measure_paired(timers, reference, warmup=warmup, repeats=repeats, rounds=1, first_round=r == 0)
         paired = one if paired is None else paired.extend(one)
     return paired
+
+
+def _per_round(paired: Paired, ref_ms: float, stat: str, repeats: int) -> list[list[float]]:
+    """Per timer after the first, one ms value per interleaved round: the round's ``repeats`` ratios' ``stat``
+    minus the whole session's per-call overhead (the first timer), unclamped."""
+    overhead = value(paired.ratios[0], stat)
+    return [[(value(r[k:k + repeats], stat) - overhead) * ref_ms for k in range(0, len(r), repeats)]
+            for r in paired.ratios[1:]]
 
 
 def _values(paired: Paired, ref_ms: float, stat: str) -> list[tuple[float, float]]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -302,12 +303,24 @@ def test_a_space_probe_is_a_canonical_int8_member_judged_apart_from_the_picks(e2
     never a front member in the dominance check (a hand-made network is not what the search handed out)."""
     from nas.space import load_space
 
-    space = load_space(e2e.SPACE)
-    for name, arch in e2e.PROBES.items():
-        parsed = space.parse(arch)
-        assert space.format(parsed) == arch
-        assert {(b.wbits, b.abits) for st in parsed.stages for b in st.blocks} == {(8, 8)}
-    assert [m.kind for m in e2e.all_models("probes")] == ["probe"] * len(e2e.PROBES)
+    probes = {m.name: m for m in e2e.all_models("probes")}
+    assert list(probes) == list(e2e.PROBES) and {m.kind for m in probes.values()} == {"probe"}
+    for m in probes.values():
+        space = load_space(m.space)
+        assert space.format(space.parse(m.arch)) == m.arch
+    member = load_space(e2e.SPACE).parse(probes["probe-v3like"].arch)  # a member of the searched space, at w8a8
+    assert {(b.wbits, b.abits) for st in member.stages for b in st.blocks} == {(8, 8)}
+    # the head ablation: search 3's p040 in a space that differs from the searched one in its head alone
+    head = probes["probe-p040-v3s-head"]
+    picks = pd.read_csv(Path(mod.__file__).parent / "results" / "picks-s3.csv")  # the shipped file
+    assert head.arch == picks.loc[picks["position"] == 0.4, "arch"].iloc[0] and head.space == "mobilenet-c10-v3s-head"
+    searched, ablated = load_space(e2e.SPACE), load_space(head.space)
+    assert (ablated.stem, ablated.stages, ablated.resolutions) == (searched.stem, searched.stages, searched.resolutions)
+    assert [(l.op, l.width, l.act) for l in ablated.head] == [("conv", 576, "hswish"), ("pool", 0, "none"),
+                                                              ("linear", 1024, "hswish"), ("linear", 10, "none")]
+    assert set(head.deployments) == {"int8", "fp32"}
+    with pytest.raises(ValueError, match="'probe-gone' is not in PROBES"):
+        e2e.Model("probe-gone", "probe", e2e.SPACE, "").deployments
 
     def unit(name, kind, dep, quant, acc, ms, seed=0):
         return {"name": name, "kind": kind, "search": e2e.search_of(name, kind), "deployment": dep,

@@ -26,9 +26,11 @@ Phases, each resumable (a finished step is never redone; Ctrl-C or a kill loses 
 7. ``report``: ``<out-dir>/end_to_end.csv``, ``.png``, ``.md``, ``.json`` and ``dominance.csv`` (bootstrap
    intervals over test images and seeds, the dominance check, the best speed-up at equal accuracy).
 
-Space probes (:data:`PROBES`, ``--only probes``): hand-made members of the searched space, trained, deployed
-(int8) and timed like the others, reported apart with the baseline deployments each would dominate: whether the
-space holds what the search did not find. Never picks, never in the dominance check.
+Space probes (:data:`PROBES`, ``--only probes``): hand-made networks that test the space, trained, deployed and
+timed like the others, reported apart with the baseline deployments each would dominate: whether the space holds
+what the search did not find (``probe-v3like``, a member), or whether a part the space fixes is what it lacks
+(``probe-p040-v3s-head``: search 3's p040 with MobileNetV3-Small's head, ``spaces/``). Never picks, never in the
+dominance check.
 
 Search runs (:data:`SEARCH_RUNS`): search 2 and search 3 differ only in qnaswot (its quantization noise summed,
 then averaged over layers); search 4 is search 3's study copied and continued to 1,000 trials (``front_coverage``
@@ -83,7 +85,6 @@ BASELINE_TABLE = "e2e-baselines-here"  # this host's table of the baselines' own
 # own bits lost 0.5 point and ran slower than its fp32 graph on the AMD host); front units trained before then have
 # none (their weights were gone), and the report says so
 FRONT_DEPLOYMENTS = ("arch", "int8", "fp32")
-PROBE_DEPLOYMENTS = ("int8",)
 
 
 def _v3_like() -> str:
@@ -99,10 +100,32 @@ def _v3_like() -> str:
     return "ir_k3_se0_relu_w8_a8" + "".join(f"/c{w}:{b}" for w, b in zip((24, 40, 80, 112, 160, 160), stages))
 
 
-# Models that test the space, not the search: hand-made mobilenet-c10 members, trained, deployed and timed as
-# the others, reported apart and never counted as picks. Search 3 could not reach MobileNetV3-Large; this asks
-# whether mobilenet-c10 holds a network that would (then the proxy or the sampler missed it) or not (the space).
-PROBES = {"probe-v3like": _v3_like()}
+@dataclass(frozen=True)
+class Probe:
+    """A network that tests the space, not the search: trained, deployed and timed as the others, reported apart
+    and never counted as a pick. ``space``: a shipped space's name, or a YAML file in this folder's ``spaces/``
+    (loaded by path, then known by its name)."""
+
+    arch: str
+    question: str
+    space: str = SPACE
+    deployments: tuple[str, ...] = ("int8",)
+
+
+# search 3's p040 (picks-s3.csv, trial 143): int8 90.89 % at V3-Small fp32's 0.81 ms, 0.3 point short of it
+P040 = ("ir_k3_se0_relu_w8_a8/c16:ir_k3_e4_se0_relu_w8_a8-ir_k3_e4_se1_relu_w8_a8-ir_k7_e6_se0_relu_w32_a32/c32:"
+        "ir_k3_e1_se0_relu_w8_a8-ir_k3_e3_se0_relu_w32_a32/c80:ir_k7_e1_se0_relu_w32_a32-ir_k3_e1_se0_relu_w8_a8/c96:"
+        "ir_k3_e1_se0_relu_w8_a8-ir_k5_e1_se0_relu_w32_a32-ir_k3_e1_se0_silu_w4_a32/c160:ir_k7_e1_se0_relu_w8_a8-"
+        "ir_k3_e1_se0_relu6_w8_a8/c160:ir_k3_e1_se0_relu_w8_a8")
+PROBES = {
+    # search 3 could not reach MobileNetV3-Large: does mobilenet-c10 hold a network that would (then the proxy or
+    # the sampler missed it) or not (the space)?
+    "probe-v3like": Probe(_v3_like(), "does mobilenet-c10 hold a V3-Large-like network as accurate as V3-Large?"),
+    # mobilenet-c10 fixes MobileNetV2's head (1,280-channel 1x1 conv); V3 has a narrower conv and a hidden linear
+    # layer. fp32 too: the deployment V3-Small is undominated at.
+    "probe-p040-v3s-head": Probe(P040, "does V3-Small's head close p040's 0.3-point gap to V3-Small fp32?",
+                                 "mobilenet-c10-v3s-head.yaml", ("int8", "fp32")),
+}
 
 
 @dataclass(frozen=True)
@@ -195,7 +218,12 @@ class Model:
 
     @property
     def deployments(self) -> tuple[str, ...]:
-        return {"front": FRONT_DEPLOYMENTS, "probe": PROBE_DEPLOYMENTS}.get(self.kind, BASELINE_DEPLOYMENTS)
+        if self.kind == "probe":
+            if self.name not in PROBES:
+                raise ValueError(f"probe {self.name!r} is not in PROBES ({', '.join(PROBES)}): its deployments "
+                                 "are unknown")
+            return PROBES[self.name].deployments
+        return FRONT_DEPLOYMENTS if self.kind == "front" else BASELINE_DEPLOYMENTS
 
     @property
     def units(self) -> list[tuple[str, str]]:
@@ -307,7 +335,12 @@ def search_of(name: str, kind: str) -> int:
 
 
 def probe_models() -> list[Model]:
-    return [Model(name, "probe", SPACE, arch) for name, arch in PROBES.items()]
+    """The probes as models; a probe's own space file is loaded here, so its name resolves from then on."""
+    from nas.space import load_space
+
+    spaces = {p.space: p.space if p.space == SPACE else load_space(Path(__file__).parent / "spaces" / p.space).name
+              for p in PROBES.values()}
+    return [Model(name, "probe", spaces[p.space], p.arch) for name, p in PROBES.items()]
 
 
 def all_models(only: str | None = None, searches: tuple[int, ...] | None = None) -> list[Model]:

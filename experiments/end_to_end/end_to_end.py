@@ -963,15 +963,17 @@ def dominates(acc, latency, base_acc, base_latency):
 
 
 def probe_verdicts(df: pd.DataFrame) -> pd.DataFrame:
-    """Each probe (a hand-made member of the searched space) by method: its accuracy and latency, and the baseline
-    deployments it would dominate by the Target's rule — what the space holds, set beside what the search found."""
+    """Each probe (a hand-made network that tests the space) by method: its question, accuracy and latency, and the
+    baseline deployments it would dominate by the Target's rule — what the space holds, or would with the part the
+    probe changes, set beside what the search found."""
     rows = []
     for method in METHODS:
         agg = by_method(df, method)
         base = agg[agg["kind"] == "baseline"]
         for _, p in agg[agg["kind"] == "probe"].iterrows():
             beaten = base[dominates(p["acc"], p["latency"], base["acc"], base["latency"])]
-            row = {"probe": p["name"], "method": method, "deployment": p["deployment"], "acc": 100 * p["acc"],
+            row = {"probe": p["name"], "question": PROBES[p["name"]].question if p["name"] in PROBES else "",
+                   "method": method, "deployment": p["deployment"], "acc": 100 * p["acc"],
                    "latency_ms": p["latency"], "seeds": p["seeds"],
                    "dominates": ", ".join(f"{n} {d}" for n, d in zip(beaten["name"], beaten["deployment"])),
                    "dominated_of": f"{len(beaten)} of {len(base)}"}

@@ -1167,7 +1167,7 @@ def run_report(infos: dict[int, dict]) -> None:
               f"{EQUAL_ACC_POINTS} point of equal accuracy.", ""]
     probes = probe_verdicts(df)
     if not probes.empty:
-        lines += ["## Space probes: hand-made members of the searched space (not picks; see PROBES)", "",
+        lines += ["## Space probes: hand-made networks that test the space (not picks; see PROBES)", "",
                   probes.to_markdown(index=False, floatfmt=".3f"), ""]
     if (out / "proxy.csv").is_file():  # phase proxy: the diagnosis
         rho = json.loads((out / "proxy.json").read_text()).get("spearman_vs_acc_fp32", {})

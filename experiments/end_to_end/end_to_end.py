@@ -60,6 +60,7 @@ study in experiments/work/end_to_end/ (git-ignored).
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import math
 import time
@@ -794,14 +795,25 @@ def run_proxy(models: list[Model]) -> pd.DataFrame:
 def predictor(model: Model, device: str, deployment: str):
     """The latency model that prices ``model``: the search's device for the searched space, this host's
     baseline table (phase ``profile``) for the baselines' own spaces."""
+    if model.space == SPACE:
+        source = device
+    else:
+        table = RESULTS / f"{BASELINE_TABLE}.csv"
+        if not table.is_file():
+            raise FileNotFoundError(f"{table} is missing: run --phase profile first")
+        source = str(table)
+    path = Path(source)
+    return _latency_model(source, deployment, path.stat().st_mtime_ns if path.is_file() else 0)
+
+
+@functools.lru_cache(maxsize=None)
+def _latency_model(source: str, deployment: str, version: int):
+    """One load per source, dtype and file version (``version``: the file's mtime, so a table the profile phase
+    extends is read again): loading reads and fits the tables, seconds each, and every row of the time phase
+    asks for one."""
     from nas.latency.load import load as load_latency
 
-    if model.space == SPACE:
-        return load_latency(device, dtype=deployment)
-    table = RESULTS / f"{BASELINE_TABLE}.csv"
-    if not table.is_file():
-        raise FileNotFoundError(f"{table} is missing: run --phase profile first")
-    return load_latency(str(table), dtype=deployment)
+    return load_latency(source, dtype=deployment)
 
 
 def run_time(models: list[Model], device: str, rounds: int = 10, out: Path | None = None,

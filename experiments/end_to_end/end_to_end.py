@@ -860,7 +860,7 @@ def run_time(models: list[Model], device: str, rounds: int = 10, out: Path | Non
         try:
             predicted, why = predictor(m, device, d).predict(arch, space).latency_ms, ""
         except Exception as exc:  # noqa: BLE001 (a device that cannot price this space says why)
-            predicted, why = float("nan"), str(exc).splitlines()[0][:200]
+            predicted, why = float("nan"), str(exc).splitlines()[0].replace(f"{harness.ROOT}/", "")[:200]
         rows.append({"name": m.name, "deployment": d, "graph": "trained" if has_trained else "rebuilt",
                      "latency_measured_ms": trained_ms if has_trained else rebuilt_ms,
                      "latency_iqr_ms": trained_iqr if has_trained else rebuilt_iqr,
